@@ -1,0 +1,452 @@
+//! Key newtypes over ed25519-dalek, the key file format and the libp2p identity conversion.
+//!
+//! Dalek types stay inside this module: the rest of Flashback speaks [`PublicKey`],
+//! [`SecretKey`] and [`Signature`]. Keys print as lowercase hex in human formats (TOML, JSON,
+//! logs) and travel as raw bytes in bincode.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Length of a public key in bytes.
+pub const PUBLIC_KEY_LEN: usize = 32;
+/// Length of a signature in bytes.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// Why a key or signature could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The text was not hex of the right length.
+    #[error("expected {expected} hex characters, got {got:?}")]
+    BadText {
+        /// Number of hex characters expected.
+        expected: usize,
+        /// What was given (truncated for display).
+        got: String,
+    },
+    /// The 32 bytes are not a point on the curve, or not in canonical form.
+    #[error("not a valid ed25519 public key")]
+    InvalidPoint,
+    /// The key is of small order: anyone could forge signatures for it.
+    #[error("weak (small-order) ed25519 public key refused")]
+    Weak,
+    /// The key file could not be understood.
+    #[error("{0}")]
+    KeyFile(String),
+    /// The libp2p peer id does not hold an ed25519 key.
+    #[error("peer id {0} does not embed an ed25519 public key")]
+    NotEd25519PeerId(String),
+}
+
+/// An ed25519 public key that is known to be a valid, canonical, not small-order point.
+///
+/// Holding a `PublicKey` therefore means "a key that can own objects": weak keys cannot be
+/// constructed, decoded or parsed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicKey([u8; PUBLIC_KEY_LEN]);
+
+impl PublicKey {
+    /// Checks and wraps 32 bytes.
+    pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, KeyError> {
+        let vk = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
+        // One key, one encoding: refuse non-canonical encodings of the same point.
+        if vk.to_edwards().compress().to_bytes() != *bytes {
+            return Err(KeyError::InvalidPoint);
+        }
+        if vk.is_weak() {
+            return Err(KeyError::Weak);
+        }
+        Ok(Self(*bytes))
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; PUBLIC_KEY_LEN] {
+        &self.0
+    }
+
+    /// A short form for logs and tables: the first 10 hex characters.
+    pub fn fmt_short(&self) -> String {
+        hex::encode(&self.0[..5])
+    }
+
+    /// Strict ed25519 verification (`verify_strict`) of `message`.
+    pub fn verify_strict(&self, message: &[u8], signature: &Signature) -> bool {
+        let Ok(vk) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        vk.verify_strict(message, &signature.to_dalek()).is_ok()
+    }
+
+    pub(crate) fn to_dalek(self) -> Option<VerifyingKey> {
+        VerifyingKey::from_bytes(&self.0).ok()
+    }
+
+    /// The libp2p peer id of the node that uses this key as its identity.
+    ///
+    /// A provider's account id and its node's peer id name the same key.
+    pub fn to_peer_id(&self) -> libp2p_identity::PeerId {
+        self.to_libp2p().to_peer_id()
+    }
+
+    /// The libp2p public key for this key.
+    pub fn to_libp2p(&self) -> libp2p_identity::PublicKey {
+        let ed = libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0)
+            .expect("a checked ed25519 key is a valid libp2p ed25519 key");
+        libp2p_identity::PublicKey::from(ed)
+    }
+
+    /// The account key behind a peer id, when the peer id embeds an ed25519 key (all peer ids of
+    /// Flashback nodes do).
+    pub fn from_peer_id(peer: &libp2p_identity::PeerId) -> Result<Self, KeyError> {
+        let not_ed = || KeyError::NotEd25519PeerId(peer.to_string());
+        let multihash = peer.as_ref();
+        // Identity multihash (code 0): the digest is the protobuf-encoded public key.
+        if multihash.code() != 0 {
+            return Err(not_ed());
+        }
+        let pk = libp2p_identity::PublicKey::try_decode_protobuf(multihash.digest())
+            .map_err(|_| not_ed())?;
+        let ed = pk.try_into_ed25519().map_err(|_| not_ed())?;
+        Self::from_bytes(&ed.to_bytes())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.fmt_short())
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = parse_hex::<PUBLIC_KEY_LEN>(s)?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], KeyError> {
+    let s = s.trim();
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).map_err(|_| KeyError::BadText {
+        expected: N * 2,
+        got: s.chars().take(16).collect(),
+    })?;
+    Ok(out)
+}
+
+/// An ed25519 signature (64 bytes). Only meaningful together with a key and a message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; SIGNATURE_LEN]);
+
+impl Signature {
+    /// Wraps 64 bytes.
+    pub fn from_bytes(bytes: [u8; SIGNATURE_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw 64 bytes.
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
+        self.0
+    }
+
+    pub(crate) fn to_dalek(self) -> ed25519_dalek::Signature {
+        ed25519_dalek::Signature::from_bytes(&self.0)
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}…)", hex::encode(&self.0[..6]))
+    }
+}
+
+impl FromStr for Signature {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex::<SIGNATURE_LEN>(s).map(Self)
+    }
+}
+
+/// An ed25519 secret key. Zeroized on drop, never printed (its `Debug` is redacted and it has
+/// no `Display`).
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).expect("the operating system random source is available");
+        Self(SigningKey::from_bytes(&seed))
+    }
+
+    /// A key from a 32-byte seed (RFC 8032 "secret key").
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    /// The 32-byte seed. Handle with care: it is the whole secret.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The matching public key.
+    pub fn public(&self) -> PublicKey {
+        // A key derived from a secret scalar is never of small order.
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` with plain Ed25519.
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        use ed25519_dalek::Signer;
+        Signature(self.0.sign(message).to_bytes())
+    }
+
+    /// The libp2p identity keypair for a node that uses this key.
+    pub fn to_libp2p_keypair(&self) -> libp2p_identity::Keypair {
+        let mut seed = self.to_seed();
+        let secret = libp2p_identity::ed25519::SecretKey::try_from_bytes(seed.as_mut())
+            .expect("32 bytes are a valid ed25519 secret key");
+        libp2p_identity::Keypair::from(libp2p_identity::ed25519::Keypair::from(secret))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(for {}, redacted)", self.public().fmt_short())
+    }
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for SecretKey {}
+
+// --- serde: hex in human-readable formats, raw bytes (no length prefix) in bincode ---
+
+fn serialize_fixed<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(&hex::encode(bytes))
+    } else {
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for b in bytes {
+            tuple.serialize_element(b)?;
+        }
+        tuple.end()
+    }
+}
+
+fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
+    deserializer: D,
+) -> Result<[u8; N], D::Error> {
+    struct FixedVisitor<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for FixedVisitor<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{N} bytes or {} hex characters", N * 2)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            parse_hex::<N>(v).map_err(E::custom)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                *slot = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+            }
+            Ok(out)
+        }
+    }
+
+    if deserializer.is_human_readable() {
+        deserializer.deserialize_str(FixedVisitor::<N>)
+    } else {
+        deserializer.deserialize_tuple(N, FixedVisitor::<N>)
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_fixed(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = deserialize_fixed::<D, PUBLIC_KEY_LEN>(deserializer)?;
+        PublicKey::from_bytes(&bytes).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Signature {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_fixed(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Signature {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_fixed::<D, SIGNATURE_LEN>(deserializer).map(Signature)
+    }
+}
+
+/// A 32-byte blake3 hash: object ids and document digests.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash32(pub [u8; 32]);
+
+impl Hash32 {
+    /// blake3 of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        Self(*blake3::hash(data).as_bytes())
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A short form for logs: the first 12 hex characters.
+    pub fn fmt_short(&self) -> String {
+        hex::encode(&self.0[..6])
+    }
+}
+
+impl fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.fmt_short())
+    }
+}
+
+impl FromStr for Hash32 {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex::<32>(s).map(Self)
+    }
+}
+
+impl Serialize for Hash32 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_fixed(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash32 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_fixed::<D, 32>(deserializer).map(Hash32)
+    }
+}
+
+/// The key file: a small TOML document holding one secret key.
+///
+/// ```toml
+/// # Flashback secret key. Keep this file private (mode 0600).
+/// format = "flashback-key/1"
+/// public = "<64 hex characters>"
+/// secret = "<64 hex characters>"
+/// ```
+///
+/// `public` is redundant and checked on load, so a damaged file is caught before use.
+pub mod keyfile {
+    use super::{KeyError, PublicKey, SecretKey, parse_hex};
+    use serde::Deserialize;
+    use zeroize::Zeroizing;
+
+    /// The `format` line every key file starts with.
+    pub const FORMAT: &str = "flashback-key/1";
+
+    /// Largest key file accepted (a real one is about 200 bytes).
+    pub const MAX_LEN: usize = 4096;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        format: String,
+        public: String,
+        secret: Zeroizing<String>,
+    }
+
+    /// The text of a key file for `key`.
+    pub fn encode(key: &SecretKey) -> Zeroizing<String> {
+        let seed = key.to_seed();
+        Zeroizing::new(format!(
+            "# Flashback secret key. Keep this file private (mode 0600).\nformat = \"{FORMAT}\"\npublic = \"{}\"\nsecret = \"{}\"\n",
+            key.public(),
+            hex::encode(seed.as_ref())
+        ))
+    }
+
+    /// Reads a key file's text. Every failure is a one-line, human-readable error.
+    pub fn decode(text: &str) -> Result<SecretKey, KeyError> {
+        if text.len() > MAX_LEN {
+            return Err(KeyError::KeyFile(format!(
+                "key file is {} bytes, larger than any key file ({MAX_LEN} bytes max)",
+                text.len()
+            )));
+        }
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            KeyError::KeyFile(format!(
+                "not a flashback key file: {}",
+                e.message().lines().next().unwrap_or("unreadable")
+            ))
+        })?;
+        if raw.format != FORMAT {
+            return Err(KeyError::KeyFile(format!(
+                "unsupported key file format {:?} (expected {FORMAT:?})",
+                raw.format
+            )));
+        }
+        let seed = Zeroizing::new(
+            parse_hex::<32>(&raw.secret)
+                .map_err(|e| KeyError::KeyFile(format!("bad secret in key file: {e}")))?,
+        );
+        let key = SecretKey::from_seed(&seed);
+        let public: PublicKey = raw
+            .public
+            .parse()
+            .map_err(|e| KeyError::KeyFile(format!("bad public key in key file: {e}")))?;
+        if key.public() != public {
+            return Err(KeyError::KeyFile(
+                "key file is damaged: its public key does not match its secret".into(),
+            ));
+        }
+        Ok(key)
+    }
+}

@@ -1,0 +1,68 @@
+//! Flashback's protocol objects: keys, `Signed<T>`, the canonical encoding, object ids and the
+//! validation rules. Every other crate builds on this one; it does no I/O and reads no clock.
+//!
+//! - [`keys`]: [`PublicKey`], [`SecretKey`], [`Signature`], the key file format and the
+//!   conversion to libp2p identities (a provider's account key *is* its node's peer id).
+//! - [`Signed`]: a body, its signer and an Ed25519 signature over the domain-separated digest
+//!   `blake3::derive_key("flashback/v1/<kind>", canonical bincode bytes)`, verified with
+//!   `verify_strict` over the exact bytes received.
+//! - [`Object::decode`]: the one decode function for untrusted bytes (size limit per kind,
+//!   trailing bytes rejected, canonical re-encoding required, never panics).
+//! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
+//!
+//! ```
+//! use flashback_types::*;
+//!
+//! let provider = SecretKey::generate();
+//! let now = 1_800_000_000;
+//! let offer = Offer {
+//!     provider: provider.public(),
+//!     offer_key: "eu-hot".try_into().unwrap(),
+//!     seq: 1,
+//!     withdrawn: false,
+//!     kind: ResourceKind::Storage,
+//!     capacity: 10 * GIB,
+//!     price: Price { amount: 120, asset: "USD".try_into().unwrap(), unit: PriceUnit::GibMonth },
+//!     min_duration_secs: 3600,
+//!     max_duration_secs: 365 * 24 * 3600,
+//!     regions: BoundedVec::try_from(vec!["eu-west".try_into().unwrap()]).unwrap(),
+//!     protocols: BoundedVec::try_from(vec![DataProtocol::S3]).unwrap(),
+//!     endpoint: "https://s3.example.net".try_into().unwrap(),
+//!     qos: QosTargets { availability_bp: 9990, ..Default::default() },
+//!     redundancy: 2,
+//!     certificates: BoundedVec::new(),
+//!     compliance_docs: BoundedVec::new(),
+//!     compute: None,
+//!     created_at: now,
+//!     expires_at: now + 86_400,
+//! };
+//! let signed = Signed::sign(offer, &provider).unwrap();
+//!
+//! // Anyone holding the bytes can check them.
+//! let received = Object::decode_at(signed.encoded(), now, &TimeRules::default()).unwrap();
+//! assert_eq!(received.id(), signed.id());
+//!
+//! // One flipped bit and the object is refused, with a label for peer scoring.
+//! let mut bad = signed.encoded().to_vec();
+//! bad[40] ^= 1;
+//! let err = Object::decode(&bad).unwrap_err();
+//! assert_eq!(err.label(), Label::Reject);
+//! ```
+
+pub mod encoding;
+pub mod keys;
+mod object;
+pub mod objects;
+pub mod query;
+mod rules;
+mod signed;
+pub mod validate;
+
+pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
+pub use keys::{Hash32, KeyError, PublicKey, SecretKey, Signature, keyfile};
+pub use object::{Agreement, EquivocationEvidence, Object};
+pub use objects::*;
+pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
+pub use rules::{valid_asset, valid_offer_key, valid_region};
+pub use signed::{Envelope, Kind, Signed, SignedBody, batch_prefilter, signing_digest};
+pub use validate::{Label, ObjectError, Rule, TimeRules};

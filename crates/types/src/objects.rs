@@ -1,0 +1,378 @@
+//! The bodies of Flashback's protocol objects.
+//!
+//! Units everywhere: sizes in bytes, durations in seconds, timestamps in Unix seconds (UTC),
+//! availability in basis points (10 000 = 100 %), prices as integer minor units of an asset
+//! per pricing unit. No `HashMap` appears in a signed body: sequences are sorted where their
+//! order carries no meaning, so the encoding is deterministic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{BoundedString, BoundedVec};
+use crate::keys::{Hash32, PublicKey};
+
+/// Unix time in seconds.
+pub type Timestamp = u64;
+
+/// The id of an object: blake3 of its complete signed encoding.
+pub type ObjectId = Hash32;
+
+/// Seconds in a pricing month (30 days).
+pub const MONTH_SECS: u64 = 30 * 24 * 3600;
+/// Seconds in an hour.
+pub const HOUR_SECS: u64 = 3600;
+/// Bytes in a GiB.
+pub const GIB: u64 = 1 << 30;
+
+/// Short identifiers (offer keys, region codes, asset codes, claim names).
+pub type ShortText = BoundedString<64>;
+/// Longer free text (endpoints, claim values, reasons).
+pub type Text = BoundedString<256>;
+
+/// What is for sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// Storage capacity, measured in bytes, priced per GiB-month.
+    Storage,
+    /// Compute capacity, measured in units, priced per unit-hour.
+    Compute,
+}
+
+/// The unit a price is quoted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceUnit {
+    /// Per GiB (2^30 bytes) stored for one 30-day month.
+    GibMonth,
+    /// Per compute unit for one hour.
+    UnitHour,
+}
+
+impl PriceUnit {
+    /// The unit that goes with a resource kind.
+    pub fn for_kind(kind: ResourceKind) -> Self {
+        match kind {
+            ResourceKind::Storage => PriceUnit::GibMonth,
+            ResourceKind::Compute => PriceUnit::UnitHour,
+        }
+    }
+}
+
+/// A price: `amount` minor units of `asset` per `unit`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Price {
+    /// Integer minor units (for example cents, or 10^-7 XLM).
+    pub amount: u64,
+    /// Asset code: 1 to 12 characters of `A-Z`, `0-9`.
+    pub asset: BoundedString<12>,
+    /// Pricing unit.
+    pub unit: PriceUnit,
+}
+
+impl Price {
+    /// The total price of `volume` (bytes for storage, units for compute) over `duration_secs`,
+    /// rounded up to the next minor unit. `None` on overflow.
+    pub fn total(&self, volume: u64, duration_secs: u64) -> Option<u64> {
+        let (per, scale) = match self.unit {
+            PriceUnit::GibMonth => (u128::from(GIB), u128::from(MONTH_SECS)),
+            PriceUnit::UnitHour => (1u128, u128::from(HOUR_SECS)),
+        };
+        let num = u128::from(self.amount)
+            .checked_mul(u128::from(volume))?
+            .checked_mul(u128::from(duration_secs))?;
+        let den = per * scale;
+        u64::try_from(num.div_ceil(den)).ok()
+    }
+}
+
+/// Data-plane protocols an offer can serve. The network only carries the declaration.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataProtocol {
+    /// S3-compatible object API.
+    S3,
+    /// Plain HTTPS PUT/GET.
+    Https,
+    /// IPFS.
+    Ipfs,
+    /// SFTP.
+    Sftp,
+    /// Flashback's reference blob endpoint (HTTP, blobs addressed by blake3), used by testnets.
+    FlashbackBlob,
+    /// Anything else, named.
+    Other(ShortText),
+}
+
+/// Quality-of-service targets (in offers, demands and proposals).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QosTargets {
+    /// Availability in basis points (9 990 = 99.90 %). At most 10 000.
+    pub availability_bp: u16,
+    /// 95th-percentile request latency in milliseconds (0 = not promised).
+    pub p95_latency_ms: u32,
+    /// Durability as a count of nines (11 = 99.999999999 %). At most 20.
+    pub durability_nines: u8,
+    /// Sustained throughput in bytes per second (0 = not promised).
+    pub throughput_bytes_per_sec: u64,
+}
+
+/// Compute capacity description (compute offers only).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ComputeSpec {
+    /// Virtual CPUs per unit.
+    pub vcpus: u32,
+    /// Memory per unit, bytes.
+    pub memory_bytes: u64,
+    /// Accelerator model, empty when none.
+    pub accelerator: ShortText,
+}
+
+/// A provider's offer. `(provider, offer_key)` names the offer; a higher `seq` supersedes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The provider's key; must be the signer.
+    pub provider: PublicKey,
+    /// The provider's name for this offer (1 to 64 bytes, `[A-Za-z0-9._-]`).
+    pub offer_key: ShortText,
+    /// Sequence number; the highest valid one per `(provider, offer_key)` wins.
+    pub seq: u64,
+    /// When true the offer is withdrawn (a tombstone); other fields are kept as published.
+    pub withdrawn: bool,
+    /// What is sold.
+    pub kind: ResourceKind,
+    /// Capacity offered: bytes for storage, units for compute.
+    pub capacity: u64,
+    /// Price per unit; `price.unit` must match `kind`.
+    pub price: Price,
+    /// Shortest agreement accepted, seconds.
+    pub min_duration_secs: u64,
+    /// Longest agreement accepted, seconds (at least `min_duration_secs`).
+    pub max_duration_secs: u64,
+    /// Region codes, sorted and unique (for example `eu-west`, `us-east`).
+    pub regions: BoundedVec<ShortText, 16>,
+    /// Data protocols served, sorted and unique, at least one.
+    pub protocols: BoundedVec<DataProtocol, 8>,
+    /// Where the data plane is reached (URL or multiaddr).
+    pub endpoint: Text,
+    /// QoS the provider commits to.
+    pub qos: QosTargets,
+    /// Copies kept by the provider (1 to 16).
+    pub redundancy: u8,
+    /// Ids of certificates about this provider, sorted and unique.
+    pub certificates: BoundedVec<ObjectId, 16>,
+    /// blake3 digests of compliance documents, sorted and unique.
+    pub compliance_docs: BoundedVec<Hash32, 16>,
+    /// Compute details; present exactly when `kind` is compute.
+    pub compute: Option<ComputeSpec>,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+}
+
+/// A consumer's open request for proposals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Demand {
+    /// The consumer's key; must be the signer.
+    pub consumer: PublicKey,
+    /// What is wanted.
+    pub kind: ResourceKind,
+    /// Bytes (storage) or units (compute).
+    pub volume: u64,
+    /// Seconds.
+    pub duration_secs: u64,
+    /// Copies wanted (1 to 16).
+    pub redundancy: u8,
+    /// QoS wanted.
+    pub qos: QosTargets,
+    /// Acceptable regions, sorted and unique (empty = any).
+    pub regions: BoundedVec<ShortText, 16>,
+    /// Acceptable protocols, sorted and unique (empty = any).
+    pub protocols: BoundedVec<DataProtocol, 8>,
+    /// Highest acceptable unit price.
+    pub max_price: Price,
+    /// Random value that makes otherwise equal demands distinct.
+    pub nonce: u64,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// When the demand closes.
+    pub expires_at: Timestamp,
+}
+
+/// A consumer's signed proposal to a provider, referencing one offer version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaProposal {
+    /// The consumer's key; must be the signer.
+    pub consumer: PublicKey,
+    /// The provider addressed.
+    pub provider: PublicKey,
+    /// Id of the offer object the proposal answers.
+    pub offer_id: ObjectId,
+    /// `seq` of that offer.
+    pub offer_seq: u64,
+    /// Bytes (storage) or units (compute).
+    pub volume: u64,
+    /// Seconds of service from `start`.
+    pub duration_secs: u64,
+    /// Copies wanted (1 to 16).
+    pub redundancy: u8,
+    /// QoS the consumer expects (normally the offer's).
+    pub qos: QosTargets,
+    /// Unit price proposed.
+    pub price: Price,
+    /// `price.total(volume, duration_secs)`, exactly.
+    pub total: u64,
+    /// Start of service.
+    pub start: Timestamp,
+    /// Random value that makes otherwise equal proposals distinct.
+    pub nonce: u64,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// Deadline for the provider's decision.
+    pub expires_at: Timestamp,
+}
+
+impl SlaProposal {
+    /// When the service would end.
+    pub fn end(&self) -> Timestamp {
+        self.start.saturating_add(self.duration_secs)
+    }
+}
+
+/// Why a provider rejected a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Not enough capacity left after agreements already accepted.
+    Capacity,
+    /// Price below the offer's.
+    Price,
+    /// Duration outside the offer's bounds.
+    Duration,
+    /// The offer is unknown, superseded, withdrawn or expired.
+    OfferUnavailable,
+    /// The provider's policy refuses this consumer.
+    ConsumerDenied,
+    /// The proposal's terms do not match the offer (kind, redundancy, QoS, asset).
+    Terms,
+    /// The proposal expired before it could be decided.
+    Expired,
+    /// Any other reason.
+    Other,
+}
+
+impl RejectReason {
+    /// The stable lowercase code shown by the CLI (`capacity`, `price`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Capacity => "capacity",
+            RejectReason::Price => "price",
+            RejectReason::Duration => "duration",
+            RejectReason::OfferUnavailable => "offer_unavailable",
+            RejectReason::ConsumerDenied => "consumer_denied",
+            RejectReason::Terms => "terms",
+            RejectReason::Expired => "expired",
+            RejectReason::Other => "other",
+        }
+    }
+}
+
+/// The provider's answer to a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Accepted: proposal + this decision form an [`crate::Agreement`].
+    Accept,
+    /// Rejected, with a reason code.
+    Reject(RejectReason),
+}
+
+/// A provider's signed decision about one proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaDecision {
+    /// The provider's key; must be the signer.
+    pub provider: PublicKey,
+    /// The consumer who proposed.
+    pub consumer: PublicKey,
+    /// Id of the proposal decided.
+    pub proposal_id: ObjectId,
+    /// The decision.
+    pub decision: Decision,
+    /// When signed (at most the proposal's `expires_at` for an acceptance).
+    pub created_at: Timestamp,
+    /// Until when the decision is kept (an acceptance: the end of service).
+    pub expires_at: Timestamp,
+}
+
+/// A consumer's signed measurement of a provider over a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QosAttestation {
+    /// Who measured; must be the signer.
+    pub attester: PublicKey,
+    /// The provider measured.
+    pub subject: PublicKey,
+    /// The agreement the measurement was made under (id of the accepted proposal), if any.
+    pub agreement: Option<ObjectId>,
+    /// Window start.
+    pub window_start: Timestamp,
+    /// Window end (after start, not after `created_at`).
+    pub window_end: Timestamp,
+    /// Probes made.
+    pub probes: u32,
+    /// Probes that succeeded (data returned and its blake3 matched).
+    pub successes: u32,
+    /// Median latency of successful probes, ms.
+    pub latency_p50_ms: u32,
+    /// 95th-percentile latency of successful probes, ms (at least p50).
+    pub latency_p95_ms: u32,
+    /// Measured throughput, bytes per second.
+    pub throughput_bytes_per_sec: u64,
+    /// Bytes read back and checked.
+    pub bytes_checked: u64,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// When it stops counting.
+    pub expires_at: Timestamp,
+}
+
+/// One claim in a certificate (`name = value`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Claim {
+    /// Claim name, e.g. `iso27001`, `region`, `auditor`.
+    pub name: ShortText,
+    /// Claim value, e.g. `certified`, `eu`.
+    pub value: Text,
+}
+
+/// A certifier's signed statement about another key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The certifier; must be the signer.
+    pub issuer: PublicKey,
+    /// The key certified.
+    pub subject: PublicKey,
+    /// Claims, sorted by name then value, unique, at least one.
+    pub claims: BoundedVec<Claim, 16>,
+    /// Issuer's serial number.
+    pub serial: u64,
+    /// When signed (issued).
+    pub created_at: Timestamp,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+}
+
+/// A certifier's signed withdrawal of one of its certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The certifier; must be the signer and the certificate's issuer.
+    pub issuer: PublicKey,
+    /// Id of the certificate revoked.
+    pub certificate: ObjectId,
+    /// Why.
+    pub reason: Text,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// How long nodes keep the revocation (at least the certificate's expiry).
+    pub expires_at: Timestamp,
+}

@@ -1,0 +1,81 @@
+//! Listing queries: what a light client asks a full node for. Shared by the store (which
+//! answers), the query protocol (which carries it) and the client (which builds it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::BoundedVec;
+use crate::keys::PublicKey;
+use crate::objects::{DataProtocol, ObjectId, Price, ResourceKind, ShortText};
+
+/// Most results one query page may return.
+pub const MAX_QUERY_LIMIT: u32 = 200;
+
+/// Order of results. Ties are broken by object id so pages are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// Cheapest first (compared through the rate table; offers without a rate come last).
+    #[default]
+    Price,
+    /// Highest reputation first.
+    Reputation,
+    /// Largest capacity first.
+    Capacity,
+    /// Most recently created first.
+    Newest,
+}
+
+/// Filters and order for an offer query. Every filter is optional; all given filters must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfferQuery {
+    /// Only this kind.
+    pub kind: Option<ResourceKind>,
+    /// Offers serving at least one of these regions (empty = any).
+    pub regions: BoundedVec<ShortText, 16>,
+    /// Offers serving this protocol.
+    pub protocol: Option<DataProtocol>,
+    /// Unit price at most this (converted through the node's rate table when assets differ;
+    /// offers whose asset has no rate are left out, never mispriced).
+    pub max_price: Option<Price>,
+    /// Capacity at least this (bytes or units).
+    pub min_capacity: Option<u64>,
+    /// Availability target at least this, basis points.
+    pub min_availability_bp: Option<u16>,
+    /// p95 latency target at most this, ms (offers promising nothing are left out).
+    pub max_p95_latency_ms: Option<u32>,
+    /// Provider holds a valid, unrevoked certificate from this certifier.
+    pub certified_by: Option<PublicKey>,
+    /// Provider reputation score at least this (0.0 ..= 1.0, scaled by 10 000: 7500 = 0.75).
+    pub min_reputation_bp: Option<u16>,
+    /// Only this provider's offers.
+    pub provider: Option<PublicKey>,
+    /// Include withdrawn offers (tombstones). Default false.
+    pub include_withdrawn: bool,
+    /// Order.
+    pub sort: SortKey,
+    /// At most this many results (capped at [`MAX_QUERY_LIMIT`]; 0 means the default of 20).
+    pub limit: u32,
+    /// Continue after this cursor (from the previous page).
+    pub cursor: Option<Cursor>,
+}
+
+impl OfferQuery {
+    /// The effective page size.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => 20,
+            n => n.min(MAX_QUERY_LIMIT) as usize,
+        }
+    }
+}
+
+/// An opaque position in a sorted result list: the sort value and id of the last item
+/// returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The sort value of the last item (meaning depends on [`SortKey`]).
+    pub after_value: u64,
+    /// The id of the last item.
+    pub after_id: ObjectId,
+}

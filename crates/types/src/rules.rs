@@ -1,0 +1,232 @@
+//! The stateless field rules of each signed kind (all labelled Reject: a body that breaks one
+//! was signed that way, so it is provably bad).
+
+use crate::encoding::BoundedString;
+use crate::keys::PublicKey;
+use crate::objects::{
+    Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, Revocation,
+    ResourceKind, SlaDecision, SlaProposal, Timestamp,
+};
+use crate::signed::{Kind, SignedBody};
+use crate::validate::ObjectError;
+
+fn ensure(cond: bool, detail: impl FnOnce() -> String) -> Result<(), ObjectError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(ObjectError::field(detail()))
+    }
+}
+
+fn sorted_unique<T: Ord>(items: &[T]) -> bool {
+    items.windows(2).all(|w| w[0] < w[1])
+}
+
+fn is_ident(s: &str, extra: &[char]) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
+/// Offer keys: 1 to 64 of `[A-Za-z0-9._-]`.
+pub fn valid_offer_key(s: &str) -> bool {
+    is_ident(s, &['.', '_', '-'])
+}
+
+/// Region codes: 1 to 64 of `[a-z0-9-]`.
+pub fn valid_region(s: &str) -> bool {
+    is_ident(s, &['-']) && !s.chars().any(|c| c.is_ascii_uppercase())
+}
+
+/// Asset codes: 1 to 12 of `[A-Z0-9]`.
+pub fn valid_asset(s: &str) -> bool {
+    is_ident(s, &[]) && !s.chars().any(|c| c.is_ascii_lowercase())
+}
+
+fn check_price(price: &Price, kind: ResourceKind, what: &str) -> Result<(), ObjectError> {
+    ensure(valid_asset(&price.asset), || {
+        format!("{what}: asset code {:?} is not 1-12 of A-Z0-9", price.asset.as_str())
+    })?;
+    ensure(price.unit == PriceUnit::for_kind(kind), || {
+        format!("{what}: a {kind:?} price must be quoted {:?}", PriceUnit::for_kind(kind))
+    })
+}
+
+fn check_qos(qos: &QosTargets) -> Result<(), ObjectError> {
+    ensure(qos.availability_bp <= 10_000, || {
+        format!("availability_bp {} exceeds 10000", qos.availability_bp)
+    })?;
+    ensure(qos.durability_nines <= 20, || {
+        format!("durability_nines {} exceeds 20", qos.durability_nines)
+    })
+}
+
+fn check_redundancy(r: u8) -> Result<(), ObjectError> {
+    ensure((1..=16).contains(&r), || format!("redundancy {r} is not 1..=16"))
+}
+
+fn check_regions(regions: &[BoundedString<64>]) -> Result<(), ObjectError> {
+    ensure(regions.iter().all(|r| valid_region(r)), || {
+        "regions must be lowercase [a-z0-9-]".into()
+    })?;
+    ensure(sorted_unique(regions), || "regions must be sorted and unique".into())
+}
+
+fn distinct(a: &PublicKey, b: &PublicKey, what: &str) -> Result<(), ObjectError> {
+    ensure(a != b, || format!("{what} must be two different keys"))
+}
+
+macro_rules! signed_body {
+    ($ty:ty, $kind:expr, $author:ident) => {
+        impl SignedBody for $ty {
+            const KIND: Kind = $kind;
+
+            fn author(&self) -> &PublicKey {
+                &self.$author
+            }
+
+            fn created_at(&self) -> Timestamp {
+                self.created_at
+            }
+
+            fn expires_at(&self) -> Timestamp {
+                self.expires_at
+            }
+
+            fn check_fields(&self) -> Result<(), ObjectError> {
+                Fields::check(self)
+            }
+        }
+    };
+}
+
+signed_body!(Offer, Kind::Offer, provider);
+signed_body!(Demand, Kind::Demand, consumer);
+signed_body!(SlaProposal, Kind::SlaProposal, consumer);
+signed_body!(SlaDecision, Kind::SlaDecision, provider);
+signed_body!(QosAttestation, Kind::QosAttestation, attester);
+signed_body!(Certificate, Kind::Certificate, issuer);
+signed_body!(Revocation, Kind::Revocation, issuer);
+
+trait Fields {
+    fn check(&self) -> Result<(), ObjectError>;
+}
+
+impl Fields for Offer {
+    fn check(&self) -> Result<(), ObjectError> {
+        ensure(valid_offer_key(&self.offer_key), || {
+            format!(
+                "offer_key {:?} is not 1-64 of [A-Za-z0-9._-]",
+                self.offer_key.as_str()
+            )
+        })?;
+        ensure(self.capacity > 0 || self.withdrawn, || {
+            "capacity must be positive".into()
+        })?;
+        check_price(&self.price, self.kind, "price")?;
+        ensure(self.max_duration_secs > 0, || {
+            "max_duration_secs must be positive".into()
+        })?;
+        ensure(self.min_duration_secs <= self.max_duration_secs, || {
+            format!(
+                "min_duration_secs {} exceeds max_duration_secs {}",
+                self.min_duration_secs, self.max_duration_secs
+            )
+        })?;
+        check_regions(&self.regions)?;
+        ensure(!self.protocols.is_empty(), || {
+            "at least one protocol is required".into()
+        })?;
+        ensure(sorted_unique(&self.protocols), || {
+            "protocols must be sorted and unique".into()
+        })?;
+        ensure(!self.endpoint.is_empty(), || "endpoint is empty".into())?;
+        check_qos(&self.qos)?;
+        check_redundancy(self.redundancy)?;
+        ensure(sorted_unique(&self.certificates), || {
+            "certificates must be sorted and unique".into()
+        })?;
+        ensure(sorted_unique(&self.compliance_docs), || {
+            "compliance_docs must be sorted and unique".into()
+        })?;
+        ensure(
+            self.compute.is_some() == (self.kind == ResourceKind::Compute),
+            || "compute details are required for compute offers and only for them".into(),
+        )
+    }
+}
+
+impl Fields for Demand {
+    fn check(&self) -> Result<(), ObjectError> {
+        ensure(self.volume > 0, || "volume must be positive".into())?;
+        ensure(self.duration_secs > 0, || "duration_secs must be positive".into())?;
+        check_redundancy(self.redundancy)?;
+        check_qos(&self.qos)?;
+        check_regions(&self.regions)?;
+        ensure(sorted_unique(&self.protocols), || {
+            "protocols must be sorted and unique".into()
+        })?;
+        check_price(&self.max_price, self.kind, "max_price")
+    }
+}
+
+impl Fields for SlaProposal {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.consumer, &self.provider, "consumer and provider")?;
+        ensure(self.volume > 0, || "volume must be positive".into())?;
+        ensure(self.duration_secs > 0, || "duration_secs must be positive".into())?;
+        ensure(self.start.checked_add(self.duration_secs).is_some(), || {
+            "start + duration_secs overflows".into()
+        })?;
+        check_redundancy(self.redundancy)?;
+        check_qos(&self.qos)?;
+        ensure(valid_asset(&self.price.asset), || "invalid asset code".into())?;
+        let expected = self.price.total(self.volume, self.duration_secs);
+        ensure(expected == Some(self.total), || match expected {
+            Some(t) => format!("total {} does not match price × volume × duration = {t}", self.total),
+            None => "price × volume × duration overflows".into(),
+        })
+    }
+}
+
+impl Fields for SlaDecision {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.consumer, &self.provider, "consumer and provider")
+    }
+}
+
+impl Fields for QosAttestation {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.attester, &self.subject, "attester and subject")?;
+        ensure(self.window_start < self.window_end, || {
+            "window_start must be before window_end".into()
+        })?;
+        ensure(self.window_end <= self.created_at, || {
+            "window_end is after created_at: a window is attested once it is over".into()
+        })?;
+        ensure(self.successes <= self.probes, || {
+            format!("successes {} exceed probes {}", self.successes, self.probes)
+        })?;
+        ensure(self.latency_p50_ms <= self.latency_p95_ms, || {
+            "latency_p50_ms exceeds latency_p95_ms".into()
+        })
+    }
+}
+
+impl Fields for Certificate {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.issuer, &self.subject, "issuer and subject")?;
+        ensure(!self.claims.is_empty(), || "a certificate needs a claim".into())?;
+        ensure(
+            self.claims.iter().all(|c| is_ident(&c.name, &['.', '_', '-'])),
+            || "claim names must be [A-Za-z0-9._-]".into(),
+        )?;
+        ensure(sorted_unique(&self.claims), || {
+            "claims must be sorted and unique".into()
+        })
+    }
+}
+
+impl Fields for Revocation {
+    fn check(&self) -> Result<(), ObjectError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,478 @@
+//! `Signed<T>`: canonical bytes, domain-separated signatures, object ids, and the one decode
+//! path for untrusted bytes.
+//!
+//! Wire form of a signed object (bincode, [`crate::encoding::config`]):
+//!
+//! ```text
+//! kind: u8 | body: varint length + canonical body bytes | signer: 32 bytes | signature: 64 bytes
+//! ```
+//!
+//! The signature is Ed25519 over `blake3::derive_key("flashback/v1/<kind>", body bytes)`, and is
+//! checked with `verify_strict` over the exact body bytes received. The object id is blake3 of
+//! the whole wire form.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{self, DecodeError};
+use crate::keys::{Hash32, PublicKey, SecretKey, Signature};
+use crate::objects::{ObjectId, Timestamp};
+use crate::validate::{ObjectError, Rule};
+
+/// The kinds of objects, with their wire tag, signing domain, size limit and lifetime limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Kind {
+    /// [`crate::Offer`]
+    Offer = 1,
+    /// [`crate::Demand`]
+    Demand = 2,
+    /// [`crate::SlaProposal`]
+    SlaProposal = 3,
+    /// [`crate::SlaDecision`]
+    SlaDecision = 4,
+    /// [`crate::Agreement`] (proposal + acceptance; not signed as a whole)
+    Agreement = 5,
+    /// [`crate::QosAttestation`]
+    QosAttestation = 6,
+    /// [`crate::Certificate`]
+    Certificate = 7,
+    /// [`crate::Revocation`]
+    Revocation = 8,
+    /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
+    EquivocationEvidence = 9,
+}
+
+const DAY: u64 = 24 * 3600;
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 9] = [
+        Kind::Offer,
+        Kind::Demand,
+        Kind::SlaProposal,
+        Kind::SlaDecision,
+        Kind::Agreement,
+        Kind::QosAttestation,
+        Kind::Certificate,
+        Kind::Revocation,
+        Kind::EquivocationEvidence,
+    ];
+
+    /// The largest encoded object of any kind.
+    pub const MAX_OBJECT_BYTES: usize = Kind::EquivocationEvidence.max_bytes();
+
+    /// The first byte of the wire form.
+    pub const fn tag(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind for a wire tag.
+    pub fn from_tag(tag: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+
+    /// Stable snake_case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Offer => "offer",
+            Kind::Demand => "demand",
+            Kind::SlaProposal => "sla_proposal",
+            Kind::SlaDecision => "sla_decision",
+            Kind::Agreement => "agreement",
+            Kind::QosAttestation => "qos_attestation",
+            Kind::Certificate => "certificate",
+            Kind::Revocation => "revocation",
+            Kind::EquivocationEvidence => "equivocation_evidence",
+        }
+    }
+
+    /// The signing domain, `flashback/v1/<kind>`.
+    pub const fn domain(self) -> &'static str {
+        match self {
+            Kind::Offer => "flashback/v1/offer",
+            Kind::Demand => "flashback/v1/demand",
+            Kind::SlaProposal => "flashback/v1/sla_proposal",
+            Kind::SlaDecision => "flashback/v1/sla_decision",
+            Kind::Agreement => "flashback/v1/agreement",
+            Kind::QosAttestation => "flashback/v1/qos_attestation",
+            Kind::Certificate => "flashback/v1/certificate",
+            Kind::Revocation => "flashback/v1/revocation",
+            Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
+        }
+    }
+
+    /// The largest valid encoding of an object of this kind, in bytes.
+    pub const fn max_bytes(self) -> usize {
+        match self {
+            Kind::Offer | Kind::Certificate => 8 * 1024,
+            Kind::Demand => 4 * 1024,
+            Kind::SlaProposal => 2 * 1024,
+            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation => 1024,
+            // Both parts at their limits plus the envelope (tag and two length prefixes).
+            Kind::Agreement => 2 * 1024 + 1024 + 16,
+            Kind::EquivocationEvidence => 2 * 8 * 1024 + 16,
+        }
+    }
+
+    /// The longest allowed `expires_at - created_at`, seconds.
+    pub const fn max_lifetime_secs(self) -> u64 {
+        match self {
+            Kind::Offer | Kind::QosAttestation => 400 * DAY,
+            Kind::Demand => 90 * DAY,
+            Kind::SlaProposal => 30 * DAY,
+            Kind::Certificate => 5 * 366 * DAY,
+            Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
+            Kind::EquivocationEvidence => 10 * 366 * DAY,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Decodes with the size limit of `kind` (as a const, so bincode's allocation limit is the
+/// kind's limit too).
+pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
+    kind: Kind,
+    bytes: &'a [u8],
+) -> Result<T, DecodeError> {
+    fn go<'a, T: Deserialize<'a>, const LIMIT: usize>(bytes: &'a [u8]) -> Result<T, DecodeError> {
+        if bytes.len() > LIMIT {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                limit: LIMIT,
+            });
+        }
+        let cfg = encoding::config().with_limit::<LIMIT>();
+        let (value, used) = bincode::serde::borrow_decode_from_slice::<T, _>(bytes, cfg)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(DecodeError::Trailing(bytes.len() - used));
+        }
+        Ok(value)
+    }
+    match kind {
+        Kind::Offer => go::<T, { Kind::Offer.max_bytes() }>(bytes),
+        Kind::Demand => go::<T, { Kind::Demand.max_bytes() }>(bytes),
+        Kind::SlaProposal => go::<T, { Kind::SlaProposal.max_bytes() }>(bytes),
+        Kind::SlaDecision => go::<T, { Kind::SlaDecision.max_bytes() }>(bytes),
+        Kind::Agreement => go::<T, { Kind::Agreement.max_bytes() }>(bytes),
+        Kind::QosAttestation => go::<T, { Kind::QosAttestation.max_bytes() }>(bytes),
+        Kind::Certificate => go::<T, { Kind::Certificate.max_bytes() }>(bytes),
+        Kind::Revocation => go::<T, { Kind::Revocation.max_bytes() }>(bytes),
+        Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
+    }
+}
+
+/// A body that is signed by one key: offers, proposals, attestations, certificates…
+pub trait SignedBody: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static {
+    /// The kind of object.
+    const KIND: Kind;
+
+    /// The key that must have signed this body.
+    fn author(&self) -> &PublicKey;
+
+    /// When the body was signed.
+    fn created_at(&self) -> Timestamp;
+
+    /// When the body stops being valid.
+    fn expires_at(&self) -> Timestamp;
+
+    /// The kind's own field rules (ranges, ordering, consistency). Stateless; no clock.
+    fn check_fields(&self) -> Result<(), ObjectError>;
+
+    /// All stateless rules: lifetimes and fields.
+    fn check(&self) -> Result<(), ObjectError> {
+        check_lifetime(Self::KIND, self.created_at(), self.expires_at())?;
+        self.check_fields()
+    }
+}
+
+/// `expires_at` after `created_at`, within the kind's lifetime limit.
+pub(crate) fn check_lifetime(
+    kind: Kind,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), ObjectError> {
+    if expires_at <= created_at {
+        return Err(ObjectError::new(
+            Rule::ExpiredAtCreation,
+            format!("expires_at {expires_at} is not after created_at {created_at}"),
+        ));
+    }
+    if expires_at - created_at > kind.max_lifetime_secs() {
+        return Err(ObjectError::new(
+            Rule::LifetimeTooLong,
+            format!(
+                "lives {}s, more than the {}s allowed for {kind}",
+                expires_at - created_at,
+                kind.max_lifetime_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The 32-byte digest that is actually signed: blake3 in key-derivation mode with the kind's
+/// domain string as context.
+pub fn signing_digest(kind: Kind, body_bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(kind.domain());
+    hasher.update(body_bytes);
+    *hasher.finalize().as_bytes()
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedWire<'a> {
+    kind: u8,
+    #[serde(borrow, with = "serde_bytes")]
+    body: &'a [u8],
+    signer: [u8; 32],
+    signature: Signature,
+}
+
+/// A signed object whose structure has been parsed but whose signature has **not** been
+/// checked. The only way to its body is [`Envelope::verify`].
+///
+/// Split from [`Signed::decode`] so a node can batch-verify many envelopes as a pre-filter
+/// ([`batch_prefilter`]) before the strict per-object check.
+#[derive(Clone)]
+pub struct Envelope<T> {
+    encoded: Arc<[u8]>,
+    body: Range<usize>,
+    signer: PublicKey,
+    signature: Signature,
+    _body: PhantomData<fn() -> T>,
+}
+
+impl<T: SignedBody> Envelope<T> {
+    /// Parses untrusted bytes: size limit, structure, no trailing bytes, kind tag, signer key.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ObjectError> {
+        let wire: SignedWire<'_> = decode_limited(T::KIND, bytes)?;
+        if wire.kind != T::KIND.tag() {
+            return Err(ObjectError::new(
+                Rule::WrongKind,
+                format!(
+                    "expected {} (tag {}), got tag {}",
+                    T::KIND,
+                    T::KIND.tag(),
+                    wire.kind
+                ),
+            ));
+        }
+        let signer = PublicKey::from_bytes(&wire.signer)?;
+        // The body is the last variable-length field before the 96 fixed bytes.
+        let end = bytes.len() - 32 - 64;
+        let start = end - wire.body.len();
+        Ok(Self {
+            encoded: Arc::from(bytes),
+            body: start..end,
+            signer,
+            signature: wire.signature,
+            _body: PhantomData,
+        })
+    }
+
+    /// The signer named in the envelope (not yet verified).
+    pub fn signer(&self) -> &PublicKey {
+        &self.signer
+    }
+
+    /// The digest the signature should cover.
+    pub fn digest(&self) -> [u8; 32] {
+        signing_digest(T::KIND, &self.encoded[self.body.clone()])
+    }
+
+    /// The signature (not yet verified).
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// Strictly verifies the signature over the received body bytes, then decodes the body
+    /// (size-limited, canonical), checks that the author is the signer and runs the kind's
+    /// stateless rules. Hands back the object only when all of that holds.
+    pub fn verify(self) -> Result<Signed<T>, ObjectError> {
+        let body_bytes = &self.encoded[self.body.clone()];
+        if !self
+            .signer
+            .verify_strict(&signing_digest(T::KIND, body_bytes), &self.signature)
+        {
+            return Err(ObjectError::new(
+                Rule::BadSignature,
+                format!("signature by {} does not verify", self.signer.fmt_short()),
+            ));
+        }
+        let body: T = decode_limited(T::KIND, body_bytes)?;
+        if encoding::encode(&body) != body_bytes {
+            return Err(DecodeError::NonCanonical.into());
+        }
+        if body.author() != &self.signer {
+            return Err(ObjectError::new(
+                Rule::SignerMismatch,
+                format!(
+                    "signed by {} but authored by {}",
+                    self.signer.fmt_short(),
+                    body.author().fmt_short()
+                ),
+            ));
+        }
+        body.check()?;
+        let id = Hash32::of(&self.encoded);
+        Ok(Signed {
+            body,
+            signer: self.signer,
+            signature: self.signature,
+            encoded: self.encoded,
+            id,
+        })
+    }
+}
+
+/// Batch-verifies many (digest, signer, signature) triples at once. `true` means all are
+/// valid under ordinary (cofactored, non-strict) Ed25519: use it only as a fast pre-filter and
+/// still call [`Envelope::verify`] on each object. `false` means at least one is bad.
+pub fn batch_prefilter(items: &[([u8; 32], PublicKey, Signature)]) -> bool {
+    let mut keys = Vec::with_capacity(items.len());
+    for (_, key, _) in items {
+        match key.to_dalek() {
+            Some(k) => keys.push(k),
+            None => return false,
+        }
+    }
+    let messages: Vec<&[u8]> = items.iter().map(|(d, _, _)| d.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> =
+        items.iter().map(|(_, _, s)| s.to_dalek()).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
+/// A verified signed object: the body is valid, canonical, authored by `signer`, and the
+/// signature holds over exactly [`Signed::encoded`].
+#[derive(Clone)]
+pub struct Signed<T> {
+    body: T,
+    signer: PublicKey,
+    signature: Signature,
+    encoded: Arc<[u8]>,
+    id: ObjectId,
+}
+
+impl<T: SignedBody> Signed<T> {
+    /// Signs `body` with `key`, after checking that `key` is the body's author and that the
+    /// body passes the kind's stateless rules.
+    pub fn sign(body: T, key: &SecretKey) -> Result<Self, ObjectError> {
+        if body.author() != &key.public() {
+            return Err(ObjectError::new(
+                Rule::SignerMismatch,
+                format!(
+                    "key {} cannot sign a body authored by {}",
+                    key.public().fmt_short(),
+                    body.author().fmt_short()
+                ),
+            ));
+        }
+        body.check()?;
+        Ok(Self::sign_unchecked(body, key))
+    }
+
+    /// Signs without any check. For tests that need invalid objects; everything else should
+    /// use [`Signed::sign`].
+    #[doc(hidden)]
+    pub fn sign_unchecked(body: T, key: &SecretKey) -> Self {
+        let body_bytes = encoding::encode(&body);
+        let signature = key.sign(&signing_digest(T::KIND, &body_bytes));
+        let signer = key.public();
+        let wire = SignedWire {
+            kind: T::KIND.tag(),
+            body: &body_bytes,
+            signer: *signer.as_bytes(),
+            signature,
+        };
+        let encoded: Arc<[u8]> = encoding::encode(&wire).into();
+        let id = Hash32::of(&encoded);
+        Self {
+            body,
+            signer,
+            signature,
+            encoded,
+            id,
+        }
+    }
+
+    /// Decodes and verifies untrusted bytes (see [`Envelope::parse`] and [`Envelope::verify`]).
+    /// Time rules are separate: see [`crate::TimeRules`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, ObjectError> {
+        Envelope::<T>::parse(bytes)?.verify()
+    }
+
+    /// The verified body.
+    pub fn body(&self) -> &T {
+        &self.body
+    }
+
+    /// The verified body, by value.
+    pub fn into_body(self) -> T {
+        self.body
+    }
+
+    /// The key that signed (equal to the body's author).
+    pub fn signer(&self) -> &PublicKey {
+        &self.signer
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The object id: blake3 of [`Signed::encoded`].
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// When the body was signed.
+    pub fn created_at(&self) -> Timestamp {
+        self.body.created_at()
+    }
+
+    /// When the body stops being valid.
+    pub fn expires_at(&self) -> Timestamp {
+        self.body.expires_at()
+    }
+
+    /// The exact signed encoding, as received or produced.
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// A cheap shared handle to the encoding.
+    pub fn encoded_arc(&self) -> Arc<[u8]> {
+        self.encoded.clone()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Signed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signed")
+            .field("id", &self.id)
+            .field("signer", &self.signer)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+impl<T> PartialEq for Signed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<T> Eq for Signed<T> {}

@@ -1,0 +1,235 @@
+//! Validation rules. Each rule carries a [`Label`]: **Reject** (provably bad; the peer that
+//! relayed it is penalised) or **Ignore** (stale, duplicate, superseded or early; dropped
+//! without blame). Time is always passed in: no rule reads the clock.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::DecodeError;
+use crate::keys::KeyError;
+use crate::objects::Timestamp;
+
+/// What a failed rule means for the peer that relayed the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    /// Provably bad: do not store, do not forward, penalise the relayer.
+    Reject,
+    /// Not useful now: do not store or forward, no penalty.
+    Ignore,
+}
+
+/// Every validation rule, by name. The list (with labels) is documented in `docs/PROTOCOL.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Input larger than the kind's size limit.
+    TooLarge,
+    /// Bytes left after a complete object.
+    TrailingBytes,
+    /// Bytes that do not decode as the expected object.
+    Malformed,
+    /// A body whose bytes are not its canonical encoding.
+    NonCanonical,
+    /// The envelope names another kind than expected.
+    WrongKind,
+    /// A public key that is not a canonical curve point.
+    InvalidKey,
+    /// A small-order public key.
+    WeakKey,
+    /// A signature that does not verify (strictly) over the received bytes.
+    BadSignature,
+    /// Signed by a key other than the body's author field.
+    SignerMismatch,
+    /// A field out of range, unsorted, or inconsistent with another field.
+    InvalidField,
+    /// `expires_at` not after `created_at`: the object was dead when signed.
+    ExpiredAtCreation,
+    /// `expires_at - created_at` longer than the kind allows.
+    LifetimeTooLong,
+    /// The parts of a composite object (agreement, evidence) do not belong together.
+    PartsMismatch,
+    /// An agreement whose decision is not an acceptance.
+    NotAccepted,
+    /// `expires_at` is in the past.
+    Expired,
+    /// `created_at` is further in the future than the allowed clock skew.
+    FromFuture,
+    /// Already held (same id).
+    Duplicate,
+    /// A newer `seq` of the same offer is already held.
+    Superseded,
+    /// A different body with the same `(provider, offer_key, seq)` is held: evidence is kept.
+    Equivocation,
+}
+
+impl Rule {
+    /// All rules, for documentation and table tests.
+    pub const ALL: [Rule; 19] = [
+        Rule::TooLarge,
+        Rule::TrailingBytes,
+        Rule::Malformed,
+        Rule::NonCanonical,
+        Rule::WrongKind,
+        Rule::InvalidKey,
+        Rule::WeakKey,
+        Rule::BadSignature,
+        Rule::SignerMismatch,
+        Rule::InvalidField,
+        Rule::ExpiredAtCreation,
+        Rule::LifetimeTooLong,
+        Rule::PartsMismatch,
+        Rule::NotAccepted,
+        Rule::Expired,
+        Rule::FromFuture,
+        Rule::Duplicate,
+        Rule::Superseded,
+        Rule::Equivocation,
+    ];
+
+    /// The rule's label.
+    pub fn label(self) -> Label {
+        match self {
+            Rule::TooLarge
+            | Rule::TrailingBytes
+            | Rule::Malformed
+            | Rule::NonCanonical
+            | Rule::WrongKind
+            | Rule::InvalidKey
+            | Rule::WeakKey
+            | Rule::BadSignature
+            | Rule::SignerMismatch
+            | Rule::InvalidField
+            | Rule::ExpiredAtCreation
+            | Rule::LifetimeTooLong
+            | Rule::PartsMismatch
+            | Rule::NotAccepted => Label::Reject,
+            // The signer equivocated, not the relayer: the evidence travels as its own object.
+            Rule::Expired
+            | Rule::FromFuture
+            | Rule::Duplicate
+            | Rule::Superseded
+            | Rule::Equivocation => Label::Ignore,
+        }
+    }
+
+    /// Stable snake_case name (as in metrics and JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::TooLarge => "too_large",
+            Rule::TrailingBytes => "trailing_bytes",
+            Rule::Malformed => "malformed",
+            Rule::NonCanonical => "non_canonical",
+            Rule::WrongKind => "wrong_kind",
+            Rule::InvalidKey => "invalid_key",
+            Rule::WeakKey => "weak_key",
+            Rule::BadSignature => "bad_signature",
+            Rule::SignerMismatch => "signer_mismatch",
+            Rule::InvalidField => "invalid_field",
+            Rule::ExpiredAtCreation => "expired_at_creation",
+            Rule::LifetimeTooLong => "lifetime_too_long",
+            Rule::PartsMismatch => "parts_mismatch",
+            Rule::NotAccepted => "not_accepted",
+            Rule::Expired => "expired",
+            Rule::FromFuture => "from_future",
+            Rule::Duplicate => "duplicate",
+            Rule::Superseded => "superseded",
+            Rule::Equivocation => "equivocation",
+        }
+    }
+}
+
+/// An object failed a rule. `rule.label()` says what to tell gossip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {detail}", rule.name(), match rule.label() { Label::Reject => "reject", Label::Ignore => "ignore" })]
+pub struct ObjectError {
+    /// The rule that failed.
+    pub rule: Rule,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+impl ObjectError {
+    /// A failure of `rule`.
+    pub fn new(rule: Rule, detail: impl Into<String>) -> Self {
+        Self {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    /// An [`Rule::InvalidField`] failure.
+    pub fn field(detail: impl Into<String>) -> Self {
+        Self::new(Rule::InvalidField, detail)
+    }
+
+    /// The label of the failed rule.
+    pub fn label(&self) -> Label {
+        self.rule.label()
+    }
+}
+
+impl From<DecodeError> for ObjectError {
+    fn from(e: DecodeError) -> Self {
+        let rule = match &e {
+            DecodeError::TooLarge { .. } => Rule::TooLarge,
+            DecodeError::Trailing(_) => Rule::TrailingBytes,
+            DecodeError::Malformed(_) => Rule::Malformed,
+            DecodeError::NonCanonical => Rule::NonCanonical,
+        };
+        Self::new(rule, e.to_string())
+    }
+}
+
+impl From<KeyError> for ObjectError {
+    fn from(e: KeyError) -> Self {
+        let rule = match e {
+            KeyError::Weak => Rule::WeakKey,
+            _ => Rule::InvalidKey,
+        };
+        Self::new(rule, e.to_string())
+    }
+}
+
+/// Time-related validation settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimeRules {
+    /// How far in the future `created_at` may be (clock skew between honest nodes), seconds.
+    pub max_future_skew_secs: u64,
+}
+
+impl Default for TimeRules {
+    fn default() -> Self {
+        Self {
+            max_future_skew_secs: 300,
+        }
+    }
+}
+
+impl TimeRules {
+    /// Checks an object's timestamps against `now`: expired objects and objects from too far
+    /// in the future are ignored.
+    pub fn check(
+        &self,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), ObjectError> {
+        if expires_at <= now {
+            return Err(ObjectError::new(
+                Rule::Expired,
+                format!("expired at {expires_at}, now {now}"),
+            ));
+        }
+        if created_at > now.saturating_add(self.max_future_skew_secs) {
+            return Err(ObjectError::new(
+                Rule::FromFuture,
+                format!(
+                    "created at {created_at}, more than {}s after now ({now})",
+                    self.max_future_skew_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
