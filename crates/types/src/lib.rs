@@ -55,6 +55,7 @@ mod object;
 pub mod objects;
 pub mod query;
 mod rules;
+pub mod samples;
 mod signed;
 pub mod validate;
 

@@ -1,0 +1,281 @@
+//! Table test: every validation rule, triggered by a concrete object, with its label.
+
+use flashback_types::*;
+
+const NOW: Timestamp = 1_800_000_000;
+
+struct Keys {
+    provider: SecretKey,
+    consumer: SecretKey,
+}
+
+fn keys() -> Keys {
+    Keys {
+        provider: SecretKey::from_seed(&[1; 32]),
+        consumer: SecretKey::from_seed(&[2; 32]),
+    }
+}
+
+fn offer_with(f: impl FnOnce(&mut Offer)) -> Vec<u8> {
+    let k = keys();
+    let mut o = samples::offer(k.provider.public(), "t", 1, NOW);
+    f(&mut o);
+    Signed::sign_unchecked(o, &k.provider).encoded().to_vec()
+}
+
+fn attestation_with(f: impl FnOnce(&mut QosAttestation)) -> Vec<u8> {
+    let k = keys();
+    let mut a = samples::attestation(k.consumer.public(), k.provider.public(), None, 10, 9, NOW);
+    f(&mut a);
+    Signed::sign_unchecked(a, &k.consumer).encoded().to_vec()
+}
+
+fn agreement_parts() -> (Signed<SlaProposal>, SlaDecision) {
+    let k = keys();
+    let offer = Signed::sign(samples::offer(k.provider.public(), "t", 1, NOW), &k.provider).unwrap();
+    let p = Signed::sign(
+        samples::proposal(k.consumer.public(), offer.body(), offer.id(), GIB, MONTH_SECS, NOW),
+        &k.consumer,
+    )
+    .unwrap();
+    let d = samples::decision(p.body(), p.id(), Decision::Accept, NOW);
+    (p, d)
+}
+
+/// Runs bytes through the full pipeline a node runs: decode + verify + time rules.
+fn check(bytes: &[u8]) -> Result<Object, ObjectError> {
+    Object::decode_at(bytes, NOW, &TimeRules::default())
+}
+
+#[test]
+fn every_rule_has_a_case_and_the_documented_label() {
+    let k = keys();
+    let good = offer_with(|_| {});
+    assert!(check(&good).is_ok());
+
+    let mut cases: Vec<(Rule, Result<Object, ObjectError>)> = vec![];
+
+    let mut big = vec![0u8; Kind::Offer.max_bytes() + 1];
+    big[0] = Kind::Offer.tag();
+    cases.push((Rule::TooLarge, check(&big)));
+
+    let mut trailing = good.clone();
+    trailing.push(7);
+    cases.push((Rule::TrailingBytes, check(&trailing)));
+
+    cases.push((Rule::Malformed, check(&good[..good.len() / 2])));
+
+    // Unsorted regions are a field rule; a body re-encoded in a second form is non-canonical
+    // (covered in tests/encoding.rs). Here: a bool byte of 2 cannot decode at all.
+    let canonical = {
+        let key = SecretKey::from_seed(&[3; 32]);
+        let body = samples::offer(key.public(), "c", 1, NOW);
+        let mut bytes = encoding::encode(&body);
+        let seq_at = 32 + 2;
+        let mut long = bytes[..seq_at].to_vec();
+        long.extend_from_slice(&[251, 1, 0]);
+        long.extend_from_slice(&bytes[seq_at + 1..]);
+        bytes = long;
+        let sig = key.sign(&signing_digest(Kind::Offer, &bytes));
+        let mut wire = vec![Kind::Offer.tag()];
+        wire.extend(encoding::encode(&serde_bytes::Bytes::new(&bytes)));
+        wire.extend_from_slice(key.public().as_bytes());
+        wire.extend_from_slice(&sig.to_bytes());
+        wire
+    };
+    cases.push((Rule::NonCanonical, check(&canonical)));
+
+    // Offer bytes handed to a decoder that expects a certificate.
+    cases.push((Rule::WrongKind, Signed::<Certificate>::decode(&good).map(Object::from)));
+
+    // A signer field that is not a curve point (y = 2 has no x on Ed25519).
+    let mut not_point = good.clone();
+    let at = not_point.len() - 96;
+    let y = (2u8..=255)
+        .map(|b| {
+            let mut y = [0u8; 32];
+            y[0] = b;
+            y
+        })
+        .find(|y| PublicKey::from_bytes(y) == Err(KeyError::InvalidPoint))
+        .expect("some small y is not on the curve");
+    not_point[at..at + 32].copy_from_slice(&y);
+    cases.push((Rule::InvalidKey, check(&not_point)));
+
+    let mut weak = good.clone();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    weak[at..at + 32].copy_from_slice(&identity);
+    cases.push((Rule::WeakKey, check(&weak)));
+
+    let mut bad_sig = good.clone();
+    let last = bad_sig.len() - 1;
+    bad_sig[last - 40] ^= 0x10;
+    cases.push((Rule::BadSignature, check(&bad_sig)));
+
+    let forged = Signed::sign_unchecked(
+        samples::offer(k.provider.public(), "t", 1, NOW),
+        &k.consumer,
+    );
+    cases.push((Rule::SignerMismatch, check(forged.encoded())));
+
+    cases.push((
+        Rule::InvalidField,
+        check(&offer_with(|o| o.qos.availability_bp = 10_001)),
+    ));
+    cases.push((Rule::ExpiredAtCreation, check(&offer_with(|o| o.expires_at = o.created_at))));
+    cases.push((
+        Rule::LifetimeTooLong,
+        check(&offer_with(|o| o.expires_at = o.created_at + 401 * 86_400)),
+    ));
+
+    let (p, mut d) = agreement_parts();
+    d.proposal_id = Hash32::of(b"another proposal");
+    let d = Signed::sign(d, &k.provider).unwrap();
+    cases.push((Rule::PartsMismatch, Agreement::from_parts(p, d).map(Object::from)));
+
+    let (p, mut d) = agreement_parts();
+    d.decision = Decision::Reject(RejectReason::Capacity);
+    let d = Signed::sign(d, &k.provider).unwrap();
+    cases.push((Rule::NotAccepted, Agreement::from_parts(p, d).map(Object::from)));
+
+    cases.push((
+        Rule::Expired,
+        check(&offer_with(|o| {
+            o.created_at = NOW - 100;
+            o.expires_at = NOW;
+        })),
+    ));
+    cases.push((
+        Rule::FromFuture,
+        check(&offer_with(|o| {
+            o.created_at = NOW + 301;
+            o.expires_at = NOW + 1000;
+        })),
+    ));
+
+    // Stateful rules are decided by the store; their labels are fixed here.
+    let stateful = [Rule::Duplicate, Rule::Superseded, Rule::Equivocation];
+
+    for rule in Rule::ALL {
+        if stateful.contains(&rule) {
+            assert_eq!(rule.label(), Label::Ignore, "{rule:?}");
+            continue;
+        }
+        let (_, result) = cases
+            .iter()
+            .find(|(r, _)| *r == rule)
+            .unwrap_or_else(|| panic!("no table case for {rule:?}"));
+        let err = result.as_ref().expect_err(rule.name());
+        assert_eq!(err.rule, rule, "case for {rule:?} failed another rule: {err}");
+    }
+
+    let expected_labels = [
+        (Rule::TooLarge, Label::Reject),
+        (Rule::TrailingBytes, Label::Reject),
+        (Rule::Malformed, Label::Reject),
+        (Rule::NonCanonical, Label::Reject),
+        (Rule::WrongKind, Label::Reject),
+        (Rule::InvalidKey, Label::Reject),
+        (Rule::WeakKey, Label::Reject),
+        (Rule::BadSignature, Label::Reject),
+        (Rule::SignerMismatch, Label::Reject),
+        (Rule::InvalidField, Label::Reject),
+        (Rule::ExpiredAtCreation, Label::Reject),
+        (Rule::LifetimeTooLong, Label::Reject),
+        (Rule::PartsMismatch, Label::Reject),
+        (Rule::NotAccepted, Label::Reject),
+        (Rule::Expired, Label::Ignore),
+        (Rule::FromFuture, Label::Ignore),
+        (Rule::Duplicate, Label::Ignore),
+        (Rule::Superseded, Label::Ignore),
+        (Rule::Equivocation, Label::Ignore),
+    ];
+    assert_eq!(expected_labels.len(), Rule::ALL.len());
+    for (rule, label) in expected_labels {
+        assert_eq!(rule.label(), label, "{rule:?}");
+    }
+}
+
+#[test]
+fn field_rules_of_each_kind() {
+    let k = keys();
+    type Case = (&'static str, Vec<u8>);
+    let mut cases: Vec<Case> = vec![
+        ("empty offer key", offer_with(|o| o.offer_key = ShortText::new("").unwrap())),
+        ("offer key charset", offer_with(|o| o.offer_key = ShortText::new("a b").unwrap())),
+        ("zero capacity", offer_with(|o| o.capacity = 0)),
+        ("compute price unit on storage", offer_with(|o| o.price.unit = PriceUnit::UnitHour)),
+        ("lowercase asset", offer_with(|o| o.price.asset = "usd".try_into().unwrap())),
+        ("min > max duration", offer_with(|o| o.min_duration_secs = o.max_duration_secs + 1)),
+        (
+            "unsorted regions",
+            offer_with(|o| {
+                o.regions = BoundedVec::try_from_vec(vec![
+                    "us".try_into().unwrap(),
+                    "eu".try_into().unwrap(),
+                ])
+                .unwrap()
+            }),
+        ),
+        ("uppercase region", offer_with(|o| o.regions = BoundedVec::try_from_vec(vec!["EU".try_into().unwrap()]).unwrap())),
+        ("no protocol", offer_with(|o| o.protocols = BoundedVec::new())),
+        ("empty endpoint", offer_with(|o| o.endpoint = Text::new("").unwrap())),
+        ("durability", offer_with(|o| o.qos.durability_nines = 21)),
+        ("redundancy 0", offer_with(|o| o.redundancy = 0)),
+        ("compute spec on storage", offer_with(|o| o.compute = Some(ComputeSpec { vcpus: 1, memory_bytes: 1, accelerator: ShortText::default() }))),
+        ("successes > probes", attestation_with(|a| a.successes = a.probes + 1)),
+        ("window reversed", attestation_with(|a| a.window_start = a.window_end)),
+        ("window after signing", attestation_with(|a| a.window_end = a.created_at + 1)),
+        ("p50 > p95", attestation_with(|a| a.latency_p50_ms = a.latency_p95_ms + 1)),
+        ("self attestation", attestation_with(|a| a.subject = a.attester)),
+    ];
+    let (p, _) = agreement_parts();
+    let mut wrong_total = p.body().clone();
+    wrong_total.total += 1;
+    cases.push(("proposal total", Signed::sign_unchecked(wrong_total, &k.consumer).encoded().to_vec()));
+    let mut self_deal = p.body().clone();
+    self_deal.provider = self_deal.consumer;
+    cases.push(("proposal to self", Signed::sign_unchecked(self_deal, &k.consumer).encoded().to_vec()));
+    let mut cert = samples::certificate(k.provider.public(), k.consumer.public(), "iso", "yes", NOW);
+    cert.claims = BoundedVec::new();
+    cases.push(("certificate without claims", Signed::sign_unchecked(cert, &k.provider).encoded().to_vec()));
+
+    for (what, bytes) in cases {
+        let err = check(&bytes).expect_err(what);
+        assert_eq!(err.rule, Rule::InvalidField, "{what}: {err}");
+        assert_eq!(err.label(), Label::Reject);
+    }
+}
+
+#[test]
+fn acceptance_after_the_deadline_is_not_an_agreement() {
+    let k = keys();
+    let (p, mut d) = agreement_parts();
+    d.created_at = p.body().expires_at + 1;
+    let d = Signed::sign(d, &k.provider).unwrap();
+    assert_eq!(Agreement::from_parts(p, d).unwrap_err().rule, Rule::PartsMismatch);
+}
+
+#[test]
+fn evidence_needs_a_real_conflict() {
+    let k = keys();
+    let a = Signed::sign(samples::offer(k.provider.public(), "e", 5, NOW), &k.provider).unwrap();
+    let b = Signed::sign(samples::offer(k.provider.public(), "e", 6, NOW), &k.provider).unwrap();
+    assert_eq!(
+        EquivocationEvidence::from_offers(a.clone(), b).unwrap_err().rule,
+        Rule::PartsMismatch
+    );
+    assert_eq!(
+        EquivocationEvidence::from_offers(a.clone(), a).unwrap_err().rule,
+        Rule::PartsMismatch
+    );
+}
+
+#[test]
+fn errors_are_one_readable_line_with_their_label() {
+    let err = check(&offer_with(|o| o.redundancy = 0)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("invalid_field (reject): "), "{text}");
+    assert!(!text.contains('\n'));
+}
