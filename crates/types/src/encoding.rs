@@ -189,7 +189,10 @@ impl<const N: usize> BoundedString<N> {
     pub fn new(s: impl Into<String>) -> Result<Self, LengthError> {
         let s = s.into();
         if s.len() > N {
-            return Err(LengthError { len: s.len(), max: N });
+            return Err(LengthError {
+                len: s.len(),
+                max: N,
+            });
         }
         Ok(Self(s))
     }

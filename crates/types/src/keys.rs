@@ -53,15 +53,24 @@ pub struct PublicKey([u8; PUBLIC_KEY_LEN]);
 impl PublicKey {
     /// Checks and wraps 32 bytes.
     pub fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<Self, KeyError> {
-        let vk = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
-        // One key, one encoding: refuse non-canonical encodings of the same point.
-        if vk.to_edwards().compress().to_bytes() != *bytes {
+        Self::checked(bytes).map(|(key, _)| key)
+    }
+
+    /// Checks 32 bytes and also hands back the decompressed key, so a caller about to verify
+    /// does not decompress twice.
+    pub(crate) fn checked(bytes: &[u8; PUBLIC_KEY_LEN]) -> Result<(Self, VerifyingKey), KeyError> {
+        // One key, one encoding: refuse y >= p (a second encoding of a point with small y).
+        // The other non-canonical form, x = 0 with the sign bit set, only exists for the
+        // small-order points y = ±1, which `is_weak` refuses below.
+        let y_high = bytes[31] & 0x7f;
+        if y_high == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed {
             return Err(KeyError::InvalidPoint);
         }
+        let vk = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
         if vk.is_weak() {
             return Err(KeyError::Weak);
         }
-        Ok(Self(*bytes))
+        Ok((Self(*bytes), vk))
     }
 
     /// The raw 32 bytes.
@@ -79,6 +88,14 @@ impl PublicKey {
         let Ok(vk) = VerifyingKey::from_bytes(&self.0) else {
             return false;
         };
+        vk.verify_strict(message, &signature.to_dalek()).is_ok()
+    }
+
+    pub(crate) fn verify_strict_with(
+        vk: &VerifyingKey,
+        message: &[u8],
+        signature: &Signature,
+    ) -> bool {
         vk.verify_strict(message, &signature.to_dalek()).is_ok()
     }
 

@@ -29,7 +29,11 @@ fn decode_pair(kind: Kind, bytes: &[u8]) -> Result<PairWire<'_>, ObjectError> {
     if wire.kind != kind.tag() {
         return Err(ObjectError::new(
             Rule::WrongKind,
-            format!("expected {kind} (tag {}), got tag {}", kind.tag(), wire.kind),
+            format!(
+                "expected {kind} (tag {}), got tag {}",
+                kind.tag(),
+                wire.kind
+            ),
         ));
     }
     Ok(wire)
@@ -229,12 +233,18 @@ impl EquivocationEvidence {
 
     /// The later of the two offers' `created_at`.
     pub fn created_at(&self) -> Timestamp {
-        self.first.body().created_at.max(self.second.body().created_at)
+        self.first
+            .body()
+            .created_at
+            .max(self.second.body().created_at)
     }
 
     /// The later of the two offers' `expires_at`.
     pub fn expires_at(&self) -> Timestamp {
-        self.first.body().expires_at.max(self.second.body().expires_at)
+        self.first
+            .body()
+            .expires_at
+            .max(self.second.body().expires_at)
     }
 
     /// blake3 of the encoding.
@@ -323,7 +333,11 @@ impl Object {
     }
 
     /// Decodes, verifies and checks the time rules against `now`.
-    pub fn decode_at(bytes: &[u8], now: Timestamp, time: &TimeRules) -> Result<Object, ObjectError> {
+    pub fn decode_at(
+        bytes: &[u8],
+        now: Timestamp,
+        time: &TimeRules,
+    ) -> Result<Object, ObjectError> {
         let object = Self::decode(bytes)?;
         time.check(object.created_at(), object.expires_at(), now)?;
         Ok(object)

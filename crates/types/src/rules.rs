@@ -4,8 +4,8 @@
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
 use crate::objects::{
-    Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, Revocation,
-    ResourceKind, SlaDecision, SlaProposal, Timestamp,
+    Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, ResourceKind,
+    Revocation, SlaDecision, SlaProposal, Timestamp,
 };
 use crate::signed::{Kind, SignedBody};
 use crate::validate::ObjectError;
@@ -23,7 +23,9 @@ fn sorted_unique<T: Ord>(items: &[T]) -> bool {
 }
 
 fn is_ident(s: &str, extra: &[char]) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 /// Offer keys: 1 to 64 of `[A-Za-z0-9._-]`.
@@ -43,10 +45,16 @@ pub fn valid_asset(s: &str) -> bool {
 
 fn check_price(price: &Price, kind: ResourceKind, what: &str) -> Result<(), ObjectError> {
     ensure(valid_asset(&price.asset), || {
-        format!("{what}: asset code {:?} is not 1-12 of A-Z0-9", price.asset.as_str())
+        format!(
+            "{what}: asset code {:?} is not 1-12 of A-Z0-9",
+            price.asset.as_str()
+        )
     })?;
     ensure(price.unit == PriceUnit::for_kind(kind), || {
-        format!("{what}: a {kind:?} price must be quoted {:?}", PriceUnit::for_kind(kind))
+        format!(
+            "{what}: a {kind:?} price must be quoted {:?}",
+            PriceUnit::for_kind(kind)
+        )
     })
 }
 
@@ -60,14 +68,18 @@ fn check_qos(qos: &QosTargets) -> Result<(), ObjectError> {
 }
 
 fn check_redundancy(r: u8) -> Result<(), ObjectError> {
-    ensure((1..=16).contains(&r), || format!("redundancy {r} is not 1..=16"))
+    ensure((1..=16).contains(&r), || {
+        format!("redundancy {r} is not 1..=16")
+    })
 }
 
 fn check_regions(regions: &[BoundedString<64>]) -> Result<(), ObjectError> {
     ensure(regions.iter().all(|r| valid_region(r)), || {
         "regions must be lowercase [a-z0-9-]".into()
     })?;
-    ensure(sorted_unique(regions), || "regions must be sorted and unique".into())
+    ensure(sorted_unique(regions), || {
+        "regions must be sorted and unique".into()
+    })
 }
 
 fn distinct(a: &PublicKey, b: &PublicKey, what: &str) -> Result<(), ObjectError> {
@@ -157,7 +169,9 @@ impl Fields for Offer {
 impl Fields for Demand {
     fn check(&self) -> Result<(), ObjectError> {
         ensure(self.volume > 0, || "volume must be positive".into())?;
-        ensure(self.duration_secs > 0, || "duration_secs must be positive".into())?;
+        ensure(self.duration_secs > 0, || {
+            "duration_secs must be positive".into()
+        })?;
         check_redundancy(self.redundancy)?;
         check_qos(&self.qos)?;
         check_regions(&self.regions)?;
@@ -172,16 +186,23 @@ impl Fields for SlaProposal {
     fn check(&self) -> Result<(), ObjectError> {
         distinct(&self.consumer, &self.provider, "consumer and provider")?;
         ensure(self.volume > 0, || "volume must be positive".into())?;
-        ensure(self.duration_secs > 0, || "duration_secs must be positive".into())?;
+        ensure(self.duration_secs > 0, || {
+            "duration_secs must be positive".into()
+        })?;
         ensure(self.start.checked_add(self.duration_secs).is_some(), || {
             "start + duration_secs overflows".into()
         })?;
         check_redundancy(self.redundancy)?;
         check_qos(&self.qos)?;
-        ensure(valid_asset(&self.price.asset), || "invalid asset code".into())?;
+        ensure(valid_asset(&self.price.asset), || {
+            "invalid asset code".into()
+        })?;
         let expected = self.price.total(self.volume, self.duration_secs);
         ensure(expected == Some(self.total), || match expected {
-            Some(t) => format!("total {} does not match price × volume × duration = {t}", self.total),
+            Some(t) => format!(
+                "total {} does not match price × volume × duration = {t}",
+                self.total
+            ),
             None => "price × volume × duration overflows".into(),
         })
     }
@@ -214,9 +235,13 @@ impl Fields for QosAttestation {
 impl Fields for Certificate {
     fn check(&self) -> Result<(), ObjectError> {
         distinct(&self.issuer, &self.subject, "issuer and subject")?;
-        ensure(!self.claims.is_empty(), || "a certificate needs a claim".into())?;
+        ensure(!self.claims.is_empty(), || {
+            "a certificate needs a claim".into()
+        })?;
         ensure(
-            self.claims.iter().all(|c| is_ident(&c.name, &['.', '_', '-'])),
+            self.claims
+                .iter()
+                .all(|c| is_ident(&c.name, &['.', '_', '-'])),
             || "claim names must be [A-Za-z0-9._-]".into(),
         )?;
         ensure(sorted_unique(&self.claims), || {

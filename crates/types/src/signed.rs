@@ -175,7 +175,9 @@ pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
 }
 
 /// A body that is signed by one key: offers, proposals, attestations, certificates…
-pub trait SignedBody: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static {
+pub trait SignedBody:
+    Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static
+{
     /// The kind of object.
     const KIND: Kind;
 
@@ -250,6 +252,7 @@ pub struct Envelope<T> {
     encoded: Arc<[u8]>,
     body: Range<usize>,
     signer: PublicKey,
+    verifying_key: ed25519_dalek::VerifyingKey,
     signature: Signature,
     _body: PhantomData<fn() -> T>,
 }
@@ -269,7 +272,7 @@ impl<T: SignedBody> Envelope<T> {
                 ),
             ));
         }
-        let signer = PublicKey::from_bytes(&wire.signer)?;
+        let (signer, verifying_key) = PublicKey::checked(&wire.signer)?;
         // The body is the last variable-length field before the 96 fixed bytes.
         let end = bytes.len() - 32 - 64;
         let start = end - wire.body.len();
@@ -277,6 +280,7 @@ impl<T: SignedBody> Envelope<T> {
             encoded: Arc::from(bytes),
             body: start..end,
             signer,
+            verifying_key,
             signature: wire.signature,
             _body: PhantomData,
         })
@@ -302,10 +306,8 @@ impl<T: SignedBody> Envelope<T> {
     /// stateless rules. Hands back the object only when all of that holds.
     pub fn verify(self) -> Result<Signed<T>, ObjectError> {
         let body_bytes = &self.encoded[self.body.clone()];
-        if !self
-            .signer
-            .verify_strict(&signing_digest(T::KIND, body_bytes), &self.signature)
-        {
+        let digest = signing_digest(T::KIND, body_bytes);
+        if !PublicKey::verify_strict_with(&self.verifying_key, &digest, &self.signature) {
             return Err(ObjectError::new(
                 Rule::BadSignature,
                 format!("signature by {} does not verify", self.signer.fmt_short()),

@@ -78,6 +78,17 @@ fn weak_keys_are_refused_everywhere() {
 }
 
 #[test]
+fn non_canonical_key_encodings_are_refused() {
+    // y = p, p + 1, p + 2: second encodings of y = 0, 1, 2.
+    for low in [0xed_u8, 0xee, 0xef] {
+        let mut bytes = [0xff_u8; 32];
+        bytes[0] = low;
+        bytes[31] = 0x7f;
+        assert!(PublicKey::from_bytes(&bytes).is_err(), "{low:x}");
+    }
+}
+
+#[test]
 fn every_single_bit_flip_is_rejected() {
     let key = SecretKey::generate();
     let consumer = SecretKey::generate();
@@ -121,7 +132,10 @@ fn signature_from_another_key_or_domain_is_refused() {
     let body = samples::offer(key.public(), "k", 1, NOW);
     // Signed by a key that is not the author.
     let forged = Signed::sign_unchecked(body.clone(), &other);
-    assert_eq!(Object::decode(forged.encoded()).unwrap_err().rule, Rule::SignerMismatch);
+    assert_eq!(
+        Object::decode(forged.encoded()).unwrap_err().rule,
+        Rule::SignerMismatch
+    );
     assert_eq!(
         Signed::sign(body.clone(), &other).unwrap_err().rule,
         Rule::SignerMismatch
@@ -146,7 +160,10 @@ fn key_text_round_trips_and_bad_text_is_refused() {
     assert!("zz".repeat(32).parse::<PublicKey>().is_err());
     let json = serde_json::to_string(&key.public()).unwrap();
     assert_eq!(json, format!("\"{text}\""));
-    assert_eq!(serde_json::from_str::<PublicKey>(&json).unwrap(), key.public());
+    assert_eq!(
+        serde_json::from_str::<PublicKey>(&json).unwrap(),
+        key.public()
+    );
     // Secrets never print.
     let debug = format!("{key:?}");
     assert!(debug.contains("redacted"));
@@ -166,9 +183,15 @@ fn key_file_round_trips_and_damage_is_a_one_line_error() {
         ("empty", String::new()),
         (
             "mismatched public",
-            text.replace(&key.public().to_string(), &SecretKey::generate().public().to_string()),
+            text.replace(
+                &key.public().to_string(),
+                &SecretKey::generate().public().to_string(),
+            ),
         ),
-        ("wrong format", text.replace(keyfile::FORMAT, "flashback-key/9")),
+        (
+            "wrong format",
+            text.replace(keyfile::FORMAT, "flashback-key/9"),
+        ),
         ("huge", "#".repeat(keyfile::MAX_LEN + 1)),
     ];
     for (what, bad) in cases {

@@ -236,7 +236,10 @@ fn hostile_length_prefixes_fail_cleanly() {
 fn empty_and_unknown_kind_are_rejected() {
     assert_eq!(Object::decode(&[]).unwrap_err().rule, Rule::Malformed);
     assert_eq!(Object::decode(&[0]).unwrap_err().rule, Rule::Malformed);
-    assert_eq!(Object::decode(&[200, 1, 2]).unwrap_err().rule, Rule::Malformed);
+    assert_eq!(
+        Object::decode(&[200, 1, 2]).unwrap_err().rule,
+        Rule::Malformed
+    );
 }
 
 #[test]

@@ -32,9 +32,20 @@ fn attestation_with(f: impl FnOnce(&mut QosAttestation)) -> Vec<u8> {
 
 fn agreement_parts() -> (Signed<SlaProposal>, SlaDecision) {
     let k = keys();
-    let offer = Signed::sign(samples::offer(k.provider.public(), "t", 1, NOW), &k.provider).unwrap();
+    let offer = Signed::sign(
+        samples::offer(k.provider.public(), "t", 1, NOW),
+        &k.provider,
+    )
+    .unwrap();
     let p = Signed::sign(
-        samples::proposal(k.consumer.public(), offer.body(), offer.id(), GIB, MONTH_SECS, NOW),
+        samples::proposal(
+            k.consumer.public(),
+            offer.body(),
+            offer.id(),
+            GIB,
+            MONTH_SECS,
+            NOW,
+        ),
         &k.consumer,
     )
     .unwrap();
@@ -86,7 +97,10 @@ fn every_rule_has_a_case_and_the_documented_label() {
     cases.push((Rule::NonCanonical, check(&canonical)));
 
     // Offer bytes handed to a decoder that expects a certificate.
-    cases.push((Rule::WrongKind, Signed::<Certificate>::decode(&good).map(Object::from)));
+    cases.push((
+        Rule::WrongKind,
+        Signed::<Certificate>::decode(&good).map(Object::from),
+    ));
 
     // A signer field that is not a curve point (y = 2 has no x on Ed25519).
     let mut not_point = good.clone();
@@ -123,7 +137,10 @@ fn every_rule_has_a_case_and_the_documented_label() {
         Rule::InvalidField,
         check(&offer_with(|o| o.qos.availability_bp = 10_001)),
     ));
-    cases.push((Rule::ExpiredAtCreation, check(&offer_with(|o| o.expires_at = o.created_at))));
+    cases.push((
+        Rule::ExpiredAtCreation,
+        check(&offer_with(|o| o.expires_at = o.created_at)),
+    ));
     cases.push((
         Rule::LifetimeTooLong,
         check(&offer_with(|o| o.expires_at = o.created_at + 401 * 86_400)),
@@ -132,12 +149,18 @@ fn every_rule_has_a_case_and_the_documented_label() {
     let (p, mut d) = agreement_parts();
     d.proposal_id = Hash32::of(b"another proposal");
     let d = Signed::sign(d, &k.provider).unwrap();
-    cases.push((Rule::PartsMismatch, Agreement::from_parts(p, d).map(Object::from)));
+    cases.push((
+        Rule::PartsMismatch,
+        Agreement::from_parts(p, d).map(Object::from),
+    ));
 
     let (p, mut d) = agreement_parts();
     d.decision = Decision::Reject(RejectReason::Capacity);
     let d = Signed::sign(d, &k.provider).unwrap();
-    cases.push((Rule::NotAccepted, Agreement::from_parts(p, d).map(Object::from)));
+    cases.push((
+        Rule::NotAccepted,
+        Agreement::from_parts(p, d).map(Object::from),
+    ));
 
     cases.push((
         Rule::Expired,
@@ -167,7 +190,10 @@ fn every_rule_has_a_case_and_the_documented_label() {
             .find(|(r, _)| *r == rule)
             .unwrap_or_else(|| panic!("no table case for {rule:?}"));
         let err = result.as_ref().expect_err(rule.name());
-        assert_eq!(err.rule, rule, "case for {rule:?} failed another rule: {err}");
+        assert_eq!(
+            err.rule, rule,
+            "case for {rule:?} failed another rule: {err}"
+        );
     }
 
     let expected_labels = [
@@ -202,12 +228,27 @@ fn field_rules_of_each_kind() {
     let k = keys();
     type Case = (&'static str, Vec<u8>);
     let mut cases: Vec<Case> = vec![
-        ("empty offer key", offer_with(|o| o.offer_key = ShortText::new("").unwrap())),
-        ("offer key charset", offer_with(|o| o.offer_key = ShortText::new("a b").unwrap())),
+        (
+            "empty offer key",
+            offer_with(|o| o.offer_key = ShortText::new("").unwrap()),
+        ),
+        (
+            "offer key charset",
+            offer_with(|o| o.offer_key = ShortText::new("a b").unwrap()),
+        ),
         ("zero capacity", offer_with(|o| o.capacity = 0)),
-        ("compute price unit on storage", offer_with(|o| o.price.unit = PriceUnit::UnitHour)),
-        ("lowercase asset", offer_with(|o| o.price.asset = "usd".try_into().unwrap())),
-        ("min > max duration", offer_with(|o| o.min_duration_secs = o.max_duration_secs + 1)),
+        (
+            "compute price unit on storage",
+            offer_with(|o| o.price.unit = PriceUnit::UnitHour),
+        ),
+        (
+            "lowercase asset",
+            offer_with(|o| o.price.asset = "usd".try_into().unwrap()),
+        ),
+        (
+            "min > max duration",
+            offer_with(|o| o.min_duration_secs = o.max_duration_secs + 1),
+        ),
         (
             "unsorted regions",
             offer_with(|o| {
@@ -218,28 +259,77 @@ fn field_rules_of_each_kind() {
                 .unwrap()
             }),
         ),
-        ("uppercase region", offer_with(|o| o.regions = BoundedVec::try_from_vec(vec!["EU".try_into().unwrap()]).unwrap())),
-        ("no protocol", offer_with(|o| o.protocols = BoundedVec::new())),
-        ("empty endpoint", offer_with(|o| o.endpoint = Text::new("").unwrap())),
+        (
+            "uppercase region",
+            offer_with(|o| {
+                o.regions = BoundedVec::try_from_vec(vec!["EU".try_into().unwrap()]).unwrap()
+            }),
+        ),
+        (
+            "no protocol",
+            offer_with(|o| o.protocols = BoundedVec::new()),
+        ),
+        (
+            "empty endpoint",
+            offer_with(|o| o.endpoint = Text::new("").unwrap()),
+        ),
         ("durability", offer_with(|o| o.qos.durability_nines = 21)),
         ("redundancy 0", offer_with(|o| o.redundancy = 0)),
-        ("compute spec on storage", offer_with(|o| o.compute = Some(ComputeSpec { vcpus: 1, memory_bytes: 1, accelerator: ShortText::default() }))),
-        ("successes > probes", attestation_with(|a| a.successes = a.probes + 1)),
-        ("window reversed", attestation_with(|a| a.window_start = a.window_end)),
-        ("window after signing", attestation_with(|a| a.window_end = a.created_at + 1)),
-        ("p50 > p95", attestation_with(|a| a.latency_p50_ms = a.latency_p95_ms + 1)),
-        ("self attestation", attestation_with(|a| a.subject = a.attester)),
+        (
+            "compute spec on storage",
+            offer_with(|o| {
+                o.compute = Some(ComputeSpec {
+                    vcpus: 1,
+                    memory_bytes: 1,
+                    accelerator: ShortText::default(),
+                })
+            }),
+        ),
+        (
+            "successes > probes",
+            attestation_with(|a| a.successes = a.probes + 1),
+        ),
+        (
+            "window reversed",
+            attestation_with(|a| a.window_start = a.window_end),
+        ),
+        (
+            "window after signing",
+            attestation_with(|a| a.window_end = a.created_at + 1),
+        ),
+        (
+            "p50 > p95",
+            attestation_with(|a| a.latency_p50_ms = a.latency_p95_ms + 1),
+        ),
+        (
+            "self attestation",
+            attestation_with(|a| a.subject = a.attester),
+        ),
     ];
     let (p, _) = agreement_parts();
     let mut wrong_total = p.body().clone();
     wrong_total.total += 1;
-    cases.push(("proposal total", Signed::sign_unchecked(wrong_total, &k.consumer).encoded().to_vec()));
+    cases.push((
+        "proposal total",
+        Signed::sign_unchecked(wrong_total, &k.consumer)
+            .encoded()
+            .to_vec(),
+    ));
     let mut self_deal = p.body().clone();
     self_deal.provider = self_deal.consumer;
-    cases.push(("proposal to self", Signed::sign_unchecked(self_deal, &k.consumer).encoded().to_vec()));
-    let mut cert = samples::certificate(k.provider.public(), k.consumer.public(), "iso", "yes", NOW);
+    cases.push((
+        "proposal to self",
+        Signed::sign_unchecked(self_deal, &k.consumer)
+            .encoded()
+            .to_vec(),
+    ));
+    let mut cert =
+        samples::certificate(k.provider.public(), k.consumer.public(), "iso", "yes", NOW);
     cert.claims = BoundedVec::new();
-    cases.push(("certificate without claims", Signed::sign_unchecked(cert, &k.provider).encoded().to_vec()));
+    cases.push((
+        "certificate without claims",
+        Signed::sign_unchecked(cert, &k.provider).encoded().to_vec(),
+    ));
 
     for (what, bytes) in cases {
         let err = check(&bytes).expect_err(what);
@@ -254,20 +344,35 @@ fn acceptance_after_the_deadline_is_not_an_agreement() {
     let (p, mut d) = agreement_parts();
     d.created_at = p.body().expires_at + 1;
     let d = Signed::sign(d, &k.provider).unwrap();
-    assert_eq!(Agreement::from_parts(p, d).unwrap_err().rule, Rule::PartsMismatch);
+    assert_eq!(
+        Agreement::from_parts(p, d).unwrap_err().rule,
+        Rule::PartsMismatch
+    );
 }
 
 #[test]
 fn evidence_needs_a_real_conflict() {
     let k = keys();
-    let a = Signed::sign(samples::offer(k.provider.public(), "e", 5, NOW), &k.provider).unwrap();
-    let b = Signed::sign(samples::offer(k.provider.public(), "e", 6, NOW), &k.provider).unwrap();
+    let a = Signed::sign(
+        samples::offer(k.provider.public(), "e", 5, NOW),
+        &k.provider,
+    )
+    .unwrap();
+    let b = Signed::sign(
+        samples::offer(k.provider.public(), "e", 6, NOW),
+        &k.provider,
+    )
+    .unwrap();
     assert_eq!(
-        EquivocationEvidence::from_offers(a.clone(), b).unwrap_err().rule,
+        EquivocationEvidence::from_offers(a.clone(), b)
+            .unwrap_err()
+            .rule,
         Rule::PartsMismatch
     );
     assert_eq!(
-        EquivocationEvidence::from_offers(a.clone(), a).unwrap_err().rule,
+        EquivocationEvidence::from_offers(a.clone(), a)
+            .unwrap_err()
+            .rule,
         Rule::PartsMismatch
     );
 }
