@@ -1,0 +1,248 @@
+//! [`NetConfig`]: every knob of the network layer, with defaults that suit a full node.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Protocol;
+
+/// Size limits of one request-response protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProtocolLimits {
+    /// Largest request body accepted or sent, in bytes (excluding the length prefix).
+    pub max_request_bytes: usize,
+    /// Largest response body accepted or sent, in bytes (excluding the length prefix).
+    pub max_response_bytes: usize,
+}
+
+impl Default for ProtocolLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 64 * 1024,
+            max_response_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Configuration of the network layer.
+///
+/// Every field has a default (`#[serde(default)]`), so a TOML file only needs the fields it
+/// changes. Durations are plain integers with their unit in the field name, because they are
+/// written by humans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetConfig {
+    /// Multiaddrs to listen on. Default: TCP and QUIC on all interfaces, OS-chosen ports.
+    pub listen: Vec<String>,
+    /// Peers to join at start, as multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Subscribe to every topic and relay gossip. Light clients set it to `false`: they then
+    /// receive and forward no gossip (they can still publish to connected full nodes).
+    pub gossip: bool,
+    /// Discover peers on the local network with mDNS (testnets, LANs). Default: off.
+    pub enable_mdns: bool,
+    /// Run the Kademlia DHT (`/flashback/kad/1.0.0`) for peer discovery. Default: on.
+    pub enable_kad: bool,
+    /// Use libp2p's in-process memory transport instead of TCP and QUIC. Listen addresses must
+    /// then be `/memory/<port>` (`/memory/0` picks a free one). For in-process test harnesses.
+    pub memory_transport: bool,
+    /// Most established connections in total (inbound and outbound).
+    pub max_established: u32,
+    /// Most established connections to one peer. Keep it at 2 or more: two peers that dial each
+    /// other at the same moment otherwise risk dropping both connections.
+    pub max_established_per_peer: u32,
+    /// Most connections still being negotiated (inbound and outbound each).
+    pub max_pending: u32,
+    /// Refuse new connections once the process uses this fraction (0..=1) of the machine's
+    /// physical memory. `None` disables the check.
+    pub max_memory_fraction: Option<f64>,
+    /// Close a connection after this many seconds without any protocol using it.
+    pub idle_connection_timeout_secs: u64,
+    /// Largest gossipsub frame in bytes; the largest payload is [`NetConfig::max_gossip_payload`].
+    /// All nodes of a network must agree on it.
+    pub max_transmit_size: usize,
+    /// Gossipsub heartbeat, in milliseconds (mesh maintenance and gossip emission).
+    pub gossip_heartbeat_ms: u64,
+    /// How long, in seconds, a received message waits in the cache for
+    /// `report_validation` before it can no longer be forwarded.
+    pub gossip_validation_window_secs: u64,
+    /// Time, in seconds, for a request to be answered before it fails on both sides.
+    pub request_timeout_secs: u64,
+    /// Limits of `/flashback/sync/1`.
+    pub sync: ProtocolLimits,
+    /// Limits of `/flashback/query/1`.
+    pub query: ProtocolLimits,
+    /// Limits of `/flashback/submit/1`.
+    pub submit: ProtocolLimits,
+    /// Sustained inbound requests per second allowed from one peer (all protocols together).
+    pub inbound_requests_per_sec: f64,
+    /// Inbound requests one peer may send in a burst above the sustained rate.
+    pub inbound_request_burst: u32,
+    /// Capacity of the event channel handed to the node. When it is full, events are dropped
+    /// (see [`crate::NetEvent`]) rather than stalling the network.
+    pub event_channel_capacity: usize,
+    /// Capacity of the command channel shared by all [`crate::NetHandle`] clones.
+    pub command_channel_capacity: usize,
+    /// Interval, in seconds, between Kademlia bootstraps (random walks that refresh the routing
+    /// table). Only runs when the routing table knows at least one peer.
+    pub kad_bootstrap_interval_secs: u64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".to_owned(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".to_owned(),
+            ],
+            bootstrap: Vec::new(),
+            gossip: true,
+            enable_mdns: false,
+            enable_kad: true,
+            memory_transport: false,
+            max_established: 256,
+            max_established_per_peer: 2,
+            max_pending: 64,
+            max_memory_fraction: Some(0.9),
+            idle_connection_timeout_secs: 60,
+            max_transmit_size: 64 * 1024,
+            gossip_heartbeat_ms: 1_000,
+            gossip_validation_window_secs: 10,
+            request_timeout_secs: 30,
+            // One default for all three protocols, so that a partial `[sync]` section in a TOML
+            // file and a missing one mean the same thing.
+            sync: ProtocolLimits::default(),
+            query: ProtocolLimits::default(),
+            submit: ProtocolLimits::default(),
+            inbound_requests_per_sec: 50.0,
+            inbound_request_burst: 100,
+            event_channel_capacity: 1024,
+            command_channel_capacity: 256,
+            kad_bootstrap_interval_secs: 5 * 60,
+        }
+    }
+}
+
+/// Bytes of a gossipsub frame that are not payload (protobuf framing and the topic name of an
+/// anonymous message); generous, so that a payload we accept always fits in a frame.
+const GOSSIP_FRAME_OVERHEAD: usize = 256;
+
+impl NetConfig {
+    /// A configuration for in-process networks: memory transport on a free `/memory` port, no
+    /// TCP or QUIC.
+    pub fn memory() -> Self {
+        Self {
+            listen: vec!["/memory/0".to_owned()],
+            memory_transport: true,
+            ..Self::default()
+        }
+    }
+
+    /// Largest payload [`crate::NetHandle::publish`] accepts: `max_transmit_size` minus framing.
+    pub fn max_gossip_payload(&self) -> usize {
+        self.max_transmit_size.saturating_sub(GOSSIP_FRAME_OVERHEAD)
+    }
+
+    /// Size limits of one request-response protocol.
+    pub fn limits(&self, protocol: Protocol) -> ProtocolLimits {
+        match protocol {
+            Protocol::Sync => self.sync,
+            Protocol::Query => self.query,
+            Protocol::Submit => self.submit,
+        }
+    }
+
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.gossip_heartbeat_ms)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Checks what libp2p would otherwise panic or misbehave on.
+    pub(crate) fn validate(&self) -> Result<(), crate::NetError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(crate::NetError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.event_channel_capacity == 0 {
+            return invalid("event_channel_capacity", "must be at least 1");
+        }
+        if self.command_channel_capacity == 0 {
+            return invalid("command_channel_capacity", "must be at least 1");
+        }
+        if self.gossip_heartbeat_ms == 0 {
+            return invalid("gossip_heartbeat_ms", "must be at least 1");
+        }
+        if self.max_transmit_size < 2 * GOSSIP_FRAME_OVERHEAD {
+            return invalid("max_transmit_size", "must be at least 512 bytes");
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs", "must be at least 1");
+        }
+        if !(self.inbound_requests_per_sec.is_finite() && self.inbound_requests_per_sec > 0.0) {
+            return invalid("inbound_requests_per_sec", "must be a positive number");
+        }
+        if self.inbound_request_burst == 0 {
+            return invalid("inbound_request_burst", "must be at least 1");
+        }
+        if self.max_established_per_peer == 0 || self.max_established == 0 {
+            return invalid("max_established", "connection limits must be at least 1");
+        }
+        if let Some(fraction) = self.max_memory_fraction
+            && !(fraction > 0.0 && fraction <= 1.0)
+        {
+            return invalid("max_memory_fraction", "must be in (0, 1], or unset");
+        }
+        for protocol in Protocol::ALL {
+            let limits = self.limits(protocol);
+            if limits.max_request_bytes == 0 || limits.max_response_bytes == 0 {
+                return Err(crate::NetError::InvalidConfig {
+                    field: protocol.config_field(),
+                    reason: "size limits must be at least 1 byte".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_round_trips_through_toml() {
+        let config = NetConfig::default();
+        config.validate().expect("default config is valid");
+        let text = toml::to_string(&config).expect("serialize");
+        let back: NetConfig = toml::from_str(&text).expect("deserialize");
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn missing_fields_take_defaults() {
+        let config: NetConfig =
+            toml::from_str("enable_mdns = true\n[sync]\nmax_request_bytes = 10\n").expect("parse");
+        assert!(config.enable_mdns);
+        assert_eq!(config.sync.max_request_bytes, 10);
+        assert_eq!(
+            config.sync.max_response_bytes,
+            ProtocolLimits::default().max_response_bytes
+        );
+        assert_eq!(config.listen, NetConfig::default().listen);
+    }
+
+    #[test]
+    fn zero_capacity_is_rejected() {
+        let config = NetConfig {
+            event_channel_capacity: 0,
+            ..NetConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}
