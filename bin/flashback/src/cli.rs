@@ -25,6 +25,227 @@ pub(crate) enum Command {
     /// Create and inspect ed25519 keys (account keys; a node's peer id is derived from its key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run a full node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Show the configuration a node would run with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Publish or withdraw your offers (light client: talks to a node).
+    #[command(subcommand)]
+    Offer(OfferCommand),
+    /// Query the listing of a node (light client: every object is verified before it is shown).
+    #[command(subcommand)]
+    Listing(ListingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Start a full node: join the network, keep a listing, serve light clients.
+    ///
+    /// Logs the node's peer id and listen addresses, and writes them to <data-dir>/node.json
+    /// for scripts and for light-client commands on this machine. Stops cleanly on Ctrl-C or
+    /// SIGTERM.
+    Run(NodeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective node configuration as TOML (defaults < --config file < environment
+    /// < flags).
+    Dump(NodeArgs),
+}
+
+/// Node settings. Each flag overrides its environment variable, which overrides the config
+/// file, which overrides the defaults.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct NodeArgs {
+    /// TOML configuration file (see `flashback config dump` for every setting).
+    #[arg(long, value_name = "FILE", env = "FLASHBACK_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory (listing, key, node.json). Default: ~/.local/share/flashback.
+    #[arg(long, value_name = "DIR", env = "FLASHBACK_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The node's key file. Default: <data-dir>/node.key, created on first start.
+    #[arg(long, value_name = "FILE", env = "FLASHBACK_KEY")]
+    pub(crate) key: Option<PathBuf>,
+    /// Listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    #[arg(
+        long,
+        value_name = "MADDR",
+        env = "FLASHBACK_LISTEN",
+        value_delimiter = ','
+    )]
+    pub(crate) listen: Vec<String>,
+    /// Peer to join at start (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW….
+    #[arg(
+        long,
+        value_name = "MADDR",
+        env = "FLASHBACK_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    pub(crate) bootstrap: Vec<String>,
+    /// Serve Prometheus metrics on this address (loopback by default).
+    #[arg(long, value_name = "ADDR", env = "FLASHBACK_METRICS")]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// Do not serve metrics.
+    #[arg(long)]
+    pub(crate) no_metrics: bool,
+    /// Discover peers on the local network with mDNS.
+    #[arg(long)]
+    pub(crate) mdns: bool,
+    /// Seconds between anti-entropy rounds with each peer.
+    #[arg(long, value_name = "SECS", env = "FLASHBACK_SYNC_INTERVAL")]
+    pub(crate) sync_interval: Option<u64>,
+}
+
+/// Where a light-client command finds its node.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct NodeAddr {
+    /// Full node to talk to (multiaddr ending in /p2p/<peer id>). Default: the node running
+    /// from the default data dir (its node.json).
+    #[arg(long, value_name = "MADDR", env = "FLASHBACK_NODE")]
+    pub(crate) node: Option<String>,
+    /// Find the local node through this data dir's node.json instead of the default one.
+    #[arg(long, value_name = "DIR", env = "FLASHBACK_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OfferCommand {
+    /// Sign an offer with your key and publish it through a node.
+    ///
+    /// Give the offer as a TOML file (--file; see docs/examples/offer.toml) or with flags.
+    /// The sequence number defaults to the current time, so a new publish supersedes the last.
+    Publish(PublishArgs),
+    /// Withdraw one of your offers (publishes a signed tombstone with a higher seq).
+    Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    /// Your key file (the provider's key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Offer file (TOML).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["offer_key", "capacity", "price", "endpoint"])]
+    pub(crate) file: Option<PathBuf>,
+    /// Offer name among your offers.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) offer_key: Option<String>,
+    /// storage or compute.
+    #[arg(long, value_name = "KIND", default_value = "storage")]
+    pub(crate) kind: String,
+    /// Capacity, e.g. "1 TiB" (storage) or 8 (compute units).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) capacity: Option<String>,
+    /// Price in minor units (cents) per GiB-month (storage) or unit-hour (compute).
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) price: Option<u64>,
+    /// Asset of the price.
+    #[arg(long, value_name = "CODE", default_value = "USD")]
+    pub(crate) asset: String,
+    /// Region code (repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    pub(crate) regions: Vec<String>,
+    /// Data protocol (repeatable): s3, https, ipfs, sftp, flashback_blob, or a name.
+    #[arg(long = "protocol", value_name = "PROTO", default_value = "https")]
+    pub(crate) protocols: Vec<String>,
+    /// Data-plane endpoint (URL or multiaddr).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// Availability promised, basis points (9990 = 99.90 %).
+    #[arg(long, value_name = "BP", default_value_t = 0)]
+    pub(crate) availability_bp: u16,
+    /// p95 latency promised, ms.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub(crate) p95_latency_ms: u32,
+    /// Copies kept.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) redundancy: u8,
+    /// How long the offer is valid, e.g. 30d.
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub(crate) valid_for: String,
+    /// Sequence number (default: now, in Unix seconds).
+    #[arg(long, value_name = "N")]
+    pub(crate) seq: Option<u64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WithdrawArgs {
+    /// Your key file (the provider's key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// The offer to withdraw.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) offer_key: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ListingCommand {
+    /// List offers matching filters, verified, sorted and paginated.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// storage or compute.
+    #[arg(long, value_name = "KIND")]
+    pub(crate) kind: Option<String>,
+    /// Serving at least one of these regions (repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    pub(crate) regions: Vec<String>,
+    /// Serving this protocol.
+    #[arg(long, value_name = "PROTO")]
+    pub(crate) protocol: Option<String>,
+    /// Unit price at most this many minor units of --asset.
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) max_price: Option<u64>,
+    /// Asset of --max-price.
+    #[arg(long, value_name = "CODE", default_value = "USD")]
+    pub(crate) asset: String,
+    /// Capacity at least this, e.g. "100 GiB".
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) min_capacity: Option<String>,
+    /// Availability target at least this, basis points.
+    #[arg(long, value_name = "BP")]
+    pub(crate) min_availability_bp: Option<u16>,
+    /// p95 latency target at most this, ms.
+    #[arg(long, value_name = "MS")]
+    pub(crate) max_latency_ms: Option<u32>,
+    /// Provider certified by this certifier key.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) certified_by: Option<String>,
+    /// Provider reputation at least this (0.0 to 1.0).
+    #[arg(long, value_name = "SCORE")]
+    pub(crate) min_reputation: Option<f64>,
+    /// Only this provider's offers.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) provider: Option<String>,
+    /// Include withdrawn offers.
+    #[arg(long)]
+    pub(crate) include_withdrawn: bool,
+    /// Order: price, reputation, capacity or newest.
+    #[arg(long, value_name = "KEY", default_value = "price")]
+    pub(crate) sort: String,
+    /// Most results (up to 200).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) limit: u32,
+    /// Print JSON (an array of offers with id, provider, offer_key, seq and every field).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

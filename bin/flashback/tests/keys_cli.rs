@@ -1,5 +1,7 @@
 //! `flashback keys …` as a user runs it.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 

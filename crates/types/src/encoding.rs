@@ -74,8 +74,14 @@ pub fn decode_canonical<T: Serialize + DeserializeOwned, const LIMIT: usize>(
 }
 
 /// A `Vec` holding at most `N` items. Decoding refuses a longer sequence before allocating.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BoundedVec<T, const N: usize>(Vec<T>);
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
 
 impl<T, const N: usize> BoundedVec<T, N> {
     /// The maximum number of items.

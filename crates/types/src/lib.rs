@@ -58,6 +58,7 @@ mod rules;
 pub mod samples;
 mod signed;
 pub mod validate;
+pub mod wire;
 
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyError, PublicKey, SecretKey, Signature, keyfile};
@@ -65,5 +66,7 @@ pub use object::{Agreement, EquivocationEvidence, Object};
 pub use objects::*;
 pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
 pub use rules::{valid_asset, valid_offer_key, valid_region};
-pub use signed::{Envelope, Kind, Signed, SignedBody, batch_prefilter, signing_digest};
+pub use signed::{
+    Envelope, Kind, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest,
+};
 pub use validate::{Label, ObjectError, Rule, TimeRules};

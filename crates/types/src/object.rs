@@ -270,6 +270,9 @@ impl fmt::Debug for EquivocationEvidence {
 
 /// Any protocol object. [`Object::decode`] is the one entry point for bytes from the network.
 #[derive(Clone, Debug)]
+// Objects are held in batches and moved rarely; boxing every variant would cost an allocation
+// per decode on the hot path for little gain.
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     /// An offer.
     Offer(Signed<Offer>),
@@ -328,6 +331,47 @@ impl Object {
             Kind::Revocation => Object::Revocation(Signed::decode(bytes)?),
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode(bytes)?)
+            }
+        })
+    }
+
+    /// Rebuilds an object from bytes that were fully verified before and kept since under an
+    /// integrity check (the store's database). Signatures, key validity, canonical encoding
+    /// and field rules are **not** checked (see [`Signed::decode_trusted`]); composite parts
+    /// must still belong together. **Never use it on bytes from the network**: use
+    /// [`Object::decode`].
+    pub fn decode_trusted(bytes: &[u8]) -> Result<Object, ObjectError> {
+        let Some(&tag) = bytes.first() else {
+            return Err(ObjectError::new(Rule::Malformed, "empty input"));
+        };
+        let kind = Kind::from_tag(tag)
+            .ok_or_else(|| ObjectError::new(Rule::Malformed, format!("unknown kind tag {tag}")))?;
+        Ok(match kind {
+            Kind::Offer => Object::Offer(Signed::decode_trusted(bytes)?),
+            Kind::Demand => Object::Demand(Signed::decode_trusted(bytes)?),
+            Kind::SlaProposal => Object::SlaProposal(Signed::decode_trusted(bytes)?),
+            Kind::SlaDecision => Object::SlaDecision(Signed::decode_trusted(bytes)?),
+            Kind::Agreement => {
+                let wire = decode_pair(kind, bytes)?;
+                Object::Agreement(Agreement::from_parts(
+                    Signed::decode_trusted(wire.first)?,
+                    Signed::decode_trusted(wire.second)?,
+                )?)
+            }
+            Kind::QosAttestation => Object::QosAttestation(Signed::decode_trusted(bytes)?),
+            Kind::Certificate => Object::Certificate(Signed::decode_trusted(bytes)?),
+            Kind::Revocation => Object::Revocation(Signed::decode_trusted(bytes)?),
+            Kind::EquivocationEvidence => {
+                let wire = decode_pair(kind, bytes)?;
+                let first = Signed::<Offer>::decode_trusted(wire.first)?;
+                let second = Signed::<Offer>::decode_trusted(wire.second)?;
+                EquivocationEvidence::check(&first, &second)?;
+                Object::EquivocationEvidence(EquivocationEvidence {
+                    first,
+                    second,
+                    encoded: Arc::from(bytes),
+                    id: Hash32::of(bytes),
+                })
             }
         })
     }

@@ -1,5 +1,7 @@
 //! Signatures and keys: RFC 8032 vectors, weak keys, bit flips, key files, peer ids.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use flashback_types::*;
 
 const NOW: Timestamp = 1_800_000_000;

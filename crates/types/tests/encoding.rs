@@ -1,6 +1,8 @@
 //! Canonical encoding: round trips of every object (property tests), size limits, trailing
 //! bytes, hostile length prefixes, non-canonical bytes.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use flashback_types::*;
 use proptest::prelude::*;
 

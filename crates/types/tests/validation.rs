@@ -1,5 +1,7 @@
 //! Table test: every validation rule, triggered by a concrete object, with its label.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use flashback_types::*;
 
 const NOW: Timestamp = 1_800_000_000;

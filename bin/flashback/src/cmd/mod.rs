@@ -1,12 +1,37 @@
 //! Command implementations.
 
 mod keys;
+mod listing;
+mod node;
+mod offer;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConfigCommand, ListingCommand, NodeCommand, OfferCommand};
 
 /// Runs one parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
+        Command::Config(ConfigCommand::Dump(args)) => node::dump(&args),
+        Command::Node(NodeCommand::Run(args)) => runtime()?.block_on(node::run(args)),
+        Command::Offer(OfferCommand::Publish(args)) => runtime()?.block_on(offer::publish(args)),
+        Command::Offer(OfferCommand::Withdraw(args)) => runtime()?.block_on(offer::withdraw(args)),
+        Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+pub(crate) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

@@ -1,0 +1,162 @@
+//! `flashback listing query`: a light-client command (through `flashback-client`).
+
+use std::str::FromStr;
+
+use flashback_client::{Client, parse_protocol, parse_size};
+use flashback_types::{
+    BoundedVec, Offer, OfferQuery, Price, PriceUnit, PublicKey, ResourceKind, Signed, SortKey,
+};
+
+use crate::cli::QueryArgs;
+use crate::cmd::node::node_addr;
+use crate::output;
+
+fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
+    let kind = match args.kind.as_deref() {
+        None => None,
+        Some("storage") => Some(ResourceKind::Storage),
+        Some("compute") => Some(ResourceKind::Compute),
+        Some(other) => anyhow::bail!("--kind {other:?}: use storage or compute"),
+    };
+    let sort = match args.sort.as_str() {
+        "price" => SortKey::Price,
+        "reputation" => SortKey::Reputation,
+        "capacity" => SortKey::Capacity,
+        "newest" => SortKey::Newest,
+        other => anyhow::bail!("--sort {other:?}: use price, reputation, capacity or newest"),
+    };
+    let key = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<PublicKey>> {
+        text.as_deref()
+            .map(|t| PublicKey::from_str(t).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+            .transpose()
+    };
+    let regions = args
+        .regions
+        .iter()
+        .map(|r| {
+            r.as_str()
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("--region {r:?}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let min_reputation_bp = match args.min_reputation {
+        Some(s) if !(0.0..=1.0).contains(&s) => {
+            anyhow::bail!("--min-reputation {s}: use a score between 0.0 and 1.0")
+        }
+        Some(s) => Some((s * 10_000.0).round() as u16),
+        None => None,
+    };
+    Ok(OfferQuery {
+        kind,
+        regions: BoundedVec::try_from_vec(regions).map_err(|e| anyhow::anyhow!("--region: {e}"))?,
+        protocol: args.protocol.as_deref().map(parse_protocol).transpose()?,
+        max_price: args
+            .max_price
+            .map(|amount| -> anyhow::Result<Price> {
+                Ok(Price {
+                    amount,
+                    asset: args
+                        .asset
+                        .as_str()
+                        .try_into()
+                        .map_err(|e| anyhow::anyhow!("--asset: {e}"))?,
+                    unit: PriceUnit::for_kind(kind.unwrap_or(ResourceKind::Storage)),
+                })
+            })
+            .transpose()?,
+        min_capacity: args
+            .min_capacity
+            .as_deref()
+            .map(|s| parse_size("--min-capacity", s))
+            .transpose()?,
+        min_availability_bp: args.min_availability_bp,
+        max_p95_latency_ms: args.max_latency_ms,
+        certified_by: key("--certified-by", &args.certified_by)?,
+        min_reputation_bp,
+        provider: key("--provider", &args.provider)?,
+        include_withdrawn: args.include_withdrawn,
+        sort,
+        limit: args.limit,
+        cursor: None,
+    })
+}
+
+/// An offer as JSON: id and signer first, then every field of the body.
+pub(crate) fn offer_json(offer: &Signed<Offer>) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(offer.body())?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("id".into(), offer.id().to_string().into());
+    }
+    Ok(value)
+}
+
+fn human_row(o: &Signed<Offer>) -> String {
+    let b = o.body();
+    let capacity = match b.kind {
+        ResourceKind::Storage => bytesize::ByteSize::b(b.capacity)
+            .display()
+            .iec()
+            .to_string(),
+        ResourceKind::Compute => format!("{} units", b.capacity),
+    };
+    let unit = match b.price.unit {
+        PriceUnit::GibMonth => "GiB-month",
+        PriceUnit::UnitHour => "unit-hour",
+    };
+    let regions: Vec<&str> = b.regions.iter().map(|r| r.as_str()).collect();
+    let protocols: Vec<String> = b
+        .protocols
+        .iter()
+        .map(|p| {
+            serde_json::to_value(p)
+                .map(|v| v.to_string().replace('"', ""))
+                .unwrap_or_default()
+        })
+        .collect();
+    format!(
+        "{}  {}  {:<16} seq {:<10} {:<10} {:>8} {}/{}  avail {:>5.2}%  [{}] [{}]{}",
+        o.id().fmt_short(),
+        b.provider.fmt_short(),
+        b.offer_key.as_str(),
+        b.seq,
+        capacity,
+        b.price.amount,
+        b.price.asset,
+        unit,
+        f64::from(b.qos.availability_bp) / 100.0,
+        regions.join(","),
+        protocols.join(","),
+        if b.withdrawn { "  WITHDRAWN" } else { "" }
+    )
+}
+
+pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let query = build_query(&args)?;
+    let addr = node_addr(&args.node)?;
+    let client = Client::connect(&[addr]).await?;
+    let result = client.query_offers(&query).await;
+    client.close().await;
+    let page = result?;
+    if args.json {
+        let items = page
+            .offers
+            .iter()
+            .map(offer_json)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        output::json(&items)
+    } else {
+        if page.offers.is_empty() {
+            output::line("no offers match");
+        }
+        for offer in &page.offers {
+            output::line(human_row(offer));
+        }
+        if page.next_cursor.is_some() {
+            output::line(format_args!(
+                "(more: raise --limit, up to {})",
+                flashback_types::MAX_QUERY_LIMIT
+            ));
+        }
+        Ok(())
+    }
+}

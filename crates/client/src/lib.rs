@@ -1,0 +1,385 @@
+//! The Flashback light client: what consumers, providers' tools and service gateways embed.
+//!
+//! A light client keeps no listing. It connects to one or more full nodes over libp2p
+//! (`/flashback/query/1`, `/flashback/submit/1`), and **verifies every object it receives**:
+//! signatures, canonical encoding, field rules and expiry. A node that serves a forged or
+//! altered object is reported as [`ClientError::BadObject`], never believed.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), flashback_client::ClientError> {
+//! use flashback_client::Client;
+//! use flashback_types::{OfferQuery, SortKey};
+//!
+//! let client = Client::connect(&["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...".to_owned()]).await?;
+//! let page = client
+//!     .query_offers(&OfferQuery { sort: SortKey::Price, limit: 10, ..Default::default() })
+//!     .await?;
+//! for offer in &page.offers {
+//!     println!("{} {} {}", offer.id(), offer.body().offer_key, offer.body().price.amount);
+//! }
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+
+mod spec;
+
+use std::time::Duration;
+
+use flashback_net::{Multiaddr, NetConfig, NetEvent, NetHandle, PeerId, Protocol};
+use flashback_types::wire::{
+    NodeStatus, ObjectBytes, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
+    decode_response, encode_message,
+};
+use flashback_types::{
+    Cursor, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey, Signed, TimeRules,
+};
+use tokio::sync::mpsc;
+
+pub use spec::{
+    ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
+};
+
+/// What can go wrong for a light client. Every message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address given for a node is not usable.
+    #[error("bad node address {addr:?}: {detail}")]
+    BadAddress {
+        /// What was given.
+        addr: String,
+        /// Why it is unusable.
+        detail: String,
+    },
+    /// No node could be reached.
+    #[error(
+        "cannot reach node {addr}: {detail}; is it running? (check the address, or start one with `flashback node run`)"
+    )]
+    Unreachable {
+        /// The node.
+        addr: String,
+        /// Why.
+        detail: String,
+    },
+    /// The network layer failed.
+    #[error(transparent)]
+    Net(#[from] flashback_net::NetError),
+    /// The node answered with something that is not a valid response.
+    #[error("node {node} sent an unreadable response: {detail}")]
+    BadResponse {
+        /// The node.
+        node: String,
+        /// Why.
+        detail: String,
+    },
+    /// The node served an object that does not verify. The node is faulty or malicious.
+    #[error("node {node} served an object that does not verify ({error}); do not trust this node")]
+    BadObject {
+        /// The node.
+        node: String,
+        /// The failed rule.
+        error: ObjectError,
+    },
+    /// The node refused our object.
+    #[error("refused by the node: {rule}: {detail}", rule = rule.name())]
+    Refused {
+        /// The rule.
+        rule: Rule,
+        /// Details.
+        detail: String,
+    },
+    /// The node reported an error.
+    #[error("node error: {0}")]
+    Node(String),
+    /// Input from the user is not valid.
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+/// A page of verified offers.
+#[derive(Debug, Clone)]
+pub struct OfferPage {
+    /// Offers, each verified.
+    pub offers: Vec<Signed<Offer>>,
+    /// Pass in the next query's `cursor` to continue.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// What the node did with a submitted object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// The object id.
+    pub id: ObjectId,
+    /// The node already had it.
+    pub duplicate: bool,
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// How long to wait for each node's connection.
+    pub connect_timeout: Duration,
+    /// Clock-skew tolerance applied to received objects.
+    pub time: TimeRules,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            time: TimeRules::default(),
+        }
+    }
+}
+
+/// A connection to one or more full nodes.
+pub struct Client {
+    net: NetHandle,
+    nodes: Vec<PeerId>,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// Connects to the nodes at `addrs` (multiaddrs ending in `/p2p/<peer id>`).
+    pub async fn connect(addrs: &[String]) -> Result<Self, ClientError> {
+        Self::connect_with(addrs, ClientConfig::default()).await
+    }
+
+    /// Like [`Client::connect`], with settings.
+    pub async fn connect_with(addrs: &[String], config: ClientConfig) -> Result<Self, ClientError> {
+        if addrs.is_empty() {
+            return Err(ClientError::InvalidInput(
+                "no node address given: pass --node <multiaddr>".into(),
+            ));
+        }
+        let mut targets = Vec::new();
+        for addr in addrs {
+            let parsed: Multiaddr = addr.parse().map_err(|e| ClientError::BadAddress {
+                addr: addr.clone(),
+                detail: format!("not a multiaddr ({e})"),
+            })?;
+            let peer = parsed
+                .iter()
+                .find_map(|p| match p {
+                    flashback_net::multiaddr::Protocol::P2p(peer) => Some(peer),
+                    _ => None,
+                })
+                .ok_or_else(|| ClientError::BadAddress {
+                    addr: addr.clone(),
+                    detail: "missing the /p2p/<peer id> suffix".into(),
+                })?;
+            targets.push((addr.clone(), parsed, peer));
+        }
+
+        // A light client is a libp2p peer that does not listen, gossip or serve the DHT.
+        let net_config = NetConfig {
+            listen: Vec::new(),
+            enable_kad: false,
+            gossip: false,
+            ..NetConfig::default()
+        };
+        // The transport identity is throwaway: objects are signed with the user's own key.
+        let transport_key = SecretKey::generate().to_libp2p_keypair();
+        let (net, mut events) = flashback_net::spawn(transport_key, net_config).await?;
+        let mut waiting: Vec<PeerId> = targets.iter().map(|(_, _, p)| *p).collect();
+        for (addr, parsed, _) in &targets {
+            net.dial(parsed.clone())
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    addr: addr.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+        let wait = async {
+            while !waiting.is_empty() {
+                match events.recv().await {
+                    Some(NetEvent::PeerConnected(peer)) => waiting.retain(|p| *p != peer),
+                    Some(NetEvent::DialFailed {
+                        peer: Some(peer),
+                        error,
+                    }) => {
+                        if let Some((addr, _, _)) = targets.iter().find(|(_, _, p)| *p == peer) {
+                            return Err(ClientError::Unreachable {
+                                addr: addr.clone(),
+                                detail: error,
+                            });
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        return Err(ClientError::Node("network stopped".into()));
+                    }
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(config.connect_timeout, wait).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = net.shutdown().await;
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = net.shutdown().await;
+                let addr = targets
+                    .iter()
+                    .find(|(_, _, p)| waiting.contains(p))
+                    .map_or_else(String::new, |(a, _, _)| a.clone());
+                return Err(ClientError::Unreachable {
+                    addr,
+                    detail: format!("no connection within {:?}", config.connect_timeout),
+                });
+            }
+        }
+        // Keep draining events so the network never blocks on us.
+        tokio::spawn(drain(events));
+        Ok(Self {
+            net,
+            nodes: targets.into_iter().map(|(_, _, p)| p).collect(),
+            config,
+        })
+    }
+
+    /// The nodes this client talks to.
+    pub fn nodes(&self) -> &[PeerId] {
+        &self.nodes
+    }
+
+    fn first(&self) -> PeerId {
+        self.nodes[0]
+    }
+
+    async fn query_node(
+        &self,
+        node: PeerId,
+        req: &QueryRequest,
+    ) -> Result<QueryResponse, ClientError> {
+        let bytes = self
+            .net
+            .request(node, Protocol::Query, encode_message(req))
+            .await?;
+        match decode_response::<QueryResponse>(&bytes) {
+            Ok(QueryResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
+            Ok(resp) => Ok(resp),
+            Err(e) => Err(ClientError::BadResponse {
+                node: node.to_string(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn verify(&self, node: PeerId, bytes: &ObjectBytes) -> Result<Object, ClientError> {
+        Object::decode_at(bytes, now(), &self.config.time).map_err(|error| ClientError::BadObject {
+            node: node.to_string(),
+            error,
+        })
+    }
+
+    /// Offers matching `query`, from the first node, each verified.
+    pub async fn query_offers(&self, query: &OfferQuery) -> Result<OfferPage, ClientError> {
+        self.query_offers_at(self.first(), query).await
+    }
+
+    /// Offers matching `query` from one given node.
+    pub async fn query_offers_at(
+        &self,
+        node: PeerId,
+        query: &OfferQuery,
+    ) -> Result<OfferPage, ClientError> {
+        match self
+            .query_node(node, &QueryRequest::Offers(query.clone()))
+            .await?
+        {
+            QueryResponse::Offers {
+                offers,
+                next_cursor,
+            } => {
+                let mut out = Vec::with_capacity(offers.len());
+                for bytes in offers.iter() {
+                    match self.verify(node, bytes)? {
+                        Object::Offer(o) => out.push(o),
+                        other => {
+                            return Err(ClientError::BadResponse {
+                                node: node.to_string(),
+                                detail: format!("a {} in an offer list", other.kind()),
+                            });
+                        }
+                    }
+                }
+                Ok(OfferPage {
+                    offers: out,
+                    next_cursor,
+                })
+            }
+            _ => Err(self.wrong(node)),
+        }
+    }
+
+    /// Objects by id, each verified.
+    pub async fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, ClientError> {
+        let node = self.first();
+        let ids = flashback_types::BoundedVec::try_from_vec(ids.to_vec())
+            .map_err(|e| ClientError::InvalidInput(format!("too many ids: {e}")))?;
+        match self.query_node(node, &QueryRequest::Get { ids }).await? {
+            QueryResponse::Objects { objects } => {
+                objects.iter().map(|b| self.verify(node, b)).collect()
+            }
+            _ => Err(self.wrong(node)),
+        }
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        let node = self.first();
+        match self.query_node(node, &QueryRequest::Status).await? {
+            QueryResponse::Status(s) => Ok(s),
+            _ => Err(self.wrong(node)),
+        }
+    }
+
+    /// Hands a signed object to the first node, which validates, stores and publishes it.
+    pub async fn submit(&self, object: &Object) -> Result<Submitted, ClientError> {
+        let node = self.first();
+        let req = SubmitRequest {
+            object: ObjectBytes::from(object.encoded().to_vec()),
+        };
+        let bytes = self
+            .net
+            .request(node, Protocol::Submit, encode_message(&req))
+            .await?;
+        match decode_response::<SubmitResponse>(&bytes) {
+            Ok(SubmitResponse::Accepted { id, duplicate }) => Ok(Submitted { id, duplicate }),
+            Ok(SubmitResponse::Refused { rule, detail }) => Err(ClientError::Refused {
+                rule,
+                detail: detail.to_string(),
+            }),
+            Ok(SubmitResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
+            Err(e) => Err(ClientError::BadResponse {
+                node: node.to_string(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn wrong(&self, node: PeerId) -> ClientError {
+        ClientError::BadResponse {
+            node: node.to_string(),
+            detail: "answered with the wrong message".into(),
+        }
+    }
+
+    /// Closes the connections.
+    pub async fn close(self) {
+        let _ = self.net.shutdown().await;
+    }
+}
+
+async fn drain(mut events: mpsc::Receiver<NetEvent>) {
+    while events.recv().await.is_some() {}
+}
+
+/// Unix time in seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

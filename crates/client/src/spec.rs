@@ -1,0 +1,274 @@
+//! [`OfferSpec`]: the human-written form of an offer (an `offer.toml` file or CLI flags), turned
+//! into a signed-ready [`Offer`] body with every value checked and a clear error otherwise.
+
+use std::str::FromStr;
+
+use flashback_types::{
+    BoundedVec, ComputeSpec, DataProtocol, Hash32, Offer, Price, PriceUnit, PublicKey, QosTargets,
+    ResourceKind, SignedBody, Text, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ClientError;
+
+/// An offer as a provider writes it. Sizes and durations are human strings (`"1 TiB"`,
+/// `"30d"`); see `docs/examples/offer.toml` for every field explained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferSpec {
+    /// The offer's name among the provider's offers (`[A-Za-z0-9._-]`, up to 64).
+    pub offer_key: String,
+    /// `storage` (default) or `compute`.
+    #[serde(default = "default_kind")]
+    pub kind: ResourceKind,
+    /// Capacity: a size (`"500 GiB"`, `"2 TB"`) for storage, a unit count for compute.
+    pub capacity: String,
+    /// Price per GiB-month (storage) or per unit-hour (compute).
+    pub price: PriceSpec,
+    /// Shortest agreement (`"1h"`, `"30d"`). Default `1h`.
+    #[serde(default = "default_min_duration")]
+    pub min_duration: String,
+    /// Longest agreement. Default `365d`.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: String,
+    /// Region codes (lowercase, `[a-z0-9-]`).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Data protocols: `s3`, `https`, `ipfs`, `sftp`, `flashback_blob`, or any other name.
+    pub protocols: Vec<String>,
+    /// Where consumers reach the data plane (URL or multiaddr).
+    pub endpoint: String,
+    /// Service levels promised.
+    #[serde(default)]
+    pub qos: QosSpec,
+    /// Copies kept. Default 1.
+    #[serde(default = "default_redundancy")]
+    pub redundancy: u8,
+    /// Ids (hex) of certificates about the provider.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+    /// blake3 digests (hex) of compliance documents.
+    #[serde(default)]
+    pub compliance_docs: Vec<String>,
+    /// Compute details (compute offers only).
+    #[serde(default)]
+    pub compute: Option<ComputeSpecText>,
+    /// How long the offer stays valid after publishing (`"30d"`). Default `30d`.
+    #[serde(default = "default_valid_for")]
+    pub valid_for: String,
+    /// Sequence number. Default: the publishing time in Unix seconds, so each publish
+    /// supersedes the last.
+    #[serde(default)]
+    pub seq: Option<u64>,
+}
+
+/// Price as written by a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSpec {
+    /// Integer minor units (cents for USD).
+    pub amount: u64,
+    /// Asset code, e.g. `USD`, `XLM`.
+    pub asset: String,
+}
+
+/// QoS as written by a provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QosSpec {
+    /// Availability in basis points (9990 = 99.90 %).
+    pub availability_bp: u16,
+    /// 95th-percentile latency in ms (0 = not promised).
+    pub p95_latency_ms: u32,
+    /// Durability nines (11 = 99.999999999 %).
+    pub durability_nines: u8,
+    /// Throughput (`"100 MiB"` per second; empty = not promised).
+    pub throughput_per_sec: Option<String>,
+}
+
+/// Compute details as written by a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSpecText {
+    /// vCPUs per unit.
+    pub vcpus: u32,
+    /// Memory per unit (`"16 GiB"`).
+    pub memory: String,
+    /// Accelerator model, if any.
+    #[serde(default)]
+    pub accelerator: String,
+}
+
+fn default_kind() -> ResourceKind {
+    ResourceKind::Storage
+}
+fn default_min_duration() -> String {
+    "1h".into()
+}
+fn default_max_duration() -> String {
+    "365d".into()
+}
+fn default_redundancy() -> u8 {
+    1
+}
+fn default_valid_for() -> String {
+    "30d".into()
+}
+
+fn bad(field: &str, detail: impl std::fmt::Display) -> ClientError {
+    ClientError::InvalidInput(format!("{field}: {detail}"))
+}
+
+/// Parses a size: `"1 TiB"`, `"500GB"`, or a plain byte count.
+pub fn parse_size(field: &str, text: &str) -> Result<u64, ClientError> {
+    bytesize::ByteSize::from_str(text.trim())
+        .map(|b| b.as_u64())
+        .map_err(|e| {
+            bad(
+                field,
+                format!("{text:?} is not a size like \"500 GiB\" ({e})"),
+            )
+        })
+}
+
+/// Parses a duration: `"30d"`, `"1h 30m"`, `"3600s"`; returns seconds.
+pub fn parse_duration(field: &str, text: &str) -> Result<u64, ClientError> {
+    humantime::parse_duration(text.trim())
+        .map(|d| d.as_secs())
+        .map_err(|e| {
+            bad(
+                field,
+                format!("{text:?} is not a duration like \"30d\" ({e})"),
+            )
+        })
+}
+
+/// Parses a protocol name.
+pub fn parse_protocol(text: &str) -> Result<DataProtocol, ClientError> {
+    Ok(match text.trim().to_ascii_lowercase().as_str() {
+        "s3" => DataProtocol::S3,
+        "https" => DataProtocol::Https,
+        "ipfs" => DataProtocol::Ipfs,
+        "sftp" => DataProtocol::Sftp,
+        "flashback_blob" | "flashback-blob" => DataProtocol::FlashbackBlob,
+        other => DataProtocol::Other(
+            other
+                .try_into()
+                .map_err(|e| bad("protocols", format!("{other:?}: {e}")))?,
+        ),
+    })
+}
+
+fn sorted_unique<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items.dedup();
+    items
+}
+
+fn bounded<T, const N: usize>(field: &str, items: Vec<T>) -> Result<BoundedVec<T, N>, ClientError> {
+    BoundedVec::try_from_vec(items).map_err(|e| bad(field, e))
+}
+
+impl OfferSpec {
+    /// Reads an offer file (TOML).
+    pub fn from_toml(text: &str) -> Result<Self, ClientError> {
+        toml::from_str(text).map_err(|e| {
+            ClientError::InvalidInput(format!(
+                "offer file: {}",
+                e.to_string().lines().collect::<Vec<_>>().join(" ")
+            ))
+        })
+    }
+
+    /// Builds the offer body for `provider` at time `now`, checking every rule an honest node
+    /// applies, so a mistake is reported here rather than by the network.
+    pub fn to_offer(&self, provider: PublicKey, now: Timestamp) -> Result<Offer, ClientError> {
+        let capacity =
+            match self.kind {
+                ResourceKind::Storage => parse_size("capacity", &self.capacity)?,
+                ResourceKind::Compute => self.capacity.trim().parse().map_err(|_| {
+                    bad("capacity", "a compute capacity is a whole number of units")
+                })?,
+            };
+        let regions = sorted_unique(
+            self.regions
+                .iter()
+                .map(|r| r.as_str().try_into().map_err(|e| bad("regions", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let protocols = sorted_unique(
+            self.protocols
+                .iter()
+                .map(|p| parse_protocol(p))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let hashes = |field: &str, list: &[String]| -> Result<Vec<Hash32>, ClientError> {
+            list.iter()
+                .map(|h| Hash32::from_str(h).map_err(|e| bad(field, e)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(sorted_unique)
+        };
+        let throughput = match &self.qos.throughput_per_sec {
+            Some(t) if !t.trim().is_empty() => parse_size("qos.throughput_per_sec", t)?,
+            _ => 0,
+        };
+        let compute = match &self.compute {
+            Some(c) => Some(ComputeSpec {
+                vcpus: c.vcpus,
+                memory_bytes: parse_size("compute.memory", &c.memory)?,
+                accelerator: c
+                    .accelerator
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| bad("compute.accelerator", e))?,
+            }),
+            None => None,
+        };
+        let offer = Offer {
+            provider,
+            offer_key: self
+                .offer_key
+                .as_str()
+                .try_into()
+                .map_err(|e| bad("offer_key", e))?,
+            seq: self.seq.unwrap_or(now),
+            withdrawn: false,
+            kind: self.kind,
+            capacity,
+            price: Price {
+                amount: self.price.amount,
+                asset: self
+                    .price
+                    .asset
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| bad("price.asset", e))?,
+                unit: PriceUnit::for_kind(self.kind),
+            },
+            min_duration_secs: parse_duration("min_duration", &self.min_duration)?,
+            max_duration_secs: parse_duration("max_duration", &self.max_duration)?,
+            regions: bounded("regions", regions)?,
+            protocols: bounded("protocols", protocols)?,
+            endpoint: Text::new(self.endpoint.clone()).map_err(|e| bad("endpoint", e))?,
+            qos: QosTargets {
+                availability_bp: self.qos.availability_bp,
+                p95_latency_ms: self.qos.p95_latency_ms,
+                durability_nines: self.qos.durability_nines,
+                throughput_bytes_per_sec: throughput,
+            },
+            redundancy: self.redundancy,
+            certificates: bounded("certificates", hashes("certificates", &self.certificates)?)?,
+            compliance_docs: bounded(
+                "compliance_docs",
+                hashes("compliance_docs", &self.compliance_docs)?,
+            )?,
+            compute,
+            created_at: now,
+            expires_at: now.saturating_add(parse_duration("valid_for", &self.valid_for)?),
+        };
+        offer
+            .check()
+            .map_err(|e| ClientError::InvalidInput(format!("offer is not valid: {}", e.detail)))?;
+        Ok(offer)
+    }
+}

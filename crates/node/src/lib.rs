@@ -1,0 +1,651 @@
+//! The Flashback full node: a libp2p peer (`flashback-net`) that validates every object it
+//! hears about (`flashback-types`), keeps the listing (`flashback-store`), reconciles it with
+//! its peers, and serves light clients.
+//!
+//! Tasks, all stopped by [`Node::shutdown`]:
+//! - **events**: takes the network's events; gossip goes to the pipeline queue (bounded: when
+//!   it is full the message is reported `Ignore`, never blocking the swarm), requests go to
+//!   the services (bounded concurrency), new peers to the syncer;
+//! - **pipeline**: batches gossip, verifies in parallel off the swarm task, applies to the
+//!   store with one durable flush per batch, reports Accept / Reject / Ignore to gossipsub;
+//! - **sync**: anti-entropy rounds on connect and every `sync.interval_secs`;
+//! - **gc**: drops expired objects every minute;
+//! - **metrics**: Prometheus text on `metrics.listen`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), flashback_node::NodeError> {
+//! use flashback_node::{Node, NodeConfig};
+//! let config = NodeConfig::default();
+//! let key = flashback_types::SecretKey::generate();
+//! let node = Node::start(config, key).await?;
+//! println!("listening on {:?}", node.info().listen_addrs);
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod config;
+mod metrics;
+mod pipeline;
+mod service;
+mod sync;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flashback_net::{NetEvent, NetHandle, Protocol, Registry, Validation};
+use flashback_store::Store;
+use flashback_types::wire::encode_message;
+use flashback_types::{BoundedVec, Kind, Object, PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clock::now;
+pub use config::{
+    MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
+};
+pub use pipeline::{Validator, Verdict, topic_for};
+pub use sync::RoundStats;
+
+/// Why the node could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The listing store failed.
+    #[error(transparent)]
+    Store(#[from] flashback_store::StoreError),
+    /// The network failed.
+    #[error(transparent)]
+    Net(#[from] flashback_net::NetError),
+    /// A file in the data dir could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint: {0}")]
+    Metrics(String),
+    /// A peer misbehaved or answered wrongly.
+    #[error("{0}")]
+    Peer(String),
+    /// A bug or an internal task failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a running node tells scripts and light clients (written to `<data_dir>/node.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's libp2p peer id.
+    pub peer_id: String,
+    /// The node's public key (the same key as the peer id).
+    pub public_key: PublicKey,
+    /// Addresses the node listens on, each ending in `/p2p/<peer id>` (dialable as given).
+    pub listen_addrs: Vec<String>,
+    /// Where `/metrics` is served, if enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// The node's process id.
+    pub pid: u32,
+    /// The software version.
+    pub version: String,
+}
+
+impl NodeInfo {
+    /// Reads `node.json` from a data dir.
+    pub fn load(data_dir: &Path) -> Result<Self, NodeError> {
+        let path = data_dir.join(NODE_JSON);
+        let text = std::fs::read_to_string(&path).map_err(|source| NodeError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| NodeError::Io {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// The first loopback address if any (what a local light client should dial), else the first
+    /// address.
+    pub fn dial_addr(&self) -> Option<&str> {
+        self.listen_addrs
+            .iter()
+            .find(|a| a.starts_with("/ip4/127.") && a.contains("/tcp/"))
+            .or_else(|| self.listen_addrs.first())
+            .map(String::as_str)
+    }
+}
+
+/// A running full node.
+pub struct Node {
+    info: NodeInfo,
+    store: Store,
+    net: NetHandle,
+    validator: Validator,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    node_json: PathBuf,
+}
+
+impl Node {
+    /// Opens the store, starts the network and every task, and writes `node.json`.
+    pub async fn start(config: NodeConfig, key: SecretKey) -> Result<Self, NodeError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let store_path = data_dir.join("store");
+        let store_config = config.store.clone();
+        let store = blocking(move || Ok(Store::open(&store_path, store_config)?)).await?;
+
+        let mut registry = Registry::default();
+        let metrics = metrics::Metrics::register(&mut registry);
+        let mut net_config = config.net.clone();
+        for addr in address_book::load(&data_dir) {
+            if !net_config.bootstrap.contains(&addr) {
+                net_config.bootstrap.push(addr);
+            }
+        }
+        let (net, events) = match flashback_net::spawn_with_metrics(
+            key.to_libp2p_keypair(),
+            net_config.clone(),
+            &mut registry,
+        )
+        .await
+        {
+            Ok(started) => started,
+            // A stale address-book entry must not keep a node from starting.
+            Err(flashback_net::NetError::InvalidMultiaddr { .. }) => {
+                flashback_net::spawn_with_metrics(
+                    key.to_libp2p_keypair(),
+                    config.net.clone(),
+                    &mut registry,
+                )
+                .await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let registry = Arc::new(Mutex::new(registry));
+        let metrics_addr = if config.metrics.enabled {
+            Some(metrics::serve(config.metrics.listen, registry, stop.clone()).await?)
+        } else {
+            None
+        };
+
+        let (applied_tx, _) = broadcast::channel(1024);
+        let validator = Validator::new(
+            store.clone(),
+            config.time,
+            config.pipeline.verify_threads,
+            metrics.clone(),
+            applied_tx.clone(),
+        );
+        let services = service::Services {
+            store: store.clone(),
+            net: net.clone(),
+            validator: validator.clone(),
+            applied: applied_tx,
+            node_key: key.public(),
+        };
+
+        let (gossip_tx, gossip_rx) = mpsc::channel(config.pipeline.queue_capacity.max(1));
+        let (sync_tx, sync_rx) = mpsc::channel(256);
+        tasks.spawn(event_loop(
+            events,
+            net.clone(),
+            services.clone(),
+            gossip_tx,
+            sync_tx,
+            metrics.clone(),
+            data_dir.clone(),
+            stop.clone(),
+        ));
+        tasks.spawn(gossip_pipeline(
+            gossip_rx,
+            services.clone(),
+            config.pipeline.max_batch.max(1),
+            stop.clone(),
+        ));
+        tasks.spawn(sync_loop(
+            sync_rx,
+            net.clone(),
+            store.clone(),
+            validator.clone(),
+            config.sync.clone(),
+            metrics.clone(),
+            stop.clone(),
+        ));
+        tasks.spawn(gc_loop(store.clone(), stop.clone()));
+
+        let peer_id = net.local_peer_id();
+        let listen_addrs = net
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{peer_id}"))
+            .collect();
+        let info = NodeInfo {
+            peer_id: peer_id.to_string(),
+            public_key: key.public(),
+            listen_addrs,
+            metrics_addr,
+            data_dir: data_dir.clone(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let node_json = config.node_json_path();
+        write_atomically(
+            &node_json,
+            serde_json::to_string_pretty(&info)
+                .map_err(|e| NodeError::Internal(e.to_string()))?
+                .as_bytes(),
+        )?;
+        tracing::info!(peer_id = %info.peer_id, addrs = ?info.listen_addrs, "node started");
+        Ok(Self {
+            info,
+            store,
+            net,
+            validator,
+            stop,
+            tasks,
+            node_json,
+        })
+    }
+
+    /// Identity and addresses.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The node's listing.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The network handle.
+    pub fn net(&self) -> &NetHandle {
+        &self.net
+    }
+
+    /// Validates, stores and publishes an object as if a light client had submitted it.
+    pub async fn submit(&self, object: &Object) -> Verdict {
+        self.submit_bytes(object.encoded().to_vec()).await
+    }
+
+    /// Validates encoded bytes, and stores and publishes them when they are a new valid object.
+    pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Verdict {
+        let mut results = self.validator.ingest(vec![bytes]).await;
+        let Some((verdict, object)) = results.pop() else {
+            return Verdict::StoreFailed("no result".into());
+        };
+        if let (Verdict::Stored(flashback_store::Applied::Applied), Some(object)) =
+            (&verdict, &object)
+        {
+            if let Err(e) = self
+                .net
+                .publish(topic_for(object.kind()), object.encoded().to_vec())
+                .await
+            {
+                tracing::debug!(error = %e, "publish did not go out; sync will deliver it");
+            }
+        }
+        verdict
+    }
+
+    /// Runs one anti-entropy round with every connected peer now.
+    pub async fn sync_now(&self) -> Result<RoundStats, NodeError> {
+        let mut total = RoundStats::default();
+        for peer in self.net.connected_peers().await? {
+            let stats = sync::round(&self.net, &self.store, &self.validator, peer, 256).await?;
+            total.wanted += stats.wanted;
+            total.fetched += stats.fetched;
+            total.stored += stats.stored;
+        }
+        Ok(total)
+    }
+
+    /// Stops every task, closes the network and removes `node.json`. (Every stored object was
+    /// already flushed when it was acknowledged.)
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.net.shutdown().await;
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some node tasks did not stop within 10 s");
+        }
+        let _ = std::fs::remove_file(&self.node_json);
+        tracing::info!("node stopped");
+    }
+}
+
+struct GossipItem {
+    data: Vec<u8>,
+    topic: String,
+    msg_id: flashback_net::MessageId32,
+    source: flashback_net::PeerId,
+}
+
+/// Most inbound requests handled at once; more are dropped (the requester times out).
+const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+#[allow(clippy::too_many_arguments)]
+async fn event_loop(
+    mut events: mpsc::Receiver<NetEvent>,
+    net: NetHandle,
+    services: service::Services,
+    gossip_tx: mpsc::Sender<GossipItem>,
+    sync_tx: mpsc::Sender<flashback_net::PeerId>,
+    metrics: Arc<metrics::Metrics>,
+    data_dir: PathBuf,
+    stop: CancellationToken,
+) {
+    let requests = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    let mut peers = 0usize;
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        match event {
+            NetEvent::Gossip {
+                topic,
+                data,
+                msg_id,
+                source,
+            } => {
+                let item = GossipItem {
+                    data,
+                    topic,
+                    msg_id,
+                    source,
+                };
+                if let Err(full) = gossip_tx.try_send(item) {
+                    let item = full.into_inner();
+                    tracing::debug!("validation queue full: ignoring gossip");
+                    let _ = net
+                        .report_validation(item.msg_id, item.source, Validation::Ignore)
+                        .await;
+                }
+            }
+            NetEvent::InboundRequest {
+                protocol,
+                peer,
+                data,
+                reply,
+            } => {
+                let Ok(permit) = requests.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many requests in flight: dropping one");
+                    continue;
+                };
+                let services = services.clone();
+                let net = net.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let response = match protocol {
+                        Protocol::Sync => {
+                            let store = services.store.clone();
+                            let resp =
+                                tokio::task::spawn_blocking(move || sync::serve(&store, &data))
+                                    .await;
+                            match resp {
+                                Ok(resp) => encode_message(&resp),
+                                Err(_) => return,
+                            }
+                        }
+                        Protocol::Query => encode_message(&services.query(&data).await),
+                        Protocol::Submit => encode_message(&services.submit(&data).await),
+                    };
+                    if let Err(e) = net.respond(reply, response).await {
+                        tracing::debug!(%peer, error = %e, "could not answer a request");
+                    }
+                });
+            }
+            NetEvent::PeerConnected(peer) => {
+                peers += 1;
+                metrics.set_peers(peers);
+                let _ = sync_tx.try_send(peer);
+            }
+            NetEvent::PeerDisconnected(_) => {
+                peers = peers.saturating_sub(1);
+                metrics.set_peers(peers);
+            }
+            NetEvent::PeerIdentified { peer, listen_addrs } => {
+                address_book::remember(&data_dir, peer, &listen_addrs);
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn gossip_pipeline(
+    mut rx: mpsc::Receiver<GossipItem>,
+    services: service::Services,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => break,
+            },
+        };
+        let mut items = vec![first];
+        while items.len() < max_batch {
+            match rx.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
+        }
+        // An object must travel on its kind's topic; anything else is malformed for it.
+        let (ok, wrong): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| {
+            item.data
+                .first()
+                .and_then(|t| Kind::from_tag(*t))
+                .is_some_and(|k| topic_for(k) == item.topic)
+        });
+        for item in wrong {
+            let _ = services
+                .net
+                .report_validation(item.msg_id, item.source, Validation::Reject)
+                .await;
+        }
+        let batch = ok.iter().map(|i| i.data.clone()).collect();
+        let results = services.validator.ingest(batch).await;
+        for (item, (verdict, _)) in ok.iter().zip(results) {
+            let _ = services
+                .net
+                .report_validation(item.msg_id, item.source, verdict.validation())
+                .await;
+            if let Verdict::Stored(flashback_store::Applied::Equivocation(evidence)) = verdict {
+                services
+                    .publish(&Object::EquivocationEvidence(*evidence))
+                    .await;
+            }
+        }
+    }
+}
+
+async fn sync_loop(
+    mut rx: mpsc::Receiver<flashback_net::PeerId>,
+    net: NetHandle,
+    store: Store,
+    validator: Validator,
+    config: SyncConfig,
+    metrics: Arc<metrics::Metrics>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(config.interval_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+    let running = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    loop {
+        let peers = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            peer = rx.recv() => match peer {
+                Some(p) => vec![p],
+                None => break,
+            },
+            _ = tick.tick() => net.connected_peers().await.unwrap_or_default(),
+        };
+        for peer in peers {
+            // One round per peer at a time.
+            if !running.lock().map(|mut r| r.insert(peer)).unwrap_or(false) {
+                continue;
+            }
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (net, store, validator, metrics, running, stop) = (
+                net.clone(),
+                store.clone(),
+                validator.clone(),
+                metrics.clone(),
+                running.clone(),
+                stop.clone(),
+            );
+            let batch = config.fetch_batch;
+            tokio::spawn(async move {
+                let _permit = permit;
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    result = sync::round(&net, &store, &validator, peer, batch) => match result {
+                        Ok(stats) => {
+                            metrics.sync_round(stats.fetched as u64);
+                            if stats.wanted > 0 {
+                                tracing::info!(%peer, wanted = stats.wanted, stored = stats.stored, "synced");
+                            }
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
+                    },
+                }
+                if let Ok(mut r) = running.lock() {
+                    r.remove(&peer);
+                }
+            });
+        }
+    }
+}
+
+async fn gc_loop(store: Store, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {
+                let store = store.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.gc(now()) {
+                        tracing::warn!(error = %e, "garbage collection failed");
+                    }
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// Persistent address book: peers' listen addresses, so a restarted node rejoins without its
+/// bootstrap list.
+mod address_book {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    const FILE: &str = "peers.json";
+    /// Most peers remembered.
+    const MAX_PEERS: usize = 64;
+
+    pub(super) fn load(data_dir: &Path) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(data_dir.join(FILE)) else {
+            return Vec::new();
+        };
+        let book: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap_or_default();
+        book.into_iter()
+            .filter_map(|(peer, addrs)| {
+                addrs
+                    .into_iter()
+                    .find(|a| a.contains("/tcp/"))
+                    .map(|a| format!("{a}/p2p/{peer}"))
+            })
+            .collect()
+    }
+
+    pub(super) fn remember(
+        data_dir: &Path,
+        peer: flashback_net::PeerId,
+        addrs: &[flashback_net::Multiaddr],
+    ) {
+        let path = data_dir.join(FILE);
+        let mut book: BTreeMap<String, Vec<String>> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let addrs: Vec<String> = addrs
+            .iter()
+            .map(ToString::to_string)
+            .filter(|a| !a.contains("/p2p/"))
+            .take(8)
+            .collect();
+        if addrs.is_empty() {
+            return;
+        }
+        book.insert(peer.to_string(), addrs);
+        while book.len() > MAX_PEERS {
+            let Some(first) = book.keys().next().cloned() else {
+                break;
+            };
+            book.remove(&first);
+        }
+        if let Ok(text) = serde_json::to_string_pretty(&book) {
+            let _ = super::write_atomically(&path, text.as_bytes());
+        }
+    }
+}
+
+/// Writes a file by writing a sibling and renaming it over, so readers never see half a file.
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    let io = |source| NodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&tmp, contents).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Runs blocking store work off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NodeError::Internal(format!("store task failed: {e}")))?
+}
+
+/// Truncates to the bound and wraps.
+pub(crate) fn bounded<T, const N: usize>(mut items: Vec<T>) -> BoundedVec<T, N> {
+    items.truncate(N);
+    BoundedVec::try_from_vec(items).unwrap_or_default()
+}

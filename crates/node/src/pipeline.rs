@@ -1,0 +1,187 @@
+//! The validation pipeline: decode and verify off the swarm task (in parallel, in batches),
+//! apply to the store (one durable flush per batch), and turn every result into a gossip
+//! verdict from the rule labels of `flashback-types`.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use flashback_net::Validation;
+use flashback_store::{Applied, Store};
+use flashback_types::{Kind, Label, Object, ObjectError, TimeRules};
+
+use crate::clock::now;
+use crate::metrics::Metrics;
+
+/// What became of one object handed to the pipeline.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Valid; the store's outcome (applied, duplicate, superseded, equivocation, expired).
+    Stored(Applied),
+    /// Invalid, by this rule.
+    Invalid(ObjectError),
+    /// Valid but the store failed; not the sender's fault.
+    StoreFailed(String),
+}
+
+impl Verdict {
+    /// What to tell gossipsub: Accept only when the object was new and stored.
+    pub fn validation(&self) -> Validation {
+        match self {
+            Verdict::Stored(Applied::Applied) => Validation::Accept,
+            Verdict::Stored(_) | Verdict::StoreFailed(_) => Validation::Ignore,
+            Verdict::Invalid(e) => match e.label() {
+                Label::Reject => Validation::Reject,
+                Label::Ignore => Validation::Ignore,
+            },
+        }
+    }
+
+    /// A short outcome name for metrics and logs.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Stored(a) => match a.rule() {
+                None => "accepted",
+                Some(rule) => rule.name(),
+            },
+            Verdict::Invalid(e) => e.rule.name(),
+            Verdict::StoreFailed(_) => "store_error",
+        }
+    }
+}
+
+/// Decodes, verifies and stores batches of encoded objects.
+#[derive(Clone)]
+pub struct Validator {
+    store: Store,
+    time: TimeRules,
+    threads: usize,
+    metrics: Arc<Metrics>,
+    applied: broadcast::Sender<Object>,
+}
+
+impl Validator {
+    pub(crate) fn new(
+        store: Store,
+        time: TimeRules,
+        threads: usize,
+        metrics: Arc<Metrics>,
+        applied: broadcast::Sender<Object>,
+    ) -> Self {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            threads
+        };
+        Self {
+            store,
+            time,
+            threads,
+            metrics,
+            applied,
+        }
+    }
+
+    /// Validates and stores `batch`. Returns, for each input in order, its verdict and (when it
+    /// decoded) the object.
+    pub async fn ingest(&self, batch: Vec<Vec<u8>>) -> Vec<(Verdict, Option<Object>)> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let now = now();
+        let decoded = self.decode_parallel(batch, now).await;
+
+        let valid: Vec<Object> = decoded
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let store = self.store.clone();
+        let applied = tokio::task::spawn_blocking(move || store.apply_batch(&valid, now))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+
+        let mut outcomes = match applied {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
+            Err(e) => {
+                tracing::error!(error = %e, "listing store failed to apply a batch");
+                vec![Err(e); decoded.iter().filter(|r| r.is_ok()).count()].into_iter()
+            }
+        };
+        decoded
+            .into_iter()
+            .map(|result| {
+                let (verdict, object) = match result {
+                    Ok(object) => match outcomes.next() {
+                        Some(Ok(applied)) => (Verdict::Stored(applied), Some(object)),
+                        Some(Err(e)) => (Verdict::StoreFailed(e), Some(object)),
+                        None => (
+                            Verdict::StoreFailed("store returned too few outcomes".into()),
+                            Some(object),
+                        ),
+                    },
+                    Err(e) => (Verdict::Invalid(e), None),
+                };
+                let kind = object.as_ref().map_or("unknown", |o| o.kind().name());
+                if let (Verdict::Stored(Applied::Applied), Some(o)) = (&verdict, &object) {
+                    // Nobody listening is fine; a slow listener lags and re-reads the store.
+                    let _ = self.applied.send(o.clone());
+                }
+                self.metrics
+                    .object(kind, verdict.outcome(), verdict.validation());
+                (verdict, object)
+            })
+            .collect()
+    }
+
+    async fn decode_parallel(
+        &self,
+        batch: Vec<Vec<u8>>,
+        now: u64,
+    ) -> Vec<Result<Object, ObjectError>> {
+        let chunk = batch.len().div_ceil(self.threads).max(1);
+        let mut tasks = Vec::new();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            let part = std::mem::replace(&mut rest, tail);
+            let time = self.time;
+            tasks.push(tokio::task::spawn_blocking(move || {
+                decode_chunk(&part, now, &time)
+            }));
+        }
+        let mut out = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok(results) => out.extend(results),
+                // A panic in decoding would be a bug; never let it take the node down.
+                Err(e) => {
+                    tracing::error!(error = %e, "verification task failed");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Strict per-object verification. No batch pre-filter: with `verify_strict` required on
+/// every object, a batch check can only add work (docs/ARCHITECTURE.md has the figures).
+fn decode_chunk(chunk: &[Vec<u8>], now: u64, time: &TimeRules) -> Vec<Result<Object, ObjectError>> {
+    chunk
+        .iter()
+        .map(|bytes| Object::decode_at(bytes, now, time))
+        .collect()
+}
+
+/// The topic an object kind travels on.
+pub fn topic_for(kind: Kind) -> &'static str {
+    use flashback_net::topics;
+    match kind {
+        Kind::Offer | Kind::EquivocationEvidence => topics::OFFERS,
+        Kind::Demand => topics::DEMANDS,
+        Kind::SlaProposal | Kind::SlaDecision => topics::SLA,
+        Kind::Agreement => topics::AGREEMENTS,
+        Kind::QosAttestation => topics::ATTESTATIONS,
+        Kind::Certificate | Kind::Revocation => topics::CERTS,
+    }
+}

@@ -1,0 +1,264 @@
+//! The light-client services: `/flashback/query/1` (answered from the store with signed
+//! objects) and `/flashback/submit/1` (validate, store, publish).
+
+use std::time::Duration;
+
+use flashback_net::NetHandle;
+use flashback_store::{Applied, Store};
+use flashback_types::wire::{
+    CountedAttestation, ErrorReply, ExcludedAttestation, MAX_OBJECTS, NodeStatus, ObjectBytes,
+    ProviderReport, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse, decode_request,
+    truncated,
+};
+use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
+use tokio::sync::broadcast;
+
+use crate::clock::now;
+use crate::pipeline::{Validator, Verdict, topic_for};
+use crate::{NodeError, blocking, bounded};
+
+/// Longest a `WaitDecision` query is held open.
+pub(crate) const MAX_WAIT_SECS: u32 = 60;
+
+/// Everything the services need.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub(crate) store: Store,
+    pub(crate) net: NetHandle,
+    pub(crate) validator: Validator,
+    pub(crate) applied: broadcast::Sender<Object>,
+    pub(crate) node_key: PublicKey,
+}
+
+impl Services {
+    /// Answers one query.
+    pub(crate) async fn query(&self, request: &[u8]) -> QueryResponse {
+        let req = match decode_request::<QueryRequest>(request) {
+            Ok(req) => req,
+            Err(e) => return QueryResponse::Error(ErrorReply::new(format!("bad query: {e}"))),
+        };
+        match self.answer(req).await {
+            Ok(resp) => resp,
+            Err(e) => QueryResponse::Error(ErrorReply::new(e.to_string())),
+        }
+    }
+
+    async fn answer(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
+        let store = self.store.clone();
+        Ok(match req {
+            QueryRequest::Offers(query) => {
+                let page = blocking(move || Ok(store.query_offers(&query, now())?)).await?;
+                QueryResponse::Offers {
+                    offers: bounded(page.offers.iter().map(|o| bytes(o.encoded())).collect()),
+                    next_cursor: page.next_cursor,
+                }
+            }
+            QueryRequest::Get { ids } => {
+                let ids = ids.into_inner();
+                let objects = blocking(move || crate::sync::fetch_objects(&store, &ids)).await?;
+                QueryResponse::Objects {
+                    objects: bounded(objects),
+                }
+            }
+            QueryRequest::Agreements { party } => {
+                let objects = blocking(move || {
+                    let agreements = match party {
+                        Some(p) => store.agreements_for(&p)?,
+                        None => {
+                            let ids = store.ids_by_kind(Kind::Agreement)?;
+                            let mut out = Vec::new();
+                            for id in ids.iter().rev().take(MAX_OBJECTS) {
+                                if let Some(Object::Agreement(a)) = store.get(id)? {
+                                    out.push(a);
+                                }
+                            }
+                            out
+                        }
+                    };
+                    Ok(agreements
+                        .iter()
+                        .take(MAX_OBJECTS)
+                        .map(|a| bytes(a.encoded()))
+                        .collect())
+                })
+                .await?;
+                QueryResponse::Objects {
+                    objects: bounded(objects),
+                }
+            }
+            QueryRequest::Provider { provider } => {
+                let report = blocking(move || provider_report(&store, provider)).await?;
+                QueryResponse::Provider(report)
+            }
+            QueryRequest::WaitDecision {
+                proposal_id,
+                timeout_secs,
+            } => QueryResponse::Decision(self.wait_decision(proposal_id, timeout_secs).await?),
+            QueryRequest::Status => {
+                let peers = self.net.connected_peers().await.map_or(0, |p| p.len());
+                let node_key = self.node_key;
+                let status = blocking(move || {
+                    Ok(NodeStatus {
+                        node_key,
+                        listing_digest: store.listing_digest(),
+                        offers: store.counts().offers,
+                        peers: u32::try_from(peers).unwrap_or(u32::MAX),
+                        now: now(),
+                    })
+                })
+                .await?;
+                QueryResponse::Status(status)
+            }
+        })
+    }
+
+    /// Waits (bounded) until a decision on `proposal_id` is stored.
+    async fn wait_decision(
+        &self,
+        proposal_id: ObjectId,
+        timeout_secs: u32,
+    ) -> Result<Option<ObjectBytes>, NodeError> {
+        // Subscribe before looking, so a decision stored in between is not missed.
+        let mut applied = self.applied.subscribe();
+        let lookup = || {
+            let store = self.store.clone();
+            blocking(move || {
+                Ok(store
+                    .decision_for(&proposal_id)?
+                    .map(|d| bytes(d.encoded())))
+            })
+        };
+        if let Some(found) = lookup().await? {
+            return Ok(Some(found));
+        }
+        let deadline = Duration::from_secs(u64::from(timeout_secs.min(MAX_WAIT_SECS)));
+        let wait = async {
+            loop {
+                match applied.recv().await {
+                    Ok(Object::SlaDecision(d)) if d.body().proposal_id == proposal_id => {
+                        return Ok(Some(bytes(d.encoded())));
+                    }
+                    Ok(_) => {}
+                    // We missed some objects: look in the store instead.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Some(found) = lookup().await? {
+                            return Ok(Some(found));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                }
+            }
+        };
+        match tokio::time::timeout(deadline, wait).await {
+            Ok(result) => result,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Validates, stores and publishes one object from a light client.
+    pub(crate) async fn submit(&self, request: &[u8]) -> SubmitResponse {
+        let req = match decode_request::<SubmitRequest>(request) {
+            Ok(req) => req,
+            Err(e) => {
+                return SubmitResponse::Error(ErrorReply::new(format!("bad submit request: {e}")));
+            }
+        };
+        let bytes = req.object.into_vec();
+        let mut results = self.validator.ingest(vec![bytes.clone()]).await;
+        let Some((verdict, object)) = results.pop() else {
+            return SubmitResponse::Error(ErrorReply::new("the node could not process the object"));
+        };
+        match (verdict, object) {
+            (Verdict::Stored(applied @ (Applied::Applied | Applied::Duplicate)), Some(object)) => {
+                // Re-publishing a duplicate is deliberate: an earlier publish may have found no
+                // peers. Gossipsub drops what it has already seen.
+                self.publish(&object).await;
+                SubmitResponse::Accepted {
+                    id: object.id(),
+                    duplicate: matches!(applied, Applied::Duplicate),
+                }
+            }
+            (Verdict::Stored(Applied::Equivocation(evidence)), _) => {
+                self.publish(&Object::EquivocationEvidence(*evidence)).await;
+                refused(
+                    Rule::Equivocation,
+                    "a different offer with this seq is already known; both are now evidence of equivocation",
+                )
+            }
+            (Verdict::Stored(other), _) => {
+                let rule = other.rule().unwrap_or(Rule::Duplicate);
+                refused(rule, &format!("{other:?}"))
+            }
+            (Verdict::Invalid(e), _) => refused(e.rule, &e.detail),
+            (Verdict::StoreFailed(e), _) => SubmitResponse::Error(ErrorReply::new(e)),
+        }
+    }
+
+    /// Publishes an object on its topic. No peers yet is fine: sync delivers it later.
+    pub(crate) async fn publish(&self, object: &Object) {
+        let topic = topic_for(object.kind());
+        if let Err(e) = self.net.publish(topic, object.encoded().to_vec()).await {
+            tracing::debug!(id = %object.id(), %topic, error = %e, "publish did not go out");
+        }
+    }
+}
+
+fn refused(rule: Rule, detail: &str) -> SubmitResponse {
+    SubmitResponse::Refused {
+        rule,
+        detail: truncated(detail.to_owned()),
+    }
+}
+
+fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport, NodeError> {
+    let now = now();
+    let offers: Vec<_> = store
+        .offers_by_provider(&provider)?
+        .into_iter()
+        .filter(|o| o.body().expires_at > now && !o.body().withdrawn)
+        .collect();
+    let agreements = store.agreements_for(&provider)?;
+    let explanation = store.explain(&provider, now);
+    let counted = explanation
+        .counted
+        .iter()
+        .map(|c| CountedAttestation {
+            id: c.id,
+            attester: c.attester,
+            window_end: c.window_end,
+            probes: c.probes,
+            successes: c.successes,
+            weight: c.weight,
+        })
+        .collect();
+    let excluded = explanation
+        .excluded
+        .iter()
+        .map(|x| ExcludedAttestation {
+            id: x.id,
+            attester: x.attester,
+            reason: truncated(x.reason.to_string()),
+        })
+        .collect();
+    Ok(ProviderReport {
+        provider,
+        offers: bounded(offers.iter().map(|o| bytes(o.encoded())).collect()),
+        agreements: bounded(
+            agreements
+                .iter()
+                .filter(|a| a.provider() == &provider)
+                .map(|a| bytes(a.encoded()))
+                .collect(),
+        ),
+        flagged: store.is_flagged(&provider),
+        score: explanation.reputation.score,
+        beta_mean: explanation.reputation.beta_mean,
+        compliance: explanation.reputation.compliance,
+        counted: bounded(counted),
+        excluded: bounded(excluded),
+    })
+}
+
+fn bytes(b: &[u8]) -> ObjectBytes {
+    ObjectBytes::from(b.to_vec())
+}

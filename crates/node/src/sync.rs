@@ -1,0 +1,306 @@
+//! Anti-entropy over `/flashback/sync/1`: a node that joins, restarts or heals from a partition
+//! compares digests with a peer and fetches only what differs, in bounded batches. Gossip only
+//! reaches the nodes that were online; this reaches the rest.
+//!
+//! A round with one peer:
+//! 1. `Summary` pages: the peer's listing digest, per-kind digests and per-provider digests.
+//!    If everything equals ours, the round ends.
+//! 2. For each provider whose digest differs: `Provider` → `(offer_key, seq, id)`; we want the
+//!    ids with a higher seq than ours, or the same seq and another id (equivocation evidence).
+//! 3. For each other kind whose digest differs: `Ids` pages; we want the ids we lack.
+//! 4. `Fetch` in batches; every object goes through the validation pipeline like gossip.
+//!
+//! Both sides run rounds, so each side pulls what it lacks; nothing is pushed.
+
+use std::collections::BTreeMap;
+
+use flashback_net::{NetHandle, PeerId, Protocol};
+use flashback_store::Store;
+use flashback_types::wire::{
+    ErrorReply, MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_RESPONSE_BYTES, ObjectBytes, SyncRequest,
+    SyncResponse, decode_request, decode_response, encode_message,
+};
+use flashback_types::{BoundedVec, Hash32, Kind, ObjectId, PublicKey};
+
+use crate::pipeline::{Validator, Verdict};
+use crate::{NodeError, blocking, bounded};
+
+/// Kinds reconciled by id lists (offers are reconciled per provider).
+pub(crate) const ID_SYNCED_KINDS: [Kind; 8] = [
+    Kind::Demand,
+    Kind::SlaProposal,
+    Kind::SlaDecision,
+    Kind::Agreement,
+    Kind::QosAttestation,
+    Kind::Certificate,
+    Kind::Revocation,
+    Kind::EquivocationEvidence,
+];
+
+/// blake3 over the sorted ids of a kind.
+pub(crate) fn kind_digest(store: &Store, kind: Kind) -> Result<Hash32, NodeError> {
+    let ids = store.ids_by_kind(kind)?;
+    let mut hasher = blake3::Hasher::new();
+    for id in ids {
+        hasher.update(id.as_bytes());
+    }
+    Ok(Hash32(*hasher.finalize().as_bytes()))
+}
+
+/// Answers one sync request from the local store.
+pub(crate) fn serve(store: &Store, request: &[u8]) -> SyncResponse {
+    match decode_request::<SyncRequest>(request) {
+        Ok(req) => serve_request(store, req).unwrap_or_else(|e| {
+            SyncResponse::Error(ErrorReply::new(format!("cannot serve sync request: {e}")))
+        }),
+        Err(e) => SyncResponse::Error(ErrorReply::new(format!("bad sync request: {e}"))),
+    }
+}
+
+fn serve_request(store: &Store, req: SyncRequest) -> Result<SyncResponse, NodeError> {
+    Ok(match req {
+        SyncRequest::Summary { after } => {
+            let mut kinds = Vec::new();
+            for kind in ID_SYNCED_KINDS {
+                kinds.push((kind, kind_digest(store, kind)?));
+            }
+            let all = store.provider_digests();
+            let mut providers: Vec<(PublicKey, Hash32)> = all
+                .into_iter()
+                .filter(|(p, _)| after.is_none_or(|a| *p > a))
+                .take(MAX_PROVIDERS + 1)
+                .collect();
+            let more = providers.len() > MAX_PROVIDERS;
+            providers.truncate(MAX_PROVIDERS);
+            SyncResponse::Summary {
+                listing: store.listing_digest(),
+                kinds: bounded(kinds),
+                providers: bounded(providers),
+                more,
+            }
+        }
+        SyncRequest::Provider { provider } => {
+            let mut offers = store.provider_summary(&provider);
+            offers.truncate(MAX_IDS);
+            SyncResponse::Provider {
+                offers: bounded(offers),
+            }
+        }
+        SyncRequest::Ids { kind, after } => {
+            let mut ids: Vec<ObjectId> = store
+                .ids_by_kind(kind)?
+                .into_iter()
+                .filter(|id| after.is_none_or(|a| *id > a))
+                .take(MAX_IDS + 1)
+                .collect();
+            let more = ids.len() > MAX_IDS;
+            ids.truncate(MAX_IDS);
+            SyncResponse::Ids {
+                ids: bounded(ids),
+                more,
+            }
+        }
+        SyncRequest::Fetch { ids } => SyncResponse::Objects {
+            objects: bounded(fetch_objects(store, &ids)?),
+        },
+    })
+}
+
+/// Encoded objects for `ids` that the store holds, within one response's size budget.
+pub(crate) fn fetch_objects(
+    store: &Store,
+    ids: &[ObjectId],
+) -> Result<Vec<ObjectBytes>, NodeError> {
+    // Leave room for framing: each entry costs its length prefix too.
+    let budget = MAX_RESPONSE_BYTES - 4096;
+    let mut used = 0;
+    let mut out = Vec::new();
+    for id in ids {
+        if out.len() == MAX_OBJECTS {
+            break;
+        }
+        if let Some(object) = store.get(id)? {
+            let bytes = object.encoded();
+            if used + bytes.len() + 8 > budget {
+                break;
+            }
+            used += bytes.len() + 8;
+            out.push(ObjectBytes::from(bytes.to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// What one round achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Ids we asked for.
+    pub wanted: usize,
+    /// Objects received.
+    pub fetched: usize,
+    /// Objects that were new to us and stored.
+    pub stored: usize,
+}
+
+/// Runs one reconciliation round with `peer`.
+pub(crate) async fn round(
+    net: &NetHandle,
+    store: &Store,
+    validator: &Validator,
+    peer: PeerId,
+    fetch_batch: usize,
+) -> Result<RoundStats, NodeError> {
+    let ask = |req: SyncRequest| async move {
+        let bytes = net
+            .request(peer, Protocol::Sync, encode_message(&req))
+            .await?;
+        match decode_response::<SyncResponse>(&bytes) {
+            Ok(SyncResponse::Error(e)) => Err(NodeError::Peer(format!(
+                "{peer} refused sync: {}",
+                e.message
+            ))),
+            Ok(resp) => Ok(resp),
+            Err(e) => Err(NodeError::Peer(format!(
+                "{peer} sent a bad sync response: {e}"
+            ))),
+        }
+    };
+
+    // 1. Summaries.
+    let mut their_providers = Vec::new();
+    let mut their_kinds = Vec::new();
+    let mut their_listing = None;
+    let mut after = None;
+    loop {
+        match ask(SyncRequest::Summary { after }).await? {
+            SyncResponse::Summary {
+                listing,
+                kinds,
+                providers,
+                more,
+            } => {
+                their_listing.get_or_insert(listing);
+                if their_kinds.is_empty() {
+                    their_kinds = kinds.into_inner();
+                }
+                after = providers.last().map(|(p, _)| *p);
+                their_providers.extend(providers.into_inner());
+                if !more || after.is_none() {
+                    break;
+                }
+            }
+            _ => return Err(unexpected(peer)),
+        }
+    }
+    let local = store.clone();
+    let (our_listing, our_kinds, our_providers) = blocking(move || {
+        let mut kinds = BTreeMap::new();
+        for kind in ID_SYNCED_KINDS {
+            kinds.insert(kind, kind_digest(&local, kind)?);
+        }
+        let providers: BTreeMap<PublicKey, Hash32> = local.provider_digests().into_iter().collect();
+        Ok((local.listing_digest(), kinds, providers))
+    })
+    .await?;
+    let kinds_equal = their_kinds
+        .iter()
+        .all(|(k, d)| our_kinds.get(k).is_some_and(|ours| ours == d));
+    if their_listing == Some(our_listing) && kinds_equal {
+        return Ok(RoundStats::default());
+    }
+
+    // 2. Offers of providers whose digest differs.
+    let mut wanted: Vec<ObjectId> = Vec::new();
+    for (provider, digest) in their_providers {
+        if our_providers.get(&provider) == Some(&digest) {
+            continue;
+        }
+        let SyncResponse::Provider { offers } = ask(SyncRequest::Provider { provider }).await?
+        else {
+            return Err(unexpected(peer));
+        };
+        let local = store.clone();
+        let ours: BTreeMap<String, (u64, ObjectId)> = blocking(move || {
+            Ok(local
+                .provider_summary(&provider)
+                .into_iter()
+                .map(|(k, seq, id)| (k.as_str().to_owned(), (seq, id)))
+                .collect())
+        })
+        .await?;
+        for (key, seq, id) in offers.into_inner() {
+            let want = match ours.get(key.as_str()) {
+                None => true,
+                Some((our_seq, our_id)) => seq > *our_seq || (seq == *our_seq && id != *our_id),
+            };
+            if want {
+                wanted.push(id);
+            }
+        }
+    }
+
+    // 3. Other kinds whose digest differs.
+    for (kind, digest) in their_kinds {
+        if our_kinds.get(&kind) == Some(&digest) || !ID_SYNCED_KINDS.contains(&kind) {
+            continue;
+        }
+        let mut after = None;
+        loop {
+            let SyncResponse::Ids { ids, more } = ask(SyncRequest::Ids { kind, after }).await?
+            else {
+                return Err(unexpected(peer));
+            };
+            after = ids.last().copied();
+            let local = store.clone();
+            let ids = ids.into_inner();
+            let missing = blocking(move || {
+                let mut missing = Vec::new();
+                for id in ids {
+                    if local.get(&id)?.is_none() {
+                        missing.push(id);
+                    }
+                }
+                Ok(missing)
+            })
+            .await?;
+            wanted.extend(missing);
+            if !more || after.is_none() {
+                break;
+            }
+        }
+    }
+
+    // 4. Fetch in bounded batches and validate like gossip.
+    let mut stats = RoundStats {
+        wanted: wanted.len(),
+        ..RoundStats::default()
+    };
+    for chunk in wanted.chunks(fetch_batch.clamp(1, MAX_OBJECTS)) {
+        let ids = BoundedVec::try_from_vec(chunk.to_vec()).unwrap_or_default();
+        let SyncResponse::Objects { objects } = ask(SyncRequest::Fetch { ids }).await? else {
+            return Err(unexpected(peer));
+        };
+        stats.fetched += objects.len();
+        let batch: Vec<Vec<u8>> = objects
+            .into_inner()
+            .into_iter()
+            .map(|b| b.into_vec())
+            .collect();
+        for (verdict, _) in validator.ingest(batch).await {
+            match verdict {
+                Verdict::Stored(flashback_store::Applied::Applied) => stats.stored += 1,
+                Verdict::Invalid(e) => {
+                    tracing::warn!(%peer, error = %e, "peer served an invalid object during sync");
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn unexpected(peer: PeerId) -> NodeError {
+    NodeError::Peer(format!(
+        "{peer} answered a sync request with the wrong message"
+    ))
+}

@@ -1,0 +1,291 @@
+//! Request and response messages of the request-response protocols
+//! (`/flashback/sync/1`, `/flashback/query/1`, `/flashback/submit/1`).
+//!
+//! Messages are bincode in the canonical configuration, each direction size-limited. Objects
+//! inside responses travel as their exact signed encodings (`Vec<u8>`), and the receiver
+//! decodes and verifies each one with [`crate::Object::decode`]: a full node is never trusted
+//! for an object's content.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{BoundedString, BoundedVec, DecodeError};
+use crate::keys::{Hash32, PublicKey};
+use crate::objects::{ObjectId, Timestamp};
+use crate::query::{Cursor, OfferQuery};
+use crate::signed::Kind;
+use crate::validate::Rule;
+
+/// Largest request on any protocol, bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest response on any protocol, bytes.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Most ids in one request or response list.
+pub const MAX_IDS: usize = 1024;
+/// Most objects in one response.
+pub const MAX_OBJECTS: usize = 256;
+/// Most providers in one summary page.
+pub const MAX_PROVIDERS: usize = 4096;
+
+/// One encoded object as carried in responses (at most the largest object).
+pub type ObjectBytes = serde_bytes::ByteBuf;
+
+/// `/flashback/sync/1` requests: anti-entropy between full nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// The responder's listing digest, per-kind digests, and a page of per-provider offer
+    /// digests (providers after `after`, in key order).
+    Summary {
+        /// Continue after this provider.
+        after: Option<PublicKey>,
+    },
+    /// The offers held for one provider: `(offer_key, seq, id)`, sorted by offer key.
+    Provider {
+        /// The provider.
+        provider: PublicKey,
+    },
+    /// Ids of non-offer objects of a kind, sorted, after `after`.
+    Ids {
+        /// The kind (not offers; those go through `Provider`).
+        kind: Kind,
+        /// Continue after this id.
+        after: Option<ObjectId>,
+    },
+    /// The objects with these ids (those the responder holds).
+    Fetch {
+        /// Ids wanted.
+        ids: BoundedVec<ObjectId, MAX_IDS>,
+    },
+}
+
+/// `/flashback/sync/1` responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// Answer to [`SyncRequest::Summary`].
+    Summary {
+        /// Digest of everything the responder holds.
+        listing: Hash32,
+        /// Digest of the ids of each non-offer kind.
+        kinds: BoundedVec<(Kind, Hash32), 16>,
+        /// Per-provider digests of their offers, in key order.
+        providers: BoundedVec<(PublicKey, Hash32), MAX_PROVIDERS>,
+        /// Whether more providers follow (ask again with `after` = last key).
+        more: bool,
+    },
+    /// Answer to [`SyncRequest::Provider`].
+    Provider {
+        /// `(offer_key, seq, id)` for each offer, sorted by offer key.
+        offers: BoundedVec<(BoundedString<64>, u64, ObjectId), MAX_IDS>,
+    },
+    /// Answer to [`SyncRequest::Ids`].
+    Ids {
+        /// Ids in increasing order.
+        ids: BoundedVec<ObjectId, MAX_IDS>,
+        /// Whether more follow.
+        more: bool,
+    },
+    /// Answer to [`SyncRequest::Fetch`].
+    Objects {
+        /// Encoded objects.
+        objects: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    },
+    /// The request could not be served.
+    Error(ErrorReply),
+}
+
+/// `/flashback/query/1` requests: what light clients ask full nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // transient messages, built once per request
+pub enum QueryRequest {
+    /// Offers matching a query.
+    Offers(OfferQuery),
+    /// Objects by id.
+    Get {
+        /// Ids wanted.
+        ids: BoundedVec<ObjectId, MAX_OBJECTS>,
+    },
+    /// Agreements where `party` is the consumer or the provider (all when `None`).
+    Agreements {
+        /// The party.
+        party: Option<PublicKey>,
+    },
+    /// A provider's offers, agreements, reputation and its explanation.
+    Provider {
+        /// The provider.
+        provider: PublicKey,
+    },
+    /// Wait up to `timeout_secs` (capped by the node) for the decision on a proposal.
+    WaitDecision {
+        /// The proposal.
+        proposal_id: ObjectId,
+        /// How long to wait.
+        timeout_secs: u32,
+    },
+    /// The node's identity and listing digest.
+    Status,
+}
+
+/// `/flashback/query/1` responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum QueryResponse {
+    /// Offers (encoded signed objects), and the cursor of the next page.
+    Offers {
+        /// Encoded signed offers.
+        offers: BoundedVec<ObjectBytes, MAX_QUERY_OBJECTS>,
+        /// Where the next page starts, if there is one.
+        next_cursor: Option<Cursor>,
+    },
+    /// Encoded objects.
+    Objects {
+        /// Encoded objects.
+        objects: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    },
+    /// A provider's profile.
+    Provider(ProviderReport),
+    /// The decision on a proposal: `Some(encoded SlaDecision)`, or `None` if none arrived in time.
+    Decision(Option<ObjectBytes>),
+    /// Node status.
+    Status(NodeStatus),
+    /// The request could not be served.
+    Error(ErrorReply),
+}
+
+/// Most offers in one query page (`crate::MAX_QUERY_LIMIT`).
+pub const MAX_QUERY_OBJECTS: usize = crate::query::MAX_QUERY_LIMIT as usize;
+
+/// A provider's profile as a node sees it. The objects are signed and re-verified by the
+/// client; the reputation is the node's computation, explained item by item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderReport {
+    /// The provider.
+    pub provider: PublicKey,
+    /// Its live offers (encoded).
+    pub offers: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    /// Its agreements (encoded).
+    pub agreements: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    /// Whether the node holds equivocation evidence against it.
+    pub flagged: bool,
+    /// Reputation score 0..=1.
+    pub score: f64,
+    /// Beta-reputation component.
+    pub beta_mean: f64,
+    /// SLA compliance component.
+    pub compliance: f64,
+    /// Attestations that counted.
+    pub counted: BoundedVec<CountedAttestation, MAX_OBJECTS>,
+    /// Attestations that did not count, with the reason.
+    pub excluded: BoundedVec<ExcludedAttestation, MAX_OBJECTS>,
+}
+
+/// An attestation that counted towards a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountedAttestation {
+    /// Attestation id.
+    pub id: ObjectId,
+    /// Who attested.
+    pub attester: PublicKey,
+    /// Window end.
+    pub window_end: Timestamp,
+    /// Probes.
+    pub probes: u32,
+    /// Successes.
+    pub successes: u32,
+    /// Weight after decay and capping.
+    pub weight: f64,
+}
+
+/// An attestation that did not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedAttestation {
+    /// Attestation id.
+    pub id: ObjectId,
+    /// Who attested.
+    pub attester: PublicKey,
+    /// Why it did not count (e.g. "no agreement").
+    pub reason: BoundedString<128>,
+}
+
+/// What `Status` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node's key (its peer id derives from it).
+    pub node_key: PublicKey,
+    /// Listing digest.
+    pub listing_digest: Hash32,
+    /// Number of live offers.
+    pub offers: u64,
+    /// Connected peers.
+    pub peers: u32,
+    /// The node's clock.
+    pub now: Timestamp,
+}
+
+/// `/flashback/submit/1` request: one encoded object to validate, store and publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The encoded signed object.
+    pub object: ObjectBytes,
+}
+
+/// `/flashback/submit/1` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubmitResponse {
+    /// Stored and published (or already held: `duplicate` true).
+    Accepted {
+        /// The object id.
+        id: ObjectId,
+        /// The node already had it.
+        duplicate: bool,
+    },
+    /// Refused by a validation rule.
+    Refused {
+        /// The rule.
+        rule: Rule,
+        /// What was wrong.
+        detail: BoundedString<512>,
+    },
+    /// The node could not process it (storage error, overload).
+    Error(ErrorReply),
+}
+
+/// A failure to serve a request, with a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What went wrong.
+    pub message: BoundedString<512>,
+}
+
+impl ErrorReply {
+    /// An error reply, truncating the message to fit.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: truncated(message.into()),
+        }
+    }
+}
+
+/// Truncates `s` (at a character boundary) to fit a `BoundedString<N>`.
+pub fn truncated<const N: usize>(mut s: String) -> BoundedString<N> {
+    if s.len() > N {
+        let mut cut = N;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    BoundedString::new(s).unwrap_or_default()
+}
+
+/// Encodes a protocol message.
+pub fn encode_message<T: Serialize>(message: &T) -> Vec<u8> {
+    crate::encoding::encode(message)
+}
+
+/// Decodes a request (at most [`MAX_REQUEST_BYTES`], no trailing bytes).
+pub fn decode_request<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    crate::encoding::decode::<T, MAX_REQUEST_BYTES>(bytes)
+}
+
+/// Decodes a response (at most [`MAX_RESPONSE_BYTES`], no trailing bytes).
+pub fn decode_response<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    crate::encoding::decode::<T, MAX_RESPONSE_BYTES>(bytes)
+}

@@ -1,0 +1,150 @@
+//! Shared helpers for end-to-end tests: real nodes (real libp2p on loopback, real sled in temp
+//! dirs), polling with deadlines, and child processes that are always killed.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flashback_node::{Node, NodeConfig, NodeInfo};
+use flashback_types::SecretKey;
+
+/// Generous: CI machines are small and busy. Tests never assert on timing.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `check` every 100 ms until it returns true or `DEADLINE` passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node configuration for tests: loopback TCP only, no metrics, fast gossip and sync.
+pub fn test_config(dir: &Path, bootstrap: &[String]) -> NodeConfig {
+    let mut config = NodeConfig::default();
+    config.data_dir = dir.to_path_buf();
+    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    config.net.bootstrap = bootstrap.to_vec();
+    config.net.gossip_heartbeat_ms = 100;
+    config.metrics.enabled = false;
+    config.sync.interval_secs = 2;
+    config
+}
+
+/// A node with its temp dir.
+pub struct TestNode {
+    pub node: Node,
+    pub key: SecretKey,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub async fn start(bootstrap: &[String]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = SecretKey::generate();
+        let node = Node::start(test_config(dir.path(), bootstrap), key.clone())
+            .await
+            .expect("node starts");
+        Self { node, key, dir }
+    }
+
+    /// The address other nodes and clients dial.
+    pub fn addr(&self) -> String {
+        self.node
+            .info()
+            .dial_addr()
+            .expect("node listens")
+            .to_owned()
+    }
+
+    pub fn info(&self) -> &NodeInfo {
+        self.node.info()
+    }
+}
+
+/// Starts `n` nodes in a line: each bootstraps only to the previous one.
+pub async fn line(n: usize) -> Vec<TestNode> {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for _ in 0..n {
+        let bootstrap: Vec<String> = nodes.last().map(|p| vec![p.addr()]).unwrap_or_default();
+        nodes.push(TestNode::start(&bootstrap).await);
+    }
+    nodes
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped, so no test leaves a
+/// process running, even when it panics.
+pub struct ChildGuard {
+    pub child: Option<Child>,
+}
+
+impl ChildGuard {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns the flashback binary");
+        Self { child: Some(child) }
+    }
+
+    /// SIGKILL and reap now.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit (with a deadline).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The flashback binary under test.
+pub fn flashback_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flashback"))
+}
+
+/// Runs the binary to completion.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    Command::new(flashback_bin())
+        .args(args)
+        .env_remove("FLASHBACK_DATA_DIR")
+        .env_remove("FLASHBACK_NODE")
+        .output()
+        .expect("runs the flashback binary")
+}

@@ -1,0 +1,300 @@
+//! End-to-end network behaviour: real nodes on loopback TCP, real sled stores in temp dirs.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestNode, eventually, line, run_cli};
+use flashback_client::Client;
+use flashback_net::{NetConfig, NetEvent, topics};
+use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
+
+fn now() -> u64 {
+    flashback_node::now()
+}
+
+fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {
+    Signed::sign(samples::offer(key.public(), offer_key, seq, now()), key).expect("valid offer")
+}
+
+async fn holds(node: &TestNode, id: Hash32) -> bool {
+    node.node.store().get(&id).ok().flatten().is_some()
+}
+
+/// What a node's listing answers for one provider's offers right now.
+fn live_offers(node: &TestNode, provider: &SecretKey) -> Vec<Signed<Offer>> {
+    node.node
+        .store()
+        .query_offers(
+            &OfferQuery {
+                provider: Some(provider.public()),
+                ..OfferQuery::default()
+            },
+            now(),
+        )
+        .expect("query")
+        .offers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
+    let nodes = line(5).await;
+    let provider = SecretKey::generate();
+    let signed = offer(&provider, "line", 1);
+
+    // Through the light client, as a provider would.
+    let client = Client::connect(&[nodes[0].addr()])
+        .await
+        .expect("client connects");
+    let submitted = client
+        .submit(&Object::Offer(signed.clone()))
+        .await
+        .expect("node 1 accepts the offer");
+    assert_eq!(submitted.id, signed.id());
+    client.close().await;
+
+    eventually("the offer reaches node 5", || holds(&nodes[4], signed.id())).await;
+
+    // The CLI, as a consumer would, against node 5: the offer is printed after verification.
+    let addr = nodes[4].addr();
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(&["listing", "query", "--node", &addr, "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &listed.as_array().expect("an array")[0];
+    assert_eq!(first["id"], signed.id().to_string());
+    assert_eq!(first["provider"], provider.public().to_string());
+    assert_eq!(first["offer_key"], "line");
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["price"]["asset"], "USD");
+
+    for n in nodes {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_node_catches_up_through_sync_and_digests_converge() {
+    let nodes = line(3).await;
+    let provider = SecretKey::generate();
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let o = offer(&provider, &format!("bulk-{i}"), 1);
+        ids.push(o.id());
+        let verdict = nodes[0].node.submit(&Object::Offer(o)).await;
+        assert!(
+            matches!(verdict, flashback_node::Verdict::Stored(_)),
+            "{verdict:?}"
+        );
+    }
+    for n in &nodes {
+        eventually("every early node holds the 200 offers", || async {
+            ids.iter()
+                .all(|id| n.node.store().get(id).ok().flatten().is_some())
+        })
+        .await;
+    }
+
+    // Gossip is over; only anti-entropy can bring the late node up to date.
+    let late = TestNode::start(&[nodes[2].addr()]).await;
+    eventually("the late node holds all 200 offers", || async {
+        ids.iter()
+            .all(|id| late.node.store().get(id).ok().flatten().is_some())
+    })
+    .await;
+
+    let digest = late.node.store().listing_digest();
+    for n in &nodes {
+        assert_eq!(n.node.store().listing_digest(), digest);
+    }
+    late.node.shutdown().await;
+    for n in nodes {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forging_peer_is_not_believed_not_relayed_and_loses_score() {
+    // honest A — honest B, and a raw libp2p peer M connected to A only.
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let m_key = SecretKey::generate();
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap: vec![a.addr()],
+        gossip_heartbeat_ms: 100,
+        ..NetConfig::default()
+    };
+    let (m, mut m_events) = flashback_net::spawn(m_key.to_libp2p_keypair(), config)
+        .await
+        .expect("test peer starts");
+    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
+    let a_peer = a.node.net().local_peer_id();
+    let m_peer = m.local_peer_id();
+    eventually("M is in A's mesh", || async {
+        m.mesh_peers(topics::OFFERS)
+            .await
+            .map(|p| p.contains(&a_peer))
+            .unwrap_or(false)
+    })
+    .await;
+
+    // M relays offers signed by a key that is not the provider's.
+    let victim = SecretKey::generate();
+    let mut forged_ids = Vec::new();
+    for i in 0..10 {
+        let forged = Signed::sign_unchecked(
+            samples::offer(victim.public(), &format!("f{i}"), 1, now()),
+            &m_key,
+        );
+        forged_ids.push(forged.id());
+        m.publish(topics::OFFERS, forged.encoded().to_vec())
+            .await
+            .expect("publish");
+    }
+    eventually("A lowers M's score below zero", || async {
+        a.node
+            .net()
+            .peer_score(m_peer)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s < 0.0)
+    })
+    .await;
+
+    // The path M → A → B works for honest objects, so B's silence about the forgeries means
+    // they were not forwarded.
+    let honest = offer(&SecretKey::generate(), "honest", 1);
+    a.node.submit(&Object::Offer(honest.clone())).await;
+    eventually("B receives an honest offer through A", || {
+        holds(&b, honest.id())
+    })
+    .await;
+    for id in forged_ids {
+        assert!(!holds(&a, id).await, "A stored a forgery");
+        assert!(!holds(&b, id).await, "B received a forgery");
+    }
+
+    let _ = m.shutdown().await;
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn supersede_withdraw_and_expiry_reach_every_node() {
+    let nodes = line(4).await;
+    let provider = SecretKey::generate();
+    let everywhere = |want: Option<u64>| {
+        let nodes = &nodes;
+        let provider = &provider;
+        async move {
+            nodes.iter().all(|n| {
+                let live = live_offers(n, provider);
+                match want {
+                    Some(seq) => live.len() == 1 && live[0].body().seq == seq,
+                    None => live.is_empty(),
+                }
+            })
+        }
+    };
+
+    let v1 = offer(&provider, "evolving", 1);
+    nodes[0].node.submit(&Object::Offer(v1)).await;
+    eventually("seq 1 everywhere", || everywhere(Some(1))).await;
+
+    let v2 = offer(&provider, "evolving", 2);
+    nodes[3].node.submit(&Object::Offer(v2)).await;
+    eventually("seq 2 supersedes seq 1 everywhere", || everywhere(Some(2))).await;
+
+    let mut tombstone = samples::offer(provider.public(), "evolving", 3, now());
+    tombstone.withdrawn = true;
+    let tombstone = Signed::sign(tombstone, &provider).unwrap();
+    nodes[1]
+        .node
+        .submit(&Object::Offer(tombstone.clone()))
+        .await;
+    eventually("the withdrawal reaches every node", || async {
+        nodes.iter().all(|n| {
+            n.node.store().get(&tombstone.id()).ok().flatten().is_some()
+                && live_offers(n, &provider).is_empty()
+        })
+    })
+    .await;
+
+    // An offer that expires in a few seconds: present everywhere, then gone everywhere.
+    let short_lived_key = SecretKey::generate();
+    let mut body = samples::offer(short_lived_key.public(), "brief", 1, now());
+    body.expires_at = now() + 4;
+    let brief = Signed::sign(body, &short_lived_key).unwrap();
+    nodes[0].node.submit(&Object::Offer(brief.clone())).await;
+    eventually("the short-lived offer is listed everywhere", || async {
+        nodes
+            .iter()
+            .all(|n| live_offers(n, &short_lived_key).len() == 1)
+    })
+    .await;
+    eventually("the expired offer leaves every listing", || async {
+        nodes
+            .iter()
+            .all(|n| live_offers(n, &short_lived_key).is_empty())
+    })
+    .await;
+
+    for n in nodes {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
+    // A raw peer listening behind an honest node sees honest gossip but never a forgery.
+    let a = TestNode::start(&[]).await;
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap: vec![a.addr()],
+        gossip_heartbeat_ms: 100,
+        ..NetConfig::default()
+    };
+    let (watcher, mut events) =
+        flashback_net::spawn(SecretKey::generate().to_libp2p_keypair(), config)
+            .await
+            .unwrap();
+    let a_peer = a.node.net().local_peer_id();
+    eventually("watcher in A's mesh", || async {
+        watcher
+            .mesh_peers(topics::OFFERS)
+            .await
+            .map(|p| p.contains(&a_peer))
+            .unwrap_or(false)
+    })
+    .await;
+    let key = SecretKey::generate();
+    let good = offer(&key, "g", 1);
+    let mut bad = good.encoded().to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    // The forgery goes in first; the honest one after it.
+    let bad_verdict = a.node.submit_bytes(bad.clone()).await;
+    assert!(matches!(bad_verdict, flashback_node::Verdict::Invalid(_)));
+    a.node.submit(&Object::Offer(good.clone())).await;
+    let received = tokio::time::timeout(common::DEADLINE, async {
+        loop {
+            if let Some(NetEvent::Gossip { data, .. }) = events.recv().await {
+                return data;
+            }
+        }
+    })
+    .await
+    .expect("the honest offer arrives");
+    assert_eq!(received, good.encoded());
+    let _ = watcher.shutdown().await;
+    a.node.shutdown().await;
+}

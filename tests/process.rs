@@ -1,0 +1,228 @@
+//! The `flashback` binary as users run it: node processes, crashes, bad input.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::process::Command;
+
+use common::{ChildGuard, eventually, flashback_bin, run_cli};
+use flashback_client::Client;
+use flashback_node::NodeInfo;
+use flashback_types::{Object, OfferQuery, SecretKey, Signed, samples};
+
+fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
+    let mut cmd = Command::new(flashback_bin());
+    cmd.args([
+        "node",
+        "run",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-metrics",
+        "--sync-interval",
+        "2",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env("RUST_LOG", "warn");
+    if let Some(b) = bootstrap {
+        cmd.args(["--bootstrap", b]);
+    }
+    ChildGuard::spawn(&mut cmd)
+}
+
+/// Waits for a node process to write a node.json with its pid.
+async fn node_info(dir: &std::path::Path, pid: u32) -> NodeInfo {
+    let mut found = None;
+    eventually("the node writes node.json", || {
+        let info = NodeInfo::load(dir).ok().filter(|i| i.pid == pid);
+        let ready = info.is_some();
+        found = info;
+        async move { ready }
+    })
+    .await;
+    found.expect("node.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_keeps_its_listing_and_rejoins() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut a = spawn_node(dir_a.path(), None);
+    let a_info = node_info(dir_a.path(), a.child.as_ref().unwrap().id()).await;
+    let a_addr = a_info.dial_addr().unwrap().to_owned();
+    let mut b = spawn_node(dir_b.path(), Some(&a_addr));
+    let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
+
+    let provider = SecretKey::generate();
+    let now = flashback_node::now();
+    let first = Signed::sign(
+        samples::offer(provider.public(), "before-crash", 1, now),
+        &provider,
+    )
+    .unwrap();
+    let client = Client::connect(&[a_addr.clone()]).await.unwrap();
+    client.submit(&Object::Offer(first.clone())).await.unwrap();
+    client.close().await;
+
+    let b_addr = b_info.dial_addr().unwrap().to_owned();
+    let b_has = |id| {
+        let addr = b_addr.clone();
+        async move {
+            match Client::connect(&[addr]).await {
+                Ok(c) => {
+                    let got = c.get(&[id]).await.map(|v| v.len() == 1).unwrap_or(false);
+                    c.close().await;
+                    got
+                }
+                Err(_) => false,
+            }
+        }
+    };
+    eventually("B holds the first offer", || b_has(first.id())).await;
+
+    // SIGKILL: no clean shutdown, node.json left behind.
+    b.kill();
+
+    // While B is down, A learns a second offer.
+    let second = Signed::sign(
+        samples::offer(provider.public(), "during-crash", 1, now),
+        &provider,
+    )
+    .unwrap();
+    let client = Client::connect(&[a_addr.clone()]).await.unwrap();
+    client.submit(&Object::Offer(second.clone())).await.unwrap();
+    client.close().await;
+
+    // Restart B with no bootstrap flag: it rejoins from its address book and syncs.
+    let b2 = spawn_node(dir_b.path(), None);
+    let b2_info = node_info(dir_b.path(), b2.child.as_ref().unwrap().id()).await;
+    assert_eq!(b2_info.peer_id, b_info.peer_id, "same key after restart");
+    let b_addr = b2_info.dial_addr().unwrap().to_owned();
+    let has = |id| {
+        let addr = b_addr.clone();
+        async move {
+            match Client::connect(&[addr]).await {
+                Ok(c) => {
+                    let page = c
+                        .query_offers(&OfferQuery::default())
+                        .await
+                        .map(|p| p.offers.iter().any(|o| o.id() == id))
+                        .unwrap_or(false);
+                    c.close().await;
+                    page
+                }
+                Err(_) => false,
+            }
+        }
+    };
+    eventually("B kept the offer it had before the crash", || {
+        has(first.id())
+    })
+    .await;
+    eventually(
+        "B caught up with the offer published while it was down",
+        || has(second.id()),
+    )
+    .await;
+
+    let status = a.terminate().expect("A stops on SIGTERM");
+    assert!(status.success(), "A exited with {status:?}");
+    assert!(
+        !dir_a.path().join("node.json").exists(),
+        "clean shutdown removes node.json"
+    );
+    drop(b2);
+}
+
+fn one_line_error(out: &std::process::Output, what: &str) {
+    assert!(!out.status.success(), "{what}: exited 0");
+    assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{what}: {err}");
+    assert!(lines[0].starts_with("error: "), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    assert!(
+        run_cli(&["keys", "generate", "--out", key.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let key = key.to_str().unwrap();
+
+    // Nothing listens on this port; the peer id is well-formed.
+    let peer = SecretKey::generate().public().to_peer_id();
+    let unreachable = format!("/ip4/127.0.0.1/tcp/9/p2p/{peer}");
+    one_line_error(
+        &run_cli(&["listing", "query", "--node", &unreachable]),
+        "unreachable --node",
+    );
+    one_line_error(
+        &run_cli(&["listing", "query", "--node", "/ip4/999.1.1.1/tcp/1"]),
+        "malformed multiaddr",
+    );
+    one_line_error(
+        &run_cli(&["listing", "query", "--node", "/ip4/127.0.0.1/tcp/1"]),
+        "multiaddr without peer id",
+    );
+    one_line_error(
+        &run_cli(&[
+            "node",
+            "run",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "not-a-multiaddr",
+        ]),
+        "malformed --listen",
+    );
+
+    let bad_files = [
+        ("not-toml.toml", "this is not = = toml"),
+        ("missing.toml", "offer_key = \"x\"\n"),
+        (
+            "bad-size.toml",
+            "offer_key = \"x\"\ncapacity = \"lots\"\nprotocols = [\"s3\"]\nendpoint = \"https://e\"\n[price]\namount = 1\nasset = \"USD\"\n",
+        ),
+        (
+            "bad-region.toml",
+            "offer_key = \"x\"\ncapacity = \"1 GiB\"\nregions = [\"EU West\"]\nprotocols = [\"s3\"]\nendpoint = \"https://e\"\n[price]\namount = 1\nasset = \"USD\"\n",
+        ),
+    ];
+    for (name, text) in bad_files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        one_line_error(
+            &run_cli(&[
+                "offer",
+                "publish",
+                "--key",
+                key,
+                "--node",
+                &unreachable,
+                "--file",
+                path.to_str().unwrap(),
+            ]),
+            name,
+        );
+    }
+    one_line_error(
+        &run_cli(&[
+            "offer",
+            "publish",
+            "--key",
+            key,
+            "--node",
+            &unreachable,
+            "--file",
+            "/nonexistent/offer.toml",
+        ]),
+        "missing offer file",
+    );
+}
