@@ -298,3 +298,50 @@ async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
     let _ = watcher.shutdown().await;
     a.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_serves_libp2p_and_node_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path(), &[]);
+    config.metrics.enabled = true;
+    config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    let node = flashback_node::Node::start(config, SecretKey::generate())
+        .await
+        .unwrap();
+    let addr = node
+        .info()
+        .metrics_addr
+        .expect("metrics address in node info");
+    let key = SecretKey::generate();
+    node.submit(&Object::Offer(offer(&key, "m", 1))).await;
+    let mut forged = offer(&key, "m2", 1).encoded().to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    node.submit_bytes(forged).await;
+
+    let body = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        stream.read_to_string(&mut body).unwrap();
+        body
+    })
+    .await
+    .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains(
+            r#"flashback_objects_total{kind="offer",outcome="accepted",verdict="accept"} 1"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"outcome="bad_signature",verdict="reject"} 1"#),
+        "{body}"
+    );
+    assert!(body.contains("libp2p_"), "libp2p metrics missing");
+    node.shutdown().await;
+}

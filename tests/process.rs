@@ -226,3 +226,48 @@ fn bad_input_gives_one_line_errors() {
         "missing offer file",
     );
 }
+
+#[test]
+fn config_dump_layers_file_env_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("node.toml");
+    std::fs::write(
+        &file,
+        "[net]\nlisten = [\"/ip4/127.0.0.1/tcp/1111\"]\nbootstrap = [\"/ip4/127.0.0.1/tcp/2222\"]\n[sync]\ninterval_secs = 7\n",
+    )
+    .unwrap();
+    let dump = |extra_env: Option<(&str, &str)>, args: &[&str]| {
+        let mut cmd = Command::new(flashback_bin());
+        cmd.args(["config", "dump", "--config", file.to_str().unwrap()])
+            .args(args)
+            .env_remove("FLASHBACK_LISTEN")
+            .env_remove("FLASHBACK_SYNC_INTERVAL");
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        toml::from_str::<flashback_node::NodeConfig>(&text)
+            .expect("the dump is a valid config file")
+    };
+    let from_file = dump(None, &[]);
+    assert_eq!(from_file.net.listen, vec!["/ip4/127.0.0.1/tcp/1111"]);
+    assert_eq!(from_file.sync.interval_secs, 7);
+
+    let from_env = dump(Some(("FLASHBACK_LISTEN", "/ip4/127.0.0.1/tcp/3333")), &[]);
+    assert_eq!(from_env.net.listen, vec!["/ip4/127.0.0.1/tcp/3333"]);
+    assert_eq!(from_env.net.bootstrap, vec!["/ip4/127.0.0.1/tcp/2222"]);
+
+    let from_flag = dump(
+        Some(("FLASHBACK_LISTEN", "/ip4/127.0.0.1/tcp/3333")),
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/tcp/4444",
+            "--sync-interval",
+            "9",
+        ],
+    );
+    assert_eq!(from_flag.net.listen, vec!["/ip4/127.0.0.1/tcp/4444"]);
+    assert_eq!(from_flag.sync.interval_secs, 9);
+}
