@@ -1,0 +1,427 @@
+//! In-memory summaries of agreements, attestations, certificates, revocations and evidence:
+//! small, sorted, rebuilt from sled at open. Reputation and the certificate filter read them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use flashback_types::{
+    Agreement, Certificate, ObjectId, PublicKey, QosAttestation, Revocation, ShortText, Signed,
+    Timestamp,
+};
+
+/// The certificate claim name that makes the subject an auditor (see
+/// [`StoreConfig::trusted_auditors`](crate::StoreConfig::trusted_auditors)).
+pub const AUDITOR_CLAIM: &str = "auditor";
+
+#[derive(Debug, Clone)]
+pub(crate) struct AgrMeta {
+    pub(crate) id: ObjectId,
+    pub(crate) proposal_id: ObjectId,
+    pub(crate) consumer: PublicKey,
+    pub(crate) provider: PublicKey,
+    pub(crate) start: Timestamp,
+    pub(crate) end: Timestamp,
+    pub(crate) volume: u64,
+    pub(crate) availability_bp: u16,
+    pub(crate) p95_latency_ms: u32,
+    pub(crate) offer_id: ObjectId,
+    /// The offer key of the referenced offer, once that offer has been seen.
+    pub(crate) offer_key: Option<ShortText>,
+}
+
+impl AgrMeta {
+    pub(crate) fn of(a: &Agreement) -> Self {
+        let p = a.proposal().body();
+        Self {
+            id: a.id(),
+            proposal_id: a.proposal_id(),
+            consumer: p.consumer,
+            provider: p.provider,
+            start: p.start,
+            end: p.end(),
+            volume: p.volume,
+            availability_bp: p.qos.availability_bp,
+            p95_latency_ms: p.qos.p95_latency_ms,
+            offer_id: p.offer_id,
+            offer_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AttMeta {
+    pub(crate) id: ObjectId,
+    pub(crate) attester: PublicKey,
+    pub(crate) subject: PublicKey,
+    pub(crate) agreement: Option<ObjectId>,
+    pub(crate) window_start: Timestamp,
+    pub(crate) window_end: Timestamp,
+    pub(crate) probes: u32,
+    pub(crate) successes: u32,
+    pub(crate) latency_p95_ms: u32,
+    pub(crate) expires_at: Timestamp,
+}
+
+impl AttMeta {
+    pub(crate) fn of(a: &Signed<QosAttestation>) -> Self {
+        let b = a.body();
+        Self {
+            id: a.id(),
+            attester: b.attester,
+            subject: b.subject,
+            agreement: b.agreement,
+            window_start: b.window_start,
+            window_end: b.window_end,
+            probes: b.probes,
+            successes: b.successes,
+            latency_p95_ms: b.latency_p95_ms,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CertMeta {
+    pub(crate) id: ObjectId,
+    pub(crate) issuer: PublicKey,
+    pub(crate) subject: PublicKey,
+    pub(crate) auditor: bool,
+    pub(crate) expires_at: Timestamp,
+}
+
+impl CertMeta {
+    pub(crate) fn of(c: &Signed<Certificate>) -> Self {
+        let b = c.body();
+        Self {
+            id: c.id(),
+            issuer: b.issuer,
+            subject: b.subject,
+            auditor: b.claims.iter().any(|c| c.name.as_str() == AUDITOR_CLAIM),
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RevMeta {
+    pub(crate) issuer: PublicKey,
+    pub(crate) certificate: ObjectId,
+    pub(crate) expires_at: Timestamp,
+}
+
+impl RevMeta {
+    pub(crate) fn of(r: &Signed<Revocation>) -> Self {
+        let b = r.body();
+        Self {
+            issuer: b.issuer,
+            certificate: b.certificate,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+/// Where a piece of equivocation evidence came from.
+pub(crate) type DerivedKey = (PublicKey, ShortText, u64);
+
+#[derive(Debug, Clone)]
+pub(crate) struct EvMeta {
+    pub(crate) provider: PublicKey,
+    pub(crate) expires_at: Timestamp,
+    /// Received as an object (gossip, sync, submit).
+    pub(crate) direct: bool,
+    /// Built here from two offers with the same `(provider, offer_key, seq)`.
+    pub(crate) derived: Option<DerivedKey>,
+}
+
+fn remove_from<K: std::hash::Hash + Eq, V: Ord>(
+    map: &mut HashMap<K, BTreeSet<V>>,
+    key: &K,
+    value: &V,
+) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Everything but offers, summarised.
+#[derive(Debug, Default)]
+pub(crate) struct Market {
+    pub(crate) agreements: BTreeMap<ObjectId, AgrMeta>,
+    agr_by_party: HashMap<PublicKey, BTreeSet<ObjectId>>,
+    agr_by_pair: HashMap<(PublicKey, PublicKey), BTreeSet<ObjectId>>,
+    agr_by_proposal: HashMap<ObjectId, BTreeSet<ObjectId>>,
+    agr_by_offer: HashMap<ObjectId, BTreeSet<ObjectId>>,
+    pub(crate) attestations: BTreeMap<ObjectId, AttMeta>,
+    att_by_subject: HashMap<PublicKey, BTreeSet<(PublicKey, ObjectId)>>,
+    pub(crate) certs: BTreeMap<ObjectId, CertMeta>,
+    certs_by_subject: HashMap<PublicKey, BTreeSet<ObjectId>>,
+    certs_by_issuer: HashMap<PublicKey, BTreeSet<ObjectId>>,
+    pub(crate) revocations: BTreeMap<ObjectId, RevMeta>,
+    rev_by_cert: HashMap<ObjectId, BTreeSet<ObjectId>>,
+    pub(crate) evidence: BTreeMap<ObjectId, EvMeta>,
+    flags: BTreeMap<PublicKey, u32>,
+    pub(crate) derived: HashMap<DerivedKey, ObjectId>,
+    /// Bumped whenever an input of reputation or certification changes.
+    pub(crate) epoch: u64,
+}
+
+impl Market {
+    pub(crate) fn add_agreement(&mut self, m: AgrMeta) {
+        self.agr_by_party
+            .entry(m.consumer)
+            .or_default()
+            .insert(m.id);
+        self.agr_by_party
+            .entry(m.provider)
+            .or_default()
+            .insert(m.id);
+        self.agr_by_pair
+            .entry((m.consumer, m.provider))
+            .or_default()
+            .insert(m.id);
+        self.agr_by_proposal
+            .entry(m.proposal_id)
+            .or_default()
+            .insert(m.id);
+        self.agr_by_offer
+            .entry(m.offer_id)
+            .or_default()
+            .insert(m.id);
+        self.agreements.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_agreement(&mut self, id: &ObjectId) -> Option<AgrMeta> {
+        let m = self.agreements.remove(id)?;
+        remove_from(&mut self.agr_by_party, &m.consumer, id);
+        remove_from(&mut self.agr_by_party, &m.provider, id);
+        remove_from(&mut self.agr_by_pair, &(m.consumer, m.provider), id);
+        remove_from(&mut self.agr_by_proposal, &m.proposal_id, id);
+        remove_from(&mut self.agr_by_offer, &m.offer_id, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// Agreements on an offer id whose offer key is not known yet.
+    pub(crate) fn unresolved_on_offer(&self, offer_id: &ObjectId) -> Vec<ObjectId> {
+        self.agr_by_offer
+            .get(offer_id)
+            .map(|set| {
+                set.iter()
+                    .filter(|id| {
+                        self.agreements
+                            .get(id)
+                            .is_some_and(|m| m.offer_key.is_none())
+                    })
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn agreements_of(&self, party: &PublicKey) -> Vec<ObjectId> {
+        self.agr_by_party
+            .get(party)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn agreement_for_proposal(&self, proposal: &ObjectId) -> Option<ObjectId> {
+        self.agr_by_proposal
+            .get(proposal)
+            .and_then(|s| s.iter().next().copied())
+    }
+
+    /// Agreements where `consumer` buys from `provider`, in id order.
+    pub(crate) fn agreements_between(
+        &self,
+        consumer: &PublicKey,
+        provider: &PublicKey,
+    ) -> impl Iterator<Item = &AgrMeta> + '_ {
+        self.agr_by_pair
+            .get(&(*consumer, *provider))
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .filter_map(|id| self.agreements.get(id))
+    }
+
+    pub(crate) fn accepted_volume(
+        &self,
+        provider: &PublicKey,
+        offer_key: &str,
+        now: Timestamp,
+    ) -> u64 {
+        self.agr_by_party
+            .get(provider)
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .filter_map(|id| self.agreements.get(id))
+            .filter(|m| {
+                &m.provider == provider
+                    && m.end > now
+                    && m.offer_key
+                        .as_ref()
+                        .is_some_and(|k| k.as_str() == offer_key)
+            })
+            .fold(0u64, |acc, m| acc.saturating_add(m.volume))
+    }
+
+    pub(crate) fn add_attestation(&mut self, m: AttMeta) {
+        self.att_by_subject
+            .entry(m.subject)
+            .or_default()
+            .insert((m.attester, m.id));
+        self.attestations.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_attestation(&mut self, id: &ObjectId) -> Option<AttMeta> {
+        let m = self.attestations.remove(id)?;
+        remove_from(&mut self.att_by_subject, &m.subject, &(m.attester, m.id));
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// Attestations about `subject`, ordered by (attester, id).
+    pub(crate) fn attestations_about(&self, subject: &PublicKey) -> Vec<&AttMeta> {
+        self.att_by_subject
+            .get(subject)
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .filter_map(|(_, id)| self.attestations.get(id))
+            .collect()
+    }
+
+    /// Subjects that have at least one attestation.
+    pub(crate) fn attested_subjects(&self) -> impl Iterator<Item = &PublicKey> + '_ {
+        self.att_by_subject.keys()
+    }
+
+    pub(crate) fn add_cert(&mut self, m: CertMeta) {
+        self.certs_by_subject
+            .entry(m.subject)
+            .or_default()
+            .insert(m.id);
+        self.certs_by_issuer
+            .entry(m.issuer)
+            .or_default()
+            .insert(m.id);
+        self.certs.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_cert(&mut self, id: &ObjectId) -> Option<CertMeta> {
+        let m = self.certs.remove(id)?;
+        remove_from(&mut self.certs_by_subject, &m.subject, id);
+        remove_from(&mut self.certs_by_issuer, &m.issuer, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    pub(crate) fn certs_about(&self, subject: &PublicKey) -> Vec<ObjectId> {
+        self.certs_by_subject
+            .get(subject)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn add_revocation(&mut self, id: ObjectId, m: RevMeta) {
+        self.rev_by_cert
+            .entry(m.certificate)
+            .or_default()
+            .insert(id);
+        self.revocations.insert(id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_revocation(&mut self, id: &ObjectId) -> Option<RevMeta> {
+        let m = self.revocations.remove(id)?;
+        remove_from(&mut self.rev_by_cert, &m.certificate, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// Not expired, and no unexpired revocation by its issuer.
+    pub(crate) fn cert_valid(&self, cert: &CertMeta, now: Timestamp) -> bool {
+        if cert.expires_at <= now {
+            return false;
+        }
+        let revoked = self.rev_by_cert.get(&cert.id).is_some_and(|revs| {
+            revs.iter().any(|r| {
+                self.revocations
+                    .get(r)
+                    .is_some_and(|r| r.issuer == cert.issuer && r.expires_at > now)
+            })
+        });
+        !revoked
+    }
+
+    /// Keys holding a valid certificate from `issuer`.
+    pub(crate) fn certified_by(&self, issuer: &PublicKey, now: Timestamp) -> Vec<PublicKey> {
+        self.certs_by_issuer
+            .get(issuer)
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .filter_map(|id| self.certs.get(id))
+            .filter(|c| self.cert_valid(c, now))
+            .map(|c| c.subject)
+            .collect()
+    }
+
+    /// The smallest-id valid `auditor` certificate on `key` from one of `auditors`.
+    pub(crate) fn auditor_cert(
+        &self,
+        key: &PublicKey,
+        auditors: &[PublicKey],
+        now: Timestamp,
+    ) -> Option<ObjectId> {
+        self.certs_by_subject
+            .get(key)?
+            .iter()
+            .filter_map(|id| self.certs.get(id))
+            .find(|c| c.auditor && auditors.contains(&c.issuer) && self.cert_valid(c, now))
+            .map(|c| c.id)
+    }
+
+    pub(crate) fn add_evidence(&mut self, id: ObjectId, m: EvMeta) {
+        *self.flags.entry(m.provider).or_default() += 1;
+        if let Some(k) = &m.derived {
+            self.derived.insert(k.clone(), id);
+        }
+        self.evidence.insert(id, m);
+    }
+
+    pub(crate) fn remove_evidence(&mut self, id: &ObjectId) -> Option<EvMeta> {
+        let m = self.evidence.remove(id)?;
+        if let Some(n) = self.flags.get_mut(&m.provider) {
+            *n -= 1;
+            if *n == 0 {
+                self.flags.remove(&m.provider);
+            }
+        }
+        if let Some(k) = &m.derived
+            && self.derived.get(k) == Some(id)
+        {
+            self.derived.remove(k);
+        }
+        Some(m)
+    }
+
+    pub(crate) fn is_flagged(&self, provider: &PublicKey) -> bool {
+        self.flags.contains_key(provider)
+    }
+
+    pub(crate) fn flagged_count(&self) -> usize {
+        self.flags.len()
+    }
+
+    pub(crate) fn evidence_about(&self, provider: &PublicKey) -> Vec<ObjectId> {
+        self.evidence
+            .iter()
+            .filter(|(_, m)| &m.provider == provider)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

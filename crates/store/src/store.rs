@@ -1,0 +1,1986 @@
+//! [`Store`]: the sled database, the in-memory indexes built from it, and every read and
+//! write of market state.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use flashback_types::{
+    Agreement, Certificate, Cursor, Demand, EquivocationEvidence, Hash32, Kind, Object,
+    ObjectError, ObjectId, Offer, OfferQuery, PriceUnit, PublicKey, QosAttestation, Revocation,
+    Rule, ShortText, Signed, SignedBody, SlaDecision, SlaProposal, Timestamp,
+};
+use tracing::{debug, info, warn};
+
+use crate::cache::OfferCache;
+use crate::codec::{self, cat, expiry_key, id_from, parse_expiry_key, seal, unseal};
+use crate::config::StoreConfig;
+use crate::error::StoreError;
+use crate::index::{OfferIndex, PageIds, Plan, PriceFilter, Scores, Version};
+use crate::market::{AgrMeta, AttMeta, CertMeta, DerivedKey, EvMeta, Market, RevMeta};
+use crate::price;
+use crate::reputation::{self, Explanation, Reputation};
+
+/// The on-disk schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Most stored versions of one `(provider, offer_key)`: the highest `(seq, lowest id)` are
+/// kept. Superseded versions are kept (until they expire) so that equivocation at any `seq`
+/// is detected whatever order offers arrive in; a provider with more unexpired versions than
+/// this loses that guarantee for its oldest ones.
+pub const MAX_VERSIONS_PER_OFFER: usize = 64;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// The sled trees. Object trees map id → signed encoding; `idx_*` trees are secondary indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum T {
+    Meta,
+    Offers,
+    Demands,
+    Proposals,
+    Decisions,
+    Agreements,
+    Attestations,
+    Certificates,
+    Revocations,
+    Evidence,
+    IdxProposals,
+    IdxDecisions,
+    IdxExpiry,
+    IdxEvidence,
+    IdxAgreementOffer,
+}
+
+const TREES: [T; 15] = [
+    T::Meta,
+    T::Offers,
+    T::Demands,
+    T::Proposals,
+    T::Decisions,
+    T::Agreements,
+    T::Attestations,
+    T::Certificates,
+    T::Revocations,
+    T::Evidence,
+    T::IdxProposals,
+    T::IdxDecisions,
+    T::IdxExpiry,
+    T::IdxEvidence,
+    T::IdxAgreementOffer,
+];
+
+impl T {
+    fn name(self) -> &'static str {
+        match self {
+            T::Meta => "meta",
+            T::Offers => "offers",
+            T::Demands => "demands",
+            T::Proposals => "proposals",
+            T::Decisions => "decisions",
+            T::Agreements => "agreements",
+            T::Attestations => "attestations",
+            T::Certificates => "certificates",
+            T::Revocations => "revocations",
+            T::Evidence => "evidence",
+            T::IdxProposals => "idx_proposals_by_provider",
+            T::IdxDecisions => "idx_decisions_by_proposal",
+            T::IdxExpiry => "idx_expiry",
+            T::IdxEvidence => "idx_evidence_origin",
+            T::IdxAgreementOffer => "idx_agreement_offer_key",
+        }
+    }
+
+    fn is_object(self) -> bool {
+        !matches!(
+            self,
+            T::Meta
+                | T::IdxProposals
+                | T::IdxDecisions
+                | T::IdxExpiry
+                | T::IdxEvidence
+                | T::IdxAgreementOffer
+        )
+    }
+
+    fn of_kind(kind: Kind) -> T {
+        match kind {
+            Kind::Offer => T::Offers,
+            Kind::Demand => T::Demands,
+            Kind::SlaProposal => T::Proposals,
+            Kind::SlaDecision => T::Decisions,
+            Kind::Agreement => T::Agreements,
+            Kind::QosAttestation => T::Attestations,
+            Kind::Certificate => T::Certificates,
+            Kind::Revocation => T::Revocations,
+            Kind::EquivocationEvidence => T::Evidence,
+        }
+    }
+}
+
+/// What [`Store::apply`] did with an object.
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// Stored: new information.
+    Applied,
+    /// Already held (same id).
+    Duplicate,
+    /// An offer older than the one held for its `(provider, offer_key)`. Kept as history
+    /// (for equivocation checks) but never listed.
+    Superseded,
+    /// An offer with the same `(provider, offer_key, seq)` as a different one held: both are
+    /// kept, evidence is stored and the provider flagged. Carries evidence pairing this offer
+    /// with the held one (boxed: it holds two offers).
+    Equivocation(Box<EquivocationEvidence>),
+    /// Already expired at `now`: not stored.
+    Expired,
+}
+
+impl Applied {
+    /// The validation rule the outcome corresponds to, for labelling gossip (`None` for
+    /// [`Applied::Applied`]).
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            Applied::Applied => None,
+            Applied::Duplicate => Some(Rule::Duplicate),
+            Applied::Superseded => Some(Rule::Superseded),
+            Applied::Equivocation(_) => Some(Rule::Equivocation),
+            Applied::Expired => Some(Rule::Expired),
+        }
+    }
+}
+
+/// One page of offers, signed (light clients re-verify), and where the next page starts.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPage {
+    /// The offers, in the query's order.
+    pub offers: Vec<Signed<Offer>>,
+    /// Pass as `OfferQuery::cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// How many objects the store holds, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Current offers: one per `(provider, offer_key)`, tombstones included.
+    pub offers: u64,
+    /// Of which withdrawn (tombstones).
+    pub withdrawn_offers: u64,
+    /// Superseded versions kept as history.
+    pub offer_history: u64,
+    /// Demands.
+    pub demands: u64,
+    /// SLA proposals.
+    pub proposals: u64,
+    /// SLA decisions.
+    pub decisions: u64,
+    /// Agreements.
+    pub agreements: u64,
+    /// QoS attestations.
+    pub attestations: u64,
+    /// Certificates.
+    pub certificates: u64,
+    /// Revocations.
+    pub revocations: u64,
+    /// Equivocation evidence.
+    pub evidence: u64,
+    /// Providers flagged for equivocation.
+    pub flagged_providers: u64,
+}
+
+impl Counts {
+    /// The count for one kind (current offers for [`Kind::Offer`]).
+    pub fn of(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Offer => self.offers,
+            Kind::Demand => self.demands,
+            Kind::SlaProposal => self.proposals,
+            Kind::SlaDecision => self.decisions,
+            Kind::Agreement => self.agreements,
+            Kind::QosAttestation => self.attestations,
+            Kind::Certificate => self.certificates,
+            Kind::Revocation => self.revocations,
+            Kind::EquivocationEvidence => self.evidence,
+        }
+    }
+}
+
+/// Kinds covered by [`Store::listing_digest`] and [`Store::all_ids`].
+pub const DIGEST_KINDS: [Kind; 6] = [
+    Kind::Offer,
+    Kind::Agreement,
+    Kind::QosAttestation,
+    Kind::Certificate,
+    Kind::Revocation,
+    Kind::EquivocationEvidence,
+];
+
+/// Pending writes of one apply/gc call, last write per key wins. Committed in three phases —
+/// index inserts, object trees, index removals — so that a crash between phases can leave an
+/// index entry without its object (ignored on read) but never an object without its index.
+struct Tx {
+    writes: Vec<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    offers: HashMap<ObjectId, Signed<Offer>>,
+}
+
+impl Tx {
+    fn new() -> Self {
+        Self {
+            writes: vec![BTreeMap::new(); TREES.len()],
+            offers: HashMap::new(),
+        }
+    }
+
+    fn put(&mut self, t: T, key: Vec<u8>, value: Vec<u8>) {
+        self.writes[t as usize].insert(key, Some(value));
+    }
+
+    fn put_sealed(&mut self, t: T, key: Vec<u8>, payload: &[u8]) {
+        let v = seal(t.name(), &key, payload);
+        self.put(t, key, v);
+    }
+
+    fn del(&mut self, t: T, key: Vec<u8>) {
+        self.writes[t as usize].insert(key, None);
+    }
+
+    fn pending(&self, t: T, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.writes[t as usize].get(key).map(|v| v.as_deref())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.writes.iter().all(BTreeMap::is_empty)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    index: OfferIndex,
+    market: Market,
+    demands: u64,
+    proposals: u64,
+    decisions: u64,
+    /// Bumped on every change to the digest set.
+    digest_epoch: u64,
+}
+
+type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
+
+#[derive(Default)]
+struct Caches {
+    listing: Option<(u64, Hash32)>,
+    providers: Option<(u64, ProviderDigests)>,
+    scores: Option<((Timestamp, u64, usize), Arc<Scores>)>,
+}
+
+struct Inner {
+    path: PathBuf,
+    config: StoreConfig,
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    state: RwLock<State>,
+    writer: Mutex<()>,
+    poisoned: Mutex<Option<String>>,
+    caches: Mutex<Caches>,
+    offer_cache: Mutex<OfferCache>,
+}
+
+/// The listing: a sled database plus in-memory indexes. Cheap to clone (an `Arc` inside),
+/// `Send + Sync`; writers are serialised, readers run concurrently.
+///
+/// ```
+/// use flashback_store::{Store, StoreConfig};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = Store::open(dir.path().join("listing"), StoreConfig::default()).unwrap();
+/// assert_eq!(store.counts().offers, 0);
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::Open {
+            path: path.to_path_buf(),
+            detail: io.to_string(),
+        },
+        other => StoreError::from_sled(path, other),
+    }
+}
+
+impl Store {
+    // ----- opening -----
+
+    /// Opens (or creates) the listing at `path` and builds the in-memory indexes from it.
+    ///
+    /// Every stored object is checked against its id (blake3) while loading; a mismatch, an
+    /// undecodable value or a schema version this build does not know is an error that says
+    /// how to rebuild (see [`Store::destroy_and_recreate`]).
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store, StoreError> {
+        config.validate()?;
+        let path = path.as_ref().to_path_buf();
+        let started = Instant::now();
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        let mut trees = Vec::with_capacity(TREES.len());
+        for t in TREES {
+            trees.push(db.open_tree(t.name()).map_err(|e| open_error(&path, e))?);
+        }
+        let offer_cache = Mutex::new(OfferCache::new(config.offer_cache_entries));
+        let store = Store {
+            inner: Arc::new(Inner {
+                state: RwLock::new(State {
+                    index: OfferIndex::new(config.rates.clone()),
+                    ..State::default()
+                }),
+                path,
+                config,
+                db,
+                trees,
+                writer: Mutex::new(()),
+                poisoned: Mutex::new(None),
+                caches: Mutex::new(Caches::default()),
+                offer_cache,
+            }),
+        };
+        store.check_schema()?;
+        store.load()?;
+        let c = store.counts();
+        info!(
+            path = %store.inner.path.display(),
+            offers = c.offers,
+            agreements = c.agreements,
+            attestations = c.attestations,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "listing store opened"
+        );
+        Ok(store)
+    }
+
+    /// Deletes the listing at `path` and opens an empty one: the documented way out of a
+    /// corrupt or incompatible database (`flashback node run --rebuild-store`). The network
+    /// refills the listing through sync. Refuses to delete a directory that does not look like
+    /// a sled database.
+    pub fn destroy_and_recreate(
+        path: impl AsRef<Path>,
+        config: StoreConfig,
+    ) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        if path.exists() {
+            let io = |e: std::io::Error| StoreError::Io {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            };
+            let names: Vec<String> = std::fs::read_dir(path)
+                .map_err(io)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let sled_like =
+                |n: &str| matches!(n, "conf" | "db" | "blobs" | "snap") || n.starts_with("snap.");
+            if let Some(odd) = names.iter().find(|n| !sled_like(n)) {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    detail: format!("it contains {odd:?}"),
+                });
+            }
+            warn!(path = %path.display(), "deleting the listing database to rebuild it");
+            std::fs::remove_dir_all(path).map_err(io)?;
+        }
+        Store::open(path, config)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let meta = self.tree(T::Meta);
+        match meta.get(SCHEMA_KEY).map_err(|e| self.sled_err(e))? {
+            Some(v) => {
+                let payload = unseal(T::Meta.name(), SCHEMA_KEY, &v)
+                    .ok_or_else(|| self.corrupt("meta/schema_version: checksum mismatch"))?;
+                let bytes: [u8; 4] = payload
+                    .try_into()
+                    .map_err(|_| self.corrupt("meta/schema_version: wrong length"))?;
+                let found = u32::from_be_bytes(bytes);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::UnsupportedSchema {
+                        path: self.inner.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                let fresh = TREES
+                    .iter()
+                    .filter(|t| t.is_object())
+                    .all(|&t| self.tree(t).is_empty());
+                if !fresh {
+                    return Err(self.corrupt("meta/schema_version is missing"));
+                }
+                let v = seal(T::Meta.name(), SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
+                meta.insert(SCHEMA_KEY, v).map_err(|e| self.sled_err(e))?;
+                self.inner.db.flush().map_err(|e| self.sled_err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&self) -> Result<(), StoreError> {
+        let mut st = self.write_state();
+        let st = &mut *st;
+        // Offers: every stored version; the head of each key is the highest seq (lowest id).
+        for item in self.tree(T::Offers).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Offers, &k)?;
+            let o: Signed<Offer> = self.decode_stored(T::Offers, &id, &v)?;
+            let pk = st.index.intern_key(&o.body().provider, &o.body().offer_key);
+            let version = Version {
+                seq: o.body().seq,
+                id,
+                expires_at: o.body().expires_at,
+            };
+            let beats = match st.index.head(pk) {
+                None => true,
+                Some(h) => (version.seq, std::cmp::Reverse(id)) > (h.seq, std::cmp::Reverse(h.id)),
+            };
+            if beats {
+                if let Some(old) = st.index.load_head(&o) {
+                    st.index.add_history(pk, old);
+                }
+            } else {
+                st.index.add_history(pk, version);
+            }
+        }
+        st.index.rebuild_orders();
+        // Derived-evidence origins and agreement → offer-key resolutions.
+        let mut origins: HashMap<ObjectId, (bool, Option<DerivedKey>)> = HashMap::new();
+        for item in self.tree(T::IdxEvidence).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::IdxEvidence, &k)?;
+            let payload = self.unseal(T::IdxEvidence, &k, &v)?;
+            origins.insert(id, self.parse_origin(payload)?);
+        }
+        let mut resolved: HashMap<ObjectId, ShortText> = HashMap::new();
+        for item in self.tree(T::IdxAgreementOffer).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::IdxAgreementOffer, &k)?;
+            let payload = self.unseal(T::IdxAgreementOffer, &k, &v)?;
+            let key = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|s| ShortText::try_from(s).ok())
+                .ok_or_else(|| self.corrupt("idx_agreement_offer_key: not an offer key"))?;
+            resolved.insert(id, key);
+        }
+        for item in self.tree(T::Agreements).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Agreements, &k)?;
+            let a = self.decode_agreement(&id, &v)?;
+            let mut meta = AgrMeta::of(&a);
+            meta.offer_key = match resolved.get(&id) {
+                Some(key) => Some(key.clone()),
+                None => self.offer_key_of(None, &meta.offer_id, &meta.provider)?,
+            };
+            st.market.add_agreement(meta);
+        }
+        for item in self.tree(T::Attestations).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Attestations, &k)?;
+            let a: Signed<QosAttestation> = self.decode_stored(T::Attestations, &id, &v)?;
+            st.market.add_attestation(AttMeta::of(&a));
+        }
+        for item in self.tree(T::Certificates).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Certificates, &k)?;
+            let c: Signed<Certificate> = self.decode_stored(T::Certificates, &id, &v)?;
+            st.market.add_cert(CertMeta::of(&c));
+        }
+        for item in self.tree(T::Revocations).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Revocations, &k)?;
+            let r: Signed<Revocation> = self.decode_stored(T::Revocations, &id, &v)?;
+            st.market.add_revocation(id, RevMeta::of(&r));
+        }
+        for item in self.tree(T::Evidence).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Evidence, &k)?;
+            let ev = self.decode_evidence(&id, &v)?;
+            // No origin entry (a crash between phases): treat as received, which keeps it.
+            let (direct, derived) = origins.remove(&id).unwrap_or((true, None));
+            st.market.add_evidence(
+                id,
+                EvMeta {
+                    provider: *ev.provider(),
+                    expires_at: ev.expires_at(),
+                    direct,
+                    derived,
+                },
+            );
+        }
+        for (t, count) in [
+            (T::Demands, &mut st.demands),
+            (T::Proposals, &mut st.proposals),
+            (T::Decisions, &mut st.decisions),
+        ] {
+            for item in self.tree(t).iter() {
+                let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                let id = self.key_id(t, &k)?;
+                if Hash32::of(&v) != id {
+                    return Err(self.corrupt_at(t, &id, "checksum mismatch"));
+                }
+                *count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- small helpers -----
+
+    fn tree(&self, t: T) -> &sled::Tree {
+        &self.inner.trees[t as usize]
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn sled_err(&self, e: sled::Error) -> StoreError {
+        StoreError::from_sled(&self.inner.path, e)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.inner.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn corrupt_at(&self, t: T, id: &ObjectId, detail: impl std::fmt::Display) -> StoreError {
+        self.corrupt(format!("{} tree, key {id}: {detail}", t.name()))
+    }
+
+    fn key_id(&self, t: T, key: &[u8]) -> Result<ObjectId, StoreError> {
+        id_from(key).ok_or_else(|| {
+            self.corrupt(format!(
+                "{} tree holds a {}-byte key, not an object id",
+                t.name(),
+                key.len()
+            ))
+        })
+    }
+
+    fn unseal<'v>(&self, t: T, key: &[u8], value: &'v [u8]) -> Result<&'v [u8], StoreError> {
+        unseal(t.name(), key, value).ok_or_else(|| {
+            self.corrupt(format!(
+                "{} tree, key {}: checksum mismatch",
+                t.name(),
+                hex_short(key)
+            ))
+        })
+    }
+
+    fn decode_stored<X: SignedBody>(
+        &self,
+        t: T,
+        id: &ObjectId,
+        bytes: &[u8],
+    ) -> Result<Signed<X>, StoreError> {
+        let s = Signed::<X>::decode_trusted(bytes).map_err(|e| self.corrupt_at(t, id, e))?;
+        if s.id() != *id {
+            return Err(self.corrupt_at(
+                t,
+                id,
+                "checksum mismatch (blake3 of the value is not its id)",
+            ));
+        }
+        Ok(s)
+    }
+
+    fn decode_object(&self, t: T, id: &ObjectId, bytes: &[u8]) -> Result<Object, StoreError> {
+        if Hash32::of(bytes) != *id {
+            return Err(self.corrupt_at(
+                t,
+                id,
+                "checksum mismatch (blake3 of the value is not its id)",
+            ));
+        }
+        let o = Object::decode_trusted(bytes).map_err(|e| self.corrupt_at(t, id, e))?;
+        if T::of_kind(o.kind()) != t {
+            return Err(self.corrupt_at(t, id, format!("holds a {}", o.kind())));
+        }
+        Ok(o)
+    }
+
+    fn decode_agreement(&self, id: &ObjectId, bytes: &[u8]) -> Result<Agreement, StoreError> {
+        match self.decode_object(T::Agreements, id, bytes)? {
+            Object::Agreement(a) => Ok(a),
+            _ => Err(self.corrupt_at(T::Agreements, id, "not an agreement")),
+        }
+    }
+
+    fn decode_evidence(
+        &self,
+        id: &ObjectId,
+        bytes: &[u8],
+    ) -> Result<EquivocationEvidence, StoreError> {
+        match self.decode_object(T::Evidence, id, bytes)? {
+            Object::EquivocationEvidence(e) => Ok(e),
+            _ => Err(self.corrupt_at(T::Evidence, id, "not equivocation evidence")),
+        }
+    }
+
+    fn get_raw(&self, t: T, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.tree(t).get(key).map_err(|e| self.sled_err(e))
+    }
+
+    fn load_signed<X: SignedBody>(
+        &self,
+        t: T,
+        id: &ObjectId,
+    ) -> Result<Option<Signed<X>>, StoreError> {
+        match self.get_raw(t, &id.0)? {
+            Some(v) => self.decode_stored(t, id, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn load_object(&self, t: T, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+        match self.get_raw(t, &id.0)? {
+            Some(v) => self.decode_object(t, id, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An offer, looking at the pending writes of `tx` first.
+    fn read_offer(
+        &self,
+        tx: Option<&Tx>,
+        id: &ObjectId,
+    ) -> Result<Option<Signed<Offer>>, StoreError> {
+        if let Some(tx) = tx {
+            if let Some(o) = tx.offers.get(id) {
+                return Ok(Some(o.clone()));
+            }
+            if let Some(None) = tx.pending(T::Offers, &id.0) {
+                return Ok(None);
+            }
+        }
+        self.load_signed(T::Offers, id)
+    }
+
+    fn exists(&self, tx: &Tx, t: T, key: &[u8]) -> Result<bool, StoreError> {
+        match tx.pending(t, key) {
+            Some(v) => Ok(v.is_some()),
+            None => self.tree(t).contains_key(key).map_err(|e| self.sled_err(e)),
+        }
+    }
+
+    /// The offer key of `offer_id` if that offer is held and belongs to `provider`.
+    fn offer_key_of(
+        &self,
+        tx: Option<&Tx>,
+        offer_id: &ObjectId,
+        provider: &PublicKey,
+    ) -> Result<Option<ShortText>, StoreError> {
+        Ok(self
+            .read_offer(tx, offer_id)?
+            .filter(|o| &o.body().provider == provider)
+            .map(|o| o.body().offer_key.clone()))
+    }
+
+    fn parse_origin(&self, p: &[u8]) -> Result<(bool, Option<DerivedKey>), StoreError> {
+        let bad = || self.corrupt("idx_evidence_origin: malformed entry");
+        let (&direct, rest) = p.split_first().ok_or_else(bad)?;
+        let (&has, rest) = rest.split_first().ok_or_else(bad)?;
+        if has == 0 {
+            return Ok((direct != 0, None));
+        }
+        if rest.len() < 40 {
+            return Err(bad());
+        }
+        let pk: [u8; 32] = rest[..32].try_into().map_err(|_| bad())?;
+        let provider = PublicKey::from_bytes(&pk).map_err(|_| bad())?;
+        let seq = u64::from_be_bytes(rest[32..40].try_into().map_err(|_| bad())?);
+        let key = std::str::from_utf8(&rest[40..])
+            .ok()
+            .and_then(|s| ShortText::try_from(s).ok())
+            .ok_or_else(bad)?;
+        Ok((direct != 0, Some((provider, key, seq))))
+    }
+
+    fn origin_payload(meta: &EvMeta) -> Vec<u8> {
+        let mut p = vec![u8::from(meta.direct)];
+        match &meta.derived {
+            None => p.push(0),
+            Some((provider, key, seq)) => {
+                p.push(1);
+                p.extend_from_slice(provider.as_bytes());
+                p.extend_from_slice(&seq.to_be_bytes());
+                p.extend_from_slice(key.as_bytes());
+            }
+        }
+        p
+    }
+
+    fn check_poisoned(&self) -> Result<(), StoreError> {
+        match &*lock(&self.inner.poisoned) {
+            Some(detail) => Err(StoreError::Poisoned {
+                path: self.inner.path.clone(),
+                detail: detail.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, e: &StoreError) {
+        warn!(error = %e, "listing store write failed; refusing further writes until restart");
+        let mut p = lock(&self.inner.poisoned);
+        if p.is_none() {
+            *p = Some(e.to_string());
+        }
+    }
+
+    fn commit(&self, tx: &Tx) -> Result<(), StoreError> {
+        let phase = |inserts: bool, objects: bool| -> Result<(), StoreError> {
+            for t in TREES {
+                if t.is_object() != objects {
+                    continue;
+                }
+                let mut batch = sled::Batch::default();
+                let mut any = false;
+                for (k, v) in &tx.writes[t as usize] {
+                    match v {
+                        Some(v) if objects || inserts => {
+                            batch.insert(k.as_slice(), v.as_slice());
+                            any = true;
+                        }
+                        None if objects || !inserts => {
+                            batch.remove(k.as_slice());
+                            any = true;
+                        }
+                        _ => {}
+                    }
+                }
+                if any {
+                    self.tree(t)
+                        .apply_batch(batch)
+                        .map_err(|e| self.sled_err(e))?;
+                }
+            }
+            Ok(())
+        };
+        phase(true, false)?;
+        phase(true, true)?;
+        phase(false, false)?;
+        let deleted = tx.writes[T::Offers as usize]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .filter_map(|(k, _)| id_from(k));
+        let mut cache = lock(&self.inner.offer_cache);
+        for id in deleted {
+            cache.remove(&id);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| self.sled_err(e))
+    }
+
+    // ----- writes -----
+
+    /// Applies one verified object. Returns only once the write is durable (`fsync`ed), which
+    /// costs one flush per call: use [`Store::apply_batch`] for bursts.
+    ///
+    /// The object must come from [`Object::decode`] / [`Object::decode_at`] (or be built
+    /// locally): the store trusts signatures and checks only expiry and its own rules.
+    pub fn apply(&self, object: &Object, now: Timestamp) -> Result<Applied, StoreError> {
+        let mut out = self.apply_batch(std::slice::from_ref(object), now)?;
+        out.pop()
+            .ok_or_else(|| self.corrupt("internal: apply produced no outcome"))
+    }
+
+    /// Applies many objects with one set of sled batches and one flush: the same outcomes as
+    /// applying them one by one, in order. Returns once everything is durable.
+    pub fn apply_batch(
+        &self,
+        objects: &[Object],
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let _writer = lock(&self.inner.writer);
+        self.check_poisoned()?;
+        let mut tx = Tx::new();
+        let result = {
+            let mut st = self.write_state();
+            let mut out = Vec::with_capacity(objects.len());
+            let mut result = Ok(());
+            for o in objects {
+                match self.apply_one(&mut st, &mut tx, o, now) {
+                    Ok(a) => out.push(a),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            result.and_then(|()| self.commit(&tx)).map(|()| out)
+        };
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                // Memory may now hold what disk does not: stop writing until a restart
+                // rebuilds the indexes from disk.
+                self.poison(&e);
+                return Err(e);
+            }
+        };
+        if !tx.is_empty()
+            && let Err(e) = self.flush()
+        {
+            self.poison(&e);
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    fn apply_one(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        object: &Object,
+        now: Timestamp,
+    ) -> Result<Applied, StoreError> {
+        if object.expires_at() <= now {
+            return Ok(Applied::Expired);
+        }
+        match object {
+            Object::Offer(o) => self.apply_offer(st, tx, o),
+            Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
+            Object::Agreement(a) => {
+                let id = a.id();
+                if st.market.agreements.contains_key(&id) {
+                    return Ok(Applied::Duplicate);
+                }
+                let mut meta = AgrMeta::of(a);
+                meta.offer_key = self.offer_key_of(Some(tx), &meta.offer_id, &meta.provider)?;
+                if let Some(key) = &meta.offer_key {
+                    tx.put_sealed(T::IdxAgreementOffer, id.0.to_vec(), key.as_bytes());
+                }
+                tx.put(T::Agreements, id.0.to_vec(), a.encoded().to_vec());
+                st.market.add_agreement(meta);
+                st.digest_epoch += 1;
+                Ok(Applied::Applied)
+            }
+            Object::QosAttestation(a) => {
+                if st.market.attestations.contains_key(&a.id()) {
+                    return Ok(Applied::Duplicate);
+                }
+                tx.put(T::Attestations, a.id().0.to_vec(), a.encoded().to_vec());
+                st.market.add_attestation(AttMeta::of(a));
+                st.digest_epoch += 1;
+                Ok(Applied::Applied)
+            }
+            Object::Certificate(c) => {
+                if st.market.certs.contains_key(&c.id()) {
+                    return Ok(Applied::Duplicate);
+                }
+                tx.put(T::Certificates, c.id().0.to_vec(), c.encoded().to_vec());
+                st.market.add_cert(CertMeta::of(c));
+                st.digest_epoch += 1;
+                Ok(Applied::Applied)
+            }
+            Object::Revocation(r) => {
+                if st.market.revocations.contains_key(&r.id()) {
+                    return Ok(Applied::Duplicate);
+                }
+                tx.put(T::Revocations, r.id().0.to_vec(), r.encoded().to_vec());
+                st.market.add_revocation(r.id(), RevMeta::of(r));
+                st.digest_epoch += 1;
+                Ok(Applied::Applied)
+            }
+            Object::Demand(d) => {
+                if self.exists(tx, T::Demands, &d.id().0)? {
+                    return Ok(Applied::Duplicate);
+                }
+                Self::put_expiring(tx, Kind::Demand, d.id(), d.encoded(), d.expires_at(), None);
+                st.demands += 1;
+                Ok(Applied::Applied)
+            }
+            Object::SlaProposal(p) => {
+                if self.exists(tx, T::Proposals, &p.id().0)? {
+                    return Ok(Applied::Duplicate);
+                }
+                let idx = cat(p.body().provider.as_bytes(), &p.id().0);
+                tx.put_sealed(T::IdxProposals, idx.clone(), &p.expires_at().to_be_bytes());
+                Self::put_expiring(
+                    tx,
+                    Kind::SlaProposal,
+                    p.id(),
+                    p.encoded(),
+                    p.expires_at(),
+                    Some((T::IdxProposals, idx)),
+                );
+                st.proposals += 1;
+                Ok(Applied::Applied)
+            }
+            Object::SlaDecision(d) => {
+                if self.exists(tx, T::Decisions, &d.id().0)? {
+                    return Ok(Applied::Duplicate);
+                }
+                let idx = cat(&d.body().proposal_id.0, &d.id().0);
+                let accept = matches!(d.body().decision, flashback_types::Decision::Accept);
+                tx.put_sealed(T::IdxDecisions, idx.clone(), &[u8::from(accept)]);
+                Self::put_expiring(
+                    tx,
+                    Kind::SlaDecision,
+                    d.id(),
+                    d.encoded(),
+                    d.expires_at(),
+                    Some((T::IdxDecisions, idx)),
+                );
+                st.decisions += 1;
+                Ok(Applied::Applied)
+            }
+        }
+    }
+
+    /// Writes an object of a sled-only kind with its expiry-index entry, which also names the
+    /// secondary index entry that GC must delete with it.
+    fn put_expiring(
+        tx: &mut Tx,
+        kind: Kind,
+        id: ObjectId,
+        bytes: &[u8],
+        expires_at: Timestamp,
+        secondary: Option<(T, Vec<u8>)>,
+    ) {
+        let payload = match &secondary {
+            Some((st, key)) => cat(&[*st as u8], key),
+            None => Vec::new(),
+        };
+        tx.put_sealed(
+            T::IdxExpiry,
+            expiry_key(expires_at, kind.tag(), &id),
+            &payload,
+        );
+        tx.put(T::of_kind(kind), id.0.to_vec(), bytes.to_vec());
+    }
+
+    fn apply_offer(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        o: &Signed<Offer>,
+    ) -> Result<Applied, StoreError> {
+        let b = o.body();
+        let id = o.id();
+        let pk = st.index.intern_key(&b.provider, &b.offer_key);
+        let versions = st.index.versions(pk);
+        if versions.iter().any(|v| v.id == id) {
+            return Ok(Applied::Duplicate);
+        }
+        tx.put(T::Offers, id.0.to_vec(), o.encoded().to_vec());
+        tx.offers.insert(id, o.clone());
+        st.digest_epoch += 1;
+        // Agreements that named this offer before it arrived learn its key now.
+        for agr in st.market.unresolved_on_offer(&id) {
+            if let Some(meta) = st.market.agreements.get_mut(&agr)
+                && meta.provider == b.provider
+            {
+                meta.offer_key = Some(b.offer_key.clone());
+                tx.put_sealed(T::IdxAgreementOffer, agr.0.to_vec(), b.offer_key.as_bytes());
+            }
+        }
+        let version = Version {
+            seq: b.seq,
+            id,
+            expires_at: b.expires_at,
+        };
+        let same_seq: Vec<ObjectId> = versions
+            .iter()
+            .filter(|v| v.seq == b.seq)
+            .map(|v| v.id)
+            .collect();
+        let outcome = match st.index.head(pk).map(|h| (h.seq, h.id)) {
+            None => {
+                st.index.set_head(o);
+                Applied::Applied
+            }
+            Some((head_seq, head_id)) => {
+                if b.seq > head_seq || (b.seq == head_seq && id < head_id) {
+                    if let Some(old) = st.index.set_head(o) {
+                        st.index.add_history(pk, old);
+                    }
+                } else {
+                    st.index.add_history(pk, version);
+                }
+                if !same_seq.is_empty() {
+                    Applied::Equivocation(Box::new(self.equivocation(st, tx, o, &same_seq)?))
+                } else if b.seq < head_seq {
+                    Applied::Superseded
+                } else {
+                    Applied::Applied
+                }
+            }
+        };
+        // Keep the newest MAX_VERSIONS_PER_OFFER versions.
+        let mut all = st.index.versions(pk);
+        if all.len() > MAX_VERSIONS_PER_OFFER {
+            all.sort_by(|a, b| (b.seq, a.id).cmp(&(a.seq, b.id)));
+            for v in all.split_off(MAX_VERSIONS_PER_OFFER) {
+                st.index.remove_history(pk, &v.id);
+                tx.offers.remove(&v.id);
+                tx.del(T::Offers, v.id.0.to_vec());
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// `o` has the same `(provider, offer_key, seq)` as the offers `others`. Keeps the derived
+    /// evidence of that seq equal to the pair with the two smallest ids (so the stored set
+    /// does not depend on arrival order) and returns evidence pairing `o` with the smallest.
+    fn equivocation(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        o: &Signed<Offer>,
+        others: &[ObjectId],
+    ) -> Result<EquivocationEvidence, StoreError> {
+        let b = o.body();
+        let mut ids: Vec<ObjectId> = others.to_vec();
+        ids.push(o.id());
+        ids.sort_unstable();
+        let fetch = |id: &ObjectId, tx: &Tx| -> Result<Signed<Offer>, StoreError> {
+            if *id == o.id() {
+                return Ok(o.clone());
+            }
+            self.read_offer(Some(tx), id)?
+                .ok_or_else(|| self.corrupt_at(T::Offers, id, "indexed offer version is missing"))
+        };
+        let evidence = |a: Signed<Offer>, c: Signed<Offer>| {
+            EquivocationEvidence::from_offers(a, c).map_err(|e: ObjectError| {
+                self.corrupt(format!("building equivocation evidence: {e}"))
+            })
+        };
+        let smallest_other = others.iter().min().copied().unwrap_or(ids[0]);
+        let returned = evidence(fetch(&smallest_other, tx)?, o.clone())?;
+        let derived =
+            if ids[0] == smallest_other.min(o.id()) && ids[1] == smallest_other.max(o.id()) {
+                returned.clone()
+            } else {
+                evidence(fetch(&ids[0], tx)?, fetch(&ids[1], tx)?)?
+            };
+        let dk: DerivedKey = (b.provider, b.offer_key.clone(), b.seq);
+        let previous = st.market.derived.get(&dk).copied();
+        if previous != Some(derived.id()) {
+            if let Some(prev) = previous {
+                self.unmark_derived(st, tx, &prev);
+            }
+            self.store_evidence(st, tx, &derived, false, Some(dk));
+        }
+        Ok(returned)
+    }
+
+    fn unmark_derived(&self, st: &mut State, tx: &mut Tx, id: &ObjectId) {
+        let Some(meta) = st.market.evidence.get(id).cloned() else {
+            return;
+        };
+        if meta.direct {
+            let mut meta = meta;
+            if let Some(k) = meta.derived.take() {
+                st.market.derived.remove(&k);
+            }
+            tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&meta));
+            if let Some(m) = st.market.evidence.get_mut(id) {
+                *m = meta;
+            }
+        } else {
+            st.market.remove_evidence(id);
+            tx.del(T::Evidence, id.0.to_vec());
+            tx.del(T::IdxEvidence, id.0.to_vec());
+            st.digest_epoch += 1;
+        }
+    }
+
+    fn store_evidence(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        ev: &EquivocationEvidence,
+        direct: bool,
+        derived: Option<DerivedKey>,
+    ) -> bool {
+        let id = ev.id();
+        let meta = match st.market.evidence.get(&id).cloned() {
+            Some(mut m) => {
+                m.direct |= direct;
+                if let Some(k) = derived {
+                    st.market.derived.insert(k.clone(), id);
+                    m.derived = Some(k);
+                }
+                if let Some(slot) = st.market.evidence.get_mut(&id) {
+                    *slot = m.clone();
+                }
+                tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&m));
+                return false;
+            }
+            None => EvMeta {
+                provider: *ev.provider(),
+                expires_at: ev.expires_at(),
+                direct,
+                derived,
+            },
+        };
+        tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&meta));
+        tx.put(T::Evidence, id.0.to_vec(), ev.encoded().to_vec());
+        st.market.add_evidence(id, meta);
+        st.digest_epoch += 1;
+        true
+    }
+
+    fn apply_evidence(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        ev: &EquivocationEvidence,
+    ) -> Result<Applied, StoreError> {
+        if st.market.evidence.get(&ev.id()).is_some_and(|m| m.direct) {
+            return Ok(Applied::Duplicate);
+        }
+        Ok(if self.store_evidence(st, tx, ev, true, None) {
+            Applied::Applied
+        } else {
+            Applied::Duplicate
+        })
+    }
+
+    /// Removes everything expired at `now` (offers keep their newest version while any
+    /// version of the same key is still unexpired, so older ones stay refused) and returns how
+    /// many objects were deleted. Durable on return.
+    pub fn gc(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let _writer = lock(&self.inner.writer);
+        self.check_poisoned()?;
+        let mut tx = Tx::new();
+        let result = {
+            let mut st = self.write_state();
+            self.collect(&mut st, &mut tx, now)
+                .and_then(|n| self.commit(&tx).map(|()| n))
+        };
+        let removed = match result {
+            Ok(n) => n,
+            Err(e) => {
+                self.poison(&e);
+                return Err(e);
+            }
+        };
+        if !tx.is_empty()
+            && let Err(e) = self.flush()
+        {
+            self.poison(&e);
+            return Err(e);
+        }
+        debug!(removed, now, "listing gc");
+        Ok(removed)
+    }
+
+    fn collect(&self, st: &mut State, tx: &mut Tx, now: Timestamp) -> Result<usize, StoreError> {
+        let mut removed = 0usize;
+        // Offers.
+        let mut keys: HashSet<(u32, u32)> = st
+            .index
+            .heads()
+            .filter(|(_, e)| e.expires_at <= now)
+            .map(|(pk, _)| pk)
+            .collect();
+        keys.extend(st.index.keys_with_history());
+        let mut keys: Vec<(u32, u32)> = keys.into_iter().collect();
+        keys.sort_unstable();
+        for pk in keys {
+            let versions = st.index.versions(pk);
+            let all_expired = versions.iter().all(|v| v.expires_at <= now);
+            if all_expired && st.index.remove_head(pk).is_some() {
+                st.digest_epoch += 1;
+            }
+            for v in versions {
+                if v.expires_at > now {
+                    continue;
+                }
+                let is_history = st.index.remove_history(pk, &v.id);
+                if is_history || all_expired {
+                    tx.del(T::Offers, v.id.0.to_vec());
+                    removed += 1;
+                }
+            }
+        }
+        // In-memory kinds.
+        let expired_agreements: Vec<ObjectId> = st
+            .market
+            .agreements
+            .values()
+            .filter(|m| m.end <= now)
+            .map(|m| m.id)
+            .collect();
+        for id in expired_agreements {
+            st.market.remove_agreement(&id);
+            tx.del(T::Agreements, id.0.to_vec());
+            tx.del(T::IdxAgreementOffer, id.0.to_vec());
+            removed += 1;
+        }
+        let expired: Vec<ObjectId> = st
+            .market
+            .attestations
+            .values()
+            .filter(|m| m.expires_at <= now)
+            .map(|m| m.id)
+            .collect();
+        for id in expired {
+            st.market.remove_attestation(&id);
+            tx.del(T::Attestations, id.0.to_vec());
+            removed += 1;
+        }
+        let expired: Vec<ObjectId> = st
+            .market
+            .certs
+            .values()
+            .filter(|m| m.expires_at <= now)
+            .map(|m| m.id)
+            .collect();
+        for id in expired {
+            st.market.remove_cert(&id);
+            tx.del(T::Certificates, id.0.to_vec());
+            removed += 1;
+        }
+        let expired: Vec<ObjectId> = st
+            .market
+            .revocations
+            .iter()
+            .filter(|(_, m)| m.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            st.market.remove_revocation(&id);
+            tx.del(T::Revocations, id.0.to_vec());
+            removed += 1;
+        }
+        let expired: Vec<ObjectId> = st
+            .market
+            .evidence
+            .iter()
+            .filter(|(_, m)| m.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            st.market.remove_evidence(&id);
+            tx.del(T::Evidence, id.0.to_vec());
+            tx.del(T::IdxEvidence, id.0.to_vec());
+            removed += 1;
+        }
+        if removed > 0 {
+            st.digest_epoch += 1;
+        }
+        // Sled-only kinds, through the expiry index.
+        for item in self.tree(T::IdxExpiry).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let (expires_at, tag, id) =
+                parse_expiry_key(&k).ok_or_else(|| self.corrupt("idx_expiry: malformed key"))?;
+            if expires_at > now {
+                break;
+            }
+            let payload = self.unseal(T::IdxExpiry, &k, &v)?;
+            let kind = Kind::from_tag(tag)
+                .ok_or_else(|| self.corrupt(format!("idx_expiry: unknown kind tag {tag}")))?;
+            let t = T::of_kind(kind);
+            if self
+                .tree(t)
+                .contains_key(id.0)
+                .map_err(|e| self.sled_err(e))?
+            {
+                tx.del(t, id.0.to_vec());
+                removed += 1;
+                match kind {
+                    Kind::Demand => st.demands = st.demands.saturating_sub(1),
+                    Kind::SlaProposal => st.proposals = st.proposals.saturating_sub(1),
+                    Kind::SlaDecision => st.decisions = st.decisions.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if let Some((&secondary, key)) = payload.split_first()
+                && let Some(&t2) = TREES.get(secondary as usize)
+            {
+                tx.del(t2, key.to_vec());
+            }
+            tx.del(T::IdxExpiry, k.to_vec());
+        }
+        Ok(removed)
+    }
+
+    // ----- reads -----
+
+    /// Any stored object by id (expired ones too, until collected).
+    pub fn get(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+        for t in TREES.into_iter().filter(|t| t.is_object()) {
+            if let Some(o) = self.load_object(t, id)? {
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Offers named by the index, from the hot-offer cache or sled. Call with the state lock
+    /// held, so that none of them can be deleted meanwhile.
+    fn offers_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Signed<Offer>>, StoreError> {
+        let mut out: Vec<Option<Signed<Offer>>> = {
+            let mut cache = lock(&self.inner.offer_cache);
+            ids.iter().map(|id| cache.get(id)).collect()
+        };
+        let mut loaded = Vec::new();
+        for (slot, id) in out.iter_mut().zip(ids) {
+            if slot.is_some() {
+                continue;
+            }
+            match self.load_signed::<Offer>(T::Offers, id)? {
+                Some(o) => {
+                    loaded.push(o.clone());
+                    *slot = Some(o);
+                }
+                None => {
+                    self.check_poisoned()?;
+                    return Err(self.corrupt_at(T::Offers, id, "indexed offer is missing"));
+                }
+            }
+        }
+        if !loaded.is_empty() {
+            let mut cache = lock(&self.inner.offer_cache);
+            for o in loaded {
+                cache.insert(o);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Like [`Store::fetch_offers`] without the hot-offer cache: sled lookup, checksum and
+    /// decode for every offer (the benchmark's cold path).
+    #[doc(hidden)]
+    pub fn fetch_offers_uncached(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<Vec<Signed<Offer>>, StoreError> {
+        let _st = self.read_state();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(o) = self.load_signed::<Offer>(T::Offers, id)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Offers matching `query` at `now`, one page, signed. See [`OfferQuery`] for the filters;
+    /// pages continue with `next_cursor` and never repeat or skip an offer while the listing
+    /// is unchanged.
+    pub fn query_offers(
+        &self,
+        query: &OfferQuery,
+        now: Timestamp,
+    ) -> Result<QueryPage, StoreError> {
+        let st = self.read_state();
+        let page = self.query_ids(&st, query, now);
+        let offers = self.offers_by_ids(&page.ids)?;
+        Ok(QueryPage {
+            offers,
+            next_cursor: page.next,
+        })
+    }
+
+    /// The ids of one page of `query` (the in-memory half of [`Store::query_offers`]; the
+    /// benchmark times it separately).
+    #[doc(hidden)]
+    pub fn query_offer_ids(
+        &self,
+        query: &OfferQuery,
+        now: Timestamp,
+    ) -> (Vec<ObjectId>, Option<Cursor>) {
+        let st = self.read_state();
+        let page = self.query_ids(&st, query, now);
+        (page.ids, page.next)
+    }
+
+    /// Fetches offers by id from sled (the second half of [`Store::query_offers`]).
+    #[doc(hidden)]
+    pub fn fetch_offers(&self, ids: &[ObjectId]) -> Result<Vec<Signed<Offer>>, StoreError> {
+        let _st = self.read_state();
+        self.offers_by_ids(ids)
+    }
+
+    fn query_ids(&self, st: &State, q: &OfferQuery, now: Timestamp) -> PageIds {
+        let index = &st.index;
+        let empty = PageIds::default();
+        let regions = if q.regions.is_empty() {
+            None
+        } else {
+            let ids: Vec<u32> = q
+                .regions
+                .iter()
+                .filter_map(|r| index.region_lookup(r))
+                .collect();
+            if ids.is_empty() {
+                return empty;
+            }
+            Some(ids)
+        };
+        let protocol = match &q.protocol {
+            None => None,
+            Some(p) => match index.protocol_lookup(p) {
+                Some(id) => Some(id),
+                None => return empty,
+            },
+        };
+        let provider = match &q.provider {
+            None => None,
+            Some(p) => match index.provider_lookup(p) {
+                Some(id) => Some(id),
+                None => return empty,
+            },
+        };
+        let price = match &q.max_price {
+            None => None,
+            Some(p) => {
+                let unit_hour = p.unit == PriceUnit::UnitHour;
+                let asset = index.asset_lookup(&p.asset);
+                match index.rate_of(p.asset.as_str()) {
+                    None => match asset {
+                        None => return empty,
+                        Some(asset) => Some(PriceFilter::SameAsset {
+                            unit_hour,
+                            asset,
+                            amount: p.amount,
+                        }),
+                    },
+                    Some(rate) => Some(PriceFilter::Cross {
+                        unit_hour,
+                        asset,
+                        amount: p.amount,
+                        rate,
+                        max_key: price::price_key(p.amount, Some(rate)),
+                    }),
+                }
+            }
+        };
+        let certified: Option<HashSet<u32>> = q.certified_by.map(|issuer| {
+            st.market
+                .certified_by(&issuer, now)
+                .iter()
+                .filter_map(|k| index.provider_lookup(k))
+                .collect()
+        });
+        let needs_scores =
+            q.min_reputation_bp.is_some() || q.sort == flashback_types::SortKey::Reputation;
+        let scores = if needs_scores {
+            self.scores(st, now)
+        } else {
+            Arc::new(Scores::default())
+        };
+        let plan = Plan {
+            now,
+            kind: q.kind,
+            regions,
+            protocol,
+            price,
+            min_capacity: q.min_capacity,
+            min_avail: q.min_availability_bp,
+            max_p95: q.max_p95_latency_ms,
+            provider,
+            certified: certified.as_ref(),
+            min_reputation_bp: q.min_reputation_bp,
+            scores: &scores,
+            include_withdrawn: q.include_withdrawn,
+            sort: q.sort,
+            limit: q.effective_limit(),
+            cursor: q.cursor,
+        };
+        index.query(&plan)
+    }
+
+    fn scores(&self, st: &State, now: Timestamp) -> Arc<Scores> {
+        let key = (now, st.market.epoch, st.index.providers_len());
+        if let Some((k, s)) = &lock(&self.inner.caches).scores
+            && *k == key
+        {
+            return s.clone();
+        }
+        let cfg = &self.inner.config;
+        let mut subjects: Vec<&PublicKey> = st.market.attested_subjects().collect();
+        subjects.sort_unstable();
+        let by_provider = subjects
+            .into_iter()
+            .filter_map(|s| {
+                let p = st.index.provider_lookup(s)?;
+                let r =
+                    reputation::explain(&st.market, s, now, &cfg.reputation, &cfg.trusted_auditors);
+                Some((p, r.reputation.score))
+            })
+            .collect();
+        let scores = Arc::new(Scores {
+            prior: reputation::prior_score(&cfg.reputation),
+            by_provider,
+        });
+        lock(&self.inner.caches).scores = Some((key, scores.clone()));
+        scores
+    }
+
+    /// The current offer of every `(provider, offer_key)` of `provider` (tombstones and
+    /// not-yet-collected expired ones included), by offer key.
+    pub fn offers_by_provider(
+        &self,
+        provider: &PublicKey,
+    ) -> Result<Vec<Signed<Offer>>, StoreError> {
+        let st = self.read_state();
+        let mut heads: Vec<(&str, ObjectId)> = st
+            .index
+            .provider_heads(provider)
+            .into_iter()
+            .map(|e| (st.index.keys.resolve(e.offer_key).as_str(), e.id))
+            .collect();
+        heads.sort_unstable();
+        let ids: Vec<ObjectId> = heads.into_iter().map(|(_, id)| id).collect();
+        self.offers_by_ids(&ids)
+    }
+
+    /// The current offer for `(provider, offer_key)`, if any (possibly withdrawn or expired).
+    pub fn current_offer(
+        &self,
+        provider: &PublicKey,
+        offer_key: &str,
+    ) -> Result<Option<Signed<Offer>>, StoreError> {
+        let st = self.read_state();
+        let Ok(key) = ShortText::try_from(offer_key) else {
+            return Ok(None);
+        };
+        let Some(pk) = st.index.lookup_key(provider, &key) else {
+            return Ok(None);
+        };
+        match st.index.head(pk) {
+            Some(e) => Ok(self.offers_by_ids(&[e.id])?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    fn agreements_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Agreement>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.get_raw(T::Agreements, &id.0)? {
+                out.push(self.decode_agreement(id, &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Agreements where `party` is the consumer or the provider, by id.
+    pub fn agreements_for(&self, party: &PublicKey) -> Result<Vec<Agreement>, StoreError> {
+        let ids = self.read_state().market.agreements_of(party);
+        self.agreements_by_ids(&ids)
+    }
+
+    /// The agreement made from proposal `proposal_id` (the smallest id if a provider accepted
+    /// twice).
+    pub fn agreement_by_proposal(
+        &self,
+        proposal_id: &ObjectId,
+    ) -> Result<Option<Agreement>, StoreError> {
+        let id = self.read_state().market.agreement_for_proposal(proposal_id);
+        Ok(self
+            .agreements_by_ids(&id.into_iter().collect::<Vec<_>>())?
+            .pop())
+    }
+
+    /// Proposals addressed to `provider` whose decision deadline is after `now`, by id.
+    pub fn proposals_for_provider(
+        &self,
+        provider: &PublicKey,
+        now: Timestamp,
+    ) -> Result<Vec<Signed<SlaProposal>>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(T::IdxProposals).scan_prefix(provider.as_bytes()) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let payload = self.unseal(T::IdxProposals, &k, &v)?;
+            let expires = payload
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| self.corrupt("idx_proposals_by_provider: malformed value"))?;
+            if expires <= now {
+                continue;
+            }
+            let id = self.key_id(T::IdxProposals, &k[32..])?;
+            if let Some(p) = self.load_signed::<SlaProposal>(T::Proposals, &id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The provider's decision on `proposal_id`: an acceptance if there is one (from a stored
+    /// decision or agreement), else the smallest-id rejection.
+    pub fn decision_for(
+        &self,
+        proposal_id: &ObjectId,
+    ) -> Result<Option<Signed<SlaDecision>>, StoreError> {
+        let mut first_reject = None;
+        for item in self.tree(T::IdxDecisions).scan_prefix(proposal_id.0) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let payload = self.unseal(T::IdxDecisions, &k, &v)?;
+            let id = self.key_id(T::IdxDecisions, &k[32..])?;
+            let accept = payload.first() == Some(&1);
+            if accept {
+                if let Some(d) = self.load_signed::<SlaDecision>(T::Decisions, &id)? {
+                    return Ok(Some(d));
+                }
+            } else if first_reject.is_none() {
+                first_reject = Some(id);
+            }
+        }
+        if let Some(a) = self.agreement_by_proposal(proposal_id)? {
+            return Ok(Some(a.acceptance().clone()));
+        }
+        match first_reject {
+            Some(id) => self.load_signed(T::Decisions, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Attestations about `subject`, by attester then id.
+    pub fn attestations_about(
+        &self,
+        subject: &PublicKey,
+    ) -> Result<Vec<Signed<QosAttestation>>, StoreError> {
+        let ids: Vec<ObjectId> = self
+            .read_state()
+            .market
+            .attestations_about(subject)
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(a) = self.load_signed(T::Attestations, &id)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Certificates about `subject` (valid or not), by id.
+    pub fn certificates_about(
+        &self,
+        subject: &PublicKey,
+    ) -> Result<Vec<Signed<Certificate>>, StoreError> {
+        let ids = self.read_state().market.certs_about(subject);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.load_signed(T::Certificates, &id)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Certificates about `subject` that are valid at `now` (unexpired, unrevoked) and issued
+    /// by a key in [`StoreConfig::trusted_certifiers`].
+    pub fn trusted_certificates(
+        &self,
+        subject: &PublicKey,
+        now: Timestamp,
+    ) -> Result<Vec<Signed<Certificate>>, StoreError> {
+        let ids: Vec<ObjectId> = {
+            let st = self.read_state();
+            st.market
+                .certs_about(subject)
+                .into_iter()
+                .filter(|id| {
+                    st.market.certs.get(id).is_some_and(|c| {
+                        self.inner.config.trusted_certifiers.contains(&c.issuer)
+                            && st.market.cert_valid(c, now)
+                    })
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.load_signed(T::Certificates, &id)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Demands still open at `now`, by id.
+    pub fn demands(&self, now: Timestamp) -> Result<Vec<Signed<Demand>>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(T::Demands).iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(T::Demands, &k)?;
+            let d: Signed<Demand> = self.decode_stored(T::Demands, &id, &v)?;
+            if d.expires_at() > now {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Equivocation evidence held against `provider`, by id.
+    pub fn evidence_about(
+        &self,
+        provider: &PublicKey,
+    ) -> Result<Vec<EquivocationEvidence>, StoreError> {
+        let ids = self.read_state().market.evidence_about(provider);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.get_raw(T::Evidence, &id.0)? {
+                out.push(self.decode_evidence(&id, &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `provider` is flagged: equivocation evidence against it is held.
+    pub fn is_flagged(&self, provider: &PublicKey) -> bool {
+        self.read_state().market.is_flagged(provider)
+    }
+
+    /// Sum of `volume` over agreements with `provider` on offer `offer_key` (any version of
+    /// it) whose service has not ended at `now`: the capacity already promised.
+    pub fn accepted_volume(&self, provider: &PublicKey, offer_key: &str, now: Timestamp) -> u64 {
+        self.read_state()
+            .market
+            .accepted_volume(provider, offer_key, now)
+    }
+
+    /// Objects held, per kind.
+    pub fn counts(&self) -> Counts {
+        let st = self.read_state();
+        let withdrawn = st.index.heads().filter(|(_, e)| e.withdrawn()).count();
+        Counts {
+            offers: st.index.heads_len() as u64,
+            withdrawn_offers: withdrawn as u64,
+            offer_history: st.index.history_len() as u64,
+            demands: st.demands,
+            proposals: st.proposals,
+            decisions: st.decisions,
+            agreements: st.market.agreements.len() as u64,
+            attestations: st.market.attestations.len() as u64,
+            certificates: st.market.certs.len() as u64,
+            revocations: st.market.revocations.len() as u64,
+            evidence: st.market.evidence.len() as u64,
+            flagged_providers: st.market.flagged_count() as u64,
+        }
+    }
+
+    /// Approximate heap bytes of the in-memory offer index.
+    #[doc(hidden)]
+    pub fn index_bytes(&self) -> usize {
+        self.read_state().index.approx_bytes()
+    }
+
+    // ----- reputation -----
+
+    /// `provider`'s reputation at `now` (see `docs/STORE.md` for the formula).
+    pub fn reputation(&self, provider: &PublicKey, now: Timestamp) -> Reputation {
+        self.explain(provider, now).reputation
+    }
+
+    /// `provider`'s reputation at `now` with every attestation that counted, how much, and
+    /// every one that did not, with the reason.
+    pub fn explain(&self, provider: &PublicKey, now: Timestamp) -> Explanation {
+        let st = self.read_state();
+        let cfg = &self.inner.config;
+        reputation::explain(
+            &st.market,
+            provider,
+            now,
+            &cfg.reputation,
+            &cfg.trusted_auditors,
+        )
+    }
+
+    // ----- digests for sync -----
+
+    /// `(offer_key, seq, id)` of every current offer of `provider` (tombstones included),
+    /// sorted by offer key.
+    pub fn provider_summary(&self, provider: &PublicKey) -> Vec<(ShortText, u64, ObjectId)> {
+        let st = self.read_state();
+        Self::summary(&st, provider)
+    }
+
+    fn summary(st: &State, provider: &PublicKey) -> Vec<(ShortText, u64, ObjectId)> {
+        let mut out: Vec<(ShortText, u64, ObjectId)> = st
+            .index
+            .provider_heads(provider)
+            .into_iter()
+            .map(|e| (st.index.keys.resolve(e.offer_key).clone(), e.seq, e.id))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    fn summary_digest(summary: &[(ShortText, u64, ObjectId)]) -> Hash32 {
+        let mut h = blake3::Hasher::new_derive_key("flashback/store/v1/provider-digest");
+        for (key, seq, id) in summary {
+            h.update(&[key.len() as u8]);
+            h.update(key.as_bytes());
+            h.update(&seq.to_be_bytes());
+            h.update(&id.0);
+        }
+        Hash32(*h.finalize().as_bytes())
+    }
+
+    /// Per provider with offers: blake3 over its [`Store::provider_summary`], sorted by key.
+    pub fn provider_digests(&self) -> Vec<(PublicKey, Hash32)> {
+        let st = self.read_state();
+        if let Some((epoch, d)) = &lock(&self.inner.caches).providers
+            && *epoch == st.digest_epoch
+        {
+            return d.as_ref().clone();
+        }
+        let mut providers: Vec<PublicKey> =
+            st.index.providers_with_heads().map(|(_, k)| *k).collect();
+        providers.sort_unstable();
+        let out: Vec<(PublicKey, Hash32)> = providers
+            .into_iter()
+            .map(|p| (p, Self::summary_digest(&Self::summary(&st, &p))))
+            .collect();
+        lock(&self.inner.caches).providers = Some((st.digest_epoch, Arc::new(out.clone())));
+        out
+    }
+
+    fn digest_ids(st: &State) -> Vec<(Kind, ObjectId)> {
+        let mut out: Vec<(Kind, ObjectId)> = Vec::with_capacity(
+            st.index.heads_len()
+                + st.market.agreements.len()
+                + st.market.attestations.len()
+                + st.market.certs.len()
+                + st.market.revocations.len()
+                + st.market.evidence.len(),
+        );
+        let mut offers: Vec<ObjectId> = st.index.heads().map(|(_, e)| e.id).collect();
+        offers.sort_unstable();
+        out.extend(offers.into_iter().map(|id| (Kind::Offer, id)));
+        out.extend(st.market.agreements.keys().map(|id| (Kind::Agreement, *id)));
+        out.extend(
+            st.market
+                .attestations
+                .keys()
+                .map(|id| (Kind::QosAttestation, *id)),
+        );
+        out.extend(st.market.certs.keys().map(|id| (Kind::Certificate, *id)));
+        out.extend(
+            st.market
+                .revocations
+                .keys()
+                .map(|id| (Kind::Revocation, *id)),
+        );
+        out.extend(
+            st.market
+                .evidence
+                .keys()
+                .map(|id| (Kind::EquivocationEvidence, *id)),
+        );
+        out
+    }
+
+    /// blake3 over the sorted `(kind, id)` of every current offer (tombstones included) and
+    /// every agreement, attestation, certificate, revocation and evidence held. Two stores
+    /// holding the same objects have the same digest, whatever order they were applied in.
+    pub fn listing_digest(&self) -> Hash32 {
+        let st = self.read_state();
+        if let Some((epoch, d)) = lock(&self.inner.caches).listing
+            && epoch == st.digest_epoch
+        {
+            return d;
+        }
+        let mut h = blake3::Hasher::new_derive_key("flashback/store/v1/listing-digest");
+        for (kind, id) in Self::digest_ids(&st) {
+            h.update(&[kind.tag()]);
+            h.update(&id.0);
+        }
+        let d = Hash32(*h.finalize().as_bytes());
+        lock(&self.inner.caches).listing = Some((st.digest_epoch, d));
+        d
+    }
+
+    /// The ids [`Store::listing_digest`] covers, sorted by kind then id.
+    pub fn all_ids(&self) -> Vec<(Kind, ObjectId)> {
+        Self::digest_ids(&self.read_state())
+    }
+
+    /// Every stored id of one kind, sorted (current offers only for [`Kind::Offer`]).
+    pub fn ids_by_kind(&self, kind: Kind) -> Result<Vec<ObjectId>, StoreError> {
+        let st = self.read_state();
+        Ok(match kind {
+            Kind::Offer => {
+                let mut v: Vec<ObjectId> = st.index.heads().map(|(_, e)| e.id).collect();
+                v.sort_unstable();
+                v
+            }
+            Kind::Agreement => st.market.agreements.keys().copied().collect(),
+            Kind::QosAttestation => st.market.attestations.keys().copied().collect(),
+            Kind::Certificate => st.market.certs.keys().copied().collect(),
+            Kind::Revocation => st.market.revocations.keys().copied().collect(),
+            Kind::EquivocationEvidence => st.market.evidence.keys().copied().collect(),
+            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => {
+                drop(st);
+                let t = T::of_kind(kind);
+                let mut v = Vec::new();
+                for k in self.tree(t).iter().keys() {
+                    let k = k.map_err(|e| self.sled_err(e))?;
+                    v.push(self.key_id(t, &k)?);
+                }
+                v
+            }
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+}
+
+fn hex_short(key: &[u8]) -> String {
+    key.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+// `codec::CHECKSUM_LEN` is part of the documented format.
+const _: () = assert!(codec::CHECKSUM_LEN == 16);

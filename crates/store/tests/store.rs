@@ -1,0 +1,356 @@
+//! Store behaviour beyond offers: SLA lookups, capacity, expiry and GC, digests, reopen.
+
+#![allow(clippy::unwrap_used)] // Test support code: a panic is a test failure.
+
+mod common;
+
+use common::*;
+use flashback_store::{Applied, Store};
+use flashback_types::*;
+
+#[test]
+fn store_is_a_cheap_shared_handle() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync_clone::<Store>();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let threads: Vec<_> = (0..4u16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let p = key(t);
+                for i in 0..10 {
+                    store
+                        .apply(&offer(&p, &format!("k{i}"), 1, |_| {}).into(), NOW)
+                        .unwrap();
+                    let _ = store.query_offers(&OfferQuery::default(), NOW).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.counts().offers, 40);
+}
+
+#[test]
+fn every_kind_round_trips_and_outcomes_map_to_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let (provider, consumer, issuer) = (key(1), key(2), key(3));
+    let o = offer(&provider, "a", 1, |_| {});
+    let p = proposal(&consumer, &o, NOW + DAY, 10 * DAY, GIB);
+    let d = decision(&provider, &p, Decision::Accept);
+    let a = Agreement::from_parts(p.clone(), d.clone()).unwrap();
+    let att = attestation(
+        &consumer,
+        &provider.public(),
+        Some(a.proposal_id()),
+        NOW - 2 * DAY,
+        NOW - DAY,
+        5,
+        5,
+        1,
+    );
+    let cert = certificate(&issuer, &provider.public(), "iso27001", "yes", 1);
+    let rev = revocation(&issuer, &cert);
+    let demand = Signed::sign(
+        Demand {
+            consumer: consumer.public(),
+            kind: ResourceKind::Storage,
+            volume: GIB,
+            duration_secs: DAY,
+            redundancy: 1,
+            qos: QosTargets::default(),
+            regions: BoundedVec::new(),
+            protocols: BoundedVec::new(),
+            max_price: usd(200),
+            nonce: 1,
+            created_at: NOW - 1,
+            expires_at: NOW + DAY,
+        },
+        &consumer,
+    )
+    .unwrap();
+    let twin = offer(&provider, "a", 1, |o| o.capacity = 1);
+    let ev = EquivocationEvidence::from_offers(o.clone(), twin).unwrap();
+    let objects: Vec<Object> = vec![
+        o.into(),
+        p.into(),
+        d.into(),
+        a.into(),
+        att.into(),
+        cert.into(),
+        rev.into(),
+        demand.into(),
+        ev.into(),
+    ];
+    for obj in &objects {
+        let out = store.apply(obj, NOW).unwrap();
+        assert!(matches!(out, Applied::Applied), "{:?}: {out:?}", obj.kind());
+        assert_eq!(out.rule(), None);
+        let again = store.apply(obj, NOW).unwrap();
+        assert!(matches!(again, Applied::Duplicate), "{:?}", obj.kind());
+        assert_eq!(again.rule(), Some(Rule::Duplicate));
+    }
+    let reopened = {
+        drop(store);
+        open(&dir, "s")
+    };
+    for obj in &objects {
+        let got = reopened.get(&obj.id()).unwrap().unwrap();
+        assert_eq!(got.id(), obj.id());
+        assert_eq!(got.kind(), obj.kind());
+        assert!(matches!(
+            reopened.apply(obj, NOW).unwrap(),
+            Applied::Duplicate
+        ));
+        assert_eq!(reopened.ids_by_kind(obj.kind()).unwrap(), vec![obj.id()]);
+    }
+    let c = reopened.counts();
+    for kind in Kind::ALL {
+        assert_eq!(c.of(kind), 1, "{kind}");
+    }
+    assert!(reopened.is_flagged(&provider.public()));
+    assert_eq!(c.flagged_providers, 1);
+    assert_eq!(reopened.demands(NOW).unwrap().len(), 1);
+    assert!(reopened.demands(NOW + DAY).unwrap().is_empty());
+    // Already expired: not stored.
+    let old = offer(&key(9), "x", 1, |o| o.expires_at = NOW);
+    let out = reopened.apply(&old.clone().into(), NOW).unwrap();
+    assert!(matches!(out, Applied::Expired));
+    assert_eq!(out.rule(), Some(Rule::Expired));
+    assert!(reopened.get(&old.id()).unwrap().is_none());
+}
+
+#[test]
+fn sla_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let (provider, consumer, other) = (key(1), key(2), key(3));
+    let o = offer(&provider, "a", 1, |_| {});
+    let p1 = proposal(&consumer, &o, NOW + DAY, 10 * DAY, GIB);
+    let p2 = proposal(&consumer, &o, NOW + 2 * DAY, 10 * DAY, 2 * GIB);
+    let p3 = proposal(&consumer, &o, NOW + 3 * DAY, 10 * DAY, 3 * GIB);
+    store
+        .apply_batch(
+            &[
+                o.into(),
+                p1.clone().into(),
+                p2.clone().into(),
+                p3.clone().into(),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let mut expect = vec![p1.id(), p2.id(), p3.id()];
+    expect.sort();
+    let got: Vec<ObjectId> = store
+        .proposals_for_provider(&provider.public(), NOW)
+        .unwrap()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    assert_eq!(got, expect);
+    assert!(
+        store
+            .proposals_for_provider(&other.public(), NOW)
+            .unwrap()
+            .is_empty()
+    );
+    // Past their decision deadline they are no longer listed.
+    assert!(
+        store
+            .proposals_for_provider(&provider.public(), NOW + DAY)
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(store.decision_for(&p1.id()).unwrap().is_none());
+    let reject = decision(&provider, &p1, Decision::Reject(RejectReason::Capacity));
+    store.apply(&reject.clone().into(), NOW).unwrap();
+    assert_eq!(
+        store.decision_for(&p1.id()).unwrap().unwrap().id(),
+        reject.id()
+    );
+    // An agreement answers "decision for" too, and wins over a rejection.
+    let accept = decision(&provider, &p2, Decision::Accept);
+    let agreement = Agreement::from_parts(p2.clone(), accept.clone()).unwrap();
+    store.apply(&agreement.clone().into(), NOW).unwrap();
+    assert_eq!(
+        store.decision_for(&p2.id()).unwrap().unwrap().id(),
+        accept.id()
+    );
+    assert_eq!(
+        store.agreement_by_proposal(&p2.id()).unwrap().unwrap().id(),
+        agreement.id()
+    );
+    assert!(store.agreement_by_proposal(&p1.id()).unwrap().is_none());
+    for party in [&provider, &consumer] {
+        let ids: Vec<ObjectId> = store
+            .agreements_for(&party.public())
+            .unwrap()
+            .iter()
+            .map(|a| a.id())
+            .collect();
+        assert_eq!(ids, vec![agreement.id()]);
+    }
+    assert!(store.agreements_for(&other.public()).unwrap().is_empty());
+}
+
+#[test]
+fn accepted_volume_counts_live_agreements_on_any_version_of_the_offer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let (provider, c1, c2) = (key(1), key(2), key(3));
+    let v1 = offer(&provider, "hot", 1, |_| {});
+    let v2 = offer(&provider, "hot", 2, |_| {});
+    let cold = offer(&provider, "cold", 1, |_| {});
+    let a1 = agreement(&c1, &provider, &v1, NOW - DAY, 10 * DAY, 3 * GIB);
+    let a2 = agreement(&c2, &provider, &v2, NOW - DAY, 2 * DAY, 5 * GIB);
+    let a3 = agreement(&c2, &provider, &cold, NOW - DAY, 10 * DAY, 7 * GIB);
+    // Agreements may arrive before the offers they name.
+    store
+        .apply_batch(&[a1.into(), a2.into(), a3.into()], NOW)
+        .unwrap();
+    assert_eq!(store.accepted_volume(&provider.public(), "hot", NOW), 0);
+    store
+        .apply_batch(&[v2.into(), v1.into(), cold.into()], NOW)
+        .unwrap();
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "hot", NOW),
+        8 * GIB
+    );
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "cold", NOW),
+        7 * GIB
+    );
+    // a2 ends after a day.
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "hot", NOW + DAY),
+        3 * GIB
+    );
+    assert_eq!(store.accepted_volume(&c1.public(), "hot", NOW), 0);
+    // The resolution survives a reopen, even once the old offer version is collected.
+    drop(store);
+    let store = open(&dir, "s");
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "hot", NOW),
+        8 * GIB
+    );
+}
+
+#[test]
+fn gc_removes_the_expired_and_keeps_tombstones_until_older_versions_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let p = key(1);
+    let live = offer(&p, "a", 1, |o| o.expires_at = NOW + 10 * DAY);
+    let tomb = offer(&p, "a", 2, |o| {
+        o.withdrawn = true;
+        o.expires_at = NOW + DAY;
+    });
+    let short = offer(&p, "b", 1, |o| o.expires_at = NOW + 100);
+    let prop = proposal(&key(2), &offer(&p, "c", 1, |_| {}), NOW, DAY, GIB);
+    let att = attestation(
+        &key(2),
+        &p.public(),
+        None,
+        NOW - 2 * DAY,
+        NOW - DAY,
+        5,
+        5,
+        1,
+    );
+    store
+        .apply_batch(
+            &[
+                live.clone().into(),
+                tomb.clone().into(),
+                short.clone().into(),
+                prop.clone().into(),
+                att.clone().into(),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let q = OfferQuery {
+        include_withdrawn: true,
+        ..Default::default()
+    };
+    assert_eq!(store.query_offers(&q, NOW).unwrap().offers.len(), 2);
+    // Expired objects leave queries at once, before any gc.
+    assert_eq!(
+        ids(&store.query_offers(&q, NOW + 100).unwrap().offers),
+        vec![tomb.id()]
+    );
+    assert_eq!(store.gc(NOW).unwrap(), 0);
+    assert_eq!(store.gc(NOW + 100).unwrap(), 1);
+    assert!(store.get(&short.id()).unwrap().is_none());
+    // The tombstone has expired but the version it withdrew has not: both are kept so that
+    // the old version stays refused.
+    assert_eq!(store.gc(NOW + 2 * DAY).unwrap(), 1); // the proposal
+    assert!(store.get(&tomb.id()).unwrap().is_some());
+    assert!(matches!(
+        store.apply(&live.clone().into(), NOW + 2 * DAY).unwrap(),
+        Applied::Duplicate
+    ));
+    assert!(
+        store
+            .query_offers(&q, NOW + 2 * DAY)
+            .unwrap()
+            .offers
+            .is_empty()
+    );
+    assert!(store.get(&prop.id()).unwrap().is_none());
+    assert_eq!(store.counts().proposals, 0);
+    // Once every version has expired, the key is gone (and the attestation expired too).
+    assert_eq!(store.gc(NOW + 30 * DAY).unwrap(), 3);
+    assert_eq!(store.counts().offers, 0);
+    assert_eq!(store.counts().offer_history, 0);
+    assert!(store.get(&tomb.id()).unwrap().is_none());
+    drop(store);
+    let store = open(&dir, "s");
+    assert_eq!(store.counts(), Default::default());
+    assert!(store.get(&att.id()).unwrap().is_none());
+}
+
+#[test]
+fn digests_agree_exactly_when_objects_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a");
+    let b = open(&dir, "b");
+    let empty = a.listing_digest();
+    assert_eq!(empty, b.listing_digest());
+    let p = key(1);
+    let o1 = offer(&p, "a", 1, |_| {});
+    let o2 = offer(&p, "a", 2, |_| {});
+    let o3 = offer(&p, "b", 1, |_| {});
+    a.apply_batch(
+        &[o1.clone().into(), o2.clone().into(), o3.clone().into()],
+        NOW,
+    )
+    .unwrap();
+    b.apply_batch(&[o3.clone().into(), o2.clone().into()], NOW)
+        .unwrap();
+    // o1 is superseded: the current listings are equal.
+    assert_eq!(a.listing_digest(), b.listing_digest());
+    assert_eq!(a.provider_digests(), b.provider_digests());
+    assert_ne!(a.listing_digest(), empty);
+    let summary = a.provider_summary(&p.public());
+    assert_eq!(summary, vec![(st("a"), 2, o2.id()), (st("b"), 1, o3.id())]);
+    let c = certificate(&key(2), &p.public(), "x", "y", 1);
+    a.apply(&c.clone().into(), NOW).unwrap();
+    assert_ne!(a.listing_digest(), b.listing_digest());
+    assert_eq!(a.provider_digests(), b.provider_digests());
+    let diff: Vec<_> = a
+        .all_ids()
+        .into_iter()
+        .filter(|x| !b.all_ids().contains(x))
+        .collect();
+    assert_eq!(diff, vec![(Kind::Certificate, c.id())]);
+    b.apply(&c.into(), NOW).unwrap();
+    assert_eq!(a.listing_digest(), b.listing_digest());
+    assert_eq!(a.all_ids(), b.all_ids());
+}
