@@ -50,9 +50,16 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(bootstrap: &[String]) -> Self {
+        Self::start_with(bootstrap, |_| {}).await
+    }
+
+    /// Starts a node after `adjust` has changed its test configuration.
+    pub async fn start_with(bootstrap: &[String], adjust: impl FnOnce(&mut NodeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = SecretKey::generate();
-        let node = Node::start(test_config(dir.path(), bootstrap), key.clone())
+        let mut config = test_config(dir.path(), bootstrap);
+        adjust(&mut config);
+        let node = Node::start(config, key.clone())
             .await
             .expect("node starts");
         Self { node, key, dir }

@@ -37,6 +37,109 @@ pub(crate) enum Command {
     /// Query the listing of a node (light client: every object is verified before it is shown).
     #[command(subcommand)]
     Listing(ListingCommand),
+    /// Propose and list service-level agreements (light client).
+    #[command(subcommand)]
+    Sla(SlaCommand),
+    /// Show a provider: offers, agreements, reputation and what it is based on (light client).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Measure the providers you have agreements with and sign QoS attestations (light client).
+    ///
+    /// For each window and each live agreement of --key: stores a random blob at the provider's
+    /// endpoint, reads random ranges back, checks their blake3, then signs an attestation of
+    /// what it measured and submits it through the node.
+    Probe(ProbeArgs),
+    /// Run a local testnet: many real nodes on this machine play a scenario and get a report.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SlaCommand {
+    /// Sign a proposal for an offer and wait for the provider's decision.
+    ///
+    /// The proposal travels by gossip to the provider's node, which answers with a signed
+    /// decision; no direct connection to the provider is needed. Proposal + acceptance is the
+    /// agreement, stored by every node. A rejection shows its reason (e.g. capacity, price).
+    Propose(ProposeArgs),
+    /// List agreements (where --party is consumer or provider; all the node knows otherwise).
+    List(SlaListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProposeArgs {
+    /// Your key file (the consumer's key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Id of the offer (64 hex, as `listing query` prints with --json).
+    #[arg(long, value_name = "ID")]
+    pub(crate) offer: String,
+    /// Volume: a size for storage ("100 GiB"), a unit count for compute.
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) volume: String,
+    /// Duration of service, e.g. 30d.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) duration: String,
+    /// How long to wait for the decision.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) wait: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SlaListArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Only agreements where this key is the consumer or the provider.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) party: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProbeArgs {
+    /// Your key file (the consumer's key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Length of one measurement window, e.g. 1h (testnets use seconds).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub(crate) window: String,
+    /// Windows to run before exiting.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) windows: u32,
+    /// Reads per window and agreement.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) probes: u32,
+    /// Print JSON (one object per attestation).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProviderCommand {
+    /// Offers, agreements, reputation score and its explanation: which attestations counted,
+    /// which were excluded and why.
+    Show(ProviderShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProviderShowArgs {
+    /// The provider's public key (64 hex).
+    #[arg(value_name = "KEY")]
+    pub(crate) provider: String,
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -277,6 +380,63 @@ pub(crate) struct ShowArgs {
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
     /// Print JSON ({"public_key", "peer_id", "path"}) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestnetCommand {
+    /// Start N real nodes on 127.0.0.1, play a scenario, write a report, stop every node.
+    ///
+    /// Each node is a `flashback node run` process with a fresh key and a data dir under
+    /// --out, joined through a random bootstrap graph. Providers publish offers on their
+    /// node's blob endpoint (some with a flaky one), consumers make agreements, probe and
+    /// attest; scenarios add churn, a partition or a flood. Writes report.json, report.md,
+    /// propagation_cdf.png and reputation.png into --out. Exits non-zero when a check fails
+    /// (for instance when the listings did not converge). Every process started is stopped on
+    /// exit, Ctrl-C included; after a crash, `flashback testnet down` stops them.
+    Up(TestnetUpArgs),
+    /// Stop what a crashed `testnet up` left running (the processes in <out>/pids.json).
+    Down(TestnetDirArgs),
+    /// Write report.md and the plots again from <out>/report.json.
+    Report(TestnetDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestnetUpArgs {
+    /// Node processes (default: the scenario's, 10 for the built-in ones).
+    #[arg(long, value_name = "N")]
+    pub(crate) nodes: Option<usize>,
+    /// Providers among the nodes (default: about 40 % of them, 2 to 12).
+    #[arg(long, value_name = "P")]
+    pub(crate) providers: Option<usize>,
+    /// Consumers (light clients run by the runner; default: a quarter of the nodes, 2 to 8).
+    #[arg(long, value_name = "C")]
+    pub(crate) consumers: Option<usize>,
+    /// Length of the activity phase, e.g. 30s (default: the scenario's).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) duration: Option<String>,
+    /// Scenario: a TOML file, or a built-in name: smoke, churn, partition, flood.
+    #[arg(long, value_name = "FILE", default_value = "smoke")]
+    pub(crate) scenario: String,
+    /// Output dir: node data dirs and logs, pids.json, the report. Cleared if it holds a
+    /// previous run; refused if it holds anything else.
+    #[arg(long, value_name = "DIR", default_value = "testnet-out")]
+    pub(crate) out: PathBuf,
+    /// Seed of every random choice (default: random; printed in the report).
+    #[arg(long, value_name = "S")]
+    pub(crate) seed: Option<u64>,
+    /// Print report.json on stdout instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestnetDirArgs {
+    /// The testnet's output dir.
+    #[arg(long, value_name = "DIR", default_value = "testnet-out")]
+    pub(crate) out: PathBuf,
+    /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }

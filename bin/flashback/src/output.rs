@@ -27,3 +27,8 @@ pub(crate) fn error(err: &anyhow::Error) {
 pub(crate) fn warn(text: impl std::fmt::Display) {
     eprintln!("warning: {text}");
 }
+
+/// Prints a progress line on stderr (long-running commands such as `testnet up`).
+pub(crate) fn progress(text: impl std::fmt::Display) {
+    eprintln!("{text}");
+}

@@ -21,6 +21,8 @@
 //! # Ok(()) }
 //! ```
 
+mod market;
+pub mod probe;
 mod spec;
 
 use std::time::Duration;
@@ -35,6 +37,7 @@ use flashback_types::{
 };
 use tokio::sync::mpsc;
 
+pub use market::{CrossCheck, Terms, VerifiedProviderReport};
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };
@@ -325,6 +328,51 @@ impl Client {
             }
             _ => Err(self.wrong(node)),
         }
+    }
+
+    /// Agreements where `party` is the consumer or the provider (all the node returns when
+    /// `None`), each verified. Agreements the node still holds after their end are left out.
+    pub async fn agreements(
+        &self,
+        party: Option<flashback_types::PublicKey>,
+    ) -> Result<Vec<flashback_types::Agreement>, ClientError> {
+        let node = self.first();
+        let QueryResponse::Objects { objects } = self
+            .query_node(node, &QueryRequest::Agreements { party })
+            .await?
+        else {
+            return Err(self.wrong(node));
+        };
+        let mut out = Vec::with_capacity(objects.len());
+        for bytes in objects.iter() {
+            let agreement = match Object::decode(bytes) {
+                Ok(Object::Agreement(a)) => a,
+                Ok(other) => {
+                    return Err(ClientError::BadResponse {
+                        node: node.to_string(),
+                        detail: format!("a {} in an agreement list", other.kind()),
+                    });
+                }
+                Err(error) => {
+                    return Err(ClientError::BadObject {
+                        node: node.to_string(),
+                        error,
+                    });
+                }
+            };
+            if party.is_some_and(|p| agreement.consumer() != &p && agreement.provider() != &p) {
+                return Err(ClientError::BadResponse {
+                    node: node.to_string(),
+                    detail: "an agreement between other parties".into(),
+                });
+            }
+            // Ended (not yet collected by the node) or not yet valid: not an error of the node.
+            let (created, expires) = (agreement.created_at(), agreement.expires_at());
+            if self.config.time.check(created, expires, now()).is_ok() {
+                out.push(agreement);
+            }
+        }
+        Ok(out)
     }
 
     /// The node's status.

@@ -30,6 +30,13 @@ pub struct NodeConfig {
     pub sync: SyncConfig,
     /// Prometheus metrics endpoint.
     pub metrics: MetricsConfig,
+    /// How this node answers SLA proposals addressed to its key.
+    pub sla: crate::sla::SlaPolicy,
+    /// Append `<unix millis> <id> <kind>` to `<data_dir>/applied.log` for every newly stored
+    /// object (testnets measure propagation with it). Off by default.
+    pub trace_applied: bool,
+    /// Reference blob endpoint (the data plane QoS probes measure); off by default.
+    pub blobs: BlobConfig,
 }
 
 impl Default for NodeConfig {
@@ -43,6 +50,9 @@ impl Default for NodeConfig {
             pipeline: PipelineConfig::default(),
             sync: SyncConfig::default(),
             metrics: MetricsConfig::default(),
+            sla: crate::sla::SlaPolicy::default(),
+            trace_applied: false,
+            blobs: BlobConfig::default(),
         }
     }
 }
@@ -128,6 +138,10 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Address to bind; loopback by default (port 0 picks a free port, written to node.json).
     pub listen: SocketAddr,
+    /// Also serve the admin endpoint (`/admin/…`: block, unblock and dial peers) on this
+    /// address, with a token in `<data_dir>/admin.token`. Needs a loopback `listen`. Off by
+    /// default; testnets use it for partitions.
+    pub admin: bool,
 }
 
 impl Default for MetricsConfig {
@@ -135,6 +149,47 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            admin: false,
+        }
+    }
+}
+
+/// The reference blob endpoint: a small HTTP store of blobs addressed by their blake3, so QoS
+/// probes measure a real data plane. Off by default; testnets turn it on. The fault knobs
+/// (`added_latency_ms`, `failure_rate`) exist to test the prober and reputation, never for
+/// production.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobConfig {
+    /// Serve `/blobs`.
+    pub enabled: bool,
+    /// Address to bind; loopback by default (port 0 picks a free port, written to node.json as
+    /// `blob_endpoint`).
+    pub listen: SocketAddr,
+    /// Total bytes stored before uploads are refused with 507.
+    pub capacity_bytes: u64,
+    /// Largest blob accepted, bytes (bigger uploads get 413).
+    pub max_blob_bytes: u64,
+    /// Delay added before answering every blob request, ms.
+    pub added_latency_ms: u64,
+    /// Probability (0.0 to 1.0) that a GET of a stored blob fails: half of the failures answer
+    /// 503, the other half answer 200/206 with one byte flipped (caught by the prober's blake3
+    /// check).
+    pub failure_rate: f64,
+    /// Seed for the fault draws (deterministic failures in tests); random when unset.
+    pub seed: Option<u64>,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            capacity_bytes: 1 << 30,
+            max_blob_bytes: 16 << 20,
+            added_latency_ms: 0,
+            failure_rate: 0.0,
+            seed: None,
         }
     }
 }

@@ -23,12 +23,16 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
+mod blobs;
 mod clock;
 mod config;
 mod metrics;
 mod pipeline;
 mod service;
+mod sla;
 mod sync;
+mod trace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,12 +48,15 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use admin::ADMIN_TOKEN;
 pub use clock::now;
 pub use config::{
-    MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
+    BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
 };
 pub use pipeline::{Validator, Verdict, topic_for};
+pub use sla::{SlaPolicy, decide};
 pub use sync::RoundStats;
+pub use trace::APPLIED_LOG;
 
 /// Why the node could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +97,9 @@ pub struct NodeInfo {
     pub listen_addrs: Vec<String>,
     /// Where `/metrics` is served, if enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// Base URL of the reference blob endpoint (`http://127.0.0.1:PORT`), if enabled.
+    #[serde(default)]
+    pub blob_endpoint: Option<String>,
     /// The data dir.
     pub data_dir: PathBuf,
     /// The node's process id.
@@ -129,6 +139,8 @@ pub struct Node {
     store: Store,
     net: NetHandle,
     validator: Validator,
+    applied: broadcast::Sender<Object>,
+    registry: Arc<Mutex<Registry>>,
     stop: CancellationToken,
     tasks: TaskTracker,
     node_json: PathBuf,
@@ -178,12 +190,40 @@ impl Node {
         let tasks = TaskTracker::new();
         let registry = Arc::new(Mutex::new(registry));
         let metrics_addr = if config.metrics.enabled {
-            Some(metrics::serve(config.metrics.listen, registry, stop.clone()).await?)
+            let admin = if config.metrics.admin {
+                if !config.metrics.listen.ip().is_loopback() {
+                    return Err(NodeError::Metrics(format!(
+                        "the admin endpoint is served on loopback only, not {}: set metrics.listen to 127.0.0.1:<port> or turn metrics.admin off",
+                        config.metrics.listen
+                    )));
+                }
+                Some(admin::router(&data_dir, net.clone())?)
+            } else {
+                None
+            };
+            Some(
+                metrics::serve(config.metrics.listen, registry.clone(), admin, stop.clone())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let blob_endpoint = if config.blobs.enabled {
+            let dir = data_dir.join("blobs");
+            Some(blobs::serve(config.blobs.clone(), dir, stop.clone(), &tasks).await?)
         } else {
             None
         };
 
         let (applied_tx, _) = broadcast::channel(1024);
+        if config.trace_applied {
+            // Subscribed before any task can store anything, so the trace misses nothing.
+            tasks.spawn(trace::run(
+                applied_tx.subscribe(),
+                data_dir.join(APPLIED_LOG),
+                stop.clone(),
+            ));
+        }
         let validator = Validator::new(
             store.clone(),
             config.time,
@@ -195,7 +235,7 @@ impl Node {
             store: store.clone(),
             net: net.clone(),
             validator: validator.clone(),
-            applied: applied_tx,
+            applied: applied_tx.clone(),
             node_key: key.public(),
         };
 
@@ -227,6 +267,13 @@ impl Node {
             stop.clone(),
         ));
         tasks.spawn(gc_loop(store.clone(), stop.clone()));
+        tasks.spawn(sla::run(
+            services.clone(),
+            key.clone(),
+            config.sla.clone(),
+            services.applied.subscribe(),
+            stop.clone(),
+        ));
 
         let peer_id = net.local_peer_id();
         let listen_addrs = net
@@ -240,6 +287,7 @@ impl Node {
             public_key: key.public(),
             listen_addrs,
             metrics_addr,
+            blob_endpoint,
             data_dir: data_dir.clone(),
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -257,6 +305,8 @@ impl Node {
             store,
             net,
             validator,
+            applied: applied_tx,
+            registry,
             stop,
             tasks,
             node_json,
@@ -278,6 +328,31 @@ impl Node {
         &self.net
     }
 
+    /// The validation pipeline itself, to feed it encoded objects directly (benchmarks, tools);
+    /// what it stores is not published.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    /// Every object newly stored from now on (gossip, sync or submit), sent once it is durable.
+    ///
+    /// The channel keeps the last 1024 objects: a receiver further behind gets
+    /// `RecvError::Lagged(n)` with the number it missed, and can re-read the store.
+    pub fn subscribe_applied(&self) -> broadcast::Receiver<Object> {
+        self.applied.subscribe()
+    }
+
+    /// The metrics in Prometheus text format, as `/metrics` serves them (libp2p's and the
+    /// node's), also when the endpoint is disabled.
+    pub fn encode_metrics(&self) -> String {
+        let mut text = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            // Writing into a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        }
+        text
+    }
+
     /// Validates, stores and publishes an object as if a light client had submitted it.
     pub async fn submit(&self, object: &Object) -> Verdict {
         self.submit_bytes(object.encoded().to_vec()).await
@@ -291,14 +366,12 @@ impl Node {
         };
         if let (Verdict::Stored(flashback_store::Applied::Applied), Some(object)) =
             (&verdict, &object)
-        {
-            if let Err(e) = self
+            && let Err(e) = self
                 .net
                 .publish(topic_for(object.kind()), object.encoded().to_vec())
                 .await
-            {
-                tracing::debug!(error = %e, "publish did not go out; sync will deliver it");
-            }
+        {
+            tracing::debug!(error = %e, "publish did not go out; sync will deliver it");
         }
         verdict
     }

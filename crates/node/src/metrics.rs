@@ -80,11 +80,12 @@ impl Metrics {
     }
 }
 
-/// Binds the metrics endpoint and serves it until `stop` is cancelled. Returns the bound
-/// address (the configured port may be 0).
+/// Binds the metrics endpoint (plus `extra` routes, if any) and serves it until `stop` is
+/// cancelled. Returns the bound address (the configured port may be 0).
 pub(crate) async fn serve(
     addr: SocketAddr,
     registry: Arc<Mutex<Registry>>,
+    extra: Option<axum::Router>,
     stop: CancellationToken,
 ) -> Result<SocketAddr, NodeError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -122,6 +123,11 @@ pub(crate) async fn serve(
             }
         }),
     );
+    // More routes on the same listener (the admin endpoint).
+    let app = match extra {
+        Some(extra) => app.merge(extra),
+        None => app,
+    };
     tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })

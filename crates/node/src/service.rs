@@ -17,8 +17,8 @@ use crate::clock::now;
 use crate::pipeline::{Validator, Verdict, topic_for};
 use crate::{NodeError, blocking, bounded};
 
-/// Longest a `WaitDecision` query is held open.
-pub(crate) const MAX_WAIT_SECS: u32 = 60;
+/// Longest a `WaitDecision` query is held open (below the 30 s request timeout).
+pub(crate) const MAX_WAIT_SECS: u32 = 20;
 
 /// Everything the services need.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use flashback_types::{PublicKey, TimeRules, valid_asset};
+use flashback_types::{PublicKey, valid_asset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -75,8 +75,6 @@ pub struct StoreConfig {
     pub trusted_auditors: Vec<PublicKey>,
     /// Reputation parameters.
     pub reputation: ReputationParams,
-    /// Clock rules shared with validation.
-    pub time: TimeRules,
 }
 
 impl Default for StoreConfig {
@@ -88,7 +86,6 @@ impl Default for StoreConfig {
             trusted_certifiers: Vec::new(),
             trusted_auditors: Vec::new(),
             reputation: ReputationParams::default(),
-            time: TimeRules::default(),
         }
     }
 }

@@ -88,7 +88,7 @@ impl fmt::Display for ExclusionReason {
             ExclusionReason::AttesterIsSubject => "attester is the subject",
             ExclusionReason::NoProbes => "no probes in the window",
             ExclusionReason::NoAgreement => {
-                "attester has no live agreement with the provider and no auditor certificate"
+                "no agreement: the attester has no live agreement with the provider and no auditor certificate"
             }
             ExclusionReason::WindowOutsideAgreement => {
                 "window is outside every agreement between attester and provider"

@@ -37,6 +37,37 @@ fn bench(c: &mut Criterion) {
         b.iter(|| Object::decode_at(black_box(&bytes), NOW, &time).expect("valid"))
     });
     group.finish();
+
+    // Batch verification as a pre-filter: what it costs next to strict per-object checks.
+    let keys: Vec<SecretKey> = (0..64u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+    let batch: Vec<Vec<u8>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            Signed::sign(samples::offer(k.public(), "b", i as u64, NOW), k)
+                .expect("valid offer")
+                .encoded()
+                .to_vec()
+        })
+        .collect();
+    let mut group = c.benchmark_group("batch64");
+    group.bench_function("strict_each", |b| {
+        b.iter(|| {
+            for bytes in &batch {
+                Object::decode(black_box(bytes)).expect("valid");
+            }
+        })
+    });
+    group.bench_function("prefilter_only", |b| {
+        b.iter(|| {
+            let parts: Vec<_> = batch
+                .iter()
+                .map(|bytes| flashback_types::envelope_parts(bytes).expect("parses"))
+                .collect();
+            assert!(flashback_types::batch_prefilter(black_box(&parts)));
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

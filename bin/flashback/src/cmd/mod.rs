@@ -4,8 +4,15 @@ mod keys;
 mod listing;
 mod node;
 mod offer;
+mod probe;
+mod provider;
+mod sla;
+mod testnet;
 
-use crate::cli::{Cli, Command, ConfigCommand, ListingCommand, NodeCommand, OfferCommand};
+use crate::cli::{
+    Cli, Command, ConfigCommand, ListingCommand, NodeCommand, OfferCommand, ProviderCommand,
+    SlaCommand, TestnetCommand,
+};
 
 /// Runs one parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -16,6 +23,13 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offer(OfferCommand::Publish(args)) => runtime()?.block_on(offer::publish(args)),
         Command::Offer(OfferCommand::Withdraw(args)) => runtime()?.block_on(offer::withdraw(args)),
         Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
+        Command::Sla(SlaCommand::Propose(args)) => runtime()?.block_on(sla::propose(args)),
+        Command::Sla(SlaCommand::List(args)) => runtime()?.block_on(sla::list(args)),
+        Command::Provider(ProviderCommand::Show(args)) => runtime()?.block_on(provider::show(args)),
+        Command::Probe(args) => runtime()?.block_on(probe::run(args)),
+        Command::Testnet(TestnetCommand::Up(args)) => runtime()?.block_on(testnet::up(args)),
+        Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
+        Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
     }
 }
 

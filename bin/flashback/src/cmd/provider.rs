@@ -1,0 +1,89 @@
+//! `flashback provider show`: a light-client command (through `flashback-client`).
+
+use std::str::FromStr;
+
+use flashback_client::Client;
+use flashback_types::PublicKey;
+use serde_json::json;
+
+use crate::cli::ProviderShowArgs;
+use crate::cmd::listing::offer_json;
+use crate::cmd::node::node_addr;
+use crate::cmd::sla::agreement_json;
+use crate::output;
+
+pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
+    let provider = PublicKey::from_str(&args.provider)
+        .map_err(|e| anyhow::anyhow!("provider key {:?}: {e}", args.provider))?;
+    let addr = node_addr(&args.node)?;
+    let client = Client::connect(&[addr]).await?;
+    let result = client.provider_report(provider).await;
+    client.close().await;
+    let v = result?;
+    let r = &v.report;
+    if args.json {
+        return output::json(&json!({
+            "provider": provider.to_string(),
+            "flagged_equivocation": r.flagged,
+            "reputation": {
+                "score": r.score,
+                "beta_mean": r.beta_mean,
+                "compliance": r.compliance,
+                "counted": r.counted.iter().map(|c| json!({
+                    "id": c.id.to_string(),
+                    "attester": c.attester.to_string(),
+                    "window_end": c.window_end,
+                    "probes": c.probes,
+                    "successes": c.successes,
+                    "weight": c.weight,
+                })).collect::<Vec<_>>(),
+                "excluded": r.excluded.iter().map(|x| json!({
+                    "id": x.id.to_string(),
+                    "attester": x.attester.to_string(),
+                    "reason": x.reason.as_str(),
+                })).collect::<Vec<_>>(),
+            },
+            "offers": v.offers.iter().map(offer_json).collect::<anyhow::Result<Vec<_>>>()?,
+            "agreements": v.agreements.iter().map(agreement_json).collect::<Vec<_>>(),
+        }));
+    }
+    output::line(format_args!("provider {provider}"));
+    if r.flagged {
+        output::line(
+            "  WARNING: this provider signed two different offers with the same seq (equivocation)",
+        );
+    }
+    output::line(format_args!(
+        "  reputation {:.3}  (beta mean {:.3}, SLA compliance {:.3})",
+        r.score, r.beta_mean, r.compliance
+    ));
+    output::line(format_args!(
+        "  {} offers, {} agreements",
+        v.offers.len(),
+        v.agreements.len()
+    ));
+    output::line(format_args!("  counted attestations: {}", r.counted.len()));
+    for c in r.counted.iter() {
+        output::line(format_args!(
+            "    {}  by {}  {}/{} ok  weight {:.3}",
+            c.id.fmt_short(),
+            c.attester.fmt_short(),
+            c.successes,
+            c.probes,
+            c.weight
+        ));
+    }
+    output::line(format_args!(
+        "  excluded attestations: {}",
+        r.excluded.len()
+    ));
+    for x in r.excluded.iter() {
+        output::line(format_args!(
+            "    {}  by {}  {}",
+            x.id.fmt_short(),
+            x.attester.fmt_short(),
+            x.reason
+        ));
+    }
+    Ok(())
+}

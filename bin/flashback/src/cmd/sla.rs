@@ -1,0 +1,141 @@
+//! `flashback sla propose|list`: light-client commands (through `flashback-client`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use flashback_client::{Client, Terms, parse_duration, parse_size};
+use flashback_types::{Agreement, Decision, Hash32, Object, PublicKey, ResourceKind};
+use serde_json::json;
+
+use crate::cli::{ProposeArgs, SlaListArgs};
+use crate::cmd::keys::read_key_file;
+use crate::cmd::node::node_addr;
+use crate::output;
+
+pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
+    let key = read_key_file(&args.key)?;
+    let offer_id = Hash32::from_str(&args.offer)
+        .map_err(|e| anyhow::anyhow!("--offer {:?}: not an offer id ({e})", args.offer))?;
+    let duration_secs = parse_duration("--duration", &args.duration)?;
+    let wait = Duration::from_secs(parse_duration("--wait", &args.wait)?);
+    let addr = node_addr(&args.node)?;
+    let client = Client::connect(&[addr]).await?;
+    let result = async {
+        let offer = match client.get(&[offer_id]).await?.pop() {
+            Some(Object::Offer(o)) => o,
+            _ => anyhow::bail!("the node knows no offer {offer_id}: check --offer (see `flashback listing query --json`)"),
+        };
+        let volume = match offer.body().kind {
+            ResourceKind::Storage => parse_size("--volume", &args.volume)?,
+            ResourceKind::Compute => args.volume.trim().parse().map_err(|_| {
+                anyhow::anyhow!("--volume {:?}: a compute volume is a whole number of units", args.volume)
+            })?,
+        };
+        let terms = Terms {
+            volume,
+            duration_secs,
+            start: None,
+            decide_within: wait.max(Duration::from_secs(60)),
+        };
+        let proposal = client.propose(&key, &offer, terms).await?;
+        let decision = client.wait_decision(&proposal, wait).await?;
+        anyhow::Ok((proposal, decision))
+    }
+    .await;
+    client.close().await;
+    let (proposal, decision) = result?;
+    let p = proposal.body();
+    let (status, reason) = match decision.as_ref().map(|d| d.body().decision) {
+        Some(Decision::Accept) => ("accepted", None),
+        Some(Decision::Reject(r)) => ("rejected", Some(r.code())),
+        None => ("no decision", None),
+    };
+    if args.json {
+        return output::json(&json!({
+            "proposal_id": proposal.id().to_string(),
+            "agreement_id": (status == "accepted").then(|| proposal.id().to_string()),
+            "provider": p.provider.to_string(),
+            "offer_id": p.offer_id.to_string(),
+            "volume": p.volume,
+            "duration_secs": p.duration_secs,
+            "total": p.total,
+            "asset": p.price.asset.as_str(),
+            "status": status,
+            "reason": reason,
+        }));
+    }
+    match (status, reason) {
+        ("accepted", _) => output::line(format_args!(
+            "accepted: agreement {} with {} for {} bytes over {}s, total {} {}",
+            proposal.id(),
+            p.provider,
+            p.volume,
+            p.duration_secs,
+            p.total,
+            p.price.asset
+        )),
+        ("rejected", Some(reason)) => output::line(format_args!(
+            "rejected: {reason} (proposal {})",
+            proposal.id()
+        )),
+        _ => output::line(format_args!(
+            "no decision within {}: the proposal {} expires unanswered (is the provider's node online?)",
+            args.wait,
+            proposal.id()
+        )),
+    }
+    Ok(())
+}
+
+pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
+    let p = a.proposal().body();
+    json!({
+        "agreement_id": a.proposal_id().to_string(),
+        "object_id": a.id().to_string(),
+        "consumer": p.consumer.to_string(),
+        "provider": p.provider.to_string(),
+        "offer_id": p.offer_id.to_string(),
+        "offer_seq": p.offer_seq,
+        "volume": p.volume,
+        "duration_secs": p.duration_secs,
+        "start": p.start,
+        "end": p.end(),
+        "total": p.total,
+        "asset": p.price.asset.as_str(),
+        "accepted_at": a.created_at(),
+    })
+}
+
+pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
+    let party = args
+        .party
+        .as_deref()
+        .map(|k| PublicKey::from_str(k).map_err(|e| anyhow::anyhow!("--party {k:?}: {e}")))
+        .transpose()?;
+    let addr = node_addr(&args.node)?;
+    let client = Client::connect(&[addr]).await?;
+    let result = client.agreements(party).await;
+    client.close().await;
+    let agreements = result?;
+    if args.json {
+        return output::json(&agreements.iter().map(agreement_json).collect::<Vec<_>>());
+    }
+    if agreements.is_empty() {
+        output::line("no agreements");
+    }
+    for a in &agreements {
+        let p = a.proposal().body();
+        output::line(format_args!(
+            "{}  consumer {}  provider {}  {} bytes  {}s from {}  total {} {}",
+            a.proposal_id().fmt_short(),
+            p.consumer.fmt_short(),
+            p.provider.fmt_short(),
+            p.volume,
+            p.duration_secs,
+            p.start,
+            p.total,
+            p.price.asset
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,1247 @@
+//! Network benchmark: how fast a signed offer spreads through an in-process network of N nodes,
+//! with raw gossipsub and with the full node pipeline, and how fast one node ingests a burst of
+//! offers, next to the raw `verify_strict` rate measured in the same run.
+//!
+//! 1. **Propagation.** N peers on libp2p's memory transport, each bootstrapping to 2 or 3
+//!    random earlier peers (seeded), 100 ms heartbeat. Once the gossipsub meshes have formed,
+//!    M offers are published one at a time from random peers. Per offer: the time until 95 %
+//!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers; and the
+//!    full-message receptions per node per offer, duplicates included (libp2p's
+//!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
+//!    - *baseline*: plain `flashback_net::spawn` peers that report `Accept` as soon as a
+//!      `NetEvent::Gossip` arrives (receipt = that event; no decoding, no store);
+//!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
+//!      [`Node::submit`] (validate, store, publish); receipt = the object is durable in that
+//!      node's store ([`Node::subscribe_applied`]).
+//! 2. **Ingest.** A sender node publishes a burst of K distinct pre-signed offers as fast as
+//!    gossipsub takes them; a receiver node validates and stores them. What gossip drops under
+//!    load (bounded queues answer `Ignore`) is then fetched by anti-entropy (`sync_now`) from
+//!    the sender, which holds all K. Then the same K offers fed straight to
+//!    [`flashback_node::Validator::ingest`] of a fresh node in batches of 512, and raw
+//!    `PublicKey::verify_strict` of a 32-byte message on one thread and on all threads.
+//!
+//! ```text
+//! cargo bench -p flashback-node --bench network
+//! FLASHBACK_BENCH_NODES=100 FLASHBACK_BENCH_OFFERS=50 FLASHBACK_BENCH_INGEST=0 cargo bench …
+//! ```
+//!
+//! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
+//! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
+//! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
+//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100).
+//!
+//! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
+//! stderr. Everything runs in one process on one tokio runtime: on a small machine the peers
+//! compete for the same cores, so absolute times are an upper bound of a real deployment.
+
+// This binary's output *is* its report: stdout for figures, stderr for progress.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flashback_net::{
+    Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry, Validation, topics,
+};
+use flashback_node::{Node, NodeConfig, Verdict};
+use flashback_store::Applied;
+use flashback_types::{Object, SecretKey, Signed, samples};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+
+/// Offers that reached fewer than this share of the other peers count as not propagated.
+const COVERAGE: f64 = 0.95;
+/// Most time one offer may take to reach every peer before the bench moves on.
+const OFFER_DEADLINE: Duration = Duration::from_secs(10);
+/// Most time the meshes may take to form.
+const MESH_DEADLINE: Duration = Duration::from_secs(60);
+/// A peer's mesh counts as formed at this size, or at its number of connections if smaller
+/// (gossipsub's `mesh_n_low` is 5; a peer with 2 connections can only mesh with 2).
+const MIN_MESH: usize = 4;
+/// Pause between two measured offers, so one offer's trailing duplicates do not queue in front
+/// of the next. Spacing, not synchronisation.
+const OFFER_GAP: Duration = Duration::from_millis(50);
+/// Offers per provider in the ingest burst: anti-entropy lists at most 1024 offers per provider
+/// and asks one request per provider, so a few hundred each keeps it efficient.
+const OFFERS_PER_PROVIDER: usize = 500;
+/// Paced ingest: most offers published but not yet stored by the receiver. Below gossipsub's
+/// per-peer send queue (5000) and the receiver's queues (1024 + 8192), so nothing is dropped.
+const PACED_WINDOW: usize = 2048;
+/// Batch size of the direct `Validator::ingest` measurement (the pipeline's `max_batch`).
+const INGEST_BATCH: usize = 512;
+
+struct Settings {
+    nodes: Vec<usize>,
+    offers: usize,
+    ingest: usize,
+    seed: u64,
+    heartbeat_ms: u64,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let nodes = std::env::var("FLASHBACK_BENCH_NODES").unwrap_or_else(|_| "20,50,100".into());
+        Self {
+            nodes: nodes
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .expect("FLASHBACK_BENCH_NODES: comma-separated node counts")
+                })
+                .filter(|&n| n >= 2)
+                .collect(),
+            offers: env_or("FLASHBACK_BENCH_OFFERS", 50).max(1),
+            ingest: env_or("FLASHBACK_BENCH_INGEST", 50_000),
+            seed: env_or("FLASHBACK_BENCH_SEED", 1),
+            heartbeat_ms: env_or("FLASHBACK_BENCH_HEARTBEAT_MS", 100).max(1),
+        }
+    }
+}
+
+fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: not a number")),
+        Err(_) => default,
+    }
+}
+
+/// SplitMix64: a seeded, dependency-free generator; good enough to pick peers.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The figures of a run: rows of the table and one JSON object per figure.
+#[derive(Default)]
+struct Report {
+    table: String,
+    json: Vec<Value>,
+}
+
+impl Report {
+    fn row(&mut self, line: String) {
+        eprintln!("  {line}");
+        self.table.push_str(&line);
+        self.table.push('\n');
+    }
+
+    fn figure(&mut self, figure: &str, value: f64, unit: &str, context: Value) {
+        let mut object =
+            json!({ "bench": "network", "figure": figure, "value": round3(value), "unit": unit });
+        if let (Some(map), Value::Object(extra)) = (object.as_object_mut(), context) {
+            map.extend(extra);
+        }
+        self.json.push(object);
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut report = Report::default();
+    report.row(format!(
+        "machine: {cores} cores, load average at start {}; temp dir {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        std::env::temp_dir().display()
+    ));
+
+    runtime.block_on(async {
+        if !settings.nodes.is_empty() {
+            propagation(&settings, &mut report).await;
+        }
+        if settings.ingest > 0 {
+            ingest(&settings, &mut report).await;
+        }
+        // Every peer and node was shut down above; what is still alive is a leak.
+        let alive = wait_for_idle_runtime().await;
+        report.row(format!(
+            "tasks still alive on the runtime after every shutdown: {alive}"
+        ));
+        report.figure("leftover_tasks", alive as f64, "tasks", json!({}));
+    });
+    drop(runtime);
+
+    println!("\n{}", report.table);
+    for figure in &report.json {
+        println!("{figure}");
+    }
+}
+
+async fn wait_for_idle_runtime() -> usize {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metrics.num_alive_tasks() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    metrics.num_alive_tasks()
+}
+
+/// User + system CPU time of this process so far (Linux `/proc/self/stat`; `None` elsewhere).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux target we run on (reading it needs libc's sysconf).
+    Some(Duration::from_millis(ticks * 10))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offers
+
+/// `count` distinct valid offers from `count / per_provider` providers, signed on every core.
+fn sign_offers(count: usize, per_provider: usize, label: &str) -> Vec<Object> {
+    let now = flashback_node::now();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let providers: Vec<SecretKey> = (0..count.div_ceil(per_provider))
+        .map(|p| {
+            let mut seed = *blake3::hash(format!("{label}/{p}").as_bytes()).as_bytes();
+            seed[0] ^= 1;
+            SecretKey::from_seed(&seed)
+        })
+        .collect();
+    let chunk = count.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|start| {
+                let providers = &providers;
+                scope.spawn(move || {
+                    (start..(start + chunk).min(count))
+                        .map(|i| {
+                            let key = &providers[i / per_provider];
+                            let body =
+                                samples::offer(key.public(), &format!("{label}-{i}"), 1, now);
+                            Object::Offer(Signed::sign(body, key).expect("sample offers are valid"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("signing thread"))
+            .collect()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Propagation
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Baseline,
+    Full,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Baseline => "baseline",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// One peer received one object (first copy only).
+struct Receipt {
+    node: usize,
+    key: [u8; 32],
+    at: Instant,
+}
+
+struct RawPeer {
+    net: NetHandle,
+    registry: Registry,
+}
+
+enum Peers {
+    Raw(Vec<RawPeer>),
+    Full(Vec<Node>),
+}
+
+/// N running peers of one mode, with the tasks that report receipts.
+struct Network {
+    mode: Mode,
+    peers: Peers,
+    nets: Vec<NetHandle>,
+    reporters: JoinSet<()>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NetConfig {
+    NetConfig {
+        memory_transport: true,
+        listen: vec!["/memory/0".into()],
+        bootstrap,
+        gossip_heartbeat_ms: heartbeat_ms,
+        ..NetConfig::default()
+    }
+}
+
+/// Each peer after the first bootstraps to 2 or 3 distinct random earlier peers.
+fn bootstrap_graph(n: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    (0..n)
+        .map(|i| {
+            let want = (2 + rng.below(2)).min(i);
+            let mut picked = Vec::new();
+            while picked.len() < want {
+                let j = rng.below(i);
+                if !picked.contains(&j) {
+                    picked.push(j);
+                }
+            }
+            picked
+        })
+        .collect()
+}
+
+impl Network {
+    async fn start(
+        mode: Mode,
+        n: usize,
+        settings: &Settings,
+        receipts: mpsc::Sender<Receipt>,
+    ) -> Self {
+        let mut rng = Rng(settings.seed ^ n as u64);
+        let graph = bootstrap_graph(n, &mut rng);
+        let mut addrs: Vec<String> = Vec::new();
+        let mut nets = Vec::new();
+        let mut reporters = JoinSet::new();
+        let dir = (mode == Mode::Full).then(|| tempfile::tempdir().expect("temp dir"));
+        let mut raw = Vec::new();
+        let mut full = Vec::new();
+        for (i, earlier) in graph.iter().enumerate() {
+            let bootstrap = earlier.iter().map(|&j| addrs[j].clone()).collect();
+            let config = memory_net_config(bootstrap, settings.heartbeat_ms);
+            let receipts = receipts.clone();
+            match mode {
+                Mode::Baseline => {
+                    let mut registry = Registry::default();
+                    let (net, events) = flashback_net::spawn_with_metrics(
+                        Keypair::generate_ed25519(),
+                        config,
+                        &mut registry,
+                    )
+                    .await
+                    .expect("peer starts");
+                    let listen = net.listen_addrs().await.expect("listen addrs");
+                    addrs.push(format!("{}/p2p/{}", listen[0], net.local_peer_id()));
+                    reporters.spawn(accept_everything(i, net.clone(), events, receipts));
+                    nets.push(net.clone());
+                    raw.push(RawPeer { net, registry });
+                }
+                Mode::Full => {
+                    let mut node_config = NodeConfig::default();
+                    node_config.data_dir = dir
+                        .as_ref()
+                        .expect("full mode has a dir")
+                        .path()
+                        .join(format!("node-{i}"));
+                    node_config.net = config;
+                    node_config.metrics.enabled = false;
+                    let node = Node::start(node_config, SecretKey::generate())
+                        .await
+                        .expect("node starts");
+                    addrs.push(node.info().listen_addrs[0].clone());
+                    reporters.spawn(report_applied(i, node.subscribe_applied(), receipts));
+                    nets.push(node.net().clone());
+                    full.push(node);
+                }
+            }
+        }
+        Self {
+            mode,
+            peers: match mode {
+                Mode::Baseline => Peers::Raw(raw),
+                Mode::Full => Peers::Full(full),
+            },
+            nets,
+            reporters,
+            _dir: dir,
+        }
+    }
+
+    /// The key under which receipts of `offer` are reported.
+    fn key(&self, offer: &Object) -> [u8; 32] {
+        match self.mode {
+            Mode::Baseline => MessageId32::of(offer.encoded()).0,
+            Mode::Full => offer.id().0,
+        }
+    }
+
+    async fn publish(&self, from: usize, offer: &Object) -> Result<(), String> {
+        match &self.peers {
+            Peers::Raw(peers) => peers[from]
+                .net
+                .publish(topics::OFFERS, offer.encoded().to_vec())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Peers::Full(nodes) => match nodes[from].submit(offer).await {
+                Verdict::Stored(Applied::Applied) => Ok(()),
+                other => Err(format!("submit: {other:?}")),
+            },
+        }
+    }
+
+    /// Gossip messages received by all peers: (with duplicates, first copies only).
+    fn receptions(&self) -> (u64, u64) {
+        let texts: Vec<String> = match &self.peers {
+            Peers::Raw(peers) => peers
+                .iter()
+                .map(|p| {
+                    let mut text = String::new();
+                    prometheus_client::encoding::text::encode(&mut text, &p.registry)
+                        .expect("encode metrics");
+                    text
+                })
+                .collect(),
+            Peers::Full(nodes) => nodes.iter().map(Node::encode_metrics).collect(),
+        };
+        texts.iter().fold((0, 0), |(raw, first), text| {
+            (
+                raw + counter_sum(text, "topic_msg_recv_counts_unfiltered_total"),
+                first + counter_sum(text, "topic_msg_recv_counts_total"),
+            )
+        })
+    }
+
+    async fn shutdown(mut self) {
+        match self.peers {
+            Peers::Raw(peers) => {
+                futures::future::join_all(peers.iter().map(|p| p.net.shutdown())).await;
+            }
+            Peers::Full(nodes) => {
+                futures::future::join_all(nodes.into_iter().map(Node::shutdown)).await;
+            }
+        }
+        drop(self.nets);
+        // The reporters end when their peer's event stream or applied channel closes.
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            while self.reporters.join_next().await.is_some() {}
+        })
+        .await;
+        if ended.is_err() {
+            eprintln!("  warning: some receipt reporters did not end; aborting them");
+            self.reporters.shutdown().await;
+        }
+    }
+}
+
+/// Sums the samples of a counter in Prometheus text, whatever the prefix and labels.
+fn counter_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (metric, value) = line.rsplit_once(' ')?;
+            let metric = metric.split('{').next()?;
+            let matches = metric == name || metric.ends_with(&format!("_{name}"));
+            matches.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum::<f64>() as u64
+}
+
+/// The baseline peer: no decoding, no store; forward everything at once.
+async fn accept_everything(
+    node: usize,
+    net: NetHandle,
+    mut events: mpsc::Receiver<NetEvent>,
+    receipts: mpsc::Sender<Receipt>,
+) {
+    while let Some(event) = events.recv().await {
+        if let NetEvent::Gossip { msg_id, source, .. } = event {
+            let at = Instant::now();
+            let _ = net
+                .report_validation(msg_id, source, Validation::Accept)
+                .await;
+            let _ = receipts.try_send(Receipt {
+                node,
+                key: msg_id.0,
+                at,
+            });
+        }
+    }
+}
+
+/// The full node's receipt: the object is durable in its store.
+async fn report_applied(
+    node: usize,
+    mut applied: broadcast::Receiver<Object>,
+    receipts: mpsc::Sender<Receipt>,
+) {
+    loop {
+        match applied.recv().await {
+            Ok(object) => {
+                let _ = receipts.try_send(Receipt {
+                    node,
+                    key: object.id().0,
+                    at: Instant::now(),
+                });
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                eprintln!("  warning: node {node} receipt reporter lagged by {missed}");
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+struct MeshState {
+    formed: bool,
+    elapsed: Duration,
+    mesh_avg: f64,
+    mesh_min: usize,
+    connected_avg: f64,
+}
+
+/// Polls every peer's mesh for the offers topic until each has at least
+/// `min(MIN_MESH, connections)` mesh peers, the mesh graph is connected, and the number of mesh
+/// links did not change since the previous poll (two heartbeats earlier); or the deadline.
+async fn wait_for_mesh(nets: &[NetHandle], heartbeat: Duration) -> MeshState {
+    let start = Instant::now();
+    let index: HashMap<PeerId, usize> = nets
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.local_peer_id(), i))
+        .collect();
+    let mut previous_links = usize::MAX;
+    loop {
+        let mut meshes = Vec::with_capacity(nets.len());
+        let mut connected = Vec::with_capacity(nets.len());
+        for net in nets {
+            meshes.push(net.mesh_peers(topics::OFFERS).await.unwrap_or_default());
+            connected.push(net.connected_peers().await.map_or(0, |c| c.len()));
+        }
+        let big_enough = meshes
+            .iter()
+            .zip(&connected)
+            .all(|(mesh, &conn)| mesh.len() >= MIN_MESH.min(conn).max(1));
+        let links: usize = meshes.iter().map(Vec::len).sum();
+        let formed = big_enough && links == previous_links && mesh_connected(&meshes, &index);
+        previous_links = links;
+        if formed || start.elapsed() > MESH_DEADLINE {
+            let n = nets.len() as f64;
+            return MeshState {
+                formed,
+                elapsed: start.elapsed(),
+                mesh_avg: links as f64 / n,
+                mesh_min: meshes.iter().map(Vec::len).min().unwrap_or(0),
+                connected_avg: connected.iter().sum::<usize>() as f64 / n,
+            };
+        }
+        tokio::time::sleep(heartbeat * 2).await;
+    }
+}
+
+fn mesh_connected(meshes: &[Vec<PeerId>], index: &HashMap<PeerId, usize>) -> bool {
+    let mut adjacency = vec![HashSet::new(); meshes.len()];
+    for (i, mesh) in meshes.iter().enumerate() {
+        for peer in mesh {
+            if let Some(&j) = index.get(peer) {
+                adjacency[i].insert(j);
+                adjacency[j].insert(i);
+            }
+        }
+    }
+    let mut seen = vec![false; meshes.len()];
+    let mut queue = VecDeque::from([0]);
+    seen[0] = true;
+    while let Some(i) = queue.pop_front() {
+        for &j in &adjacency[i] {
+            if !seen[j] {
+                seen[j] = true;
+                queue.push_back(j);
+            }
+        }
+    }
+    seen.iter().all(|&s| s)
+}
+
+struct Propagation {
+    nodes: usize,
+    mesh: MeshState,
+    /// Per offer, time until 95 % of the other peers held it (`None`: never within the deadline).
+    t95: Vec<Option<Duration>>,
+    /// Per offer, time until every other peer held it.
+    t100: Vec<Option<Duration>>,
+    /// Per offer, how long the publish call took (for the full node: `submit`, which validates
+    /// and stores the offer before publishing it).
+    publish_call: Vec<Duration>,
+    /// CPU time of the whole process (all N peers, background included) ÷ wall time, over the
+    /// measurement: near the core count, the harness is CPU-bound and times are inflated.
+    cores_busy: Option<f64>,
+    raw_receptions: u64,
+    first_receptions: u64,
+    publish_errors: usize,
+}
+
+impl Propagation {
+    fn sorted(samples: &[Option<Duration>]) -> Vec<Duration> {
+        let mut sorted: Vec<Duration> = samples.iter().flatten().copied().collect();
+        sorted.sort();
+        sorted
+    }
+
+    fn t95(&self, p: f64) -> Option<Duration> {
+        percentile(&Self::sorted(&self.t95), p)
+    }
+
+    fn t100(&self, p: f64) -> Option<Duration> {
+        percentile(&Self::sorted(&self.t100), p)
+    }
+
+    fn publish_call(&self, p: f64) -> Option<Duration> {
+        let mut sorted = self.publish_call.clone();
+        sorted.sort();
+        percentile(&sorted, p)
+    }
+
+    fn receptions_per_node_per_offer(&self) -> f64 {
+        self.raw_receptions as f64 / (self.nodes * self.t95.len()) as f64
+    }
+}
+
+async fn run_propagation(
+    mode: Mode,
+    n: usize,
+    offers: &[Object],
+    settings: &Settings,
+) -> Propagation {
+    let heartbeat = Duration::from_millis(settings.heartbeat_ms);
+    let (receipts_tx, mut receipts) = mpsc::channel(1 << 16);
+    let started = Instant::now();
+    let network = Network::start(mode, n, settings, receipts_tx).await;
+    eprintln!(
+        "  {} × {n}: started in {:.1} s, waiting for meshes",
+        mode.name(),
+        started.elapsed().as_secs_f64()
+    );
+    let mesh = wait_for_mesh(&network.nets, heartbeat).await;
+    if !mesh.formed {
+        eprintln!(
+            "  warning: meshes not settled after {} s; measuring anyway",
+            MESH_DEADLINE.as_secs()
+        );
+    }
+
+    // Anything received so far (nothing is expected) is not part of the measurement.
+    while receipts.try_recv().is_ok() {}
+    let (raw_before, first_before) = network.receptions();
+    let mut rng = Rng(settings.seed.wrapping_mul(31) ^ n as u64);
+    let needed = ((n - 1) as f64 * COVERAGE).ceil() as usize;
+    let mut result = Propagation {
+        nodes: n,
+        mesh,
+        t95: Vec::new(),
+        t100: Vec::new(),
+        publish_call: Vec::new(),
+        cores_busy: None,
+        raw_receptions: 0,
+        first_receptions: 0,
+        publish_errors: 0,
+    };
+    let cpu_before = (Instant::now(), process_cpu());
+    for offer in offers {
+        let from = rng.below(n);
+        let key = network.key(offer);
+        let mut arrived = vec![None; n];
+        let mut count = 0;
+        let t0 = Instant::now();
+        if let Err(e) = network.publish(from, offer).await {
+            eprintln!("  warning: publish from peer {from} failed: {e}");
+            result.publish_errors += 1;
+        }
+        result.publish_call.push(t0.elapsed());
+        let deadline = t0 + OFFER_DEADLINE;
+        while count < n - 1 {
+            let Ok(Some(receipt)) = tokio::time::timeout_at(deadline.into(), receipts.recv()).await
+            else {
+                break;
+            };
+            if receipt.key != key || receipt.node == from || arrived[receipt.node].is_some() {
+                continue;
+            }
+            arrived[receipt.node] = Some(receipt.at.saturating_duration_since(t0));
+            count += 1;
+        }
+        let mut times: Vec<Duration> = arrived.iter().flatten().copied().collect();
+        times.sort();
+        result
+            .t95
+            .push((times.len() >= needed).then(|| times[needed - 1]));
+        result.t100.push((count == n - 1).then(|| times[n - 2]));
+        tokio::time::sleep(OFFER_GAP).await;
+    }
+    if let (Some(before), Some(after)) = (cpu_before.1, process_cpu()) {
+        result.cores_busy =
+            Some(after.saturating_sub(before).as_secs_f64() / cpu_before.0.elapsed().as_secs_f64());
+    }
+    // Let trailing duplicates land before reading the counters.
+    tokio::time::sleep(heartbeat * 5).await;
+    let (raw_after, first_after) = network.receptions();
+    result.raw_receptions = raw_after - raw_before;
+    result.first_receptions = first_after - first_before;
+    network.shutdown().await;
+    result
+}
+
+async fn propagation(settings: &Settings, report: &mut Report) {
+    let offers = sign_offers(settings.offers, 1, "propagation");
+    report.row(format!(
+        "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
+         95% of the other N-1 nodes hold it; recv = full-message receptions incl. duplicates / \
+         (N x offers)",
+        settings.heartbeat_ms,
+        offers.len(),
+        offers[0].encoded().len()
+    ));
+    report.row(format!(
+        "{:>5} {:>9} {:>13} {:>6} {:>9} {:>9} {:>10} {:>9} {:>5} {:>8} {:>6} {:>7}",
+        "nodes",
+        "mode",
+        "mesh avg/min",
+        "conn",
+        "t95 p50",
+        "t95 p99",
+        "t100 p50",
+        "pub p50",
+        "cores",
+        "reached",
+        "recv",
+        "1st"
+    ));
+    for &n in &settings.nodes {
+        eprintln!("propagation, {n} nodes");
+        let mut runs = Vec::new();
+        for mode in [Mode::Baseline, Mode::Full] {
+            let run = run_propagation(mode, n, &offers, settings).await;
+            let fmt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}ms", ms(d)));
+            let reached = run.t95.iter().filter(|t| t.is_some()).count();
+            report.row(format!(
+                "{:>5} {:>9} {:>13} {:>6.1} {:>9} {:>9} {:>10} {:>9} {:>5} {:>8} {:>6.2} {:>7.2}",
+                n,
+                mode.name(),
+                format!("{:.1}/{}", run.mesh.mesh_avg, run.mesh.mesh_min),
+                run.mesh.connected_avg,
+                fmt(run.t95(50.0)),
+                fmt(run.t95(99.0)),
+                fmt(run.t100(50.0)),
+                fmt(run.publish_call(50.0)),
+                run.cores_busy.map_or("-".to_owned(), |c| format!("{c:.2}")),
+                format!("{reached}/{}", run.t95.len()),
+                run.receptions_per_node_per_offer(),
+                run.first_receptions as f64 / (n * run.t95.len()) as f64,
+            ));
+            if !run.mesh.formed {
+                report.row(format!(
+                    "      (meshes had not settled after {:.0} s)",
+                    run.mesh.elapsed.as_secs_f64()
+                ));
+            }
+            if run.publish_errors > 0 {
+                report.row(format!("      ({} publish errors)", run.publish_errors));
+            }
+            let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len() });
+            for (name, value) in [("t95_p50_ms", run.t95(50.0)), ("t95_p99_ms", run.t95(99.0))] {
+                if let Some(value) = value {
+                    report.figure(
+                        &format!("propagation.{name}"),
+                        ms(value),
+                        "ms",
+                        context.clone(),
+                    );
+                }
+            }
+            report.figure(
+                "propagation.receptions_per_node_per_offer",
+                run.receptions_per_node_per_offer(),
+                "messages",
+                context.clone(),
+            );
+            if let Some(cores) = run.cores_busy {
+                report.figure("propagation.cores_busy", cores, "cores", context.clone());
+            }
+            report.figure(
+                "propagation.reached_95pct",
+                reached as f64 / run.t95.len() as f64,
+                "fraction",
+                context,
+            );
+            runs.push(run);
+        }
+        if let [base, full] = &runs[..] {
+            let ratio = |p| match (full.t95(p), base.t95(p)) {
+                (Some(f), Some(b)) if !b.is_zero() => Some(f.as_secs_f64() / b.as_secs_f64()),
+                _ => None,
+            };
+            let (r50, r99) = (ratio(50.0), ratio(99.0));
+            let show = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}"));
+            report.row(format!(
+                "{:>5} {:>9} full/baseline t95: p50 x{}  p99 x{}  (target <= 1.3); added p50 {:.1} ms",
+                n,
+                "ratio",
+                show(r50),
+                show(r99),
+                match (full.t95(50.0), base.t95(50.0)) {
+                    (Some(f), Some(b)) => ms(f) - ms(b),
+                    _ => f64::NAN,
+                }
+            ));
+            for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
+                if let Some(r) = r {
+                    report.figure(
+                        &format!("propagation.{name}"),
+                        r,
+                        "x",
+                        json!({ "nodes": n }),
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest
+
+fn ingest_node_config(
+    dir: &std::path::Path,
+    bootstrap: Vec<String>,
+    settings: &Settings,
+) -> NodeConfig {
+    let mut config = NodeConfig::default();
+    config.data_dir = dir.to_path_buf();
+    config.net = memory_net_config(bootstrap, settings.heartbeat_ms);
+    config.metrics.enabled = false;
+    // Anti-entropy runs when the bench asks for it (after gossip stalls), so that what came by
+    // gossip and what came by sync can be told apart.
+    config.sync.interval_secs = 24 * 3600;
+    config
+}
+
+/// Counts objects a node stores, from its applied channel (a lag counts the missed ones).
+struct StoredCounter {
+    stored: Arc<AtomicU64>,
+    last_nanos: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StoredCounter {
+    fn start(node: &Node, base: Instant) -> Self {
+        let stored = Arc::new(AtomicU64::new(0));
+        let last_nanos = Arc::new(AtomicU64::new(0));
+        let mut applied = node.subscribe_applied();
+        let task = tokio::spawn({
+            let (stored, last_nanos) = (stored.clone(), last_nanos.clone());
+            async move {
+                loop {
+                    let n = match applied.recv().await {
+                        Ok(_) => 1,
+                        Err(broadcast::error::RecvError::Lagged(missed)) => missed,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    stored.fetch_add(n, Ordering::Relaxed);
+                    last_nanos.store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
+            }
+        });
+        Self {
+            stored,
+            last_nanos,
+            task,
+        }
+    }
+
+    fn stored(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+    }
+
+    /// When the last object was stored, from `base`.
+    fn last(&self) -> Duration {
+        Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed))
+    }
+}
+
+async fn ingest(settings: &Settings, report: &mut Report) {
+    let k = settings.ingest;
+    eprintln!("ingest: signing {k} offers");
+    let signing = Instant::now();
+    let offers = Arc::new(sign_offers(k, OFFERS_PER_PROVIDER, "ingest"));
+    let signing = signing.elapsed();
+    report.row(format!(
+        "\nINGEST: {k} distinct offers from {} providers (pre-signed in {:.1} s on all cores); \
+         receiver and sender are full nodes on the memory transport",
+        k.div_ceil(OFFERS_PER_PROVIDER),
+        signing.as_secs_f64()
+    ));
+
+    let burst = ingest_gossip(&offers, None, settings, report).await;
+    let paced = ingest_gossip(&offers, Some(PACED_WINDOW), settings, report).await;
+    let direct = ingest_direct(&offers, settings, report).await;
+    let (verify_1, verify_all, threads) = verify_rates();
+
+    report.row(format!(
+        "raw verify_strict (32 B): {verify_1:.0}/s on 1 thread, {verify_all:.0}/s on {threads} threads"
+    ));
+    report.row(format!(
+        "ingest rate / raw 1-thread verify rate: direct {:.2}; gossip paced {:.2}; gossip burst \
+         end to end {:.2}",
+        direct / verify_1,
+        paced.end_to_end_rate / verify_1,
+        burst.end_to_end_rate / verify_1,
+    ));
+    report.figure(
+        "verify_strict_per_sec.1_thread",
+        verify_1,
+        "ops/s",
+        json!({}),
+    );
+    report.figure(
+        "verify_strict_per_sec.all_threads",
+        verify_all,
+        "ops/s",
+        json!({ "threads": threads }),
+    );
+    let context = json!({ "offers": k });
+    report.figure("ingest.direct_per_sec", direct, "offers/s", context.clone());
+    report.figure(
+        "ingest.direct_over_verify_1_thread",
+        direct / verify_1,
+        "x",
+        context.clone(),
+    );
+    for (name, run) in [("burst", &burst), ("paced", &paced)] {
+        report.figure(
+            &format!("ingest.{name}.over_verify_1_thread"),
+            run.end_to_end_rate / verify_1,
+            "x",
+            context.clone(),
+        );
+    }
+}
+
+/// What one gossip ingest run measured.
+struct GossipIngest {
+    /// All K stored (gossip, then anti-entropy) ÷ time from the first publish to the last store.
+    end_to_end_rate: f64,
+}
+
+/// K offers from a sender node to a receiver node over gossip: as fast as the sender's
+/// gossipsub takes them (`window = None`), or paced by the harness so that at most `window`
+/// offers are published but not yet stored by the receiver (no protocol does this; it measures
+/// what the receiver sustains without drops). Whatever gossip did not deliver is then fetched
+/// by anti-entropy from the sender, which holds all K.
+async fn ingest_gossip(
+    offers: &Arc<Vec<Object>>,
+    window: Option<usize>,
+    settings: &Settings,
+    report: &mut Report,
+) -> GossipIngest {
+    let name = if window.is_some() { "paced" } else { "burst" };
+    let k = offers.len() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sender = Node::start(
+        ingest_node_config(&dir.path().join("sender"), Vec::new(), settings),
+        SecretKey::generate(),
+    )
+    .await
+    .expect("sender starts");
+    let receiver = Node::start(
+        ingest_node_config(
+            &dir.path().join("receiver"),
+            vec![sender.info().listen_addrs[0].clone()],
+            settings,
+        ),
+        SecretKey::generate(),
+    )
+    .await
+    .expect("receiver starts");
+    let mesh = wait_for_mesh(
+        &[sender.net().clone(), receiver.net().clone()],
+        Duration::from_millis(settings.heartbeat_ms),
+    )
+    .await;
+    assert!(mesh.formed, "sender and receiver did not form a mesh");
+
+    // The sender holds every offer, so anti-entropy can bring whatever gossip drops.
+    eprintln!("ingest ({name}): loading the sender's store");
+    let store = sender.store().clone();
+    let preload = offers.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = flashback_node::now();
+        for chunk in preload.chunks(4096) {
+            store
+                .apply_batch(chunk, now)
+                .expect("sender store takes the offers");
+        }
+    })
+    .await
+    .expect("preload task");
+
+    eprintln!("ingest ({name}): publishing");
+    let base = Instant::now();
+    let counter = StoredCounter::start(&receiver, base);
+    let mut publisher = tokio::spawn({
+        let (net, offers, stored) = (sender.net().clone(), offers.clone(), counter.stored.clone());
+        async move {
+            let mut errors: HashMap<String, u64> = HashMap::new();
+            for (i, offer) in offers.iter().enumerate() {
+                if let Some(window) = window {
+                    let mut progress = (stored.load(Ordering::Relaxed), Instant::now());
+                    while i as u64 >= progress.0 + window as u64 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        let now_stored = stored.load(Ordering::Relaxed);
+                        if now_stored != progress.0 {
+                            progress = (now_stored, Instant::now());
+                        } else if progress.1.elapsed() > Duration::from_secs(2) {
+                            break; // something was dropped: stop waiting for it
+                        }
+                    }
+                }
+                if let Err(e) = net.publish(topics::OFFERS, offer.encoded().to_vec()).await {
+                    let text = e.to_string();
+                    // Group by the reason, not by the message id inside it.
+                    let reason = match e {
+                        flashback_net::NetError::InsufficientPeers { .. } => {
+                            "InsufficientPeers (receiver below the publish score threshold)"
+                                .to_owned()
+                        }
+                        _ => text.rsplit(':').next().unwrap_or(&text).trim().to_owned(),
+                    };
+                    *errors.entry(reason).or_default() += 1;
+                }
+            }
+            (base.elapsed(), errors)
+        }
+    });
+    // Gossip is done when the publisher has finished and nothing was stored for a second.
+    let mut published = None;
+    let mut last_progress = (0, Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if published.is_none() && publisher.is_finished() {
+            published = Some((&mut publisher).await.expect("publisher task"));
+        }
+        let stored = counter.stored();
+        if stored != last_progress.0 {
+            last_progress = (stored, Instant::now());
+        }
+        if stored >= k
+            || (published.is_some() && last_progress.1.elapsed() > Duration::from_secs(1))
+        {
+            break;
+        }
+    }
+    let (publish_time, publish_errors) = match published {
+        Some(p) => p,
+        None => publisher.await.expect("publisher task"),
+    };
+    let stored_gossip = counter.stored();
+    let gossip_time = counter.last();
+    let net_stats = receiver.net().stats();
+    let received = counter_sum(&receiver.encode_metrics(), "topic_msg_recv_counts_total");
+
+    // Anti-entropy for the rest: rounds until everything is stored (a round fails as a whole
+    // when the sender rate-limits one of its requests; the next one resumes).
+    let sync_start = base.elapsed();
+    let mut rounds = 0;
+    let mut round_errors = 0;
+    while counter.stored() < k && rounds < 30 {
+        rounds += 1;
+        if let Err(e) = receiver.sync_now().await {
+            round_errors += 1;
+            eprintln!("  sync round {rounds} failed: {e}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // The applied channel lags the store slightly.
+        let wait = Instant::now();
+        while counter.stored() < k && wait.elapsed() < Duration::from_millis(200) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let stored_total = counter.stored();
+    let stored_sync = stored_total - stored_gossip;
+    let total_time = counter.last();
+    let sync_time = total_time.saturating_sub(sync_start);
+    let end_to_end_rate = stored_total as f64 / total_time.as_secs_f64();
+    let gossip_rate = stored_gossip as f64 / gossip_time.as_secs_f64();
+
+    let mut errors = String::new();
+    for (reason, count) in &publish_errors {
+        let _ = write!(errors, " {count} x {reason};");
+    }
+    let how = match window {
+        None => "burst (as fast as gossipsub takes them)".to_owned(),
+        Some(w) => format!("paced (at most {w} published but not yet stored)"),
+    };
+    report.row(format!(
+        "gossip, {how}: sender's publish calls took {:.2} s; publish errors:{}",
+        publish_time.as_secs_f64(),
+        if errors.is_empty() {
+            " none".into()
+        } else {
+            errors
+        }
+    ));
+    report.row(format!(
+        "  receiver's gossipsub took {received} offers (first copies); dropped and reported Ignore: \
+         {} at the network event queue, ~{} at the node's validation queue",
+        net_stats.gossip_dropped,
+        received
+            .saturating_sub(net_stats.gossip_dropped)
+            .saturating_sub(stored_gossip)
+    ));
+    report.row(format!(
+        "  stored via gossip: {stored_gossip} in {:.2} s = {gossip_rate:.0} offers/s",
+        gossip_time.as_secs_f64()
+    ));
+    report.row(format!(
+        "  stored via anti-entropy (sync_now once gossip went quiet for 1 s): {stored_sync} in \
+         {:.2} s ({rounds} rounds, {round_errors} failed)",
+        sync_time.as_secs_f64()
+    ));
+    report.row(format!(
+        "  all {stored_total}/{k} stored {:.2} s after the first publish = {end_to_end_rate:.0} \
+         offers/s end to end",
+        total_time.as_secs_f64()
+    ));
+    let context = json!({ "offers": k, "mode": name });
+    for (figure, value, unit) in [
+        ("end_to_end_per_sec", end_to_end_rate, "offers/s"),
+        ("gossip_only_per_sec", gossip_rate, "offers/s"),
+        ("stored_via_gossip", stored_gossip as f64, "offers"),
+        ("stored_via_sync", stored_sync as f64, "offers"),
+        (
+            "publish_errors",
+            publish_errors.values().sum::<u64>() as f64,
+            "offers",
+        ),
+        (
+            "dropped_at_net_queue",
+            net_stats.gossip_dropped as f64,
+            "offers",
+        ),
+    ] {
+        report.figure(
+            &format!("ingest.{name}.{figure}"),
+            value,
+            unit,
+            context.clone(),
+        );
+    }
+
+    counter.task.abort();
+    futures::future::join(sender.shutdown(), receiver.shutdown()).await;
+    GossipIngest { end_to_end_rate }
+}
+
+/// The same offers fed straight to a fresh node's validator, in batches of `INGEST_BATCH`.
+async fn ingest_direct(offers: &[Object], settings: &Settings, report: &mut Report) -> f64 {
+    eprintln!("ingest: direct Validator::ingest");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::start(
+        ingest_node_config(dir.path(), Vec::new(), settings),
+        SecretKey::generate(),
+    )
+    .await
+    .expect("node starts");
+    let batches: Vec<Vec<Vec<u8>>> = offers
+        .chunks(INGEST_BATCH)
+        .map(|chunk| chunk.iter().map(|o| o.encoded().to_vec()).collect())
+        .collect();
+    let start = Instant::now();
+    let mut stored = 0usize;
+    for batch in batches {
+        stored += node
+            .validator()
+            .ingest(batch)
+            .await
+            .iter()
+            .filter(|(v, _)| matches!(v, Verdict::Stored(Applied::Applied)))
+            .count();
+    }
+    let elapsed = start.elapsed();
+    let rate = stored as f64 / elapsed.as_secs_f64();
+    report.row(format!(
+        "direct Validator::ingest, batches of {INGEST_BATCH}: {stored}/{} stored in {:.2} s = {rate:.0} offers/s",
+        offers.len(),
+        elapsed.as_secs_f64()
+    ));
+    node.shutdown().await;
+    rate
+}
+
+/// Raw `verify_strict` of a 32-byte message: (1 thread, all threads, thread count).
+fn verify_rates() -> (f64, f64, usize) {
+    const ITERATIONS: usize = 20_000;
+    let key = SecretKey::from_seed(&[7; 32]);
+    let public = key.public();
+    let message = [0x5a_u8; 32];
+    let signature = key.sign(&message);
+    let run = || {
+        for _ in 0..ITERATIONS {
+            assert!(black_box(&public).verify_strict(black_box(&message), black_box(&signature)));
+        }
+    };
+    run(); // warm-up
+    let start = Instant::now();
+    run();
+    let one = ITERATIONS as f64 / start.elapsed().as_secs_f64();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(run);
+        }
+    });
+    let all = (threads * ITERATIONS) as f64 / start.elapsed().as_secs_f64();
+    (one, all, threads)
+}

@@ -1,0 +1,208 @@
+//! The provider side of SLA negotiation. A provider's node watches every stored object; for a
+//! proposal addressed to its own key it decides by [`SlaPolicy`], signs an `SlaDecision`, and
+//! on acceptance also forms the `Agreement`; both are validated, stored and gossiped like any
+//! object. Proposals are decided one at a time, so capacity is never promised twice.
+
+use flashback_store::Store;
+use flashback_types::{
+    Agreement, Decision, Object, PublicKey, RejectReason, SecretKey, Signed, SlaDecision,
+    SlaProposal,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now;
+use crate::pipeline::Verdict;
+use crate::service::Services;
+
+/// How long a rejection is kept.
+const REJECTION_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// What the provider's node accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaPolicy {
+    /// Decide proposals addressed to this node's key. Off: proposals are stored and relayed
+    /// but never answered (they expire).
+    pub enabled: bool,
+    /// Consumers whose proposals are always rejected (`consumer_denied`).
+    pub denied_consumers: Vec<PublicKey>,
+}
+
+impl Default for SlaPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            denied_consumers: Vec::new(),
+        }
+    }
+}
+
+/// The policy's verdict on one proposal, given the store's current state.
+pub fn decide(
+    store: &Store,
+    policy: &SlaPolicy,
+    proposal: &SlaProposal,
+    now: u64,
+) -> Result<Decision, crate::NodeError> {
+    use RejectReason::*;
+    let reject = |r| Ok(Decision::Reject(r));
+    if proposal.expires_at <= now {
+        return reject(Expired);
+    }
+    if policy.denied_consumers.contains(&proposal.consumer) {
+        return reject(ConsumerDenied);
+    }
+    let Some(Object::Offer(offer)) = store.get(&proposal.offer_id)? else {
+        return reject(OfferUnavailable);
+    };
+    let o = offer.body();
+    let current = store.current_offer(&o.provider, &o.offer_key)?;
+    let live = o.provider == proposal.provider
+        && !o.withdrawn
+        && o.expires_at > now
+        && o.seq == proposal.offer_seq
+        && current.is_some_and(|c| c.id() == offer.id());
+    if !live {
+        return reject(OfferUnavailable);
+    }
+    if proposal.price.asset != o.price.asset
+        || proposal.price.unit != o.price.unit
+        || proposal.redundancy > o.redundancy
+    {
+        return reject(Terms);
+    }
+    if proposal.price.amount < o.price.amount {
+        return reject(Price);
+    }
+    if proposal.duration_secs < o.min_duration_secs || proposal.duration_secs > o.max_duration_secs
+    {
+        return reject(Duration);
+    }
+    let used = store.accepted_volume(&o.provider, &o.offer_key, now);
+    if used.saturating_add(proposal.volume) > o.capacity {
+        return reject(Capacity);
+    }
+    Ok(Decision::Accept)
+}
+
+/// Watches applied objects and answers proposals addressed to `key`.
+pub(crate) async fn run(
+    services: Services,
+    key: SecretKey,
+    policy: SlaPolicy,
+    mut applied: broadcast::Receiver<Object>,
+    stop: CancellationToken,
+) {
+    if !policy.enabled {
+        return;
+    }
+    let me = key.public();
+    // Proposals that arrived while the node was down are still waiting in the store.
+    answer_pending(&services, &key, &policy).await;
+    loop {
+        let object = tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            received = applied.recv() => received,
+        };
+        match object {
+            Ok(Object::SlaProposal(p)) if p.body().provider == me => {
+                answer(&services, &key, &policy, &p).await;
+            }
+            Ok(_) => {}
+            // We missed some objects: look for undecided proposals in the store.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                answer_pending(&services, &key, &policy).await;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+async fn answer_pending(services: &Services, key: &SecretKey, policy: &SlaPolicy) {
+    let store = services.store.clone();
+    let me = key.public();
+    let pending = crate::blocking(move || Ok(store.proposals_for_provider(&me, now())?)).await;
+    match pending {
+        Ok(proposals) => {
+            for p in proposals {
+                answer(services, key, policy, &p).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list pending proposals"),
+    }
+}
+
+async fn answer(
+    services: &Services,
+    key: &SecretKey,
+    policy: &SlaPolicy,
+    proposal: &Signed<SlaProposal>,
+) {
+    let store = services.store.clone();
+    let (policy, body, id) = (policy.clone(), proposal.body().clone(), proposal.id());
+    let decided = crate::blocking(move || {
+        if store.decision_for(&id)?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(decide(&store, &policy, &body, now())?))
+    })
+    .await;
+    let decision = match decided {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(proposal = %id, error = %e, "cannot decide a proposal");
+            return;
+        }
+    };
+    if let Err(e) = publish_decision(services, key, proposal, decision).await {
+        tracing::warn!(proposal = %id, error = %e, "cannot publish a decision");
+    }
+}
+
+async fn publish_decision(
+    services: &Services,
+    key: &SecretKey,
+    proposal: &Signed<SlaProposal>,
+    decision: Decision,
+) -> Result<(), String> {
+    let p = proposal.body();
+    let t = now();
+    let expires_at = match decision {
+        Decision::Accept => p.end().max(t + 1),
+        Decision::Reject(_) => t + REJECTION_LIFETIME_SECS,
+    };
+    let body = SlaDecision {
+        provider: p.provider,
+        consumer: p.consumer,
+        proposal_id: proposal.id(),
+        decision,
+        created_at: t,
+        expires_at,
+    };
+    let signed = Signed::sign(body, key).map_err(|e| e.to_string())?;
+    let mut objects = vec![Object::SlaDecision(signed.clone())];
+    if decision == Decision::Accept {
+        let agreement =
+            Agreement::from_parts(proposal.clone(), signed).map_err(|e| e.to_string())?;
+        objects.push(Object::Agreement(agreement));
+    }
+    let encoded = objects.iter().map(|o| o.encoded().to_vec()).collect();
+    for ((verdict, _), object) in services
+        .validator
+        .ingest(encoded)
+        .await
+        .into_iter()
+        .zip(&objects)
+    {
+        match verdict {
+            Verdict::Stored(_) => services.publish(object).await,
+            other => return Err(format!("our own {} was refused: {other:?}", object.kind())),
+        }
+    }
+    tracing::info!(proposal = %proposal.id(), consumer = %p.consumer.fmt_short(), ?decision, "decided a proposal");
+    Ok(())
+}

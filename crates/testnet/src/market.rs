@@ -1,0 +1,368 @@
+//! The market played on the testnet: providers publish offers pointing at their node's blob
+//! endpoint, consumers (light clients run by the runner) find them in their own node's listing,
+//! make agreements, probe the data planes with `flashback_client::probe` and attest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashback_client::Terms;
+use flashback_client::probe::{ProbeConfig, attest, endpoint_of, probe_window};
+use flashback_types::{
+    Agreement, BoundedVec, DataProtocol, Decision, GIB, HOUR_SECS, Object, Offer, OfferQuery,
+    Price, PriceUnit, QosTargets, ResourceKind, SecretKey, ShortText, Signed, Text,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::TestnetError;
+use crate::observe::{Ctx, Published, lock, unix_ms};
+use crate::rng::Rng;
+use crate::scenario::MarketSpec;
+
+/// Availability and latency every provider promises (flaky ones fail to keep it).
+const PROMISED: QosTargets = QosTargets {
+    availability_bp: 9500,
+    p95_latency_ms: 300,
+    durability_nines: 11,
+    throughput_bytes_per_sec: 0,
+};
+
+/// A provider: a node whose key signs its offers and whose blob endpoint is its data plane.
+pub(crate) struct Provider {
+    pub(crate) node: usize,
+    pub(crate) key: SecretKey,
+    pub(crate) flaky: bool,
+    pub(crate) failure_rate: f64,
+    pub(crate) added_latency_ms: u64,
+    pub(crate) regions: Vec<String>,
+    pub(crate) price: u64,
+}
+
+/// A consumer: a key, a home node it talks to, the providers it makes agreements with.
+pub(crate) struct Consumer {
+    pub(crate) key: SecretKey,
+    pub(crate) home: usize,
+    pub(crate) providers: Vec<usize>,
+}
+
+/// An agreement and where to probe it.
+#[derive(Clone)]
+pub(crate) struct Deal {
+    pub(crate) consumer: usize,
+    pub(crate) provider: usize,
+    pub(crate) agreement: Agreement,
+    pub(crate) endpoint: String,
+}
+
+/// What set-up produced.
+#[derive(Default)]
+pub(crate) struct Setup {
+    pub(crate) proposals: usize,
+    pub(crate) rejected: usize,
+    pub(crate) deals: Vec<Deal>,
+}
+
+fn text<const N: usize>(s: &str) -> Result<flashback_types::BoundedString<N>, TestnetError> {
+    flashback_types::BoundedString::new(s)
+        .map_err(|e| TestnetError::Internal(format!("{s:?}: {e}")))
+}
+
+/// Signs a storage offer of `p` on its blob endpoint.
+pub(crate) fn offer(
+    p: &Provider,
+    offer_key: &str,
+    price: u64,
+    endpoint: &str,
+    now: u64,
+) -> Result<Signed<Offer>, TestnetError> {
+    let mut regions: Vec<ShortText> = p
+        .regions
+        .iter()
+        .map(|r| text(r))
+        .collect::<Result<_, _>>()?;
+    regions.sort();
+    regions.dedup();
+    let body = Offer {
+        provider: p.key.public(),
+        offer_key: text(offer_key)?,
+        seq: 1,
+        withdrawn: false,
+        kind: ResourceKind::Storage,
+        capacity: 10 * 1024 * GIB,
+        price: Price {
+            amount: price,
+            asset: text("USD")?,
+            unit: PriceUnit::GibMonth,
+        },
+        min_duration_secs: HOUR_SECS,
+        max_duration_secs: 365 * 24 * HOUR_SECS,
+        regions: BoundedVec::try_from_vec(regions)
+            .map_err(|e| TestnetError::Internal(e.to_string()))?,
+        protocols: BoundedVec::try_from_vec(vec![DataProtocol::FlashbackBlob])
+            .map_err(|e| TestnetError::Internal(e.to_string()))?,
+        endpoint: Text::new(endpoint).map_err(|e| TestnetError::Internal(e.to_string()))?,
+        qos: PROMISED,
+        redundancy: 1,
+        certificates: BoundedVec::new(),
+        compliance_docs: BoundedVec::new(),
+        compute: None,
+        created_at: now,
+        expires_at: now + 24 * HOUR_SECS,
+    };
+    Signed::sign(body, &p.key)
+        .map_err(|e| TestnetError::Internal(format!("our offer is invalid: {}", e.detail)))
+}
+
+fn endpoint(ctx: &Ctx, p: &Provider) -> Result<String, TestnetError> {
+    ctx.blob_endpoint(p.node).ok_or_else(|| {
+        TestnetError::Node(format!(
+            "{} serves no blob endpoint (node.json has no blob_endpoint)",
+            ctx.name(p.node)
+        ))
+    })
+}
+
+/// Every provider publishes its `main` offer (the one consumers make agreements on).
+pub(crate) async fn publish_main(
+    ctx: &Ctx,
+    providers: &[Arc<Provider>],
+) -> Result<Vec<Signed<Offer>>, TestnetError> {
+    let mut offers = Vec::new();
+    for p in providers {
+        let o = offer(
+            p,
+            "main",
+            p.price,
+            &endpoint(ctx, p)?,
+            flashback_client::now(),
+        )?;
+        ctx.submit(p.node, &Object::Offer(o.clone())).await?;
+        offers.push(o);
+    }
+    Ok(offers)
+}
+
+/// Each consumer waits for its providers' main offers in its own node's listing, proposes, and
+/// waits for the decisions.
+pub(crate) async fn make_agreements(
+    ctx: &Arc<Ctx>,
+    consumers: &[Consumer],
+    providers: &[Arc<Provider>],
+    mains: &[Signed<Offer>],
+    within: Duration,
+) -> Result<Setup, TestnetError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c_index, c) in consumers.iter().enumerate() {
+        let ctx = ctx.clone();
+        let key = c.key.clone();
+        let home = c.home;
+        let wanted: Vec<(usize, Signed<Offer>)> =
+            c.providers.iter().map(|&p| (p, mains[p].clone())).collect();
+        let provider_nodes: Vec<usize> = providers.iter().map(|p| p.node).collect();
+        tasks.spawn(async move {
+            consumer_setup(&ctx, c_index, &key, home, &wanted, &provider_nodes, within).await
+        });
+    }
+    let mut setup = Setup::default();
+    while let Some(joined) = tasks.join_next().await {
+        let part = joined.map_err(|e| TestnetError::Internal(format!("consumer task: {e}")))??;
+        setup.proposals += part.proposals;
+        setup.rejected += part.rejected;
+        setup.deals.extend(part.deals);
+    }
+    setup.deals.sort_by_key(|d| (d.consumer, d.provider));
+    Ok(setup)
+}
+
+async fn consumer_setup(
+    ctx: &Ctx,
+    c_index: usize,
+    key: &SecretKey,
+    home: usize,
+    wanted: &[(usize, Signed<Offer>)],
+    provider_nodes: &[usize],
+    within: Duration,
+) -> Result<Setup, TestnetError> {
+    let client = ctx.client(home).await?;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut setup = Setup::default();
+    for (p_index, offer) in wanted {
+        // The consumer looks for flashback_blob offers of that provider in its node's listing,
+        // as `flashback listing query --provider … --protocol flashback_blob` would.
+        let query = OfferQuery {
+            provider: Some(offer.body().provider),
+            protocol: Some(DataProtocol::FlashbackBlob),
+            ..OfferQuery::default()
+        };
+        let found = loop {
+            let page = client.query_offers(&query).await?;
+            if let Some(o) = page.offers.into_iter().find(|o| o.id() == offer.id()) {
+                break o;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TestnetError::Node(format!(
+                    "the offer of provider {} did not reach {} within {within:?}",
+                    ctx.name(provider_nodes[*p_index]),
+                    ctx.name(home)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let endpoint = endpoint_of(found.body())?;
+        let terms = Terms {
+            volume: GIB,
+            duration_secs: 7 * 24 * HOUR_SECS,
+            start: None,
+            decide_within: Duration::from_secs(120),
+        };
+        let proposal = {
+            let _open = ctx.gate.read().await;
+            let at_ms = unix_ms();
+            let proposal = client.propose(key, &found, terms).await?;
+            lock(&ctx.published).push(Published {
+                id: proposal.id().to_string(),
+                kind: flashback_types::Kind::SlaProposal.name(),
+                at_ms,
+                node: home,
+            });
+            proposal
+        };
+        setup.proposals += 1;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let decision = client
+            .wait_decision(&proposal, left.max(Duration::from_secs(5)))
+            .await?;
+        match decision {
+            Some(d) if d.body().decision == Decision::Accept => {
+                let agreement = Agreement::from_parts(proposal, d)
+                    .map_err(|e| TestnetError::Internal(format!("agreement: {}", e.detail)))?;
+                setup.deals.push(Deal {
+                    consumer: c_index,
+                    provider: *p_index,
+                    agreement,
+                    endpoint,
+                });
+            }
+            Some(_) => setup.rejected += 1,
+            None => {
+                return Err(TestnetError::Node(format!(
+                    "provider {} did not decide a proposal within {within:?}",
+                    ctx.name(provider_nodes[*p_index])
+                )));
+            }
+        }
+    }
+    Ok(setup)
+}
+
+/// Publishes a new offer of `p` every `spec.publish_interval` until `stop`.
+pub(crate) async fn spot_publisher(
+    ctx: Arc<Ctx>,
+    p: Arc<Provider>,
+    spec: MarketSpec,
+    mut rng: Rng,
+    stop: CancellationToken,
+) {
+    let interval = spec.publish_interval.0;
+    // Providers start out of phase, so publications spread over the interval.
+    let mut next = tokio::time::Instant::now() + interval.mul_f64(rng.unit());
+    let mut k = 0u32;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        next += interval;
+        k += 1;
+        let Ok(endpoint) = endpoint(&ctx, &p) else {
+            return;
+        };
+        let price = rng.range(spec.price_min, spec.price_max);
+        match offer(
+            &p,
+            &format!("spot-{k}"),
+            price,
+            &endpoint,
+            flashback_client::now(),
+        ) {
+            Ok(o) => {
+                let object = Object::Offer(o);
+                let submit = ctx.submit(p.node, &object);
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return,
+                    result = submit => if let Err(e) = result {
+                        tracing::debug!(error = %e, "spot offer not published");
+                    },
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot build a spot offer"),
+        }
+    }
+}
+
+/// Probes every deal of one consumer window after window, and submits an attestation per deal
+/// and window through the consumer's node, until `stop`. Returns the attestations submitted.
+pub(crate) async fn prober(
+    ctx: Arc<Ctx>,
+    key: SecretKey,
+    home: usize,
+    deals: Vec<Deal>,
+    spec: MarketSpec,
+    seed: u64,
+    stop: CancellationToken,
+) -> usize {
+    let mut submitted = 0;
+    let mut window = 0u64;
+    while !stop.is_cancelled() && !deals.is_empty() {
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, deal) in deals.iter().enumerate() {
+            let config = ProbeConfig {
+                window: spec.probe_window.0,
+                probes_per_window: spec.probes_per_window,
+                blob_bytes: 64 * 1024,
+                range_bytes: 8 * 1024,
+                request_timeout: Duration::from_secs(2),
+                max_concurrent: 1,
+                seed: Some(seed ^ (window << 32) ^ (i as u64).wrapping_mul(0x9E37_79B9)),
+            };
+            let endpoint = deal.endpoint.clone();
+            probes.spawn(async move { (i, probe_window(&endpoint, &config).await) });
+        }
+        let results = tokio::select! {
+            biased;
+            // A window cut short by the end of the phase is not attested.
+            () = stop.cancelled() => return submitted,
+            results = probes.join_all() => results,
+        };
+        window += 1;
+        let now = flashback_client::now();
+        for (i, result) in results {
+            let result = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "probe window failed");
+                    continue;
+                }
+            };
+            let attestation = match attest(&key, &deals[i].agreement, &result, now) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot attest");
+                    continue;
+                }
+            };
+            let object = Object::QosAttestation(attestation);
+            let submit = ctx.submit(home, &object);
+            let done = tokio::select! {
+                biased;
+                () = stop.cancelled() => return submitted,
+                result = submit => result,
+            };
+            if done.is_ok() {
+                submitted += 1;
+            }
+        }
+    }
+    submitted
+}

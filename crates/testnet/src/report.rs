@@ -1,0 +1,770 @@
+//! The report of a run: what `report.json` holds, and its Markdown rendering.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Every check passed.
+    pub ok: bool,
+    /// Named pass/fail checks.
+    pub checks: Vec<Check>,
+    /// What was run.
+    pub run: RunInfo,
+    /// Counts of objects and verdicts.
+    pub counts: Counts,
+    /// Time from publish to presence in each node's listing.
+    pub propagation: Propagation,
+    /// Listing digests.
+    pub convergence: Convergence,
+    /// Reputation per provider, best first.
+    pub reputation: Vec<ReputationRow>,
+    /// Memory and CPU per node.
+    pub resources: Vec<ResourceRow>,
+    /// Kills and restarts (churn scenario).
+    pub churn: Vec<ChurnEvent>,
+    /// The split and heal (partition scenario).
+    pub partition: Option<PartitionReport>,
+    /// The attack (flood scenario).
+    pub flood: Option<FloodReport>,
+    /// Process hygiene.
+    pub processes: Processes,
+}
+
+/// One named check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Check {
+    /// Name.
+    pub name: String,
+    /// Passed.
+    pub ok: bool,
+    /// The figures behind it.
+    pub detail: String,
+}
+
+/// What was run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Seed (rerun with `--seed` to make the same choices).
+    pub seed: u64,
+    /// Node processes.
+    pub nodes: usize,
+    /// Providers.
+    pub providers: usize,
+    /// Flaky providers among them.
+    pub flaky_providers: usize,
+    /// Consumers.
+    pub consumers: usize,
+    /// Activity phase, seconds.
+    pub duration_secs: f64,
+    /// Output dir.
+    pub out: String,
+    /// Start, Unix seconds.
+    pub started_at: u64,
+    /// Start-up of all nodes, seconds.
+    pub startup_secs: f64,
+    /// Set-up (offers and agreements), seconds.
+    pub setup_secs: f64,
+    /// The whole run, seconds.
+    pub wall_secs: f64,
+    /// Edges of the bootstrap graph, `node -> node it dialled`.
+    pub bootstrap_edges: usize,
+}
+
+/// Counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Node processes.
+    pub nodes: usize,
+    /// Offers published by providers.
+    pub offers: usize,
+    /// Live offers in the first node's listing at the end.
+    pub offers_listed: u64,
+    /// SLA proposals sent.
+    pub proposals: usize,
+    /// Accepted proposals (agreements).
+    pub agreements: usize,
+    /// Rejected proposals.
+    pub rejected_proposals: usize,
+    /// Attestations signed and submitted.
+    pub attestations: usize,
+    /// Objects the runner could not submit (node down, refused).
+    pub submit_failures: usize,
+    /// Objects stored, summed over nodes (`verdict="accept"` in `/metrics`).
+    pub accepted: u64,
+    /// Objects rejected, summed over nodes (`verdict="reject"`).
+    pub rejected: u64,
+    /// Objects ignored, summed over nodes (`verdict="ignore"`: duplicates, superseded…).
+    pub ignored: u64,
+}
+
+/// Latency from publish to presence in each node's listing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Propagation {
+    /// Objects measured.
+    pub objects: usize,
+    /// (object, node) pairs measured.
+    pub samples: usize,
+    /// (object, node) pairs where the node never logged the object.
+    pub missing: usize,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+    /// Per object kind.
+    pub by_kind: Vec<KindLatency>,
+    /// The CDF, `[latency ms, fraction]`, 201 points (for the plot).
+    pub cdf: Vec<[f64; 2]>,
+}
+
+/// Latency of one kind of object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KindLatency {
+    /// Kind name.
+    pub kind: String,
+    /// Objects.
+    pub objects: usize,
+    /// Samples.
+    pub samples: usize,
+    /// Missing.
+    pub missing: usize,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+}
+
+/// Convergence of the listings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Convergence {
+    /// Every node's digest equal at the end.
+    pub converged: bool,
+    /// Time from the end of the activity phase until all digests were equal, ms.
+    pub time_ms: Option<u64>,
+    /// Distinct digests at the end (1 when converged).
+    pub distinct_digests: usize,
+    /// Every node's digest at the end.
+    pub digests: Vec<NodeDigest>,
+    /// Time to converge after each churn restart, ms (`null`: did not within the deadline).
+    pub after_churn_ms: Vec<Option<u64>>,
+    /// Time to converge after the heal, ms.
+    pub after_heal_ms: Option<u64>,
+}
+
+/// One node's digest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeDigest {
+    /// Node name.
+    pub node: String,
+    /// Listing digest (hex), `null` when the node did not answer.
+    pub digest: Option<String>,
+    /// Live offers.
+    pub offers: u64,
+    /// Connected peers.
+    pub peers: u32,
+}
+
+/// One provider's reputation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReputationRow {
+    /// Node name.
+    pub node: String,
+    /// Provider key (hex).
+    pub provider: String,
+    /// Configured to fail probes.
+    pub flaky: bool,
+    /// Its data plane's failure rate.
+    pub failure_rate: f64,
+    /// Latency its data plane adds, ms.
+    pub added_latency_ms: u64,
+    /// Price of its main offer, USD cents per GiB-month.
+    pub price: u64,
+    /// Regions of its main offer.
+    pub regions: Vec<String>,
+    /// Agreements as provider.
+    pub agreements: usize,
+    /// Attestations that counted.
+    pub counted: usize,
+    /// Probes in counted attestations.
+    pub probes: u64,
+    /// Successful probes in counted attestations.
+    pub successes: u64,
+    /// Reputation score, 0 to 1.
+    pub score: f64,
+    /// Beta mean.
+    pub beta_mean: f64,
+    /// SLA compliance.
+    pub compliance: f64,
+}
+
+/// One node's resource use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ResourceRow {
+    /// Node name.
+    pub node: String,
+    /// provider, flaky provider, consumer home, flood target or relay.
+    pub role: String,
+    /// Restarts (churn).
+    pub restarts: u32,
+    /// Peak RSS, MiB.
+    pub rss_max_mib: f64,
+    /// Last RSS, MiB.
+    pub rss_last_mib: f64,
+    /// CPU seconds (user + system).
+    pub cpu_secs: f64,
+    /// Average CPU while alive, % of one core.
+    pub cpu_percent: f64,
+}
+
+/// One kill and restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChurnEvent {
+    /// Node killed.
+    pub node: String,
+    /// When killed, ms after the activity phase began.
+    pub killed_at_ms: u64,
+    /// How long it was down (kill to restarted and serving), ms.
+    pub down_ms: u64,
+    /// Time from restart until every digest agreed, ms.
+    pub converged_ms: Option<u64>,
+}
+
+/// The partition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PartitionReport {
+    /// The two halves.
+    pub groups: [Vec<String>; 2],
+    /// Split, ms after the activity phase began.
+    pub split_at_ms: u64,
+    /// Heal, ms after the activity phase began.
+    pub healed_at_ms: u64,
+    /// No node had a peer from the other half after the split.
+    pub split_verified: bool,
+    /// The halves' listings differed before the heal.
+    pub diverged: bool,
+    /// Distinct digests in each half just before the heal.
+    pub digests_before_heal: [usize; 2],
+    /// Former links dialled again at the heal.
+    pub redialled: usize,
+    /// Time from heal to equal digests, ms.
+    pub converged_after_heal_ms: Option<u64>,
+}
+
+/// The flood.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FloodReport {
+    /// Node attacked.
+    pub target: String,
+    /// Start, ms after the activity phase began.
+    pub from_ms: u64,
+    /// End, ms after the activity phase began.
+    pub until_ms: u64,
+    /// Gossip messages sent, by kind of junk.
+    pub sent: BTreeMap<String, u64>,
+    /// Gossip publishes the attacker's own stack refused or could not send.
+    pub send_errors: u64,
+    /// Junk submitted through `/flashback/submit/1` and refused by the node.
+    pub submits_refused: u64,
+    /// Submits that got no answer (rate-limited or dropped).
+    pub submits_unanswered: u64,
+    /// Objects rejected during the flood, summed over nodes, by outcome.
+    pub rejected_by_outcome: BTreeMap<String, u64>,
+    /// Objects rejected during the flood at the target.
+    pub rejected_at_target: u64,
+    /// Of those, gossip messages (the rest came through submit).
+    pub gossip_rejected: u64,
+    /// Gossip junk sent that the target never validated: once a few invalid messages pushed
+    /// the attacker's gossipsub score under the graylist threshold, the target drops its
+    /// messages unread.
+    pub gossip_unvalidated: u64,
+    /// Objects rejected during the flood at the other nodes (0: nothing invalid was relayed).
+    pub rejected_elsewhere: u64,
+    /// Honest offers published while the flood ran.
+    pub honest_offers: usize,
+    /// Of those, the ones every node stored.
+    pub honest_delivered_everywhere: usize,
+}
+
+/// Process hygiene.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Processes {
+    /// Node processes started (restarts included).
+    pub started: usize,
+    /// Nodes that did not stop on SIGTERM within the grace period and were killed.
+    pub forced_kills: Vec<String>,
+    /// Pids still running after the runner stopped everything (should be empty).
+    pub left_running: Vec<u32>,
+}
+
+/// Percentile `q` (0..=1) of sorted values, nearest rank.
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// 201-point CDF of sorted values.
+pub(crate) fn cdf(sorted: &[f64]) -> Vec<[f64; 2]> {
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    (0..=200)
+        .map(|i| {
+            let q = f64::from(i) / 200.0;
+            [percentile(sorted, q.max(1.0 / sorted.len() as f64)), q]
+        })
+        .collect()
+}
+
+/// One object whose spread is measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Traced {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    /// When it entered the network (the runner's submit, or its first appearance in any log).
+    pub(crate) origin_ms: u64,
+    /// The node it entered through (not measured).
+    pub(crate) origin_node: Option<usize>,
+}
+
+/// Computes propagation from every node's log (`id -> first ms`).
+pub(crate) fn propagation(
+    traced: &[Traced],
+    logs: &[HashMap<String, u64>],
+    counted_nodes: &[bool],
+) -> Propagation {
+    let mut all = Vec::new();
+    let mut kinds: BTreeMap<String, (usize, Vec<f64>, usize)> = BTreeMap::new();
+    let mut missing = 0;
+    for t in traced {
+        let entry = kinds.entry(t.kind.clone()).or_default();
+        entry.0 += 1;
+        for (node, log) in logs.iter().enumerate() {
+            if Some(node) == t.origin_node || !counted_nodes.get(node).copied().unwrap_or(true) {
+                continue;
+            }
+            match log.get(&t.id) {
+                Some(at) => {
+                    let ms = at.saturating_sub(t.origin_ms) as f64;
+                    all.push(ms);
+                    entry.1.push(ms);
+                }
+                None => {
+                    missing += 1;
+                    entry.2 += 1;
+                }
+            }
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    let by_kind = kinds
+        .into_iter()
+        .map(|(kind, (objects, mut v, missing))| {
+            v.sort_by(f64::total_cmp);
+            KindLatency {
+                kind,
+                objects,
+                samples: v.len(),
+                missing,
+                p50_ms: percentile(&v, 0.5),
+                p95_ms: percentile(&v, 0.95),
+                p99_ms: percentile(&v, 0.99),
+                max_ms: v.last().copied().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    Propagation {
+        objects: traced.len(),
+        samples: all.len(),
+        missing,
+        p50_ms: percentile(&all, 0.5),
+        p95_ms: percentile(&all, 0.95),
+        p99_ms: percentile(&all, 0.99),
+        max_ms: all.last().copied().unwrap_or(0.0),
+        by_kind,
+        cdf: cdf(&all),
+    }
+}
+
+/// Parses an `applied.log`: the first time each id was stored, and the kinds seen.
+pub(crate) fn parse_applied_log(text: &str) -> (HashMap<String, u64>, HashMap<String, String>) {
+    let mut first = HashMap::new();
+    let mut kinds = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(ms), Some(id), kind) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(ms) = ms.parse::<u64>() else { continue };
+        first
+            .entry(id.to_owned())
+            .and_modify(|t: &mut u64| *t = (*t).min(ms))
+            .or_insert(ms);
+        if let Some(kind) = kind
+            && !kinds.contains_key(id)
+        {
+            kinds.insert(id.to_owned(), kind.to_owned());
+        }
+    }
+    (first, kinds)
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "did not converge".to_owned(), |v| format!("{v} ms"))
+}
+
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+impl Report {
+    /// The report in Markdown (`report.md`).
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let r = &self.run;
+        let _ = writeln!(
+            s,
+            "# Testnet report: {} — {}\n",
+            r.scenario,
+            if self.ok { "PASS" } else { "FAIL" }
+        );
+        if !r.description.is_empty() {
+            let _ = writeln!(s, "{}\n", r.description);
+        }
+        let _ = writeln!(
+            s,
+            "{} nodes ({} providers, {} of them flaky; {} consumers), activity {:.0} s, seed {}. \
+             Start-up {:.1} s, set-up {:.1} s, whole run {:.1} s. Rerun with `flashback testnet up \
+             --scenario {} --nodes {} --seed {}`.\n",
+            r.nodes,
+            r.providers,
+            r.flaky_providers,
+            r.consumers,
+            r.duration_secs,
+            r.seed,
+            r.startup_secs,
+            r.setup_secs,
+            r.wall_secs,
+            r.scenario,
+            r.nodes,
+            r.seed
+        );
+
+        let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
+        for c in &self.checks {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                c.name,
+                if c.ok { "pass" } else { "**FAIL**" },
+                c.detail
+            );
+        }
+
+        let c = &self.counts;
+        let _ = writeln!(s, "\n## Counts\n\n| what | count |\n|---|---|");
+        for (name, v) in [
+            ("nodes", c.nodes as u64),
+            ("offers published", c.offers as u64),
+            ("live offers listed at the end", c.offers_listed),
+            ("SLA proposals", c.proposals as u64),
+            ("agreements", c.agreements as u64),
+            ("rejected proposals", c.rejected_proposals as u64),
+            ("attestations", c.attestations as u64),
+            ("runner submits that failed", c.submit_failures as u64),
+            ("objects accepted (all nodes)", c.accepted),
+            ("objects rejected (all nodes)", c.rejected),
+            ("objects ignored (all nodes)", c.ignored),
+        ] {
+            let _ = writeln!(s, "| {name} | {v} |");
+        }
+
+        let p = &self.propagation;
+        let _ = writeln!(
+            s,
+            "\n## Propagation\n\nFrom publish to presence in each node's listing (`applied.log`), \
+             over {} objects and {} (object, node) pairs; {} pairs never arrived.\n",
+            p.objects, p.samples, p.missing
+        );
+        let _ = writeln!(
+            s,
+            "| kind | objects | samples | missing | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            s,
+            "| **all** | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            p.objects, p.samples, p.missing, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms
+        );
+        for k in &p.by_kind {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                k.kind, k.objects, k.samples, k.missing, k.p50_ms, k.p95_ms, k.p99_ms, k.max_ms
+            );
+        }
+        let _ = writeln!(s, "\n![propagation CDF](propagation_cdf.png)");
+
+        let v = &self.convergence;
+        let _ = writeln!(
+            s,
+            "\n## Convergence\n\n{}: {} distinct digest(s) among {} nodes; time after the \
+             activity phase: {}.",
+            if v.converged {
+                "Converged"
+            } else {
+                "**Did not converge**"
+            },
+            v.distinct_digests,
+            v.digests.len(),
+            ms(v.time_ms)
+        );
+        if !v.after_churn_ms.is_empty() {
+            let list: Vec<String> = v.after_churn_ms.iter().map(|t| ms(*t)).collect();
+            let _ = writeln!(s, "After each churn restart: {}.", list.join(", "));
+        }
+        if self.partition.is_some() {
+            let _ = writeln!(s, "After the heal: {}.", ms(v.after_heal_ms));
+        }
+        let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for d in &v.digests {
+            groups
+                .entry(d.digest.as_deref().map_or("(no answer)", short))
+                .or_default()
+                .push(&d.node);
+        }
+        let _ = writeln!(s, "\n| digest | nodes |\n|---|---|");
+        for (digest, nodes) in groups {
+            let _ = writeln!(s, "| `{digest}…` | {} |", nodes.join(" "));
+        }
+
+        let _ = writeln!(
+            s,
+            "\n## Reputation\n\n| provider | node | flaky | failure rate | added ms | price | regions | agreements | counted | probes ok | score | beta mean | compliance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for row in &self.reputation {
+            let _ = writeln!(
+                s,
+                "| `{}…` | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}/{} | {:.3} | {:.3} | {:.3} |",
+                short(&row.provider),
+                row.node,
+                if row.flaky { "yes" } else { "no" },
+                row.failure_rate,
+                row.added_latency_ms,
+                row.price,
+                row.regions.join(" "),
+                row.agreements,
+                row.counted,
+                row.successes,
+                row.probes,
+                row.score,
+                row.beta_mean,
+                row.compliance
+            );
+        }
+        let _ = writeln!(s, "\n![reputation](reputation.png)");
+
+        if !self.churn.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Churn\n\n| node | killed at | down | converged after restart |\n|---|---|---|---|"
+            );
+            for e in &self.churn {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.1} s | {:.1} s | {} |",
+                    e.node,
+                    e.killed_at_ms as f64 / 1000.0,
+                    e.down_ms as f64 / 1000.0,
+                    ms(e.converged_ms)
+                );
+            }
+        }
+        if let Some(p) = &self.partition {
+            let _ = writeln!(
+                s,
+                "\n## Partition\n\nSplit at {:.1} s into {{{}}} and {{{}}}; split verified \
+                 (no peer across): {}; the halves diverged: {} (distinct digests per half \
+                 before the heal: {} and {}). Healed at {:.1} s, {} former links dialled \
+                 again; converged {} after the heal.",
+                p.split_at_ms as f64 / 1000.0,
+                p.groups[0].join(" "),
+                p.groups[1].join(" "),
+                p.split_verified,
+                p.diverged,
+                p.digests_before_heal[0],
+                p.digests_before_heal[1],
+                p.healed_at_ms as f64 / 1000.0,
+                p.redialled,
+                ms(p.converged_after_heal_ms)
+            );
+        }
+        if let Some(f) = &self.flood {
+            let sent: Vec<String> = f.sent.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            let rejected: Vec<String> = f
+                .rejected_by_outcome
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "\n## Flood\n\nAttacker connected to {} from {:.1} s to {:.1} s. Gossiped: {} \
+                 ({} not sent by the attacker's own stack); submitted {} refused, {} \
+                 unanswered. {} gossip messages were validated and rejected; the other {} were \
+                 dropped unread once the attacker's score fell under the graylist threshold. \
+                 Rejected by the nodes: {} (at the target {}, elsewhere {}). \
+                 Honest offers published during the flood: {}, delivered to every node: {}.",
+                f.target,
+                f.from_ms as f64 / 1000.0,
+                f.until_ms as f64 / 1000.0,
+                sent.join(", "),
+                f.send_errors,
+                f.submits_refused,
+                f.submits_unanswered,
+                f.gossip_rejected,
+                f.gossip_unvalidated,
+                if rejected.is_empty() {
+                    "none".to_owned()
+                } else {
+                    rejected.join(", ")
+                },
+                f.rejected_at_target,
+                f.rejected_elsewhere,
+                f.honest_offers,
+                f.honest_delivered_everywhere
+            );
+        }
+
+        let _ = writeln!(
+            s,
+            "\n## Resources\n\n| node | role | restarts | peak RSS MiB | last RSS MiB | CPU s | CPU % |\n|---|---|---|---|---|---|---|"
+        );
+        for row in &self.resources {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                row.node,
+                row.role,
+                row.restarts,
+                row.rss_max_mib,
+                row.rss_last_mib,
+                row.cpu_secs,
+                row.cpu_percent
+            );
+        }
+        let pr = &self.processes;
+        let _ = writeln!(
+            s,
+            "\nProcesses started: {}; killed after the SIGTERM grace period: {}; left running: {}.",
+            pr.started,
+            if pr.forced_kills.is_empty() {
+                "none".to_owned()
+            } else {
+                pr.forced_kills.join(" ")
+            },
+            if pr.left_running.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{:?}", pr.left_running)
+            }
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.95), 95.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        let c = cdf(&v);
+        assert_eq!(c.len(), 201);
+        assert_eq!(c[200], [100.0, 1.0]);
+    }
+
+    #[test]
+    fn propagation_skips_the_origin_and_counts_missing() {
+        let logs = vec![
+            parse_applied_log("1000 aa offer\n# lagged 3\n").0,
+            parse_applied_log("1040 aa offer\n1100 bb offer\n").0,
+            parse_applied_log("1200 aa offer\n990 aa offer\n").0,
+        ];
+        assert_eq!(parse_applied_log("5 cc agreement\n").1["cc"], "agreement");
+        let traced = vec![
+            Traced {
+                id: "aa".into(),
+                kind: "offer".into(),
+                origin_ms: 980,
+                origin_node: Some(0),
+            },
+            Traced {
+                id: "bb".into(),
+                kind: "offer".into(),
+                origin_ms: 1000,
+                origin_node: Some(1),
+            },
+        ];
+        let p = propagation(&traced, &logs, &[true, true, true]);
+        // aa: node 1 at 60 ms, node 2 at 10 ms (first entry wins); bb: missing at 0 and 2.
+        assert_eq!(p.samples, 2);
+        assert_eq!(p.missing, 2);
+        assert_eq!(p.max_ms, 60.0);
+        assert_eq!(p.by_kind[0].kind, "offer");
+    }
+
+    #[test]
+    fn markdown_mentions_the_verdict_and_every_section() {
+        let mut r = Report {
+            ok: true,
+            ..Report::default()
+        };
+        r.run.scenario = "smoke".into();
+        r.checks.push(Check {
+            name: "converged".into(),
+            ok: true,
+            detail: "1 digest".into(),
+        });
+        r.flood = Some(FloodReport::default());
+        r.partition = Some(PartitionReport::default());
+        let md = r.markdown();
+        for needle in [
+            "PASS",
+            "## Checks",
+            "## Propagation",
+            "## Reputation",
+            "## Flood",
+            "## Partition",
+            "## Resources",
+        ] {
+            assert!(md.contains(needle), "{needle}");
+        }
+    }
+}

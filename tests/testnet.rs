@@ -1,0 +1,202 @@
+//! The one-command testnet, end to end: real node processes started by `flashback testnet up`.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestNode, eventually, run_cli};
+use flashback_types::{Object, SecretKey, Signed, samples};
+
+/// Processes whose command line mentions `dir`.
+fn processes_under(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmd| cmd.contains(&needle) && cmd.contains("node run"))
+        .collect()
+}
+
+#[test]
+fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tn");
+    let out_arg = out.to_str().unwrap();
+    let run = run_cli(&[
+        "testnet", "up", "--nodes", "5", "--duration", "12s", "--seed", "7", "--out", out_arg,
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "testnet up failed:\n{stderr}");
+    assert!(stderr.contains("5/5 nodes up"), "progress is shown:\n{stderr}");
+
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report, on_disk, "--json prints report.json");
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["convergence"]["converged"], true);
+    assert_eq!(report["convergence"]["distinct_digests"], 1);
+    assert_eq!(report["convergence"]["digests"].as_array().unwrap().len(), 5);
+    assert_eq!(report["counts"]["nodes"], 5);
+    assert!(report["counts"]["agreements"].as_u64().unwrap() > 0);
+    assert!(report["counts"]["attestations"].as_u64().unwrap() > 0);
+    let p = &report["propagation"];
+    assert!(p["samples"].as_u64().unwrap() > 0);
+    for q in ["p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+        assert!(p[q].as_f64().is_some(), "{q} missing");
+    }
+    assert!(p["p50_ms"].as_f64() <= p["p99_ms"].as_f64());
+
+    // Reputation: every flaky provider below every healthy one.
+    let rows = report["reputation"].as_array().unwrap();
+    let scores = |flaky: bool| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r["flaky"] == flaky)
+            .map(|r| r["score"].as_f64().unwrap())
+            .collect()
+    };
+    let (flaky, healthy) = (scores(true), scores(false));
+    assert!(!flaky.is_empty() && !healthy.is_empty(), "{rows:?}");
+    assert!(flaky.iter().all(|f| healthy.iter().all(|h| f < h)), "{rows:?}");
+
+    // The human report and the plots are there; PNG files start with the PNG signature.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("PASS") && md.contains("## Reputation"), "{md}");
+    for png in ["propagation_cdf.png", "reputation.png"] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+
+    // Nothing left behind; `down` finds nothing to stop; `report` renders again.
+    assert!(processes_under(&out).is_empty(), "{:?}", processes_under(&out));
+    assert!(!out.join("pids.json").exists());
+    let down = run_cli(&["testnet", "down", "--out", out_arg]);
+    assert!(down.status.success());
+    assert!(String::from_utf8_lossy(&down.stdout).contains("nothing was running"));
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    let again = run_cli(&["testnet", "report", "--out", out_arg]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("PASS"));
+}
+
+#[test]
+fn testnet_up_refuses_a_directory_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), "precious").unwrap();
+    let run = run_cli(&[
+        "testnet",
+        "up",
+        "--nodes",
+        "2",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("choose another --out"), "{stderr}");
+    assert!(dir.path().join("thesis.tex").exists());
+}
+
+/// One HTTP/1.1 request to a node's loopback endpoint; returns the status and the body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        (status, body)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored_object() {
+    let testnet_config = |c: &mut flashback_node::NodeConfig| {
+        c.metrics.enabled = true;
+        c.metrics.listen = "127.0.0.1:0".parse().unwrap();
+        c.metrics.admin = true;
+        c.trace_applied = true;
+    };
+    let a = TestNode::start_with(&[], testnet_config).await;
+    let b = TestNode::start_with(&[a.addr()], testnet_config).await;
+    let (a_peer, b_peer) = (a.node.net().local_peer_id(), b.node.net().local_peer_id());
+    eventually("a and b connect", || async {
+        a.node.net().connected_peers().await.unwrap().contains(&b_peer)
+    })
+    .await;
+
+    let token_path = a.dir.path().join(flashback_node::ADMIN_TOKEN);
+    let token = std::fs::read_to_string(&token_path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the token is private");
+    let admin = a.info().metrics_addr.unwrap();
+
+    // Writes need the token.
+    let (status, _) = http(admin, "POST", &format!("/admin/block/{b_peer}"), "wrong", "").await;
+    assert_eq!(status, 401);
+    let (status, _) = http(admin, "POST", "/admin/block/not-a-peer", &token, "").await;
+    assert_eq!(status, 400);
+
+    // Block: the connection goes and stays gone; gossip no longer crosses.
+    let (status, _) = http(admin, "POST", &format!("/admin/block/{b_peer}"), &token, "").await;
+    assert_eq!(status, 200);
+    eventually("b is disconnected from a", || async {
+        !a.node.net().connected_peers().await.unwrap().contains(&b_peer)
+            && !b.node.net().connected_peers().await.unwrap().contains(&a_peer)
+    })
+    .await;
+    let (_, peers) = http(admin, "GET", "/admin/peers", &token, "").await;
+    assert!(!peers.contains(&b_peer.to_string()), "{peers}");
+
+    // Heal: unblock and dial again; an object published on one side reaches the other.
+    let (status, _) = http(admin, "POST", &format!("/admin/unblock/{b_peer}"), &token, "").await;
+    assert_eq!(status, 200);
+    let (status, _) = http(admin, "POST", "/admin/dial", &token, &b.addr()).await;
+    assert_eq!(status, 200);
+    eventually("a and b connect again", || async {
+        a.node.net().connected_peers().await.unwrap().contains(&b_peer)
+    })
+    .await;
+    let key = SecretKey::generate();
+    let offer = Signed::sign(samples::offer(key.public(), "traced", 1, flashback_node::now()), &key).unwrap();
+    a.node.submit(&Object::Offer(offer.clone())).await;
+    let line = format!("{} offer", offer.id());
+    for n in [&a, &b] {
+        eventually("the offer is in the node's applied.log", || async {
+            std::fs::read_to_string(n.dir.path().join(flashback_node::APPLIED_LOG))
+                .is_ok_and(|log| log.lines().any(|l| l.ends_with(&line)))
+        })
+        .await;
+    }
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_is_refused_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path(), &[]);
+    config.metrics.enabled = true;
+    config.metrics.listen = "0.0.0.0:0".parse().unwrap();
+    config.metrics.admin = true;
+    let err = flashback_node::Node::start(config, SecretKey::generate())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
