@@ -296,10 +296,18 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
     let client = Client::connect(&[home.addr()]).await.unwrap();
     for p in [&healthy, &flaky] {
         let mut body = samples::offer(p.key.public(), "blob", 1, now());
-        body.protocols =
-            flashback_types::BoundedVec::try_from_vec(vec![flashback_types::DataProtocol::FlashbackBlob])
-                .unwrap();
-        body.endpoint = p.info().blob_endpoint.clone().unwrap().as_str().try_into().unwrap();
+        body.protocols = flashback_types::BoundedVec::try_from_vec(vec![
+            flashback_types::DataProtocol::FlashbackBlob,
+        ])
+        .unwrap();
+        body.endpoint = p
+            .info()
+            .blob_endpoint
+            .clone()
+            .unwrap()
+            .as_str()
+            .try_into()
+            .unwrap();
         body.qos.availability_bp = 9000;
         let offer = Signed::sign(body, &p.key).unwrap();
         p.node.submit(&Object::Offer(offer.clone())).await;
@@ -314,7 +322,10 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
             decide_within: Duration::from_secs(120),
         };
         let proposal = client.propose(&consumer, &offer, terms).await.unwrap();
-        let decision = client.wait_decision(&proposal, common::DEADLINE).await.unwrap();
+        let decision = client
+            .wait_decision(&proposal, common::DEADLINE)
+            .await
+            .unwrap();
         assert_eq!(decision.unwrap().body().decision, Decision::Accept);
     }
     eventually("both agreements at the consumer's node", || async {
@@ -333,19 +344,45 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
     let addr = home.addr();
     let out = tokio::task::spawn_blocking(move || {
         run_cli(&[
-            "probe", "--key", &key, "--node", &addr, "--window", "1s", "--windows", "2",
-            "--probes", "20", "--json",
+            "probe",
+            "--key",
+            &key,
+            "--node",
+            &addr,
+            "--window",
+            "1s",
+            "--windows",
+            "2",
+            "--probes",
+            "20",
+            "--json",
         ])
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let attested: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(attested.as_array().unwrap().len(), 4, "2 agreements × 2 windows");
+    assert_eq!(
+        attested.as_array().unwrap().len(),
+        4,
+        "2 agreements × 2 windows"
+    );
 
     let client = Client::connect(&[home.addr()]).await.unwrap();
-    let good = client.provider_report(healthy.key.public()).await.unwrap().report;
-    let bad = client.provider_report(flaky.key.public()).await.unwrap().report;
+    let good = client
+        .provider_report(healthy.key.public())
+        .await
+        .unwrap()
+        .report;
+    let bad = client
+        .provider_report(flaky.key.public())
+        .await
+        .unwrap()
+        .report;
     client.close().await;
     assert!(
         bad.score < good.score,
@@ -354,7 +391,11 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
         good.score
     );
     for report in [&good, &bad] {
-        assert_eq!(report.counted.len(), 1, "the newest window of the one attester counts");
+        assert_eq!(
+            report.counted.len(),
+            1,
+            "the newest window of the one attester counts"
+        );
         assert_eq!(report.counted[0].attester, consumer.public());
         assert_eq!(report.excluded.len(), 1, "the older window is superseded");
     }

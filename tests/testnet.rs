@@ -28,12 +28,24 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
     let out = dir.path().join("tn");
     let out_arg = out.to_str().unwrap();
     let run = run_cli(&[
-        "testnet", "up", "--nodes", "5", "--duration", "12s", "--seed", "7", "--out", out_arg,
+        "testnet",
+        "up",
+        "--nodes",
+        "5",
+        "--duration",
+        "12s",
+        "--seed",
+        "7",
+        "--out",
+        out_arg,
         "--json",
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "testnet up failed:\n{stderr}");
-    assert!(stderr.contains("5/5 nodes up"), "progress is shown:\n{stderr}");
+    assert!(
+        stderr.contains("5/5 nodes up"),
+        "progress is shown:\n{stderr}"
+    );
 
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let on_disk: serde_json::Value =
@@ -42,7 +54,10 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["convergence"]["converged"], true);
     assert_eq!(report["convergence"]["distinct_digests"], 1);
-    assert_eq!(report["convergence"]["digests"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        report["convergence"]["digests"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(report["counts"]["nodes"], 5);
     assert!(report["counts"]["agreements"].as_u64().unwrap() > 0);
     assert!(report["counts"]["attestations"].as_u64().unwrap() > 0);
@@ -63,7 +78,10 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
     };
     let (flaky, healthy) = (scores(true), scores(false));
     assert!(!flaky.is_empty() && !healthy.is_empty(), "{rows:?}");
-    assert!(flaky.iter().all(|f| healthy.iter().all(|h| f < h)), "{rows:?}");
+    assert!(
+        flaky.iter().all(|f| healthy.iter().all(|h| f < h)),
+        "{rows:?}"
+    );
 
     // The human report and the plots are there; PNG files start with the PNG signature.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -74,15 +92,27 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
     }
 
     // Nothing left behind; `down` finds nothing to stop; `report` renders again.
-    assert!(processes_under(&out).is_empty(), "{:?}", processes_under(&out));
+    assert!(
+        processes_under(&out).is_empty(),
+        "{:?}",
+        processes_under(&out)
+    );
     assert!(!out.join("pids.json").exists());
     let down = run_cli(&["testnet", "down", "--out", out_arg]);
     assert!(down.status.success());
     assert!(String::from_utf8_lossy(&down.stdout).contains("nothing was running"));
     std::fs::remove_file(out.join("report.md")).unwrap();
     let again = run_cli(&["testnet", "report", "--out", out_arg]);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("PASS"));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("PASS")
+    );
 }
 
 #[test]
@@ -104,7 +134,13 @@ fn testnet_up_refuses_a_directory_it_did_not_write() {
 }
 
 /// One HTTP/1.1 request to a node's loopback endpoint; returns the status and the body.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -116,7 +152,10 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: &str,
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         (status, body)
     })
     .await
@@ -135,7 +174,12 @@ async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored
     let b = TestNode::start_with(&[a.addr()], testnet_config).await;
     let (a_peer, b_peer) = (a.node.net().local_peer_id(), b.node.net().local_peer_id());
     eventually("a and b connect", || async {
-        a.node.net().connected_peers().await.unwrap().contains(&b_peer)
+        a.node
+            .net()
+            .connected_peers()
+            .await
+            .unwrap()
+            .contains(&b_peer)
     })
     .await;
 
@@ -147,7 +191,14 @@ async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored
     let admin = a.info().metrics_addr.unwrap();
 
     // Writes need the token.
-    let (status, _) = http(admin, "POST", &format!("/admin/block/{b_peer}"), "wrong", "").await;
+    let (status, _) = http(
+        admin,
+        "POST",
+        &format!("/admin/block/{b_peer}"),
+        "wrong",
+        "",
+    )
+    .await;
     assert_eq!(status, 401);
     let (status, _) = http(admin, "POST", "/admin/block/not-a-peer", &token, "").await;
     assert_eq!(status, 400);
@@ -156,24 +207,51 @@ async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored
     let (status, _) = http(admin, "POST", &format!("/admin/block/{b_peer}"), &token, "").await;
     assert_eq!(status, 200);
     eventually("b is disconnected from a", || async {
-        !a.node.net().connected_peers().await.unwrap().contains(&b_peer)
-            && !b.node.net().connected_peers().await.unwrap().contains(&a_peer)
+        !a.node
+            .net()
+            .connected_peers()
+            .await
+            .unwrap()
+            .contains(&b_peer)
+            && !b
+                .node
+                .net()
+                .connected_peers()
+                .await
+                .unwrap()
+                .contains(&a_peer)
     })
     .await;
     let (_, peers) = http(admin, "GET", "/admin/peers", &token, "").await;
     assert!(!peers.contains(&b_peer.to_string()), "{peers}");
 
     // Heal: unblock and dial again; an object published on one side reaches the other.
-    let (status, _) = http(admin, "POST", &format!("/admin/unblock/{b_peer}"), &token, "").await;
+    let (status, _) = http(
+        admin,
+        "POST",
+        &format!("/admin/unblock/{b_peer}"),
+        &token,
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, _) = http(admin, "POST", "/admin/dial", &token, &b.addr()).await;
     assert_eq!(status, 200);
     eventually("a and b connect again", || async {
-        a.node.net().connected_peers().await.unwrap().contains(&b_peer)
+        a.node
+            .net()
+            .connected_peers()
+            .await
+            .unwrap()
+            .contains(&b_peer)
     })
     .await;
     let key = SecretKey::generate();
-    let offer = Signed::sign(samples::offer(key.public(), "traced", 1, flashback_node::now()), &key).unwrap();
+    let offer = Signed::sign(
+        samples::offer(key.public(), "traced", 1, flashback_node::now()),
+        &key,
+    )
+    .unwrap();
     a.node.submit(&Object::Offer(offer.clone())).await;
     let line = format!("{} offer", offer.id());
     for n in [&a, &b] {

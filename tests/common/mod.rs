@@ -59,9 +59,7 @@ impl TestNode {
         let key = SecretKey::generate();
         let mut config = test_config(dir.path(), bootstrap);
         adjust(&mut config);
-        let node = Node::start(config, key.clone())
-            .await
-            .expect("node starts");
+        let node = Node::start(config, key.clone()).await.expect("node starts");
         Self { node, key, dir }
     }
 

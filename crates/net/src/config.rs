@@ -64,6 +64,8 @@ pub struct NetConfig {
     pub max_transmit_size: usize,
     /// Gossipsub heartbeat, in milliseconds (mesh maintenance and gossip emission).
     pub gossip_heartbeat_ms: u64,
+    /// Gossipsub mesh degree D (peers each topic's mesh aims for; low = 3/4 D, high = 2 D).
+    pub gossip_mesh_n: usize,
     /// How long, in seconds, a received message waits in the cache for
     /// `report_validation` before it can no longer be forwarded.
     pub gossip_validation_window_secs: u64,
@@ -108,6 +110,7 @@ impl Default for NetConfig {
             idle_connection_timeout_secs: 60,
             max_transmit_size: 64 * 1024,
             gossip_heartbeat_ms: 1_000,
+            gossip_mesh_n: 4,
             gossip_validation_window_secs: 10,
             request_timeout_secs: 30,
             // One default for all three protocols, so that a partial `[sync]` section in a TOML

@@ -13,10 +13,11 @@
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
 //!      [`Node::submit`] (validate, store, publish); receipt = the object is durable in that
 //!      node's store ([`Node::subscribe_applied`]).
-//! 2. **Ingest.** A sender node publishes a burst of K distinct pre-signed offers as fast as
-//!    gossipsub takes them; a receiver node validates and stores them. What gossip drops under
-//!    load (bounded queues answer `Ignore`) is then fetched by anti-entropy (`sync_now`) from
-//!    the sender, which holds all K. Then the same K offers fed straight to
+//! 2. **Ingest.** A sender node publishes K distinct pre-signed offers to a receiver node,
+//!    once as a burst (as fast as gossipsub takes them) and once paced by the harness (at most
+//!    2048 published but not yet stored); the receiver validates and stores them. What gossip
+//!    drops under load (full queues, slow-peer scoring) is then fetched by anti-entropy
+//!    (`sync_now`) from the sender, which holds all K. Then the same K offers fed straight to
 //!    [`flashback_node::Validator::ingest`] of a fresh node in batches of 512, and raw
 //!    `PublicKey::verify_strict` of a 32-byte message on one thread and on all threads.
 //!
@@ -28,7 +29,8 @@
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
 //! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
-//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100).
+//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100). Stores go to the system temp
+//! dir; `TMPDIR=/dev/shm` takes the disk's flush latency out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
 //! stderr. Everything runs in one process on one tokio runtime: on a small machine the peers
@@ -48,7 +50,7 @@ use std::time::{Duration, Instant};
 use flashback_net::{
     Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry, Validation, topics,
 };
-use flashback_node::{Node, NodeConfig, Verdict};
+use flashback_node::{MetricsConfig, Node, NodeConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use serde_json::{Value, json};
@@ -326,6 +328,19 @@ fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NetConfig {
     }
 }
 
+/// A full node of the bench: default settings but the network's, no metrics endpoint.
+fn node_config(data_dir: std::path::PathBuf, net: NetConfig) -> NodeConfig {
+    NodeConfig {
+        data_dir,
+        net,
+        metrics: MetricsConfig {
+            enabled: false,
+            ..MetricsConfig::default()
+        },
+        ..NodeConfig::default()
+    }
+}
+
 /// Each peer after the first bootstraps to 2 or 3 distinct random earlier peers.
 fn bootstrap_graph(n: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
     (0..n)
@@ -379,15 +394,12 @@ impl Network {
                     raw.push(RawPeer { net, registry });
                 }
                 Mode::Full => {
-                    let mut node_config = NodeConfig::default();
-                    node_config.data_dir = dir
+                    let data_dir = dir
                         .as_ref()
                         .expect("full mode has a dir")
                         .path()
                         .join(format!("node-{i}"));
-                    node_config.net = config;
-                    node_config.metrics.enabled = false;
-                    let node = Node::start(node_config, SecretKey::generate())
+                    let node = Node::start(node_config(data_dir, config), SecretKey::generate())
                         .await
                         .expect("node starts");
                     addrs.push(node.info().listen_addrs[0].clone());
@@ -857,14 +869,18 @@ fn ingest_node_config(
     bootstrap: Vec<String>,
     settings: &Settings,
 ) -> NodeConfig {
-    let mut config = NodeConfig::default();
-    config.data_dir = dir.to_path_buf();
-    config.net = memory_net_config(bootstrap, settings.heartbeat_ms);
-    config.metrics.enabled = false;
-    // Anti-entropy runs when the bench asks for it (after gossip stalls), so that what came by
-    // gossip and what came by sync can be told apart.
-    config.sync.interval_secs = 24 * 3600;
-    config
+    NodeConfig {
+        // Anti-entropy runs when the bench asks for it (after gossip stalls), so that what came
+        // by gossip and what came by sync can be told apart.
+        sync: SyncConfig {
+            interval_secs: 24 * 3600,
+            ..SyncConfig::default()
+        },
+        ..node_config(
+            dir.to_path_buf(),
+            memory_net_config(bootstrap, settings.heartbeat_ms),
+        )
+    }
 }
 
 /// Counts objects a node stores, from its applied channel (a lag counts the missed ones).

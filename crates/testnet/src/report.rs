@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// Every check passed.
     pub ok: bool,
@@ -36,6 +37,7 @@ pub struct Report {
 
 /// One named check.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Check {
     /// Name.
     pub name: String,
@@ -47,6 +49,7 @@ pub struct Check {
 
 /// What was run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunInfo {
     /// Scenario name.
     pub scenario: String,
@@ -76,10 +79,13 @@ pub struct RunInfo {
     pub wall_secs: f64,
     /// Edges of the bootstrap graph, `node -> node it dialled`.
     pub bootstrap_edges: usize,
+    /// CPU cores of the machine.
+    pub cores: usize,
 }
 
 /// Counts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counts {
     /// Node processes.
     pub nodes: usize,
@@ -107,6 +113,7 @@ pub struct Counts {
 
 /// Latency from publish to presence in each node's listing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Propagation {
     /// Objects measured.
     pub objects: usize,
@@ -130,6 +137,7 @@ pub struct Propagation {
 
 /// Latency of one kind of object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KindLatency {
     /// Kind name.
     pub kind: String,
@@ -151,6 +159,7 @@ pub struct KindLatency {
 
 /// Convergence of the listings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Convergence {
     /// Every node's digest equal at the end.
     pub converged: bool,
@@ -168,6 +177,7 @@ pub struct Convergence {
 
 /// One node's digest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeDigest {
     /// Node name.
     pub node: String,
@@ -181,6 +191,7 @@ pub struct NodeDigest {
 
 /// One provider's reputation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReputationRow {
     /// Node name.
     pub node: String,
@@ -214,6 +225,7 @@ pub struct ReputationRow {
 
 /// One node's resource use.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ResourceRow {
     /// Node name.
     pub node: String,
@@ -233,6 +245,7 @@ pub struct ResourceRow {
 
 /// One kill and restart.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ChurnEvent {
     /// Node killed.
     pub node: String,
@@ -246,6 +259,7 @@ pub struct ChurnEvent {
 
 /// The partition.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PartitionReport {
     /// The two halves.
     pub groups: [Vec<String>; 2],
@@ -267,6 +281,7 @@ pub struct PartitionReport {
 
 /// The flood.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FloodReport {
     /// Node attacked.
     pub target: String,
@@ -302,6 +317,7 @@ pub struct FloodReport {
 
 /// Process hygiene.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Processes {
     /// Node processes started (restarts included).
     pub started: usize,
@@ -453,13 +469,14 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "{} nodes ({} providers, {} of them flaky; {} consumers), activity {:.0} s, seed {}. \
-             Start-up {:.1} s, set-up {:.1} s, whole run {:.1} s. Rerun with `flashback testnet up \
-             --scenario {} --nodes {} --seed {}`.\n",
+            "{} nodes ({} providers, {} of them flaky; {} consumers) on {} cores, activity {:.0} \
+             s, seed {}. Start-up {:.1} s, set-up {:.1} s, whole run {:.1} s. Rerun with \
+             `flashback testnet up --scenario {} --nodes {} --seed {}`.\n",
             r.nodes,
             r.providers,
             r.flaky_providers,
             r.consumers,
+            r.cores,
             r.duration_secs,
             r.seed,
             r.startup_secs,
@@ -669,6 +686,20 @@ impl Report {
                 row.rss_last_mib,
                 row.cpu_secs,
                 row.cpu_percent
+            );
+        }
+        if !self.resources.is_empty() {
+            let n = self.resources.len() as f64;
+            let rss: f64 = self.resources.iter().map(|r| r.rss_max_mib).sum();
+            let cpu: f64 = self.resources.iter().map(|r| r.cpu_secs).sum();
+            let _ = writeln!(
+                s,
+                "| **all** | | {} | {:.1} (mean {:.1}) | | {:.1} | {:.1} (mean) |",
+                self.resources.iter().map(|r| r.restarts).sum::<u32>(),
+                rss,
+                rss / n,
+                cpu,
+                self.resources.iter().map(|r| r.cpu_percent).sum::<f64>() / n
             );
         }
         let pr = &self.processes;

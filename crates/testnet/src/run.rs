@@ -164,8 +164,11 @@ fn plan(
         let key = SecretKey::generate();
         write_key(&dir.join("node.key"), &key)?;
         keys.push(key);
-        let mut c = NodeConfig::default();
-        c.data_dir = dir;
+        let mut c = NodeConfig {
+            data_dir: dir,
+            trace_applied: true,
+            ..NodeConfig::default()
+        };
         c.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         c.net.gossip_heartbeat_ms = s.network.gossip_heartbeat_ms;
         c.net.kad_bootstrap_interval_secs = 30;
@@ -176,7 +179,6 @@ fn plan(
             .parse()
             .map_err(|e| TestnetError::Internal(format!("{e}")))?;
         c.metrics.admin = true;
-        c.trace_applied = true;
         configs.push((name, c));
     }
     let mut providers = Vec::new();
@@ -511,6 +513,7 @@ async fn play(
             setup_secs,
             wall_secs: 0.0,
             bootstrap_edges: edges.len(),
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
         },
         setup,
         attestations,
@@ -747,8 +750,8 @@ async fn partition(
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut crossing = 0;
-        for side in 0..2 {
-            for &i in &halves[side] {
+        for (side, half) in halves.iter().enumerate() {
+            for &i in half {
                 for peer in ctx.admin_peers(i).await? {
                     if side_of.get(&peer).is_some_and(|&other| other != side) {
                         crossing += 1;
@@ -772,10 +775,10 @@ async fn partition(
     at(ctx, s, spec.heal_at).await;
     let _closed = ctx.gate.write().await;
     let mut distinct: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
-    for side in 0..2 {
-        for (_, st) in ctx.statuses(&halves[side]).await {
+    for (half, digests) in halves.iter().zip(distinct.iter_mut()) {
+        for (_, st) in ctx.statuses(half).await {
             if let Some(st) = st {
-                distinct[side].insert(st.listing_digest.to_string());
+                digests.insert(st.listing_digest.to_string());
             }
         }
     }

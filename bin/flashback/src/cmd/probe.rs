@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use flashback_client::Client;
-use flashback_client::probe::{ProbeConfig, probe_agreements};
 use flashback_client::parse_duration;
+use flashback_client::probe::{ProbeConfig, probe_agreements};
 use serde_json::json;
 
 use crate::cli::ProbeArgs;
