@@ -61,7 +61,9 @@ async fn a_killed_node_keeps_its_listing_and_rejoins() {
         &provider,
     )
     .unwrap();
-    let client = Client::connect(&[a_addr.clone()]).await.unwrap();
+    let client = Client::connect(std::slice::from_ref(&a_addr))
+        .await
+        .unwrap();
     client.submit(&Object::Offer(first.clone())).await.unwrap();
     client.close().await;
 
@@ -90,7 +92,9 @@ async fn a_killed_node_keeps_its_listing_and_rejoins() {
         &provider,
     )
     .unwrap();
-    let client = Client::connect(&[a_addr.clone()]).await.unwrap();
+    let client = Client::connect(std::slice::from_ref(&a_addr))
+        .await
+        .unwrap();
     client.submit(&Object::Offer(second.clone())).await.unwrap();
     client.close().await;
 

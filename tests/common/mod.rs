@@ -31,8 +31,10 @@ where
 
 /// A node configuration for tests: loopback TCP only, no metrics, fast gossip and sync.
 pub fn test_config(dir: &Path, bootstrap: &[String]) -> NodeConfig {
-    let mut config = NodeConfig::default();
-    config.data_dir = dir.to_path_buf();
+    let mut config = NodeConfig {
+        data_dir: dir.to_path_buf(),
+        ..NodeConfig::default()
+    };
     config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.net.bootstrap = bootstrap.to_vec();
     config.net.gossip_heartbeat_ms = 100;

@@ -215,6 +215,7 @@ pub(crate) struct NodeAddr {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub(crate) enum OfferCommand {
     /// Sign an offer with your key and publish it through a node.
     ///
