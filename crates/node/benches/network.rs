@@ -63,9 +63,11 @@ const COVERAGE: f64 = 0.95;
 const OFFER_DEADLINE: Duration = Duration::from_secs(10);
 /// Most time the meshes may take to form.
 const MESH_DEADLINE: Duration = Duration::from_secs(60);
-/// A peer's mesh counts as formed at this size, or at its number of connections if smaller
-/// (gossipsub's `mesh_n_low` is 5; a peer with 2 connections can only mesh with 2).
-const MIN_MESH: usize = 4;
+/// Smallest mesh a settled peer has: gossipsub's `mesh_n_low` for our mesh degree (a peer
+/// with fewer connections can only mesh with what it has).
+fn min_mesh() -> usize {
+    (flashback_net::NetConfig::default().gossip_mesh_n * 3 / 4).max(1)
+}
 /// Pause between two measured offers, so one offer's trailing duplicates do not queue in front
 /// of the next. Spacing, not synchronisation.
 const OFFER_GAP: Duration = Duration::from_millis(50);
@@ -555,7 +557,7 @@ struct MeshState {
 }
 
 /// Polls every peer's mesh for the offers topic until each has at least
-/// `min(MIN_MESH, connections)` mesh peers, the mesh graph is connected, and the number of mesh
+/// `min(min_mesh(), connections)` mesh peers, the mesh graph is connected, and the number of mesh
 /// links did not change since the previous poll (two heartbeats earlier); or the deadline.
 async fn wait_for_mesh(nets: &[NetHandle], heartbeat: Duration) -> MeshState {
     let start = Instant::now();
@@ -575,7 +577,7 @@ async fn wait_for_mesh(nets: &[NetHandle], heartbeat: Duration) -> MeshState {
         let big_enough = meshes
             .iter()
             .zip(&connected)
-            .all(|(mesh, &conn)| mesh.len() >= MIN_MESH.min(conn).max(1));
+            .all(|(mesh, &conn)| mesh.len() >= min_mesh().min(conn).max(1));
         let links: usize = meshes.iter().map(Vec::len).sum();
         let formed = big_enough && links == previous_links && mesh_connected(&meshes, &index);
         previous_links = links;
