@@ -1242,63 +1242,28 @@ impl Store {
             }
         }
         // In-memory kinds.
-        let expired_agreements: Vec<ObjectId> = st
-            .market
-            .agreements
-            .values()
-            .filter(|m| m.end <= now)
-            .map(|m| m.id)
-            .collect();
-        for id in expired_agreements {
+        for id in expired_ids(&st.market.agreements, |m| m.end, now) {
             st.market.remove_agreement(&id);
             tx.del(T::Agreements, id.0.to_vec());
             tx.del(T::IdxAgreementOffer, id.0.to_vec());
             removed += 1;
         }
-        let expired: Vec<ObjectId> = st
-            .market
-            .attestations
-            .values()
-            .filter(|m| m.expires_at <= now)
-            .map(|m| m.id)
-            .collect();
-        for id in expired {
+        for id in expired_ids(&st.market.attestations, |m| m.expires_at, now) {
             st.market.remove_attestation(&id);
             tx.del(T::Attestations, id.0.to_vec());
             removed += 1;
         }
-        let expired: Vec<ObjectId> = st
-            .market
-            .certs
-            .values()
-            .filter(|m| m.expires_at <= now)
-            .map(|m| m.id)
-            .collect();
-        for id in expired {
+        for id in expired_ids(&st.market.certs, |m| m.expires_at, now) {
             st.market.remove_cert(&id);
             tx.del(T::Certificates, id.0.to_vec());
             removed += 1;
         }
-        let expired: Vec<ObjectId> = st
-            .market
-            .revocations
-            .iter()
-            .filter(|(_, m)| m.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        for id in expired_ids(&st.market.revocations, |m| m.expires_at, now) {
             st.market.remove_revocation(&id);
             tx.del(T::Revocations, id.0.to_vec());
             removed += 1;
         }
-        let expired: Vec<ObjectId> = st
-            .market
-            .evidence
-            .iter()
-            .filter(|(_, m)| m.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        for id in expired_ids(&st.market.evidence, |m| m.expires_at, now) {
             st.market.remove_evidence(&id);
             tx.del(T::Evidence, id.0.to_vec());
             tx.del(T::IdxEvidence, id.0.to_vec());
@@ -1984,3 +1949,15 @@ fn hex_short(key: &[u8]) -> String {
 
 // `codec::CHECKSUM_LEN` is part of the documented format.
 const _: () = assert!(codec::CHECKSUM_LEN == 16);
+
+/// Ids in `map` whose expiry (read by `expiry`) is at or before `now`, for garbage collection.
+fn expired_ids<V>(
+    map: &std::collections::BTreeMap<ObjectId, V>,
+    expiry: impl Fn(&V) -> Timestamp,
+    now: Timestamp,
+) -> Vec<ObjectId> {
+    map.iter()
+        .filter(|(_, m)| expiry(m) <= now)
+        .map(|(id, _)| *id)
+        .collect()
+}
