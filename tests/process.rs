@@ -9,7 +9,7 @@ use std::process::Command;
 use common::{ChildGuard, eventually, flashback_bin, run_cli};
 use flashback_client::Client;
 use flashback_node::NodeInfo;
-use flashback_types::{Object, OfferQuery, SecretKey, Signed, samples};
+use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
 
 fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
     let mut cmd = Command::new(flashback_bin());
@@ -44,6 +44,29 @@ async fn node_info(dir: &std::path::Path, pid: u32) -> NodeInfo {
     found.expect("node.json")
 }
 
+/// Signs an offer and submits it through the node at `addr`, as a light client.
+async fn publish(addr: &str, provider: &SecretKey, offer_key: &str) -> Signed<Offer> {
+    let body = samples::offer(provider.public(), offer_key, 1, flashback_node::now());
+    let offer = Signed::sign(body, provider).unwrap();
+    let client = Client::connect(&[addr.to_owned()]).await.unwrap();
+    client.submit(&Object::Offer(offer.clone())).await.unwrap();
+    client.close().await;
+    offer
+}
+
+/// Whether the node at `addr` lists offer `id` (false while it is unreachable).
+async fn lists(addr: String, id: Hash32) -> bool {
+    let Ok(client) = Client::connect(&[addr]).await else {
+        return false;
+    };
+    let listed = client
+        .query_offers(&OfferQuery::default())
+        .await
+        .is_ok_and(|p| p.offers.iter().any(|o| o.id() == id));
+    client.close().await;
+    listed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_keeps_its_listing_and_rejoins() {
     let dir_a = tempfile::tempdir().unwrap();
@@ -55,71 +78,25 @@ async fn a_killed_node_keeps_its_listing_and_rejoins() {
     let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
 
     let provider = SecretKey::generate();
-    let now = flashback_node::now();
-    let first = Signed::sign(
-        samples::offer(provider.public(), "before-crash", 1, now),
-        &provider,
-    )
-    .unwrap();
-    let client = Client::connect(std::slice::from_ref(&a_addr))
-        .await
-        .unwrap();
-    client.submit(&Object::Offer(first.clone())).await.unwrap();
-    client.close().await;
-
+    let first = publish(&a_addr, &provider, "before-crash").await;
     let b_addr = b_info.dial_addr().unwrap().to_owned();
-    let b_has = |id| {
-        let addr = b_addr.clone();
-        async move {
-            match Client::connect(&[addr]).await {
-                Ok(c) => {
-                    let got = c.get(&[id]).await.map(|v| v.len() == 1).unwrap_or(false);
-                    c.close().await;
-                    got
-                }
-                Err(_) => false,
-            }
-        }
-    };
-    eventually("B holds the first offer", || b_has(first.id())).await;
+    eventually("B holds the first offer", || {
+        lists(b_addr.clone(), first.id())
+    })
+    .await;
 
     // SIGKILL: no clean shutdown, node.json left behind.
     b.kill();
 
     // While B is down, A learns a second offer.
-    let second = Signed::sign(
-        samples::offer(provider.public(), "during-crash", 1, now),
-        &provider,
-    )
-    .unwrap();
-    let client = Client::connect(std::slice::from_ref(&a_addr))
-        .await
-        .unwrap();
-    client.submit(&Object::Offer(second.clone())).await.unwrap();
-    client.close().await;
+    let second = publish(&a_addr, &provider, "during-crash").await;
 
     // Restart B with no bootstrap flag: it rejoins from its address book and syncs.
     let b2 = spawn_node(dir_b.path(), None);
     let b2_info = node_info(dir_b.path(), b2.child.as_ref().unwrap().id()).await;
     assert_eq!(b2_info.peer_id, b_info.peer_id, "same key after restart");
     let b_addr = b2_info.dial_addr().unwrap().to_owned();
-    let has = |id| {
-        let addr = b_addr.clone();
-        async move {
-            match Client::connect(&[addr]).await {
-                Ok(c) => {
-                    let page = c
-                        .query_offers(&OfferQuery::default())
-                        .await
-                        .map(|p| p.offers.iter().any(|o| o.id() == id))
-                        .unwrap_or(false);
-                    c.close().await;
-                    page
-                }
-                Err(_) => false,
-            }
-        }
-    };
+    let has = |id| lists(b_addr.clone(), id);
     eventually("B kept the offer it had before the crash", || {
         has(first.id())
     })
