@@ -4,10 +4,13 @@
 
 mod common;
 
-use common::{TestNode, eventually, line, run_cli};
+use common::{DEADLINE, TestNode, eventually, line, run_cli};
 use flashback_client::Client;
 use flashback_net::{NetConfig, NetEvent, topics};
+use flashback_node::Verdict;
+use flashback_store::{Applied, Store, StoreConfig};
 use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
+use tokio::sync::broadcast;
 
 fn now() -> u64 {
     flashback_node::now()
@@ -344,4 +347,58 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     );
     assert!(body.contains("libp2p_"), "libp2p metrics missing");
     node.shutdown().await;
+}
+
+/// Gossip is relayed and listed before it is durable (group commit), and a node that stops
+/// flushes what it had listed: a clean shutdown loses nothing it relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_is_listed_before_the_group_flush_and_shutdown_flushes_it() {
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start_with(&[a.addr()], |c| {
+        // Nothing but a shutdown can end this group commit within the test.
+        c.pipeline.flush_delay_ms = 3_600_000;
+        c.sync.interval_secs = 3_600;
+    })
+    .await;
+    let b_peer = b.node.net().local_peer_id();
+    eventually("B joins A's offers mesh", || async {
+        a.node
+            .net()
+            .mesh_peers(topics::OFFERS)
+            .await
+            .unwrap_or_default()
+            .contains(&b_peer)
+    })
+    .await;
+    let mut listed = b.node.subscribe_listed();
+    let mut applied = b.node.subscribe_applied();
+
+    let signed = offer(&SecretKey::generate(), "group-commit", 1);
+    let verdict = a.node.submit(&Object::Offer(signed.clone())).await;
+    assert!(
+        matches!(verdict, Verdict::Stored(Applied::Applied)),
+        "{verdict:?}"
+    );
+    let got = tokio::time::timeout(DEADLINE, listed.recv())
+        .await
+        .expect("B lists the offer in time")
+        .expect("listed channel open");
+    assert_eq!(got.id(), signed.id());
+    // Queries see it at once; it is not durable yet.
+    assert!(holds(&b, signed.id()).await);
+    assert!(matches!(
+        applied.try_recv(),
+        Err(broadcast::error::TryRecvError::Empty)
+    ));
+
+    let TestNode { node, dir, .. } = b;
+    node.shutdown().await;
+    let durable = applied
+        .recv()
+        .await
+        .expect("the shutdown made the listed offer durable");
+    assert_eq!(durable.id(), signed.id());
+    let store = Store::open(dir.path().join("store"), StoreConfig::default()).unwrap();
+    assert!(store.get(&signed.id()).unwrap().is_some());
+    a.node.shutdown().await;
 }

@@ -160,6 +160,7 @@ fn build_gossipsub(
         .mesh_outbound_min((mesh_n / 2).min(mesh_n_low))
         .idontwant_message_size_threshold(0)
         .idontwant_on_publish(true)
+        .flood_publish(config.gossip_flood_publish)
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(|message: &gossipsub::Message| {

@@ -66,6 +66,9 @@ pub struct NetConfig {
     pub gossip_heartbeat_ms: u64,
     /// Gossipsub mesh degree D (peers each topic's mesh aims for; low = 3/4 D, high = 2 D).
     pub gossip_mesh_n: usize,
+    /// Publish our own messages to every connected peer subscribed to the topic, not only to
+    /// the mesh (gossipsub's flood publishing). Default: off.
+    pub gossip_flood_publish: bool,
     /// How long, in seconds, a received message waits in the cache for
     /// `report_validation` before it can no longer be forwarded.
     pub gossip_validation_window_secs: u64,
@@ -111,6 +114,7 @@ impl Default for NetConfig {
             max_transmit_size: 64 * 1024,
             gossip_heartbeat_ms: 1_000,
             gossip_mesh_n: 4,
+            gossip_flood_publish: false,
             gossip_validation_window_secs: 10,
             request_timeout_secs: 30,
             // One default for all three protocols, so that a partial `[sync]` section in a TOML

@@ -232,6 +232,16 @@ impl EventLoop {
                     );
                 let _ = reply.send(found);
             }
+            Command::ReportValidations { verdicts } => {
+                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+                for (msg_id, source, result) in verdicts {
+                    gossipsub.report_message_validation_result(
+                        &msg_id.to_gossipsub(),
+                        &source,
+                        result.into(),
+                    );
+                }
+            }
             Command::Request {
                 peer,
                 protocol,

@@ -32,6 +32,9 @@ pub(crate) enum Command {
         result: Validation,
         reply: oneshot::Sender<bool>,
     },
+    ReportValidations {
+        verdicts: Vec<(MessageId32, PeerId, Validation)>,
+    },
     Request {
         peer: PeerId,
         protocol: Protocol,
@@ -189,6 +192,22 @@ impl NetHandle {
             reply,
         })
         .await
+    }
+
+    /// [`NetHandle::report_validation`] for many messages at once, without waiting for the
+    /// network task to apply them (only for room in its command queue): the fast path of a
+    /// validation pipeline, which has nothing to do with the answer.
+    pub async fn report_validations(
+        &self,
+        verdicts: Vec<(MessageId32, PeerId, Validation)>,
+    ) -> Result<(), NetError> {
+        if verdicts.is_empty() {
+            return Ok(());
+        }
+        self.commands
+            .send(Command::ReportValidations { verdicts })
+            .await
+            .map_err(|_| NetError::Stopped)
     }
 
     /// Sends a request to `peer` on `protocol` and waits for the answer (at most

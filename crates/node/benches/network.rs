@@ -11,8 +11,10 @@
 //!    - *baseline*: plain `flashback_net::spawn` peers that report `Accept` as soon as a
 //!      `NetEvent::Gossip` arrives (receipt = that event; no decoding, no store);
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
-//!      [`Node::submit`] (validate, store, publish); receipt = the object is durable in that
-//!      node's store ([`Node::subscribe_applied`]).
+//!      [`Node::submit`] (validate, store, publish); receipt = the object is in that node's
+//!      listing, verified and visible to queries ([`Node::subscribe_listed`]). The time until
+//!      it is also durable there ([`Node::subscribe_applied`]) is reported next to it
+//!      (`dur95`).
 //! 2. **Ingest.** A sender node publishes K distinct pre-signed offers to a receiver node,
 //!    once as a burst (as fast as gossipsub takes them) and once paced by the harness (at most
 //!    2048 published but not yet stored); the receiver validates and stores them. What gossip
@@ -299,6 +301,8 @@ struct Receipt {
     node: usize,
     key: [u8; 32],
     at: Instant,
+    /// A full node's second receipt of the object: durable in its store.
+    durable: bool,
 }
 
 struct RawPeer {
@@ -405,7 +409,13 @@ impl Network {
                         .await
                         .expect("node starts");
                     addrs.push(node.info().listen_addrs[0].clone());
-                    reporters.spawn(report_applied(i, node.subscribe_applied(), receipts));
+                    reporters.spawn(report_objects(
+                        i,
+                        node.subscribe_listed(),
+                        false,
+                        receipts.clone(),
+                    ));
+                    reporters.spawn(report_objects(i, node.subscribe_applied(), true, receipts));
                     nets.push(node.net().clone());
                     full.push(node);
                 }
@@ -520,24 +530,27 @@ async fn accept_everything(
                 node,
                 key: msg_id.0,
                 at,
+                durable: false,
             });
         }
     }
 }
 
-/// The full node's receipt: the object is durable in its store.
-async fn report_applied(
+/// The full node's receipts: the object is in its listing (`durable: false`), or durable.
+async fn report_objects(
     node: usize,
-    mut applied: broadcast::Receiver<Object>,
+    mut objects: broadcast::Receiver<Object>,
+    durable: bool,
     receipts: mpsc::Sender<Receipt>,
 ) {
     loop {
-        match applied.recv().await {
+        match objects.recv().await {
             Ok(object) => {
                 let _ = receipts.try_send(Receipt {
                     node,
                     key: object.id().0,
                     at: Instant::now(),
+                    durable,
                 });
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -626,6 +639,8 @@ struct Propagation {
     t95: Vec<Option<Duration>>,
     /// Per offer, time until every other peer held it.
     t100: Vec<Option<Duration>>,
+    /// Full nodes only: per offer, time until 95 % of the other peers had it durable.
+    durable95: Vec<Option<Duration>>,
     /// Per offer, how long the publish call took (for the full node: `submit`, which validates
     /// and stores the offer before publishing it).
     publish_call: Vec<Duration>,
@@ -650,6 +665,10 @@ impl Propagation {
 
     fn t100(&self, p: f64) -> Option<Duration> {
         percentile(&Self::sorted(&self.t100), p)
+    }
+
+    fn durable95(&self, p: f64) -> Option<Duration> {
+        percentile(&Self::sorted(&self.durable95), p)
     }
 
     fn publish_call(&self, p: f64) -> Option<Duration> {
@@ -696,6 +715,7 @@ async fn run_propagation(
         mesh,
         t95: Vec::new(),
         t100: Vec::new(),
+        durable95: Vec::new(),
         publish_call: Vec::new(),
         cores_busy: None,
         raw_receptions: 0,
@@ -707,7 +727,10 @@ async fn run_propagation(
         let from = rng.below(n);
         let key = network.key(offer);
         let mut arrived = vec![None; n];
+        let mut durable = vec![None; n];
         let mut count = 0;
+        // Baseline peers have no store: nothing to wait for.
+        let mut durable_count = if mode == Mode::Full { 0 } else { n - 1 };
         let t0 = Instant::now();
         if let Err(e) = network.publish(from, offer).await {
             eprintln!("  warning: publish from peer {from} failed: {e}");
@@ -715,23 +738,42 @@ async fn run_propagation(
         }
         result.publish_call.push(t0.elapsed());
         let deadline = t0 + OFFER_DEADLINE;
-        while count < n - 1 {
+        while count < n - 1 || durable_count < n - 1 {
             let Ok(Some(receipt)) = tokio::time::timeout_at(deadline.into(), receipts.recv()).await
             else {
                 break;
             };
-            if receipt.key != key || receipt.node == from || arrived[receipt.node].is_some() {
+            let slot = if receipt.durable {
+                &mut durable[receipt.node]
+            } else {
+                &mut arrived[receipt.node]
+            };
+            if receipt.key != key || receipt.node == from || slot.is_some() {
                 continue;
             }
-            arrived[receipt.node] = Some(receipt.at.saturating_duration_since(t0));
-            count += 1;
+            *slot = Some(receipt.at.saturating_duration_since(t0));
+            if receipt.durable {
+                durable_count += 1;
+            } else {
+                count += 1;
+            }
         }
-        let mut times: Vec<Duration> = arrived.iter().flatten().copied().collect();
-        times.sort();
+        let sorted = |arrived: &[Option<Duration>]| {
+            let mut times: Vec<Duration> = arrived.iter().flatten().copied().collect();
+            times.sort();
+            times
+        };
+        let times = sorted(&arrived);
         result
             .t95
             .push((times.len() >= needed).then(|| times[needed - 1]));
         result.t100.push((count == n - 1).then(|| times[n - 2]));
+        if mode == Mode::Full {
+            let times = sorted(&durable);
+            result
+                .durable95
+                .push((times.len() >= needed).then(|| times[needed - 1]));
+        }
         tokio::time::sleep(OFFER_GAP).await;
     }
     if let (Some(before), Some(after)) = (cpu_before.1, process_cpu()) {
@@ -751,14 +793,14 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     let offers = sign_offers(settings.offers, 1, "propagation");
     report.row(format!(
         "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
-         95% of the other N-1 nodes hold it; recv = full-message receptions incl. duplicates / \
-         (N x offers)",
+         95% of the other N-1 nodes hold it (full: verified, in the listing); dur95 = until it is \
+         durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
         settings.heartbeat_ms,
         offers.len(),
         offers[0].encoded().len()
     ));
     report.row(format!(
-        "{:>5} {:>9} {:>13} {:>6} {:>9} {:>9} {:>10} {:>9} {:>5} {:>8} {:>6} {:>7}",
+        "{:>5} {:>9} {:>13} {:>6} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6} {:>7}",
         "nodes",
         "mode",
         "mesh avg/min",
@@ -766,6 +808,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
         "t95 p50",
         "t95 p99",
         "t100 p50",
+        "dur95 p50",
         "pub p50",
         "cores",
         "reached",
@@ -780,7 +823,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             let fmt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}ms", ms(d)));
             let reached = run.t95.iter().filter(|t| t.is_some()).count();
             report.row(format!(
-                "{:>5} {:>9} {:>13} {:>6.1} {:>9} {:>9} {:>10} {:>9} {:>5} {:>8} {:>6.2} {:>7.2}",
+                "{:>5} {:>9} {:>13} {:>6.1} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6.2} {:>7.2}",
                 n,
                 mode.name(),
                 format!("{:.1}/{}", run.mesh.mesh_avg, run.mesh.mesh_min),
@@ -788,6 +831,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                 fmt(run.t95(50.0)),
                 fmt(run.t95(99.0)),
                 fmt(run.t100(50.0)),
+                fmt(run.durable95(50.0)),
                 fmt(run.publish_call(50.0)),
                 run.cores_busy.map_or("-".to_owned(), |c| format!("{c:.2}")),
                 format!("{reached}/{}", run.t95.len()),
@@ -804,7 +848,12 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                 report.row(format!("      ({} publish errors)", run.publish_errors));
             }
             let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len() });
-            for (name, value) in [("t95_p50_ms", run.t95(50.0)), ("t95_p99_ms", run.t95(99.0))] {
+            for (name, value) in [
+                ("t95_p50_ms", run.t95(50.0)),
+                ("t95_p99_ms", run.t95(99.0)),
+                ("durable95_p50_ms", run.durable95(50.0)),
+                ("durable95_p99_ms", run.durable95(99.0)),
+            ] {
                 if let Some(value) = value {
                     report.figure(
                         &format!("propagation.{name}"),

@@ -95,6 +95,12 @@ pub struct PipelineConfig {
     pub max_batch: usize,
     /// Threads verifying signatures in parallel (0 = number of CPUs).
     pub verify_threads: usize,
+    /// Group commit for gossip, in milliseconds. A gossiped object is relayed as soon as it is
+    /// verified and in the listing; the node then makes it durable together with whatever else
+    /// arrives within this delay, in one flush. Objects a light client submits and objects
+    /// fetched by anti-entropy are flushed before they are acknowledged, whatever this says.
+    /// 0 flushes each gossip batch as soon as possible.
+    pub flush_delay_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -103,6 +109,7 @@ impl Default for PipelineConfig {
             queue_capacity: 8192,
             max_batch: 512,
             verify_threads: 0,
+            flush_delay_ms: 10,
         }
     }
 }
@@ -111,9 +118,13 @@ impl Default for PipelineConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyncConfig {
-    /// Seconds between reconciliation rounds with every connected peer (a round is also run
-    /// when a peer connects).
+    /// Seconds between reconciliation ticks (a round is also run with each peer when it
+    /// connects).
     pub interval_secs: u64,
+    /// Connected peers, picked at random, reconciled with at each tick. Anti-entropy backs up
+    /// gossip, so a few random peers per tick reach everything in a few ticks without a node
+    /// with hundreds of connections running hundreds of rounds each tick.
+    pub peers_per_tick: usize,
     /// Ids fetched per request (at most 256).
     pub fetch_batch: usize,
     /// Peers reconciled at the same time.
@@ -124,6 +135,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             interval_secs: 30,
+            peers_per_tick: 3,
             fetch_batch: 256,
             max_concurrent: 2,
         }

@@ -6,8 +6,11 @@
 //! - **events**: takes the network's events; gossip goes to the pipeline queue (bounded: when
 //!   it is full the message is reported `Ignore`, never blocking the swarm), requests go to
 //!   the services (bounded concurrency), new peers to the syncer;
-//! - **pipeline**: batches gossip, verifies in parallel off the swarm task, applies to the
-//!   store with one durable flush per batch, reports Accept / Reject / Ignore to gossipsub;
+//! - **pipeline**: batches gossip, verifies (in parallel, off the swarm task, for large
+//!   batches), enters the valid objects in the listing, and reports Accept / Reject / Ignore
+//!   to gossipsub at once;
+//! - **settler**: makes what the pipeline listed durable, many batches per flush (group commit
+//!   within `pipeline.flush_delay_ms`), then announces it to [`Node::subscribe_applied`];
 //! - **sync**: anti-entropy rounds on connect and every `sync.interval_secs`;
 //! - **gc**: drops expired objects every minute;
 //! - **metrics**: Prometheus text on `metrics.listen`.
@@ -139,6 +142,8 @@ pub struct Node {
     store: Store,
     net: NetHandle,
     validator: Validator,
+    services: service::Services,
+    listed: broadcast::Sender<Object>,
     applied: broadcast::Sender<Object>,
     registry: Arc<Mutex<Registry>>,
     stop: CancellationToken,
@@ -216,10 +221,11 @@ impl Node {
         };
 
         let (applied_tx, _) = broadcast::channel(1024);
+        let (listed_tx, _) = broadcast::channel(1024);
         if config.trace_applied {
             // Subscribed before any task can store anything, so the trace misses nothing.
             tasks.spawn(trace::run(
-                applied_tx.subscribe(),
+                listed_tx.subscribe(),
                 data_dir.join(APPLIED_LOG),
                 stop.clone(),
             ));
@@ -229,6 +235,7 @@ impl Node {
             config.time,
             config.pipeline.verify_threads,
             metrics.clone(),
+            listed_tx.clone(),
             applied_tx.clone(),
         );
         let services = service::Services {
@@ -251,10 +258,18 @@ impl Node {
             data_dir.clone(),
             stop.clone(),
         ));
+        let (settle_tx, settle_rx) = mpsc::channel(SETTLE_QUEUE);
         tasks.spawn(gossip_pipeline(
             gossip_rx,
             services.clone(),
             config.pipeline.max_batch.max(1),
+            settle_tx,
+            stop.clone(),
+        ));
+        tasks.spawn(settler(
+            settle_rx,
+            services.clone(),
+            Duration::from_millis(config.pipeline.flush_delay_ms),
             stop.clone(),
         ));
         tasks.spawn(sync_loop(
@@ -305,6 +320,8 @@ impl Node {
             store,
             net,
             validator,
+            services,
+            listed: listed_tx,
             applied: applied_tx,
             registry,
             stop,
@@ -342,6 +359,15 @@ impl Node {
         self.applied.subscribe()
     }
 
+    /// Every object newly entering the listing from now on (gossip, sync or submit), sent as
+    /// soon as queries can see it: before it is durable, and before gossipsub is told to relay
+    /// it. [`Node::subscribe_applied`] sends the same objects once they are durable.
+    ///
+    /// Bounded like [`Node::subscribe_applied`]. Costs nothing while nobody subscribes.
+    pub fn subscribe_listed(&self) -> broadcast::Receiver<Object> {
+        self.listed.subscribe()
+    }
+
     /// The metrics in Prometheus text format, as `/metrics` serves them (libp2p's and the
     /// node's), also when the endpoint is disabled.
     pub fn encode_metrics(&self) -> String {
@@ -358,22 +384,10 @@ impl Node {
         self.submit_bytes(object.encoded().to_vec()).await
     }
 
-    /// Validates encoded bytes, and stores and publishes them when they are a new valid object.
+    /// Validates encoded bytes, and stores and publishes them when they are a valid object
+    /// (as a light client's submit does). Returns once the object is durable.
     pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Verdict {
-        let mut results = self.validator.ingest(vec![bytes]).await;
-        let Some((verdict, object)) = results.pop() else {
-            return Verdict::StoreFailed("no result".into());
-        };
-        if let (Verdict::Stored(flashback_store::Applied::Applied), Some(object)) =
-            (&verdict, &object)
-            && let Err(e) = self
-                .net
-                .publish(topic_for(object.kind()), object.encoded().to_vec())
-                .await
-        {
-            tracing::debug!(error = %e, "publish did not go out; sync will deliver it");
-        }
-        verdict
+        self.services.submit_bytes(bytes).await.0
     }
 
     /// Runs one anti-entropy round with every connected peer now.
@@ -512,6 +526,7 @@ async fn gossip_pipeline(
     mut rx: mpsc::Receiver<GossipItem>,
     services: service::Services,
     max_batch: usize,
+    settle: mpsc::Sender<pipeline::Staged>,
     stop: CancellationToken,
 ) {
     loop {
@@ -537,24 +552,74 @@ async fn gossip_pipeline(
                 .and_then(|t| Kind::from_tag(*t))
                 .is_some_and(|k| topic_for(k) == item.topic)
         });
-        for item in wrong {
-            let _ = services
-                .net
-                .report_validation(item.msg_id, item.source, Validation::Reject)
-                .await;
+        let (senders, batch): (Vec<_>, Vec<_>) = ok
+            .into_iter()
+            .map(|item| ((item.msg_id, item.source), item.data))
+            .unzip();
+        // Relay first, flush second: gossipsub forwards a verified object as soon as it hears
+        // Accept, and the node's own copy becomes durable with the next group commit. A crash
+        // in between loses only this node's copy, which anti-entropy brings back
+        // (docs/ARCHITECTURE.md).
+        let staged = services.validator.stage(batch).await;
+        let verdicts = wrong
+            .iter()
+            .map(|item| (item.msg_id, item.source, Validation::Reject))
+            .chain(
+                senders
+                    .iter()
+                    .zip(staged.validations())
+                    .map(|(&(msg_id, source), validation)| (msg_id, source, validation)),
+            )
+            .collect();
+        let _ = services.net.report_validations(verdicts).await;
+        // Waits only when the settler is `SETTLE_QUEUE` batches behind.
+        if settle.send(staged).await.is_err() {
+            break;
         }
-        let batch = ok.iter().map(|i| i.data.clone()).collect();
-        let results = services.validator.ingest(batch).await;
-        for (item, (verdict, _)) in ok.iter().zip(results) {
-            let _ = services
-                .net
-                .report_validation(item.msg_id, item.source, verdict.validation())
-                .await;
-            if let Verdict::Stored(flashback_store::Applied::Equivocation(evidence)) = verdict {
-                services
-                    .publish(&Object::EquivocationEvidence(*evidence))
-                    .await;
+    }
+}
+
+/// Gossip batches staged but not yet handed to a flush.
+const SETTLE_QUEUE: usize = 64;
+
+/// Makes staged gossip durable, many batches per flush (group commit): waits up to `delay`
+/// after the first batch for more, flushes once, then announces what was stored and publishes
+/// equivocation evidence. Ends once the pipeline, its only sender, has stopped and everything
+/// it sent is durable: on shutdown it stops waiting and flushes at once.
+async fn settler(
+    mut rx: mpsc::Receiver<pipeline::Staged>,
+    services: service::Services,
+    delay: Duration,
+    stop: CancellationToken,
+) {
+    while let Some(mut staged) = rx.recv().await {
+        if !delay.is_zero() {
+            let deadline = tokio::time::Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    more = rx.recv() => match more {
+                        Some(more) => staged.append(more),
+                        None => break,
+                    },
+                }
             }
+        }
+        while let Ok(more) = rx.try_recv() {
+            staged.append(more);
+        }
+        settle_gossip(&services, staged).await;
+    }
+}
+
+async fn settle_gossip(services: &service::Services, staged: pipeline::Staged) {
+    for (verdict, _) in services.validator.settle(staged).await {
+        if let Verdict::Stored(flashback_store::Applied::Equivocation(evidence)) = verdict {
+            services
+                .publish(&Object::EquivocationEvidence(*evidence))
+                .await;
         }
     }
 }
@@ -580,7 +645,13 @@ async fn sync_loop(
                 Some(p) => vec![p],
                 None => break,
             },
-            _ = tick.tick() => net.connected_peers().await.unwrap_or_default(),
+            _ = tick.tick() => {
+                let mut peers = net.connected_peers().await.unwrap_or_default();
+                let mut rng: rand::rngs::StdRng = rand::make_rng();
+                rand::seq::SliceRandom::shuffle(peers.as_mut_slice(), &mut rng);
+                peers.truncate(config.peers_per_tick.max(1));
+                peers
+            }
         };
         for peer in peers {
             // One round per peer at a time.

@@ -20,7 +20,8 @@ pub enum Verdict {
     Stored(Applied),
     /// Invalid, by this rule.
     Invalid(ObjectError),
-    /// Valid but the store failed; not the sender's fault.
+    /// Not judged or not stored because this node failed (its store, or an internal task);
+    /// not the sender's fault.
     StoreFailed(String),
 }
 
@@ -57,6 +58,7 @@ pub struct Validator {
     time: TimeRules,
     threads: usize,
     metrics: Arc<Metrics>,
+    listed: broadcast::Sender<Object>,
     applied: broadcast::Sender<Object>,
 }
 
@@ -66,6 +68,7 @@ impl Validator {
         time: TimeRules,
         threads: usize,
         metrics: Arc<Metrics>,
+        listed: broadcast::Sender<Object>,
         applied: broadcast::Sender<Object>,
     ) -> Self {
         let threads = if threads == 0 {
@@ -78,29 +81,44 @@ impl Validator {
             time,
             threads,
             metrics,
+            listed,
             applied,
         }
     }
 
     /// Validates and stores `batch`. Returns, for each input in order, its verdict and (when it
-    /// decoded) the object.
+    /// decoded) the object, once every stored object is durable.
     pub async fn ingest(&self, batch: Vec<Vec<u8>>) -> Vec<(Verdict, Option<Object>)> {
+        let staged = self.stage(batch).await;
+        self.settle(staged).await
+    }
+
+    /// The first half of [`Validator::ingest`]: decodes, verifies and stages in the store. The
+    /// verdicts are final (readers already see the objects) except that a `Stored` one turns
+    /// into `StoreFailed` if [`Validator::settle`] cannot make it durable. Nothing may be
+    /// acknowledged to anyone before `settle`; relaying a verified object may.
+    pub(crate) async fn stage(&self, batch: Vec<Vec<u8>>) -> Staged {
         if batch.is_empty() {
-            return Vec::new();
+            return Staged(Vec::new());
         }
         let now = now();
         let decoded = self.decode_parallel(batch, now).await;
-
         let valid: Vec<Object> = decoded
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let store = self.store.clone();
-        let applied = tokio::task::spawn_blocking(move || store.apply_batch(&valid, now))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-
+        let applied = if valid.len() <= INLINE_MAX {
+            // A few microseconds of in-memory work: not worth a thread handoff.
+            self.store
+                .stage_batch(&valid, now)
+                .map_err(|e| e.to_string())
+        } else {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.stage_batch(&valid, now))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        };
         let mut outcomes = match applied {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
             Err(e) => {
@@ -108,55 +126,92 @@ impl Validator {
                 vec![Err(e); decoded.iter().filter(|r| r.is_ok()).count()].into_iter()
             }
         };
-        decoded
+        let results: Vec<_> = decoded
             .into_iter()
-            .map(|result| {
-                let (verdict, object) = match result {
-                    Ok(object) => match outcomes.next() {
-                        Some(Ok(applied)) => (Verdict::Stored(applied), Some(object)),
-                        Some(Err(e)) => (Verdict::StoreFailed(e), Some(object)),
-                        None => (
-                            Verdict::StoreFailed("store returned too few outcomes".into()),
-                            Some(object),
-                        ),
-                    },
-                    Err(e) => (Verdict::Invalid(e), None),
-                };
-                let kind = object.as_ref().map_or("unknown", |o| o.kind().name());
-                if let (Verdict::Stored(Applied::Applied), Some(o)) = (&verdict, &object) {
-                    // Nobody listening is fine; a slow listener lags and re-reads the store.
-                    let _ = self.applied.send(o.clone());
-                }
-                self.metrics
-                    .object(kind, verdict.outcome(), verdict.validation());
-                (verdict, object)
+            .map(|result| match result {
+                Ok(object) => match outcomes.next() {
+                    Some(Ok(applied)) => (Verdict::Stored(applied), Some(object)),
+                    Some(Err(e)) => (Verdict::StoreFailed(e), Some(object)),
+                    None => (
+                        Verdict::StoreFailed("store returned too few outcomes".into()),
+                        Some(object),
+                    ),
+                },
+                Err(verdict) => (verdict, None),
             })
-            .collect()
+            .collect();
+        if self.listed.receiver_count() > 0 {
+            for (verdict, object) in &results {
+                if let (Verdict::Stored(Applied::Applied), Some(o)) = (verdict, object) {
+                    let _ = self.listed.send(o.clone());
+                }
+            }
+        }
+        Staged(results)
     }
 
-    async fn decode_parallel(
-        &self,
-        batch: Vec<Vec<u8>>,
-        now: u64,
-    ) -> Vec<Result<Object, ObjectError>> {
+    /// The second half of [`Validator::ingest`]: makes what [`Validator::stage`] stored durable
+    /// (one flush, shared with any concurrent caller), then announces each newly stored object
+    /// and counts every verdict.
+    pub(crate) async fn settle(&self, staged: Staged) -> Vec<(Verdict, Option<Object>)> {
+        let mut results = staged.0;
+        if results.iter().any(|(v, _)| matches!(v, Verdict::Stored(_))) {
+            let store = self.store.clone();
+            let flushed = tokio::task::spawn_blocking(move || store.flush())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = flushed {
+                tracing::error!(error = %e, "listing store failed to flush");
+                for (verdict, _) in &mut results {
+                    if matches!(verdict, Verdict::Stored(_)) {
+                        *verdict = Verdict::StoreFailed(e.clone());
+                    }
+                }
+            }
+        }
+        for (verdict, object) in &results {
+            let kind = object.as_ref().map_or("unknown", |o| o.kind().name());
+            if let (Verdict::Stored(Applied::Applied), Some(o)) = (verdict, object) {
+                // Nobody listening is fine; a slow listener lags and re-reads the store.
+                let _ = self.applied.send(o.clone());
+            }
+            self.metrics
+                .object(kind, verdict.outcome(), verdict.validation());
+        }
+        results
+    }
+
+    async fn decode_parallel(&self, batch: Vec<Vec<u8>>, now: u64) -> Vec<Result<Object, Verdict>> {
+        if batch.len() <= INLINE_MAX {
+            // One or two signature checks (~60 µs each): cheaper here than a thread handoff.
+            return decode_chunk(&batch, now, &self.time);
+        }
         let chunk = batch.len().div_ceil(self.threads).max(1);
         let mut tasks = Vec::new();
         let mut rest = batch;
         while !rest.is_empty() {
             let tail = rest.split_off(chunk.min(rest.len()));
             let part = std::mem::replace(&mut rest, tail);
+            let len = part.len();
             let time = self.time;
-            tasks.push(tokio::task::spawn_blocking(move || {
-                decode_chunk(&part, now, &time)
-            }));
+            tasks.push((
+                len,
+                tokio::task::spawn_blocking(move || decode_chunk(&part, now, &time)),
+            ));
         }
         let mut out = Vec::new();
-        for task in tasks {
+        for (len, task) in tasks {
             match task.await {
                 Ok(results) => out.extend(results),
-                // A panic in decoding would be a bug; never let it take the node down.
+                // A panic in decoding would be a bug; never let it take the node down, and keep
+                // one result per input.
                 Err(e) => {
                     tracing::error!(error = %e, "verification task failed");
+                    out.extend(
+                        (0..len)
+                            .map(|_| Err(Verdict::StoreFailed("verification task failed".into()))),
+                    );
                 }
             }
         }
@@ -164,12 +219,35 @@ impl Validator {
     }
 }
 
+/// The staged results of a batch (see [`Validator::stage`]), in input order.
+pub(crate) struct Staged(Vec<(Verdict, Option<Object>)>);
+
+impl Staged {
+    /// The first result.
+    pub(crate) fn first(&self) -> Option<&(Verdict, Option<Object>)> {
+        self.0.first()
+    }
+
+    /// Appends another batch's results, to settle both with one flush.
+    pub(crate) fn append(&mut self, other: Staged) {
+        self.0.extend(other.0);
+    }
+
+    /// What gossipsub should be told about each input.
+    pub(crate) fn validations(&self) -> impl Iterator<Item = Validation> + '_ {
+        self.0.iter().map(|(v, _)| v.validation())
+    }
+}
+
+/// Batches up to this size are verified and staged on the calling task.
+const INLINE_MAX: usize = 2;
+
 /// Strict per-object verification. No batch pre-filter: with `verify_strict` required on
 /// every object, a batch check can only add work (docs/ARCHITECTURE.md has the figures).
-fn decode_chunk(chunk: &[Vec<u8>], now: u64, time: &TimeRules) -> Vec<Result<Object, ObjectError>> {
+fn decode_chunk(chunk: &[Vec<u8>], now: u64, time: &TimeRules) -> Vec<Result<Object, Verdict>> {
     chunk
         .iter()
-        .map(|bytes| Object::decode_at(bytes, now, time))
+        .map(|bytes| Object::decode_at(bytes, now, time).map_err(Verdict::Invalid))
         .collect()
 }
 

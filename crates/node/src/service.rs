@@ -163,28 +163,18 @@ impl Services {
                 return SubmitResponse::Error(ErrorReply::new(format!("bad submit request: {e}")));
             }
         };
-        let bytes = req.object.into_vec();
-        let mut results = self.validator.ingest(vec![bytes.clone()]).await;
-        let Some((verdict, object)) = results.pop() else {
-            return SubmitResponse::Error(ErrorReply::new("the node could not process the object"));
-        };
+        let (verdict, object) = self.submit_bytes(req.object.into_vec()).await;
         match (verdict, object) {
             (Verdict::Stored(applied @ (Applied::Applied | Applied::Duplicate)), Some(object)) => {
-                // Re-publishing a duplicate is deliberate: an earlier publish may have found no
-                // peers. Gossipsub drops what it has already seen.
-                self.publish(&object).await;
                 SubmitResponse::Accepted {
                     id: object.id(),
                     duplicate: matches!(applied, Applied::Duplicate),
                 }
             }
-            (Verdict::Stored(Applied::Equivocation(evidence)), _) => {
-                self.publish(&Object::EquivocationEvidence(*evidence)).await;
-                refused(
-                    Rule::Equivocation,
-                    "a different offer with this seq is already known; both are now evidence of equivocation",
-                )
-            }
+            (Verdict::Stored(Applied::Equivocation(_)), _) => refused(
+                Rule::Equivocation,
+                "a different offer with this seq is already known; both are now evidence of equivocation",
+            ),
             (Verdict::Stored(other), _) => {
                 let rule = other.rule().unwrap_or(Rule::Duplicate);
                 refused(rule, &format!("{other:?}"))
@@ -192,6 +182,29 @@ impl Services {
             (Verdict::Invalid(e), _) => refused(e.rule, &e.detail),
             (Verdict::StoreFailed(e), _) => SubmitResponse::Error(ErrorReply::new(e)),
         }
+    }
+
+    /// Validates and stores an object submitted to this node, and publishes it: a new or
+    /// already held object on its topic (re-publishing a duplicate is deliberate: an earlier
+    /// publish may have found no peers, and gossipsub drops what it has already seen), the
+    /// evidence of an equivocation on the offers topic. Publishing starts as soon as the object
+    /// is staged; the answer comes once it is durable.
+    pub(crate) async fn submit_bytes(&self, bytes: Vec<u8>) -> (Verdict, Option<Object>) {
+        let staged = self.validator.stage(vec![bytes]).await;
+        if let Some((Verdict::Stored(Applied::Applied | Applied::Duplicate), Some(object))) =
+            staged.first()
+        {
+            self.publish(object).await;
+        }
+        let mut results = self.validator.settle(staged).await;
+        let Some((verdict, object)) = results.pop() else {
+            return (Verdict::StoreFailed("no result".into()), None);
+        };
+        if let Verdict::Stored(Applied::Equivocation(evidence)) = &verdict {
+            self.publish(&Object::EquivocationEvidence((**evidence).clone()))
+                .await;
+        }
+        (verdict, object)
     }
 
     /// Publishes an object on its topic. No peers yet is fine: sync delivers it later.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -281,6 +282,11 @@ struct Inner {
     trees: Vec<sled::Tree>,
     state: RwLock<State>,
     writer: Mutex<()>,
+    /// Group commit: `staged` counts commits to sled, `durable` is the highest count a
+    /// completed flush covered. Flushes are serialised by `flushing`.
+    staged: AtomicU64,
+    durable: AtomicU64,
+    flushing: Mutex<()>,
     poisoned: Mutex<Option<String>>,
     caches: Mutex<Caches>,
     offer_cache: Mutex<OfferCache>,
@@ -355,6 +361,9 @@ impl Store {
                 db,
                 trees,
                 writer: Mutex::new(()),
+                staged: AtomicU64::new(0),
+                durable: AtomicU64::new(0),
+                flushing: Mutex::new(()),
                 poisoned: Mutex::new(None),
                 caches: Mutex::new(Caches::default()),
                 offer_cache,
@@ -435,7 +444,7 @@ impl Store {
                 }
                 let v = seal(T::Meta.name(), SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
                 meta.insert(SCHEMA_KEY, v).map_err(|e| self.sled_err(e))?;
-                self.inner.db.flush().map_err(|e| self.sled_err(e))?;
+                self.flush_sled()?;
             }
         }
         Ok(())
@@ -808,12 +817,50 @@ impl Store {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    fn flush_sled(&self) -> Result<(), StoreError> {
         self.inner
             .db
             .flush()
             .map(|_| ())
             .map_err(|e| self.sled_err(e))
+    }
+
+    /// Makes every write staged so far durable (one `fsync`); a no-op when nothing is pending.
+    ///
+    /// Group commit: concurrent callers share flushes. A caller whose writes were covered by a
+    /// flush that completed while it waited returns without flushing again; it never returns
+    /// before its own writes are durable.
+    ///
+    /// A failed flush poisons the store (memory may hold what disk does not): further writes
+    /// are refused until a restart rebuilds the indexes from disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let wanted = inner.staged.load(Ordering::Acquire);
+        if inner.durable.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        let _flushing = lock(&inner.flushing);
+        if inner.durable.load(Ordering::Acquire) >= wanted {
+            return Ok(());
+        }
+        self.check_poisoned()?;
+        // Everything committed up to here is in sled's buffers and covered by this flush.
+        let covered = inner.staged.load(Ordering::Acquire);
+        match self.flush_sled() {
+            Ok(()) => {
+                inner.durable.fetch_max(covered, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Records that writes were committed to sled and await a flush.
+    fn mark_staged(&self) {
+        self.inner.staged.fetch_add(1, Ordering::AcqRel);
     }
 
     // ----- writes -----
@@ -836,6 +883,20 @@ impl Store {
         objects: &[Object],
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
+        let out = self.stage_batch(objects, now)?;
+        self.flush()?;
+        Ok(out)
+    }
+
+    /// [`Store::apply_batch`] without the flush: the outcomes are final and readers see the
+    /// objects at once, but they are durable only after the next [`Store::flush`] (by anyone).
+    /// For a caller that has something useful to do before paying for the `fsync` — the node
+    /// relays a verified gossip object first — and must not acknowledge anything before it.
+    pub fn stage_batch(
+        &self,
+        objects: &[Object],
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, StoreError> {
         let _writer = lock(&self.inner.writer);
         self.check_poisoned()?;
         let mut tx = Tx::new();
@@ -854,22 +915,20 @@ impl Store {
             }
             result.and_then(|()| self.commit(&tx)).map(|()| out)
         };
-        let out = match result {
-            Ok(out) => out,
+        match result {
+            Ok(out) => {
+                if !tx.is_empty() {
+                    self.mark_staged();
+                }
+                Ok(out)
+            }
             Err(e) => {
                 // Memory may now hold what disk does not: stop writing until a restart
                 // rebuilds the indexes from disk.
                 self.poison(&e);
-                return Err(e);
+                Err(e)
             }
-        };
-        if !tx.is_empty()
-            && let Err(e) = self.flush()
-        {
-            self.poison(&e);
-            return Err(e);
         }
-        Ok(out)
     }
 
     fn apply_one(
@@ -1202,12 +1261,10 @@ impl Store {
                 return Err(e);
             }
         };
-        if !tx.is_empty()
-            && let Err(e) = self.flush()
-        {
-            self.poison(&e);
-            return Err(e);
+        if !tx.is_empty() {
+            self.mark_staged();
         }
+        self.flush()?;
         debug!(removed, now, "listing gc");
         Ok(removed)
     }

@@ -69,7 +69,10 @@ fn object(cycle: u64, n: u64, consumer: &SecretKey, provider: &SecretKey) -> Vec
     }
 }
 
-/// Child mode: apply objects forever, one line per acknowledged id.
+/// Child mode: two threads apply objects forever, one line per acknowledged id. Each write is
+/// acknowledged after `apply`, `apply_batch`, or `stage_batch` + `flush`; with two writers, a
+/// `flush` often returns because the other thread's flush already covered its writes (group
+/// commit), which is exactly what must not lose anything.
 #[test]
 fn crash_child() {
     let Ok(db) = std::env::var(CHILD_DB) else {
@@ -77,23 +80,39 @@ fn crash_child() {
     };
     let cycle: u64 = std::env::var(CHILD_CYCLE).unwrap().parse().unwrap();
     let store = Store::open(&db, StoreConfig::default()).unwrap();
-    let consumer = key(9000);
-    let provider = key(9001);
-    let mut rng = Rng(cycle.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut n = 0u64;
-    loop {
-        let objects = object(cycle, n, &consumer, &provider);
-        n += 1;
-        if rng.below(3) == 0 {
-            store.apply_batch(&objects, NOW).unwrap();
-        } else {
-            for o in &objects {
-                store.apply(o, NOW).unwrap();
-            }
-        }
-        for o in &objects {
-            println!("{ACK}{}", o.id());
-        }
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let consumer = key(9000);
+                let provider = key(9001 + t as u16);
+                let mut rng = Rng((cycle * 2 + t).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                // Runs until the parent kills the process.
+                for n in 0u64.. {
+                    let objects = object(cycle * 2 + t, n, &consumer, &provider);
+                    match rng.below(3) {
+                        0 => {
+                            store.apply_batch(&objects, NOW).unwrap();
+                        }
+                        1 => {
+                            for o in &objects {
+                                store.apply(o, NOW).unwrap();
+                            }
+                        }
+                        _ => {
+                            store.stage_batch(&objects, NOW).unwrap();
+                            store.flush().unwrap();
+                        }
+                    }
+                    for o in &objects {
+                        println!("{ACK}{}", o.id());
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
     }
 }
 
