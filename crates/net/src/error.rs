@@ -174,3 +174,12 @@ pub enum NetError {
         reason: String,
     },
 }
+
+impl NetError {
+    /// Whether asking again later may succeed: a request that failed before an answer came
+    /// (the connection dropped, or the peer dropped the request because we were over its
+    /// inbound rate).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, NetError::RequestFailed { .. })
+    }
+}

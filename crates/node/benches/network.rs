@@ -1156,8 +1156,9 @@ async fn ingest_gossip(
     let net_stats = receiver.net().stats();
     let received = counter_sum(&receiver.encode_metrics(), "topic_msg_recv_counts_total");
 
-    // Anti-entropy for the rest: rounds until everything is stored (a round fails as a whole
-    // when the sender rate-limits one of its requests; the next one resumes).
+    // Anti-entropy for the rest: rounds until everything is stored (a request the sender drops
+    // for being over its inbound rate is retried within the round; a round that still fails
+    // keeps what it fetched, and the next one resumes).
     let sync_start = base.elapsed();
     let mut rounds = 0;
     let mut round_errors = 0;

@@ -151,9 +151,7 @@ pub(crate) async fn round(
     fetch_batch: usize,
 ) -> Result<RoundStats, NodeError> {
     let ask = |req: SyncRequest| async move {
-        let bytes = net
-            .request(peer, Protocol::Sync, encode_message(&req))
-            .await?;
+        let bytes = request_with_retry(net, peer, encode_message(&req)).await?;
         match decode_response::<SyncResponse>(&bytes) {
             Ok(SyncResponse::Error(e)) => Err(NodeError::Peer(format!(
                 "{peer} refused sync: {}",
@@ -209,6 +207,38 @@ pub(crate) async fn round(
         return Ok(RoundStats::default());
     }
 
+    let mut stats = RoundStats::default();
+    let fetch_batch = fetch_batch.clamp(1, MAX_OBJECTS);
+    // Fetches as soon as a batch is wanted, so that a round cut short keeps what it fetched
+    // and the next round starts from there.
+    let fetch = |ids: Vec<ObjectId>, stats: &mut RoundStats| {
+        stats.wanted += ids.len();
+        let ask = &ask;
+        async move {
+            let ids = BoundedVec::try_from_vec(ids).unwrap_or_default();
+            let SyncResponse::Objects { objects } = ask(SyncRequest::Fetch { ids }).await? else {
+                return Err(unexpected(peer));
+            };
+            let batch: Vec<Vec<u8>> = objects
+                .into_inner()
+                .into_iter()
+                .map(|b| b.into_vec())
+                .collect();
+            let fetched = batch.len();
+            let mut stored = 0;
+            for (verdict, _) in validator.ingest(batch).await {
+                match verdict {
+                    Verdict::Stored(flashback_store::Applied::Applied) => stored += 1,
+                    Verdict::Invalid(e) => {
+                        tracing::warn!(%peer, error = %e, "peer served an invalid object during sync");
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, NodeError>((fetched, stored))
+        }
+    };
+
     // 2. Offers of providers whose digest differs.
     let mut wanted: Vec<ObjectId> = Vec::new();
     for (provider, digest) in their_providers {
@@ -236,6 +266,12 @@ pub(crate) async fn round(
             if want {
                 wanted.push(id);
             }
+        }
+        while wanted.len() >= fetch_batch {
+            let rest = wanted.split_off(fetch_batch);
+            let (fetched, stored) = fetch(std::mem::replace(&mut wanted, rest), &mut stats).await?;
+            stats.fetched += fetched;
+            stats.stored += stored;
         }
     }
 
@@ -270,33 +306,37 @@ pub(crate) async fn round(
         }
     }
 
-    // 4. Fetch in bounded batches and validate like gossip.
-    let mut stats = RoundStats {
-        wanted: wanted.len(),
-        ..RoundStats::default()
-    };
-    for chunk in wanted.chunks(fetch_batch.clamp(1, MAX_OBJECTS)) {
-        let ids = BoundedVec::try_from_vec(chunk.to_vec()).unwrap_or_default();
-        let SyncResponse::Objects { objects } = ask(SyncRequest::Fetch { ids }).await? else {
-            return Err(unexpected(peer));
-        };
-        stats.fetched += objects.len();
-        let batch: Vec<Vec<u8>> = objects
-            .into_inner()
-            .into_iter()
-            .map(|b| b.into_vec())
-            .collect();
-        for (verdict, _) in validator.ingest(batch).await {
-            match verdict {
-                Verdict::Stored(flashback_store::Applied::Applied) => stats.stored += 1,
-                Verdict::Invalid(e) => {
-                    tracing::warn!(%peer, error = %e, "peer served an invalid object during sync");
-                }
-                _ => {}
-            }
-        }
+    // 4. Fetch the rest in bounded batches; each object is validated like gossip.
+    for chunk in wanted.chunks(fetch_batch) {
+        let (fetched, stored) = fetch(chunk.to_vec(), &mut stats).await?;
+        stats.fetched += fetched;
+        stats.stored += stored;
     }
     Ok(stats)
+}
+
+/// Attempts per sync request: a peer over its inbound rate drops the request (we see the
+/// stream end), so a round waits a moment and asks again rather than failing.
+const SYNC_ATTEMPTS: u32 = 4;
+
+async fn request_with_retry(
+    net: &NetHandle,
+    peer: PeerId,
+    request: Vec<u8>,
+) -> Result<Vec<u8>, NodeError> {
+    let mut attempt = 1;
+    loop {
+        match net.request(peer, Protocol::Sync, request.clone()).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if attempt < SYNC_ATTEMPTS && e.is_retryable() => {
+                tracing::debug!(%peer, attempt, error = %e, "sync request failed; retrying");
+                // 0.5 s, 1 s, 2 s: the default inbound rate (50/s) refills 25 to 100 requests.
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn unexpected(peer: PeerId) -> NodeError {
