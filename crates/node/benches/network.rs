@@ -31,7 +31,9 @@
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
 //! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
-//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100). Stores go to the system temp
+//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100), `FLASHBACK_BENCH_MODES`
+//! (propagation modes, default `baseline,full`; one mode alone is for profiling, with no
+//! ratio). Stores go to the system temp
 //! dir; `TMPDIR=/dev/shm` takes the disk's flush latency out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
@@ -88,6 +90,7 @@ struct Settings {
     ingest: usize,
     seed: u64,
     heartbeat_ms: u64,
+    modes: Vec<String>,
 }
 
 impl Settings {
@@ -108,6 +111,11 @@ impl Settings {
             ingest: env_or("FLASHBACK_BENCH_INGEST", 50_000),
             seed: env_or("FLASHBACK_BENCH_SEED", 1),
             heartbeat_ms: env_or("FLASHBACK_BENCH_HEARTBEAT_MS", 100).max(1),
+            modes: std::env::var("FLASHBACK_BENCH_MODES")
+                .unwrap_or_else(|_| "baseline,full".into())
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .collect(),
         }
     }
 }
@@ -818,7 +826,10 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     for &n in &settings.nodes {
         eprintln!("propagation, {n} nodes");
         let mut runs = Vec::new();
-        for mode in [Mode::Baseline, Mode::Full] {
+        for mode in [Mode::Baseline, Mode::Full]
+            .into_iter()
+            .filter(|m| settings.modes.iter().any(|name| name == m.name()))
+        {
             let run = run_propagation(mode, n, &offers, settings).await;
             let fmt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}ms", ms(d)));
             let reached = run.t95.iter().filter(|t| t.is_some()).count();
