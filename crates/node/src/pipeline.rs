@@ -107,17 +107,23 @@ impl Validator {
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
             .collect();
-        let applied = if valid.len() <= INLINE_MAX {
-            // A few microseconds of in-memory work: not worth a thread handoff.
-            self.store
-                .stage_batch(&valid, now)
-                .map_err(|e| e.to_string())
+        // A small batch is a few microseconds of in-memory work: not worth a thread handoff,
+        // unless another writer (a sync batch, GC) holds the store, which an async task must
+        // not wait for.
+        let inline = if valid.len() <= INLINE_MAX {
+            self.store.try_stage_batch(&valid, now)
         } else {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.stage_batch(&valid, now))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()))
+            None
+        };
+        let applied = match inline {
+            Some(result) => result.map_err(|e| e.to_string()),
+            None => {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || store.stage_batch(&valid, now))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
         };
         let mut outcomes = match applied {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),

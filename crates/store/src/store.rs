@@ -897,7 +897,31 @@ impl Store {
         objects: &[Object],
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
-        let _writer = lock(&self.inner.writer);
+        self.stage_locked(&lock(&self.inner.writer), objects, now)
+    }
+
+    /// [`Store::stage_batch`] if no other write (a batch, a GC) is in progress; `None`
+    /// without waiting otherwise. For callers that must not block, such as an async task.
+    pub fn try_stage_batch(
+        &self,
+        objects: &[Object],
+        now: Timestamp,
+    ) -> Option<Result<Vec<Applied>, StoreError>> {
+        let writer = match self.inner.writer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.stage_locked(&writer, objects, now))
+    }
+
+    /// Stages `objects`; the caller holds the writer lock.
+    fn stage_locked(
+        &self,
+        _writer: &MutexGuard<'_, ()>,
+        objects: &[Object],
+        now: Timestamp,
+    ) -> Result<Vec<Applied>, StoreError> {
         self.check_poisoned()?;
         let mut tx = Tx::new();
         let result = {

@@ -354,3 +354,39 @@ fn digests_agree_exactly_when_objects_do() {
     assert_eq!(a.listing_digest(), b.listing_digest());
     assert_eq!(a.all_ids(), b.all_ids());
 }
+
+#[test]
+fn staged_objects_are_visible_at_once_and_durable_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = key(77);
+    let first: Object = offer(&p, "staged", 1, |_| {}).into();
+    let second: Object = offer(&p, "tried", 1, |_| {}).into();
+    {
+        let store = open(&dir, "s");
+        assert!(matches!(
+            store.stage_batch(std::slice::from_ref(&first), NOW).unwrap()[..],
+            [Applied::Applied]
+        ));
+        // No other writer: the non-blocking variant stages too.
+        assert!(matches!(
+            store
+                .try_stage_batch(std::slice::from_ref(&second), NOW)
+                .expect("the store is idle")
+                .unwrap()[..],
+            [Applied::Applied]
+        ));
+        // Readers see both before any flush; staging again is a duplicate.
+        assert!(store.get(&first.id()).unwrap().is_some());
+        assert!(store.get(&second.id()).unwrap().is_some());
+        assert!(matches!(
+            store.stage_batch(std::slice::from_ref(&first), NOW).unwrap()[..],
+            [Applied::Duplicate]
+        ));
+        store.flush().unwrap();
+        // Nothing new to make durable: a second flush returns at once.
+        store.flush().unwrap();
+    }
+    let store = open(&dir, "s");
+    assert!(store.get(&first.id()).unwrap().is_some());
+    assert!(store.get(&second.id()).unwrap().is_some());
+}
