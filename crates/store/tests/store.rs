@@ -364,7 +364,9 @@ fn staged_objects_are_visible_at_once_and_durable_after_flush() {
     {
         let store = open(&dir, "s");
         assert!(matches!(
-            store.stage_batch(std::slice::from_ref(&first), NOW).unwrap()[..],
+            store
+                .stage_batch(std::slice::from_ref(&first), NOW)
+                .unwrap()[..],
             [Applied::Applied]
         ));
         // No other writer: the non-blocking variant stages too.
@@ -379,7 +381,9 @@ fn staged_objects_are_visible_at_once_and_durable_after_flush() {
         assert!(store.get(&first.id()).unwrap().is_some());
         assert!(store.get(&second.id()).unwrap().is_some());
         assert!(matches!(
-            store.stage_batch(std::slice::from_ref(&first), NOW).unwrap()[..],
+            store
+                .stage_batch(std::slice::from_ref(&first), NOW)
+                .unwrap()[..],
             [Applied::Duplicate]
         ));
         store.flush().unwrap();
