@@ -797,8 +797,24 @@ async fn run_propagation(
     result
 }
 
+/// Mean time of one full decode + strict verification of `offer` on this machine, now.
+fn decode_verify_time(offer: &Object) -> Duration {
+    const ROUNDS: u32 = 500;
+    let rules = flashback_types::TimeRules::default();
+    let now = flashback_node::now();
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        black_box(Object::decode_at(black_box(offer.encoded()), now, &rules).is_ok());
+    }
+    start.elapsed() / ROUNDS
+}
+
 async fn propagation(settings: &Settings, report: &mut Report) {
     let offers = sign_offers(settings.offers, 1, "propagation");
+    // What the full node cannot avoid: every other node verifies every offer, and in this
+    // harness all of them share the machine's cores.
+    let verify = decode_verify_time(&offers[0]);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
         "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); dur95 = until it is \
@@ -909,6 +925,27 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     _ => f64::NAN,
                 }
             ));
+            // A lower bound, not a prediction: the verification work alone, spread perfectly
+            // over every core, added to the baseline.
+            let floor = verify * (n as u32 - 1) / cores as u32;
+            if let Some(b) = base.t95(50.0) {
+                report.row(format!(
+                    "{:>5} {:>9} verification alone: {} nodes x {:.0} us / {cores} cores = {:.1} ms \
+                     at least, so the p50 ratio cannot go below x{:.2} in this harness",
+                    n,
+                    "floor",
+                    n - 1,
+                    verify.as_secs_f64() * 1e6,
+                    ms(floor),
+                    (ms(b) + ms(floor)) / ms(b),
+                ));
+                report.figure(
+                    "propagation.ratio_floor_p50",
+                    (ms(b) + ms(floor)) / ms(b),
+                    "x",
+                    json!({ "nodes": n, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
+                );
+            }
             for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
                 if let Some(r) = r {
                     report.figure(
