@@ -39,7 +39,7 @@ async fn a_light_client_makes_an_agreement_with_a_provider_two_hops_away() {
     let (home, provider) = (&nodes[0], &nodes[2]);
     let offer = publish_offer(provider, 10 * GIB).await;
     eventually("the offer reaches the consumer's node", || async {
-        home.node.store().get(&offer.id()).ok().flatten().is_some()
+        home.holds(offer.id())
     })
     .await;
 
@@ -195,7 +195,7 @@ async fn sla_commands_work_human_and_json() {
     let (home, provider) = (&nodes[0], &nodes[1]);
     let offer = publish_offer(provider, 100 * GIB).await;
     eventually("offer at the consumer's node", || async {
-        home.node.store().get(&offer.id()).ok().flatten().is_some()
+        home.holds(offer.id())
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -312,7 +312,7 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
         let offer = Signed::sign(body, &p.key).unwrap();
         p.node.submit(&Object::Offer(offer.clone())).await;
         eventually("offer at the consumer's node", || async {
-            home.node.store().get(&offer.id()).ok().flatten().is_some()
+            home.holds(offer.id())
         })
         .await;
         let terms = Terms {

@@ -9,7 +9,7 @@ use flashback_client::Client;
 use flashback_net::{NetConfig, NetEvent, topics};
 use flashback_node::Verdict;
 use flashback_store::{Applied, Store, StoreConfig};
-use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
+use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
 
 fn now() -> u64 {
@@ -18,10 +18,6 @@ fn now() -> u64 {
 
 fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {
     Signed::sign(samples::offer(key.public(), offer_key, seq, now()), key).expect("valid offer")
-}
-
-async fn holds(node: &TestNode, id: Hash32) -> bool {
-    node.node.store().get(&id).ok().flatten().is_some()
 }
 
 /// What a node's listing answers for one provider's offers right now.
@@ -56,7 +52,10 @@ async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
     assert_eq!(submitted.id, signed.id());
     client.close().await;
 
-    eventually("the offer reaches node 5", || holds(&nodes[4], signed.id())).await;
+    eventually("the offer reaches node 5", || async {
+        nodes[4].holds(signed.id())
+    })
+    .await;
 
     // The CLI, as a consumer would, against node 5: the offer is printed after verification.
     let addr = nodes[4].addr();
@@ -177,13 +176,13 @@ async fn a_forging_peer_is_not_believed_not_relayed_and_loses_score() {
     // they were not forwarded.
     let honest = offer(&SecretKey::generate(), "honest", 1);
     a.node.submit(&Object::Offer(honest.clone())).await;
-    eventually("B receives an honest offer through A", || {
-        holds(&b, honest.id())
+    eventually("B receives an honest offer through A", || async {
+        b.holds(honest.id())
     })
     .await;
     for id in forged_ids {
-        assert!(!holds(&a, id).await, "A stored a forgery");
-        assert!(!holds(&b, id).await, "B received a forgery");
+        assert!(!a.holds(id), "A stored a forgery");
+        assert!(!b.holds(id), "B received a forgery");
     }
 
     let _ = m.shutdown().await;
@@ -385,7 +384,7 @@ async fn gossip_is_listed_before_the_group_flush_and_shutdown_flushes_it() {
         .expect("listed channel open");
     assert_eq!(got.id(), signed.id());
     // Queries see it at once; it is not durable yet.
-    assert!(holds(&b, signed.id()).await);
+    assert!(b.holds(signed.id()));
     assert!(matches!(
         applied.try_recv(),
         Err(broadcast::error::TryRecvError::Empty)

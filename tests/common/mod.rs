@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flashback_node::{Node, NodeConfig, NodeInfo};
-use flashback_types::SecretKey;
+use flashback_types::{Hash32, SecretKey};
 
 /// Generous: CI machines are small and busy. Tests never assert on timing.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -31,14 +31,9 @@ where
 
 /// A node configuration for tests: loopback TCP only, no metrics, fast gossip and sync.
 pub fn test_config(dir: &Path, bootstrap: &[String]) -> NodeConfig {
-    let mut config = NodeConfig {
-        data_dir: dir.to_path_buf(),
-        ..NodeConfig::default()
-    };
-    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    let mut config = NodeConfig::local(dir);
     config.net.bootstrap = bootstrap.to_vec();
     config.net.gossip_heartbeat_ms = 100;
-    config.metrics.enabled = false;
     config.sync.interval_secs = 2;
     config
 }
@@ -76,6 +71,11 @@ impl TestNode {
 
     pub fn info(&self) -> &NodeInfo {
         self.node.info()
+    }
+
+    /// Whether the node's listing holds the object now.
+    pub fn holds(&self, id: Hash32) -> bool {
+        self.node.store().get(&id).ok().flatten().is_some()
     }
 }
 

@@ -8,26 +8,20 @@ use flashback_client::Client;
 use flashback_client::probe::{
     ProbeConfig, WindowResult, attest, endpoint_of, probe_agreements, probe_window,
 };
-use flashback_node::{BlobConfig, MetricsConfig, Node, NodeConfig, Verdict};
+use flashback_node::{BlobConfig, Node, NodeConfig, Verdict};
 use flashback_types::samples::{decision, offer, proposal};
 use flashback_types::{
     Agreement, BoundedVec, DataProtocol, Decision, GIB, Object, Offer, SecretKey, Signed, Text,
 };
 
 async fn node_with_blobs(dir: &Path, blobs: BlobConfig) -> Node {
-    let mut config = NodeConfig {
-        data_dir: dir.to_path_buf(),
-        metrics: MetricsConfig {
-            enabled: false,
-            ..MetricsConfig::default()
-        },
+    let config = NodeConfig {
         blobs: BlobConfig {
             enabled: true,
             ..blobs
         },
-        ..NodeConfig::default()
+        ..NodeConfig::local(dir)
     };
-    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     Node::start(config, SecretKey::generate())
         .await
         .expect("node starts")

@@ -58,6 +58,18 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
+    /// Defaults for a node that only its own machine reaches (tests, tools, local experiments):
+    /// data in `data_dir`, listening on loopback TCP on a free port, no metrics endpoint.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self {
+            data_dir: data_dir.into(),
+            ..Self::default()
+        };
+        config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        config.metrics.enabled = false;
+        config
+    }
+
     /// The key file in use.
     pub fn key_path(&self) -> PathBuf {
         self.key_file

@@ -394,10 +394,7 @@ impl Node {
     pub async fn sync_now(&self) -> Result<RoundStats, NodeError> {
         let mut total = RoundStats::default();
         for peer in self.net.connected_peers().await? {
-            let stats = sync::round(&self.net, &self.store, &self.validator, peer, 256).await?;
-            total.wanted += stats.wanted;
-            total.fetched += stats.fetched;
-            total.stored += stats.stored;
+            total.add(sync::round(&self.net, &self.store, &self.validator, peer, 256).await?);
         }
         Ok(total)
     }

@@ -142,6 +142,15 @@ pub struct RoundStats {
     pub stored: usize,
 }
 
+impl RoundStats {
+    /// Adds another round's (or batch's) counts to these.
+    pub fn add(&mut self, other: RoundStats) {
+        self.wanted += other.wanted;
+        self.fetched += other.fetched;
+        self.stored += other.stored;
+    }
+}
+
 /// Runs one reconciliation round with `peer`.
 pub(crate) async fn round(
     net: &NetHandle,
@@ -211,10 +220,10 @@ pub(crate) async fn round(
     let fetch_batch = fetch_batch.clamp(1, MAX_OBJECTS);
     // Fetches as soon as a batch is wanted, so that a round cut short keeps what it fetched
     // and the next round starts from there.
-    let fetch = |ids: Vec<ObjectId>, stats: &mut RoundStats| {
-        stats.wanted += ids.len();
+    let fetch = |ids: Vec<ObjectId>| {
         let ask = &ask;
         async move {
+            let wanted = ids.len();
             let ids = BoundedVec::try_from_vec(ids).unwrap_or_default();
             let SyncResponse::Objects { objects } = ask(SyncRequest::Fetch { ids }).await? else {
                 return Err(unexpected(peer));
@@ -235,7 +244,11 @@ pub(crate) async fn round(
                     _ => {}
                 }
             }
-            Ok::<_, NodeError>((fetched, stored))
+            Ok::<_, NodeError>(RoundStats {
+                wanted,
+                fetched,
+                stored,
+            })
         }
     };
 
@@ -269,9 +282,7 @@ pub(crate) async fn round(
         }
         while wanted.len() >= fetch_batch {
             let rest = wanted.split_off(fetch_batch);
-            let (fetched, stored) = fetch(std::mem::replace(&mut wanted, rest), &mut stats).await?;
-            stats.fetched += fetched;
-            stats.stored += stored;
+            stats.add(fetch(std::mem::replace(&mut wanted, rest)).await?);
         }
     }
 
@@ -308,9 +319,7 @@ pub(crate) async fn round(
 
     // 4. Fetch the rest in bounded batches; each object is validated like gossip.
     for chunk in wanted.chunks(fetch_batch) {
-        let (fetched, stored) = fetch(chunk.to_vec(), &mut stats).await?;
-        stats.fetched += fetched;
-        stats.stored += stored;
+        stats.add(fetch(chunk.to_vec()).await?);
     }
     Ok(stats)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use flashback_node::{BlobConfig, MetricsConfig, Node, NodeConfig, NodeInfo};
+use flashback_node::{BlobConfig, Node, NodeConfig, NodeInfo};
 use flashback_types::SecretKey;
 use http_body_util::{BodyExt, Full};
 use hyper::{HeaderMap, Method, Request, StatusCode, header};
@@ -13,20 +13,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 fn config(dir: &Path, blobs: BlobConfig) -> NodeConfig {
-    let mut config = NodeConfig {
-        data_dir: dir.to_path_buf(),
-        metrics: MetricsConfig {
-            enabled: false,
-            ..MetricsConfig::default()
-        },
+    NodeConfig {
         blobs: BlobConfig {
             enabled: true,
             ..blobs
         },
-        ..NodeConfig::default()
-    };
-    config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    config
+        ..NodeConfig::local(dir)
+    }
 }
 
 async fn start(dir: &Path, blobs: BlobConfig) -> (Node, Http) {
