@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flashback_types::{
     Agreement, Certificate, Cursor, Demand, EquivocationEvidence, Hash32, Kind, Object,
@@ -318,6 +318,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How long [`Store::open`] waits for the database's file lock. sled releases it from one of
+/// its IO threads shortly after the last handle is dropped, so a store closed and reopened in
+/// the same process (a node restarted in place, a test) may briefly find it still held.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            .open();
+        match opened {
+            // sled reports a held lock as an `Other` error naming the lock.
+            Err(sled::Error::Io(io))
+                if io.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other.map_err(|e| open_error(path, e)),
+        }
+    }
+}
+
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::Open {
@@ -340,11 +367,7 @@ impl Store {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
         let started = Instant::now();
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
+        let db = open_sled(&path, config.cache_capacity_bytes)?;
         let mut trees = Vec::with_capacity(TREES.len());
         for t in TREES {
             trees.push(db.open_tree(t.name()).map_err(|e| open_error(&path, e))?);
@@ -780,26 +803,30 @@ impl Store {
                 if t.is_object() != objects {
                     continue;
                 }
-                let mut batch = sled::Batch::default();
-                let mut any = false;
-                for (k, v) in &tx.writes[t as usize] {
-                    match v {
-                        Some(v) if objects || inserts => {
-                            batch.insert(k.as_slice(), v.as_slice());
-                            any = true;
+                let ops: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = tx.writes[t as usize]
+                    .iter()
+                    .filter(|(_, v)| objects || inserts == v.is_some())
+                    .collect();
+                let tree = self.tree(t);
+                let written = match ops.as_slice() {
+                    [] => Ok(()),
+                    // One write is atomic without a batch. A batch takes sled's process-wide
+                    // write lock, which waits for every reader of every tree (queries, sync
+                    // serving) and holds them off; a lone insert or remove does not.
+                    [(k, Some(v))] => tree.insert(k.as_slice(), v.as_slice()).map(drop),
+                    [(k, None)] => tree.remove(k.as_slice()).map(drop),
+                    _ => {
+                        let mut batch = sled::Batch::default();
+                        for (k, v) in ops {
+                            match v {
+                                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                                None => batch.remove(k.as_slice()),
+                            }
                         }
-                        None if objects || !inserts => {
-                            batch.remove(k.as_slice());
-                            any = true;
-                        }
-                        _ => {}
+                        tree.apply_batch(batch)
                     }
-                }
-                if any {
-                    self.tree(t)
-                        .apply_batch(batch)
-                        .map_err(|e| self.sled_err(e))?;
-                }
+                };
+                written.map_err(|e| self.sled_err(e))?;
             }
             Ok(())
         };
