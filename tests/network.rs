@@ -124,8 +124,34 @@ async fn a_late_node_catches_up_through_sync_and_digests_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_forging_peer_is_not_believed_not_relayed_and_loses_score() {
-    // honest A — honest B, and a raw libp2p peer M connected to A only.
-    let a = TestNode::start(&[]).await;
+    let a = forging_peer_case(|_| {}).await;
+    // A judged the gossip on its network task as it arrived.
+    assert!(judged(&a, "network_task") > 0);
+    a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validation_pipeline_alone_also_stops_a_forging_peer() {
+    let a = forging_peer_case(|c| c.pipeline.inline_percent = 0).await;
+    assert!(judged(&a, "pipeline") > 0);
+    assert_eq!(judged(&a, "network_task"), 0);
+    a.node.shutdown().await;
+}
+
+/// Gossip messages `node` judged `on` the network task or in the pipeline, from its metrics.
+fn judged(node: &TestNode, on: &str) -> u64 {
+    let label = format!("flashback_gossip_judged_total{{on=\"{on}\"}} ");
+    node.node
+        .encode_metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix(&label)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Honest A — honest B, and a raw libp2p peer M connected to A only, which gossips forged
+/// offers. A is configured by `adjust`. Returns A, still running.
+async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig)) -> TestNode {
+    let a = TestNode::start_with(&[], adjust).await;
     let b = TestNode::start(&[a.addr()]).await;
     let m_key = SecretKey::generate();
     let config = NetConfig {
@@ -187,7 +213,7 @@ async fn a_forging_peer_is_not_believed_not_relayed_and_loses_score() {
 
     let _ = m.shutdown().await;
     b.node.shutdown().await;
-    a.node.shutdown().await;
+    a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -382,7 +408,7 @@ async fn gossip_is_listed_before_the_group_flush_and_shutdown_flushes_it() {
         .await
         .expect("B lists the offer in time")
         .expect("listed channel open");
-    assert_eq!(got.id(), signed.id());
+    assert_eq!(got.object.id(), signed.id());
     // Queries see it at once; it is not durable yet.
     assert!(b.holds(signed.id()));
     assert!(matches!(

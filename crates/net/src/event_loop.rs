@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::{
-    MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken, Validation,
+    GossipValidator, MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken,
+    Validation,
     behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
     handle::{Command, Counters},
     rate_limit::RateLimiter,
@@ -52,6 +53,8 @@ pub(crate) struct EventLoop {
     /// Inbound requests handed to the node, waiting for `respond`. Bounded by the request
     /// timeout: libp2p reports an `InboundFailure` for every request not answered in time.
     pending_responses: HashMap<(Protocol, InboundRequestId), ResponseChannel<Vec<u8>>>,
+    /// Judges gossip here, before it is emitted, when the node supplied one.
+    gossip_validator: Option<Arc<dyn GossipValidator>>,
 }
 
 impl EventLoop {
@@ -62,6 +65,7 @@ impl EventLoop {
         config: NetConfig,
         metrics: Option<Metrics>,
         counters: Arc<Counters>,
+        gossip_validator: Option<Arc<dyn GossipValidator>>,
     ) -> Self {
         let rate_limiter = RateLimiter::new(
             config.inbound_requests_per_sec,
@@ -78,6 +82,7 @@ impl EventLoop {
             listeners: Vec::new(),
             pending_requests: HashMap::new(),
             pending_responses: HashMap::new(),
+            gossip_validator,
         }
     }
 
@@ -541,6 +546,22 @@ impl EventLoop {
                         );
                     return;
                 };
+                let topic = message.topic.as_str();
+                if let Some(verdict) = self
+                    .gossip_validator
+                    .as_ref()
+                    .and_then(|v| v.validate(topic, &message.data))
+                {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            verdict.into(),
+                        );
+                    return;
+                }
                 let event = NetEvent::Gossip {
                     topic: message.topic.into_string(),
                     data: message.data,

@@ -14,8 +14,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken, Validation,
-    behaviour::Behaviour, event_loop::EventLoop,
+    GossipValidator, MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken,
+    Validation, behaviour::Behaviour, event_loop::EventLoop,
 };
 
 /// Requests from handles to the network task. Each carries its reply channel.
@@ -318,7 +318,7 @@ pub async fn spawn(
     keypair: Keypair,
     config: NetConfig,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
-    spawn_inner(keypair, config, None).await
+    spawn_with(keypair, config, Extras::default()).await
 }
 
 /// Like [`spawn`], and records libp2p's swarm, gossipsub, Kademlia, identify and ping metrics
@@ -328,14 +328,33 @@ pub async fn spawn_with_metrics(
     config: NetConfig,
     registry: &mut Registry,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
-    spawn_inner(keypair, config, Some(registry)).await
+    let extras = Extras {
+        registry: Some(registry),
+        ..Extras::default()
+    };
+    spawn_with(keypair, config, extras).await
 }
 
-async fn spawn_inner(
+/// What [`spawn_with`] takes besides the configuration.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// Where to record metrics (as [`spawn_with_metrics`] does).
+    pub registry: Option<&'a mut Registry>,
+    /// Judges gossip on the swarm task as it arrives (see [`GossipValidator`]); without one,
+    /// every gossip message is emitted as a [`NetEvent::Gossip`].
+    pub gossip_validator: Option<Arc<dyn GossipValidator>>,
+}
+
+/// Like [`spawn`], with metrics and a gossip validator as [`Extras`] says.
+pub async fn spawn_with(
     keypair: Keypair,
     config: NetConfig,
-    mut registry: Option<&mut Registry>,
+    extras: Extras<'_>,
 ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+    let Extras {
+        mut registry,
+        gossip_validator,
+    } = extras;
     config.validate()?;
     let listen = config
         .listen
@@ -367,6 +386,7 @@ async fn spawn_inner(
         config,
         metrics,
         Arc::clone(&counters),
+        gossip_validator,
     );
     event_loop.start(listen, bootstrap).await?;
     tokio::spawn(event_loop.run());

@@ -10,7 +10,9 @@
 //! talks to that task through a cheap, cloneable [`NetHandle`] (commands over a bounded
 //! channel, each answered on a `oneshot`) and receives [`NetEvent`]s on a bounded channel.
 //! A node that does not drain its events loses them rather than stalling the network (see
-//! [`NetEvent`]).
+//! [`NetEvent`]). A node may also judge gossip on the swarm task itself, as it arrives
+//! ([`GossipValidator`], [`spawn_with`]), so that valid messages travel on without a hop
+//! through another task.
 //!
 //! # Wire
 //!
@@ -75,9 +77,11 @@ mod types;
 
 pub use config::{NetConfig, ProtocolLimits};
 pub use error::NetError;
-pub use handle::{NetHandle, NetStats, spawn, spawn_with_metrics};
+pub use handle::{Extras, NetHandle, NetStats, spawn, spawn_with, spawn_with_metrics};
 /// The Prometheus registry type [`spawn_with_metrics`] records into.
 pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use types::{MessageId32, NetEvent, Protocol, ResponseToken, Validation, topics};
+pub use types::{
+    GossipValidator, MessageId32, NetEvent, Protocol, ResponseToken, Validation, topics,
+};

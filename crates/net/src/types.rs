@@ -88,6 +88,21 @@ impl From<Validation> for gossipsub::MessageAcceptance {
     }
 }
 
+/// Judges gossip on the network task itself, as each message arrives, so that a valid
+/// message is forwarded without a round trip through another task (see
+/// [`crate::spawn_with`]).
+///
+/// The network calls [`GossipValidator::validate`] for every gossip message before emitting
+/// it. `Some(verdict)` is reported to gossipsub at once and the message is not emitted;
+/// `None` hands it on as a [`NetEvent::Gossip`], to be judged later with
+/// [`crate::NetHandle::report_validation`]. The call runs on the task that owns the swarm:
+/// it must not block, and should return `None` for anything that is not quick (a burst the
+/// node would rather verify in parallel elsewhere, a busy store).
+pub trait GossipValidator: Send + Sync + 'static {
+    /// The verdict on `data` received on `topic`, or `None` to be asked later.
+    fn validate(&self, topic: &str, data: &[u8]) -> Option<Validation>;
+}
+
 /// A gossipsub message id: the blake3 hash of the message payload.
 ///
 /// Since the payload is a signed object's full encoding, this equals the object id.

@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use flashback_net::{MessageId32, NetConfig, Validation, topics};
+use flashback_net::{Extras, GossipValidator, MessageId32, NetConfig, Validation, topics};
 
 /// Kademlia would let C discover and dial A, breaking the line topology these tests need.
 fn line_config() -> NetConfig {
@@ -247,4 +248,81 @@ async fn light_client_without_gossip_can_still_publish() {
         (topic.as_str(), got, Some(msg_id), source),
         (topics::SLA, data, id, light.local_peer_id())
     );
+}
+
+/// Judges by the first byte: `A` accept, `R` reject, anything else is left to the node.
+struct FirstByte;
+
+impl GossipValidator for FirstByte {
+    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Validation> {
+        match data.first() {
+            Some(b'A') => Some(Validation::Accept),
+            Some(b'R') => Some(Validation::Reject),
+            _ => None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossip_validator_judges_on_the_network_task() {
+    let a = start(line_config()).await;
+    let extras = Extras {
+        gossip_validator: Some(Arc::new(FirstByte)),
+        ..Extras::default()
+    };
+    let mut b = start_with(bootstrap_to(line_config(), &[&a]), extras).await;
+    let mut c = start(bootstrap_to(line_config(), &[&b])).await;
+    wait_for_mesh(&b, topics::OFFERS, &[a.peer_id(), c.peer_id()]).await;
+    wait_for_mesh(&c, topics::OFFERS, &[b.peer_id()]).await;
+    let before = b
+        .net
+        .peer_score(a.peer_id())
+        .await
+        .expect("score")
+        .expect("scoring is on");
+
+    // Rejected at B: not relayed, and A pays for it.
+    let rejected = b"R: forged".to_vec();
+    a.net
+        .publish(topics::OFFERS, rejected)
+        .await
+        .expect("publish");
+    wait_until("B's verdict lowers A's score", async || {
+        b.net
+            .peer_score(a.peer_id())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|score| score < before)
+    })
+    .await;
+
+    // Accepted at B: relayed to C with no report from B's owner.
+    let accepted = b"A: valid".to_vec();
+    let id = a
+        .net
+        .publish(topics::OFFERS, accepted.clone())
+        .await
+        .expect("publish");
+    let (_, got, c_id, source) = next_gossip(&mut c.events).await;
+    assert_eq!(
+        (got, c_id, source),
+        (accepted, id, b.peer_id()),
+        "the first message C hears is the accepted one, from B"
+    );
+
+    // Left to the node: emitted at B, and held until B's owner decides.
+    let undecided = b"?: ask the node".to_vec();
+    let id = a
+        .net
+        .publish(topics::OFFERS, undecided.clone())
+        .await
+        .expect("publish");
+    let (_, got, b_id, _) = next_gossip(&mut b.events).await;
+    assert_eq!(
+        (got, b_id),
+        (undecided, id),
+        "the validator's verdicts were never emitted; the undecided message is"
+    );
+    assert_no_gossip(&mut c.events, Duration::from_secs(1)).await;
 }

@@ -8,8 +8,9 @@
 //!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers; and the
 //!    full-message receptions per node per offer, duplicates included (libp2p's
 //!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
-//!    - *baseline*: plain `flashback_net::spawn` peers that report `Accept` as soon as a
-//!      `NetEvent::Gossip` arrives (receipt = that event; no decoding, no store);
+//!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
+//!      on the network task as it arrives, as gossipsub without validation forwards it
+//!      (receipt = that call, stamped on another task; no decoding, no store);
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
 //!      [`Node::submit`] (validate, store, publish); receipt = the object is in that node's
 //!      listing, verified and visible to queries ([`Node::subscribe_listed`]). The time until
@@ -52,11 +53,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flashback_net::{
-    Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry, Validation, topics,
+    GossipValidator, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry,
+    Validation, topics,
 };
 use flashback_node::{MetricsConfig, Node, NodeConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
 use flashback_types::{Object, SecretKey, Signed, samples};
+use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -394,16 +397,21 @@ impl Network {
             match mode {
                 Mode::Baseline => {
                     let mut registry = Registry::default();
-                    let (net, events) = flashback_net::spawn_with_metrics(
-                        Keypair::generate_ed25519(),
-                        config,
-                        &mut registry,
-                    )
-                    .await
-                    .expect("peer starts");
+                    let (seen_tx, seen_rx) = mpsc::channel(1024);
+                    let extras = flashback_net::Extras {
+                        registry: Some(&mut registry),
+                        gossip_validator: Some(Arc::new(AcceptAll(seen_tx))),
+                    };
+                    let (net, events) =
+                        flashback_net::spawn_with(Keypair::generate_ed25519(), config, extras)
+                            .await
+                            .expect("peer starts");
                     let listen = net.listen_addrs().await.expect("listen addrs");
                     addrs.push(format!("{}/p2p/{}", listen[0], net.local_peer_id()));
-                    reporters.spawn(accept_everything(i, net.clone(), events, receipts));
+                    reporters.spawn(drain(events));
+                    let mut seen_rx = seen_rx;
+                    let seen = futures::stream::poll_fn(move |cx| seen_rx.poll_recv(cx));
+                    reporters.spawn(report(i, seen, false, receipts, |(id, at)| (id.0, at)));
                     nets.push(net.clone());
                     raw.push(RawPeer { net, registry });
                 }
@@ -417,13 +425,15 @@ impl Network {
                         .await
                         .expect("node starts");
                     addrs.push(node.info().listen_addrs[0].clone());
-                    reporters.spawn(report_objects(
-                        i,
-                        node.subscribe_listed(),
-                        false,
-                        receipts.clone(),
-                    ));
-                    reporters.spawn(report_objects(i, node.subscribe_applied(), true, receipts));
+                    let listed = broadcast_stream(i, node.subscribe_listed());
+                    reporters.spawn(report(i, listed, false, receipts.clone(), |l| {
+                        (l.object.id().0, l.at)
+                    }));
+                    // Durable: stamped when the harness hears of it (an upper bound).
+                    let applied = broadcast_stream(i, node.subscribe_applied());
+                    reporters.spawn(report(i, applied, true, receipts, |o| {
+                        (o.id().0, Instant::now())
+                    }));
                     nets.push(node.net().clone());
                     full.push(node);
                 }
@@ -521,52 +531,61 @@ fn counter_sum(text: &str, name: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// The baseline peer: no decoding, no store; forward everything at once.
-async fn accept_everything(
-    node: usize,
-    net: NetHandle,
-    mut events: mpsc::Receiver<NetEvent>,
-    receipts: mpsc::Sender<Receipt>,
-) {
-    while let Some(event) = events.recv().await {
-        if let NetEvent::Gossip { msg_id, source, .. } = event {
-            let at = Instant::now();
-            let _ = net
-                .report_validation(msg_id, source, Validation::Accept)
-                .await;
-            let _ = receipts.try_send(Receipt {
-                node,
-                key: msg_id.0,
-                at,
-                durable: false,
-            });
-        }
+/// The baseline peer's gossip validator: no decoding, no store; every message is accepted on
+/// the network task as it arrives, as gossipsub without validation would forward it. It
+/// holds the message from that instant.
+struct AcceptAll(mpsc::Sender<(MessageId32, Instant)>);
+
+impl GossipValidator for AcceptAll {
+    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Validation> {
+        let _ = self.0.try_send((MessageId32::of(data), Instant::now()));
+        Some(Validation::Accept)
     }
 }
 
-/// The full node's receipts: the object is in its listing (`durable: false`), or durable.
-async fn report_objects(
+/// Forwards a peer's receipts to the harness: `stamp` gives the key and the instant the peer
+/// held the object. The instant is taken by the peer itself, so the harness's own scheduling
+/// (this task runs behind every peer's work) does not count.
+async fn report<T: Clone>(
     node: usize,
-    mut objects: broadcast::Receiver<Object>,
+    items: impl Stream<Item = T>,
     durable: bool,
     receipts: mpsc::Sender<Receipt>,
+    stamp: fn(T) -> ([u8; 32], Instant),
 ) {
-    loop {
-        match objects.recv().await {
-            Ok(object) => {
-                let _ = receipts.try_send(Receipt {
-                    node,
-                    key: object.id().0,
-                    at: Instant::now(),
-                    durable,
-                });
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                eprintln!("  warning: node {node} receipt reporter lagged by {missed}");
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        }
+    let mut items = std::pin::pin!(items);
+    while let Some(item) = items.next().await {
+        let (key, at) = stamp(item);
+        let _ = receipts.try_send(Receipt {
+            node,
+            key,
+            at,
+            durable,
+        });
     }
+}
+
+/// Drains a baseline peer's events, which it does not use.
+async fn drain(mut events: mpsc::Receiver<NetEvent>) {
+    while events.recv().await.is_some() {}
+}
+
+/// A broadcast channel as a stream; a receiver that lags says so and goes on.
+fn broadcast_stream<T: Clone + Send + 'static>(
+    node: usize,
+    rx: broadcast::Receiver<T>,
+) -> impl Stream<Item = T> {
+    futures::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(item) => return Some((item, rx)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    eprintln!("  warning: node {node} receipt reporter lagged by {missed}");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
 }
 
 struct MeshState {

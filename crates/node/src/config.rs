@@ -113,6 +113,12 @@ pub struct PipelineConfig {
     /// fetched by anti-entropy are flushed before they are acknowledged, whatever this says.
     /// 0 flushes each gossip batch as soon as possible.
     pub flush_delay_ms: u64,
+    /// Most of the network task's time, in percent, spent verifying gossip as it arrives.
+    /// While the pipeline is idle, the network task itself verifies and lists each gossip
+    /// message and forwards it at once, without handing it to another task; beyond this
+    /// share (a burst), messages go to the pipeline, which verifies them in parallel.
+    /// 0 sends everything to the pipeline.
+    pub inline_percent: u8,
 }
 
 impl Default for PipelineConfig {
@@ -122,6 +128,7 @@ impl Default for PipelineConfig {
             max_batch: 512,
             verify_threads: 0,
             flush_delay_ms: 10,
+            inline_percent: 25,
         }
     }
 }

@@ -30,6 +30,7 @@ mod admin;
 mod blobs;
 mod clock;
 mod config;
+mod inline;
 mod metrics;
 mod pipeline;
 mod service;
@@ -45,7 +46,8 @@ use std::time::Duration;
 use flashback_net::{NetEvent, NetHandle, Protocol, Registry, Validation};
 use flashback_store::Store;
 use flashback_types::wire::encode_message;
-use flashback_types::{BoundedVec, Kind, Object, PublicKey, SecretKey};
+use flashback_types::{BoundedVec, Object, PublicKey, SecretKey};
+use inline::InlineGossip;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +58,7 @@ pub use clock::now;
 pub use config::{
     BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
 };
-pub use pipeline::{Validator, Verdict, topic_for};
+pub use pipeline::{Listed, Validator, Verdict, topic_for};
 pub use sla::{SlaPolicy, decide};
 pub use sync::RoundStats;
 pub use trace::APPLIED_LOG;
@@ -143,7 +145,7 @@ pub struct Node {
     net: NetHandle,
     validator: Validator,
     services: service::Services,
-    listed: broadcast::Sender<Object>,
+    listed: broadcast::Sender<Listed>,
     applied: broadcast::Sender<Object>,
     registry: Arc<Mutex<Registry>>,
     stop: CancellationToken,
@@ -171,25 +173,48 @@ impl Node {
                 net_config.bootstrap.push(addr);
             }
         }
-        let (net, events) = match flashback_net::spawn_with_metrics(
-            key.to_libp2p_keypair(),
-            net_config.clone(),
-            &mut registry,
-        )
-        .await
-        {
-            Ok(started) => started,
-            // A stale address-book entry must not keep a node from starting.
-            Err(flashback_net::NetError::InvalidMultiaddr { .. }) => {
-                flashback_net::spawn_with_metrics(
-                    key.to_libp2p_keypair(),
-                    config.net.clone(),
-                    &mut registry,
-                )
-                .await?
-            }
-            Err(e) => return Err(e.into()),
+        let (applied_tx, _) = broadcast::channel(1024);
+        let (listed_tx, _) = broadcast::channel(1024);
+        // Subscribed before anything can be stored (the network task lists gossip as it
+        // arrives), so the trace misses nothing.
+        let trace = config.trace_applied.then(|| listed_tx.subscribe());
+        let validator = Validator::new(
+            store.clone(),
+            config.time,
+            config.pipeline.verify_threads,
+            metrics.clone(),
+            listed_tx.clone(),
+            applied_tx.clone(),
+        );
+        let (gossip_tx, gossip_rx) = mpsc::channel(config.pipeline.queue_capacity.max(1));
+        let (settle_tx, settle_rx) = mpsc::channel(SETTLE_QUEUE);
+        let inline: Arc<dyn flashback_net::GossipValidator> = Arc::new(InlineGossip::new(
+            validator.clone(),
+            gossip_tx.clone(),
+            settle_tx.downgrade(),
+            config.pipeline.inline_percent,
+            metrics.clone(),
+        ));
+        let extras = flashback_net::Extras {
+            registry: Some(&mut registry),
+            gossip_validator: Some(inline.clone()),
         };
+        let (net, events) =
+            match flashback_net::spawn_with(key.to_libp2p_keypair(), net_config.clone(), extras)
+                .await
+            {
+                Ok(started) => started,
+                // A stale address-book entry must not keep a node from starting.
+                Err(flashback_net::NetError::InvalidMultiaddr { .. }) => {
+                    let extras = flashback_net::Extras {
+                        registry: Some(&mut registry),
+                        gossip_validator: Some(inline),
+                    };
+                    flashback_net::spawn_with(key.to_libp2p_keypair(), config.net.clone(), extras)
+                        .await?
+                }
+                Err(e) => return Err(e.into()),
+            };
 
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -220,24 +245,9 @@ impl Node {
             None
         };
 
-        let (applied_tx, _) = broadcast::channel(1024);
-        let (listed_tx, _) = broadcast::channel(1024);
-        if config.trace_applied {
-            // Subscribed before any task can store anything, so the trace misses nothing.
-            tasks.spawn(trace::run(
-                listed_tx.subscribe(),
-                data_dir.join(APPLIED_LOG),
-                stop.clone(),
-            ));
+        if let Some(listed) = trace {
+            tasks.spawn(trace::run(listed, data_dir.join(APPLIED_LOG), stop.clone()));
         }
-        let validator = Validator::new(
-            store.clone(),
-            config.time,
-            config.pipeline.verify_threads,
-            metrics.clone(),
-            listed_tx.clone(),
-            applied_tx.clone(),
-        );
         let services = service::Services {
             store: store.clone(),
             net: net.clone(),
@@ -246,7 +256,6 @@ impl Node {
             node_key: key.public(),
         };
 
-        let (gossip_tx, gossip_rx) = mpsc::channel(config.pipeline.queue_capacity.max(1));
         let (sync_tx, sync_rx) = mpsc::channel(256);
         tasks.spawn(event_loop(
             events,
@@ -256,9 +265,9 @@ impl Node {
             sync_tx,
             metrics.clone(),
             data_dir.clone(),
+            tasks.clone(),
             stop.clone(),
         ));
-        let (settle_tx, settle_rx) = mpsc::channel(SETTLE_QUEUE);
         tasks.spawn(gossip_pipeline(
             gossip_rx,
             services.clone(),
@@ -274,11 +283,10 @@ impl Node {
         ));
         tasks.spawn(sync_loop(
             sync_rx,
-            net.clone(),
-            store.clone(),
-            validator.clone(),
+            services.clone(),
             config.sync.clone(),
             metrics.clone(),
+            tasks.clone(),
             stop.clone(),
         ));
         tasks.spawn(gc_loop(store.clone(), stop.clone()));
@@ -363,8 +371,9 @@ impl Node {
     /// soon as queries can see it: before it is durable, and before gossipsub is told to relay
     /// it. [`Node::subscribe_applied`] sends the same objects once they are durable.
     ///
-    /// Bounded like [`Node::subscribe_applied`]. Costs nothing while nobody subscribes.
-    pub fn subscribe_listed(&self) -> broadcast::Receiver<Object> {
+    /// Each comes with the instant it was listed. Bounded like [`Node::subscribe_applied`].
+    /// Costs nothing while nobody subscribes.
+    pub fn subscribe_listed(&self) -> broadcast::Receiver<Listed> {
         self.listed.subscribe()
     }
 
@@ -435,6 +444,7 @@ async fn event_loop(
     sync_tx: mpsc::Sender<flashback_net::PeerId>,
     metrics: Arc<metrics::Metrics>,
     data_dir: PathBuf,
+    tasks: TaskTracker,
     stop: CancellationToken,
 ) {
     let requests = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
@@ -481,7 +491,8 @@ async fn event_loop(
                 };
                 let services = services.clone();
                 let net = net.clone();
-                tokio::spawn(async move {
+                // Tracked, so that shutdown waits for it (it holds the store).
+                tasks.spawn(async move {
                     let _permit = permit;
                     let response = match protocol {
                         Protocol::Sync => {
@@ -542,13 +553,9 @@ async fn gossip_pipeline(
                 Err(_) => break,
             }
         }
-        // An object must travel on its kind's topic; anything else is malformed for it.
-        let (ok, wrong): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| {
-            item.data
-                .first()
-                .and_then(|t| Kind::from_tag(*t))
-                .is_some_and(|k| topic_for(k) == item.topic)
-        });
+        let (ok, wrong): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|item| pipeline::on_its_topic(&item.topic, &item.data));
         let (senders, batch): (Vec<_>, Vec<_>) = ok
             .into_iter()
             .map(|item| ((item.msg_id, item.source), item.data))
@@ -558,7 +565,7 @@ async fn gossip_pipeline(
         // in between loses only this node's copy, which anti-entropy brings back
         // (docs/ARCHITECTURE.md).
         let staged = services.validator.stage(batch).await;
-        let verdicts = wrong
+        let verdicts: Vec<_> = wrong
             .iter()
             .map(|item| (item.msg_id, item.source, Validation::Reject))
             .chain(
@@ -568,6 +575,10 @@ async fn gossip_pipeline(
                     .map(|(&(msg_id, source), validation)| (msg_id, source, validation)),
             )
             .collect();
+        services
+            .validator
+            .metrics()
+            .gossip_judged(metrics::JudgedOn::Pipeline, verdicts.len() as u64);
         let _ = services.net.report_validations(verdicts).await;
         // Waits only when the settler is `SETTLE_QUEUE` batches behind.
         if settle.send(staged).await.is_err() {
@@ -623,11 +634,10 @@ async fn settle_gossip(services: &service::Services, staged: pipeline::Staged) {
 
 async fn sync_loop(
     mut rx: mpsc::Receiver<flashback_net::PeerId>,
-    net: NetHandle,
-    store: Store,
-    validator: Validator,
+    services: service::Services,
     config: SyncConfig,
     metrics: Arc<metrics::Metrics>,
+    tasks: TaskTracker,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(config.interval_secs.max(1)));
@@ -643,7 +653,7 @@ async fn sync_loop(
                 None => break,
             },
             _ = tick.tick() => {
-                let mut peers = net.connected_peers().await.unwrap_or_default();
+                let mut peers = services.net.connected_peers().await.unwrap_or_default();
                 let mut rng: rand::rngs::StdRng = rand::make_rng();
                 rand::seq::SliceRandom::shuffle(peers.as_mut_slice(), &mut rng);
                 peers.truncate(config.peers_per_tick.max(1));
@@ -658,28 +668,27 @@ async fn sync_loop(
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let (net, store, validator, metrics, running, stop) = (
-                net.clone(),
-                store.clone(),
-                validator.clone(),
-                metrics.clone(),
-                running.clone(),
-                stop.clone(),
-            );
+            let (services, metrics, running) = (services.clone(), metrics.clone(), running.clone());
             let batch = config.fetch_batch;
-            tokio::spawn(async move {
+            // Tracked and never cancelled halfway (which would leave its store writes running
+            // on a blocking thread after shutdown returned): once the network is down, its
+            // next request fails at once and the round ends.
+            tasks.spawn(async move {
                 let _permit = permit;
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    result = sync::round(&net, &store, &validator, peer, batch) => match result {
-                        Ok(stats) => {
-                            metrics.sync_round(stats.fetched as u64);
-                            if stats.wanted > 0 {
-                                tracing::info!(%peer, wanted = stats.wanted, stored = stats.stored, "synced");
-                            }
+                let service::Services {
+                    net,
+                    store,
+                    validator,
+                    ..
+                } = &services;
+                match sync::round(net, store, validator, peer, batch).await {
+                    Ok(stats) => {
+                        metrics.sync_round(stats.fetched as u64);
+                        if stats.wanted > 0 {
+                            tracing::info!(%peer, wanted = stats.wanted, stored = stats.stored, "synced");
                         }
-                        Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
-                    },
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
                 }
                 if let Ok(mut r) = running.lock() {
                     r.remove(&peer);

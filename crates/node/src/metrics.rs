@@ -22,10 +22,25 @@ struct ObjectLabels {
     verdict: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JudgedLabels {
+    on: &'static str,
+}
+
+/// Where a gossip message was judged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JudgedOn {
+    /// On the network task as it arrived (`InlineGossip`).
+    NetworkTask,
+    /// In the validation pipeline, in a batch.
+    Pipeline,
+}
+
 /// The node's own counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     objects: Family<ObjectLabels, Counter>,
+    gossip_judged: Family<JudgedLabels, Counter>,
     sync_rounds: Counter,
     sync_fetched: Counter,
     peers: Gauge,
@@ -40,6 +55,11 @@ impl Metrics {
             "objects",
             "Objects validated, by kind, outcome (accepted or the rule that failed) and gossip verdict",
             m.objects.clone(),
+        );
+        sub.register(
+            "gossip_judged",
+            "Gossip messages judged, by where: on the network task as they arrived, or in the validation pipeline",
+            m.gossip_judged.clone(),
         );
         sub.register(
             "sync_rounds",
@@ -68,6 +88,16 @@ impl Metrics {
                 verdict,
             })
             .inc();
+    }
+
+    pub(crate) fn gossip_judged(&self, on: JudgedOn, n: u64) {
+        let on = match on {
+            JudgedOn::NetworkTask => "network_task",
+            JudgedOn::Pipeline => "pipeline",
+        };
+        self.gossip_judged
+            .get_or_create(&JudgedLabels { on })
+            .inc_by(n);
     }
 
     pub(crate) fn sync_round(&self, fetched: u64) {

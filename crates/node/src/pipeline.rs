@@ -3,6 +3,7 @@
 //! verdict from the rule labels of `flashback-types`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::broadcast;
 
@@ -51,6 +52,16 @@ impl Verdict {
     }
 }
 
+/// An object that has just entered the listing ([`crate::Node::subscribe_listed`]).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The object.
+    pub object: Object,
+    /// When queries could first see it: the instant it was listed, not when a subscriber got
+    /// round to reading it.
+    pub at: Instant,
+}
+
 /// Decodes, verifies and stores batches of encoded objects.
 #[derive(Clone)]
 pub struct Validator {
@@ -58,7 +69,7 @@ pub struct Validator {
     time: TimeRules,
     threads: usize,
     metrics: Arc<Metrics>,
-    listed: broadcast::Sender<Object>,
+    listed: broadcast::Sender<Listed>,
     applied: broadcast::Sender<Object>,
 }
 
@@ -68,7 +79,7 @@ impl Validator {
         time: TimeRules,
         threads: usize,
         metrics: Arc<Metrics>,
-        listed: broadcast::Sender<Object>,
+        listed: broadcast::Sender<Listed>,
         applied: broadcast::Sender<Object>,
     ) -> Self {
         let threads = if threads == 0 {
@@ -84,6 +95,10 @@ impl Validator {
             listed,
             applied,
         }
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Validates and stores `batch`. Returns, for each input in order, its verdict and (when it
@@ -125,6 +140,36 @@ impl Validator {
                     .and_then(|r| r.map_err(|e| e.to_string()))
             }
         };
+        self.staged(decoded, applied)
+    }
+
+    /// [`Validator::stage`] for one object, on the calling thread and without waiting: `None`
+    /// when another writer (a sync batch, GC) holds the store. For the network task, which
+    /// judges gossip as it arrives while the node is idle (see `InlineGossip`).
+    pub(crate) fn stage_now(&self, data: &[u8]) -> Option<Staged> {
+        let now = now();
+        let decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time);
+        let valid: Vec<Object> = decoded
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let applied = if valid.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.store
+                .try_stage_batch(&valid, now)?
+                .map_err(|e| e.to_string())
+        };
+        Some(self.staged(decoded, applied))
+    }
+
+    /// Pairs each decoded input with the store's outcome for it, and announces what is newly
+    /// listed.
+    fn staged(
+        &self,
+        decoded: Vec<Result<Object, Verdict>>,
+        applied: Result<Vec<Applied>, String>,
+    ) -> Staged {
         let mut outcomes = match applied {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
             Err(e) => {
@@ -147,9 +192,13 @@ impl Validator {
             })
             .collect();
         if self.listed.receiver_count() > 0 {
+            let at = Instant::now();
             for (verdict, object) in &results {
                 if let (Verdict::Stored(Applied::Applied), Some(o)) = (verdict, object) {
-                    let _ = self.listed.send(o.clone());
+                    let _ = self.listed.send(Listed {
+                        object: o.clone(),
+                        at,
+                    });
                 }
             }
         }
@@ -250,11 +299,22 @@ const INLINE_MAX: usize = 2;
 
 /// Strict per-object verification. No batch pre-filter: with `verify_strict` required on
 /// every object, a batch check can only add work (docs/ARCHITECTURE.md has the figures).
-fn decode_chunk(chunk: &[Vec<u8>], now: u64, time: &TimeRules) -> Vec<Result<Object, Verdict>> {
+fn decode_chunk(
+    chunk: &[impl AsRef<[u8]>],
+    now: u64,
+    time: &TimeRules,
+) -> Vec<Result<Object, Verdict>> {
     chunk
         .iter()
-        .map(|bytes| Object::decode_at(bytes, now, time).map_err(Verdict::Invalid))
+        .map(|bytes| Object::decode_at(bytes.as_ref(), now, time).map_err(Verdict::Invalid))
         .collect()
+}
+
+/// Whether `data` travels on its kind's topic; anything else is malformed for it.
+pub(crate) fn on_its_topic(topic: &str, data: &[u8]) -> bool {
+    data.first()
+        .and_then(|t| Kind::from_tag(*t))
+        .is_some_and(|k| topic_for(k) == topic)
 }
 
 /// The topic an object kind travels on.

@@ -1,11 +1,11 @@
 //! Optional trace of what the node stores, for testnets and benchmarks: one line per newly
-//! stored object, `<unix millis> <id> <kind>`, appended to `<data_dir>/applied.log`
+//! listed object, `<unix millis when listed> <id> <kind>`, appended to `<data_dir>/applied.log`
 //! (`NodeConfig::trace_applied`). A runner reads the logs of many nodes after a run to measure
 //! when each object reached each listing.
 
 use std::path::PathBuf;
 
-use flashback_types::Object;
+use crate::Listed;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,7 @@ pub const APPLIED_LOG: &str = "applied.log";
 /// burst and no user-space buffer, so a node killed with SIGKILL loses at most the burst being
 /// formatted. A receiver that falls behind writes `# lagged <n>` and goes on.
 pub(crate) async fn run(
-    mut applied: broadcast::Receiver<Object>,
+    mut listed: broadcast::Receiver<Listed>,
     path: PathBuf,
     stop: CancellationToken,
 ) {
@@ -37,15 +37,15 @@ pub(crate) async fn run(
         let first = tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            received = applied.recv() => received,
+            received = listed.recv() => received,
         };
         let mut lines = String::new();
         let mut next = Some(first);
         while let Some(received) = next.take() {
             match received {
-                Ok(object) => lines.push_str(&format!(
+                Ok(Listed { object, at }) => lines.push_str(&format!(
                     "{} {} {}\n",
-                    unix_millis(),
+                    unix_millis(at),
                     object.id(),
                     object.kind().name()
                 )),
@@ -57,7 +57,7 @@ pub(crate) async fn run(
                     return;
                 }
             }
-            next = match applied.try_recv() {
+            next = match listed.try_recv() {
                 Ok(object) => Some(Ok(object)),
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     Some(Err(broadcast::error::RecvError::Lagged(n)))
@@ -72,8 +72,9 @@ pub(crate) async fn run(
     }
 }
 
-fn unix_millis() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// The wall-clock time of `at`, in Unix milliseconds.
+fn unix_millis(at: std::time::Instant) -> u128 {
+    let then = std::time::SystemTime::now() - at.elapsed();
+    then.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
 }

@@ -49,7 +49,11 @@ pub fn bootstrap_to(mut config: NetConfig, peers: &[&Node]) -> NetConfig {
 }
 
 pub async fn start(config: NetConfig) -> Node {
-    let (net, events) = flashback_net::spawn(Keypair::generate_ed25519(), config)
+    start_with(config, flashback_net::Extras::default()).await
+}
+
+pub async fn start_with(config: NetConfig, extras: flashback_net::Extras<'_>) -> Node {
+    let (net, events) = flashback_net::spawn_with(Keypair::generate_ed25519(), config, extras)
         .await
         .expect("network starts");
     let listen = net.listen_addrs().await.expect("listen addrs");
