@@ -10,12 +10,16 @@
 //!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
 //!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
 //!      on the network task as it arrives, as gossipsub without validation forwards it
-//!      (receipt = that call, stamped on another task; no decoding, no store);
+//!      (receipt = the instant of that call; no decoding, no store);
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
-//!      [`Node::submit`] (validate, store, publish); receipt = the object is in that node's
-//!      listing, verified and visible to queries ([`Node::subscribe_listed`]). The time until
-//!      it is also durable there ([`Node::subscribe_applied`]) is reported next to it
-//!      (`dur95`).
+//!      [`Node::submit`] (validate, store, publish); receipt = the instant the object entered
+//!      that node's listing, verified and visible to queries ([`Node::subscribe_listed`]).
+//!      The time until the harness hears it is also durable there
+//!      ([`Node::subscribe_applied`]) is reported next to it (`dur95`).
+//!
+//!    Both receipts are stamped by the peer where it holds the message, not when a harness
+//!    task gets round to reading it (that task runs behind every peer's work on the same
+//!    runtime, which would add harness scheduling to the figures).
 //! 2. **Ingest.** A sender node publishes K distinct pre-signed offers to a receiver node,
 //!    once as a burst (as fast as gossipsub takes them) and once paced by the harness (at most
 //!    2048 published but not yet stored); the receiver validates and stores them. What gossip

@@ -7,8 +7,8 @@
 //! to gossipsub at once, and only the durable flush is left to the settler.
 //!
 //! Three things send a message the old way, through the pipeline: a backlog in the pipeline
-//! (so that a burst is verified in parallel and in arrival order), a store held by another
-//! writer (the network task must never wait), and a spent time budget: at most
+//! (so that a burst is verified in parallel and in arrival order), a busy store (another
+//! writer or a reader of the indexes: the network task must never wait), and a spent time budget: at most
 //! `pipeline.inline_percent` of the network task's time goes to verification, so a flood
 //! cannot starve its connections.
 

@@ -3,7 +3,10 @@
 //! its peers, and serves light clients.
 //!
 //! Tasks, all stopped by [`Node::shutdown`]:
-//! - **events**: takes the network's events; gossip goes to the pipeline queue (bounded: when
+//! - on the **network task** itself (`InlineGossip`, a `flashback_net::GossipValidator`):
+//!   while the pipeline is idle, each gossip message is verified and listed as it arrives and
+//!   its verdict reported at once; only its flush is left to the settler;
+//! - **events**: takes the network's events; other gossip goes to the pipeline queue (bounded: when
 //!   it is full the message is reported `Ignore`, never blocking the swarm), requests go to
 //!   the services (bounded concurrency), new peers to the syncer;
 //! - **pipeline**: batches gossip, verifies (in parallel, off the swarm task, for large

@@ -144,7 +144,8 @@ impl Validator {
     }
 
     /// [`Validator::stage`] for one object, on the calling thread and without waiting: `None`
-    /// when another writer (a sync batch, GC) holds the store. For the network task, which
+    /// when the store is busy (another writer, such as a sync batch or GC, or a reader of the
+    /// indexes, such as a query). For the network task, which
     /// judges gossip as it arrives while the node is idle (see `InlineGossip`).
     pub(crate) fn stage_now(&self, data: &[u8]) -> Option<Staged> {
         let now = now();

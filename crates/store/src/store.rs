@@ -924,35 +924,42 @@ impl Store {
         objects: &[Object],
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
-        self.stage_locked(&lock(&self.inner.writer), objects, now)
+        self.stage_locked(&lock(&self.inner.writer), self.write_state(), objects, now)
     }
 
-    /// [`Store::stage_batch`] if no other write (a batch, a GC) is in progress; `None`
-    /// without waiting otherwise. For callers that must not block, such as an async task.
+    /// [`Store::stage_batch`] if no other write (a batch, a GC) is in progress and no reader
+    /// (a query, a sync request) holds the indexes; `None` without waiting otherwise. For
+    /// callers that must not block, such as an async task.
     pub fn try_stage_batch(
         &self,
         objects: &[Object],
         now: Timestamp,
     ) -> Option<Result<Vec<Applied>, StoreError>> {
+        use std::sync::TryLockError;
         let writer = match self.inner.writer.try_lock() {
             Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
         };
-        Some(self.stage_locked(&writer, objects, now))
+        let state = match self.inner.state.try_write() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.stage_locked(&writer, state, objects, now))
     }
 
-    /// Stages `objects`; the caller holds the writer lock.
+    /// Stages `objects`; the caller holds the writer lock and the indexes.
     fn stage_locked(
         &self,
         _writer: &MutexGuard<'_, ()>,
+        mut st: RwLockWriteGuard<'_, State>,
         objects: &[Object],
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
         self.check_poisoned()?;
         let mut tx = Tx::new();
         let result = {
-            let mut st = self.write_state();
             let mut out = Vec::with_capacity(objects.len());
             let mut result = Ok(());
             for o in objects {
@@ -966,6 +973,7 @@ impl Store {
             }
             result.and_then(|()| self.commit(&tx)).map(|()| out)
         };
+        drop(st);
         match result {
             Ok(out) => {
                 if !tx.is_empty() {
