@@ -38,7 +38,8 @@
 //!
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
 //! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
-//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5),
+//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_MESH_N`
+//! (gossipsub mesh degree, default `NetConfig`'s),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100), `FLASHBACK_BENCH_MODES`
 //! (propagation modes, default `baseline,full`; one mode alone is for profiling, with no
@@ -347,12 +348,14 @@ struct Network {
 }
 
 fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NetConfig {
+    let defaults = NetConfig::default();
     NetConfig {
         memory_transport: true,
         listen: vec!["/memory/0".into()],
         bootstrap,
         gossip_heartbeat_ms: heartbeat_ms,
-        ..NetConfig::default()
+        gossip_mesh_n: env_or("FLASHBACK_BENCH_MESH_N", defaults.gossip_mesh_n),
+        ..defaults
     }
 }
 
