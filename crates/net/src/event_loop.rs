@@ -536,14 +536,7 @@ impl EventLoop {
             } => {
                 let Some(msg_id) = MessageId32::from_gossipsub(&message_id) else {
                     // Our message-id function always makes 32 bytes; defensive only.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            gossipsub::MessageAcceptance::Ignore,
-                        );
+                    self.report_gossip(&message_id, &propagation_source, Validation::Ignore);
                     return;
                 };
                 let topic = message.topic.as_str();
@@ -552,14 +545,7 @@ impl EventLoop {
                     .as_ref()
                     .and_then(|v| v.validate(topic, &message.data))
                 {
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            verdict.into(),
-                        );
+                    self.report_gossip(&message_id, &propagation_source, verdict);
                     return;
                 }
                 let event = NetEvent::Gossip {
@@ -575,14 +561,7 @@ impl EventLoop {
                         self.counters.gossip_dropped.inc();
                         warn!(%msg_id, peer = %propagation_source, "event queue full, ignoring gossip message");
                     }
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            Validation::Ignore.into(),
-                        );
+                    self.report_gossip(&message_id, &propagation_source, Validation::Ignore);
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -599,6 +578,14 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+
+    /// Tells gossipsub our verdict on a message it handed us.
+    fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: Validation) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, verdict.into());
     }
 
     fn handle_request_response(
