@@ -282,11 +282,13 @@ async fn a_gossip_validator_judges_on_the_network_task() {
         .expect("scoring is on");
 
     // Rejected at B: not relayed, and A pays for it.
-    let rejected = b"R: forged".to_vec();
-    a.net
-        .publish(topics::OFFERS, rejected)
-        .await
-        .expect("publish");
+    let publish = async |data: &[u8]| {
+        a.net
+            .publish(topics::OFFERS, data.to_vec())
+            .await
+            .expect("publish")
+    };
+    publish(b"R: forged").await;
     wait_until("B's verdict lowers A's score", async || {
         b.net
             .peer_score(a.peer_id())
@@ -299,11 +301,7 @@ async fn a_gossip_validator_judges_on_the_network_task() {
 
     // Accepted at B: relayed to C with no report from B's owner.
     let accepted = b"A: valid".to_vec();
-    let id = a
-        .net
-        .publish(topics::OFFERS, accepted.clone())
-        .await
-        .expect("publish");
+    let id = publish(&accepted).await;
     let (_, got, c_id, source) = next_gossip(&mut c.events).await;
     assert_eq!(
         (got, c_id, source),
@@ -313,11 +311,7 @@ async fn a_gossip_validator_judges_on_the_network_task() {
 
     // Left to the node: emitted at B, and held until B's owner decides.
     let undecided = b"?: ask the node".to_vec();
-    let id = a
-        .net
-        .publish(topics::OFFERS, undecided.clone())
-        .await
-        .expect("publish");
+    let id = publish(&undecided).await;
     let (_, got, b_id, _) = next_gossip(&mut b.events).await;
     assert_eq!(
         (got, b_id),

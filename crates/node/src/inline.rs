@@ -8,9 +8,9 @@
 //!
 //! Three things send a message the old way, through the pipeline: a backlog in the pipeline
 //! (so that a burst is verified in parallel and in arrival order), a busy store (another
-//! writer or a reader of the indexes: the network task must never wait), and a spent time budget: at most
-//! `pipeline.inline_percent` of the network task's time goes to verification, so a flood
-//! cannot starve its connections.
+//! writer or a reader of the indexes: the network task must never wait), and a spent time
+//! budget: at most `pipeline.inline_percent` of the network task's time goes to
+//! verification, so a flood cannot starve its connections.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -145,8 +145,8 @@ impl Validator {
 
     /// [`Validator::stage`] for one object, on the calling thread and without waiting: `None`
     /// when the store is busy (another writer, such as a sync batch or GC, or a reader of the
-    /// indexes, such as a query). For the network task, which
-    /// judges gossip as it arrives while the node is idle (see `InlineGossip`).
+    /// indexes, such as a query). For the network task, which judges gossip as it arrives
+    /// while the node is idle (see `InlineGossip`).
     pub(crate) fn stage_now(&self, data: &[u8]) -> Option<Staged> {
         let now = now();
         let decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time);
