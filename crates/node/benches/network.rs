@@ -5,8 +5,9 @@
 //! 1. **Propagation.** N peers on libp2p's memory transport, each bootstrapping to 2 or 3
 //!    random earlier peers (seeded), 100 ms heartbeat. Once the gossipsub meshes have formed,
 //!    M offers are published one at a time from random peers. Per offer: the time until 95 %
-//!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers; and the
-//!    full-message receptions per node per offer, duplicates included (libp2p's
+//!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers (and
+//!    the p50 of t1, until the first of them does: the publisher's own latency plus one hop);
+//!    and the full-message receptions per node per offer, duplicates included (libp2p's
 //!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
 //!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
 //!      on the network task as it arrives, as gossipsub without validation forwards it
@@ -680,6 +681,9 @@ struct Propagation {
     t95: Vec<Option<Duration>>,
     /// Per offer, time until every other peer held it.
     t100: Vec<Option<Duration>>,
+    /// Per offer, time until the first other peer held it: the publisher's own latency and one
+    /// hop, before the spread.
+    t1: Vec<Option<Duration>>,
     /// Full nodes only: per offer, time until 95 % of the other peers had it durable.
     durable95: Vec<Option<Duration>>,
     /// Per offer, how long the publish call took (for the full node: `submit`, which validates
@@ -708,6 +712,10 @@ impl Propagation {
         percentile(&Self::sorted(&self.t100), p)
     }
 
+    fn t1(&self, p: f64) -> Option<Duration> {
+        percentile(&Self::sorted(&self.t1), p)
+    }
+
     fn durable95(&self, p: f64) -> Option<Duration> {
         percentile(&Self::sorted(&self.durable95), p)
     }
@@ -728,6 +736,7 @@ impl Propagation {
         self.mesh = other.mesh;
         self.t95.extend(other.t95);
         self.t100.extend(other.t100);
+        self.t1.extend(other.t1);
         self.durable95.extend(other.durable95);
         self.publish_call.extend(other.publish_call);
         self.raw_receptions += other.raw_receptions;
@@ -773,6 +782,7 @@ async fn run_propagation(
         mesh,
         t95: Vec::new(),
         t100: Vec::new(),
+        t1: Vec::new(),
         durable95: Vec::new(),
         publish_call: Vec::new(),
         cores_busy: None,
@@ -826,6 +836,7 @@ async fn run_propagation(
             .t95
             .push((times.len() >= needed).then(|| times[needed - 1]));
         result.t100.push((count == n - 1).then(|| times[n - 2]));
+        result.t1.push(times.first().copied());
         if mode == Mode::Full {
             let times = sorted(&durable);
             result
@@ -867,18 +878,20 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
         "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
-         95% of the other N-1 nodes hold it (full: verified, in the listing); dur95 = until it is \
+         95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
+         one does; dur95 = until it is \
          durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
         settings.heartbeat_ms,
         offers.len(),
         offers[0].encoded().len()
     ));
     report.row(format!(
-        "{:>5} {:>9} {:>13} {:>6} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6} {:>7}",
+        "{:>5} {:>9} {:>13} {:>6} {:>8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6} {:>7}",
         "nodes",
         "mode",
         "mesh avg/min",
         "conn",
+        "t1 p50",
         "t95 p50",
         "t95 p99",
         "t100 p50",
@@ -931,11 +944,12 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             let fmt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1}ms", ms(d)));
             let reached = run.t95.iter().filter(|t| t.is_some()).count();
             report.row(format!(
-                "{:>5} {:>9} {:>13} {:>6.1} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6.2} {:>7.2}",
+                "{:>5} {:>9} {:>13} {:>6.1} {:>8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>5} {:>8} {:>6.2} {:>7.2}",
                 n,
                 mode.name(),
                 format!("{:.1}/{}", run.mesh.mesh_avg, run.mesh.mesh_min),
                 run.mesh.connected_avg,
+                fmt(run.t1(50.0)),
                 fmt(run.t95(50.0)),
                 fmt(run.t95(99.0)),
                 fmt(run.t100(50.0)),

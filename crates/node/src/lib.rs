@@ -171,7 +171,8 @@ impl Node {
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
         let mut net_config = config.net.clone();
-        for addr in address_book::load(&data_dir) {
+        let book = Arc::new(address_book::Book::load(&data_dir));
+        for addr in book.dial_list() {
             if !net_config.bootstrap.contains(&addr) {
                 net_config.bootstrap.push(addr);
             }
@@ -267,7 +268,7 @@ impl Node {
             gossip_tx,
             sync_tx,
             metrics.clone(),
-            data_dir.clone(),
+            book,
             tasks.clone(),
             stop.clone(),
         ));
@@ -446,7 +447,7 @@ async fn event_loop(
     gossip_tx: mpsc::Sender<GossipItem>,
     sync_tx: mpsc::Sender<flashback_net::PeerId>,
     metrics: Arc<metrics::Metrics>,
-    data_dir: PathBuf,
+    book: Arc<address_book::Book>,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
@@ -525,8 +526,12 @@ async fn event_loop(
                 peers = peers.saturating_sub(1);
                 metrics.set_peers(peers);
             }
-            NetEvent::PeerIdentified { peer, listen_addrs } => {
-                address_book::remember(&data_dir, peer, &listen_addrs);
+            // The file is written off the event loop, at most one write queued at a time.
+            NetEvent::PeerIdentified { peer, listen_addrs }
+                if book.remember(peer, &listen_addrs) =>
+            {
+                let book = book.clone();
+                tasks.spawn_blocking(move || book.save());
             }
             _ => {}
         }
@@ -721,58 +726,110 @@ async fn gc_loop(store: Store, stop: CancellationToken) {
 }
 
 /// Persistent address book: peers' listen addresses, so a restarted node rejoins without its
-/// bootstrap list.
+/// bootstrap list. Kept in memory and written to `peers.json` when it changes.
 mod address_book {
     use std::collections::BTreeMap;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     const FILE: &str = "peers.json";
     /// Most peers remembered.
     const MAX_PEERS: usize = 64;
+    /// Most addresses remembered per peer.
+    const MAX_ADDRS: usize = 8;
 
-    pub(super) fn load(data_dir: &Path) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(data_dir.join(FILE)) else {
-            return Vec::new();
-        };
-        let book: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap_or_default();
-        book.into_iter()
-            .filter_map(|(peer, addrs)| {
-                addrs
-                    .into_iter()
-                    .find(|a| a.contains("/tcp/"))
-                    .map(|a| format!("{a}/p2p/{peer}"))
-            })
-            .collect()
+    pub(super) struct Book {
+        path: PathBuf,
+        peers: Mutex<BTreeMap<String, Vec<String>>>,
+        /// A save is queued and has not yet taken its snapshot.
+        queued: AtomicBool,
+        /// One writer of the file at a time.
+        writing: Mutex<()>,
     }
 
-    pub(super) fn remember(
-        data_dir: &Path,
-        peer: flashback_net::PeerId,
-        addrs: &[flashback_net::Multiaddr],
-    ) {
-        let path = data_dir.join(FILE);
-        let mut book: BTreeMap<String, Vec<String>> = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        let addrs: Vec<String> = addrs
-            .iter()
-            .map(ToString::to_string)
-            .filter(|a| !a.contains("/p2p/"))
-            .take(8)
-            .collect();
-        if addrs.is_empty() {
-            return;
+    impl Book {
+        /// The book in `data_dir`; empty when the file is missing or unreadable.
+        pub(super) fn load(data_dir: &Path) -> Self {
+            let path = data_dir.join(FILE);
+            let peers = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
+            Self {
+                path,
+                peers: Mutex::new(peers),
+                queued: AtomicBool::new(false),
+                writing: Mutex::new(()),
+            }
         }
-        book.insert(peer.to_string(), addrs);
-        while book.len() > MAX_PEERS {
-            let Some(first) = book.keys().next().cloned() else {
-                break;
+
+        /// One TCP address per remembered peer, as a dialable `/p2p/` multiaddr.
+        pub(super) fn dial_list(&self) -> Vec<String> {
+            let Ok(peers) = self.peers.lock() else {
+                return Vec::new();
             };
-            book.remove(&first);
+            peers
+                .iter()
+                .filter_map(|(peer, addrs)| {
+                    addrs
+                        .iter()
+                        .find(|a| a.contains("/tcp/"))
+                        .map(|a| format!("{a}/p2p/{peer}"))
+                })
+                .collect()
         }
-        if let Ok(text) = serde_json::to_string_pretty(&book) {
-            let _ = super::write_atomically(&path, text.as_bytes());
+
+        /// Records a peer's listen addresses. True when the caller should run [`Book::save`]:
+        /// the book changed and no save is queued yet.
+        pub(super) fn remember(
+            &self,
+            peer: flashback_net::PeerId,
+            addrs: &[flashback_net::Multiaddr],
+        ) -> bool {
+            let addrs: Vec<String> = addrs
+                .iter()
+                .map(ToString::to_string)
+                .filter(|a| !a.contains("/p2p/"))
+                .take(MAX_ADDRS)
+                .collect();
+            if addrs.is_empty() {
+                return false;
+            }
+            let Ok(mut peers) = self.peers.lock() else {
+                return false;
+            };
+            let peer = peer.to_string();
+            if peers.get(&peer) == Some(&addrs) {
+                return false;
+            }
+            peers.insert(peer, addrs);
+            while peers.len() > MAX_PEERS {
+                if peers.pop_first().is_none() {
+                    break;
+                }
+            }
+            !self.queued.swap(true, Ordering::AcqRel)
+        }
+
+        /// Writes the book to its file (blocking). A failure is logged: the book is a
+        /// convenience, the bootstrap list still works.
+        pub(super) fn save(&self) {
+            let Ok(_writing) = self.writing.lock() else {
+                return;
+            };
+            // Changes from here on queue another save.
+            self.queued.store(false, Ordering::Release);
+            let text = match self.peers.lock() {
+                Ok(peers) => serde_json::to_string_pretty(&*peers),
+                Err(_) => return,
+            };
+            let written = text.map_err(|e| e.to_string()).and_then(|text| {
+                super::write_atomically(&self.path, text.as_bytes()).map_err(|e| e.to_string())
+            });
+            if let Err(e) = written {
+                tracing::warn!(path = %self.path.display(), error = %e, "could not save the address book");
+            }
         }
     }
 }

@@ -330,6 +330,9 @@ fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
         let opened = sled::Config::new()
             .path(path)
             .cache_capacity(cache_capacity)
+            // Every write is flushed before it is acknowledged (`Store::flush`), so sled's
+            // background flusher, a thread per database waking every 500 ms, has nothing to add.
+            .flush_every_ms(None)
             .open();
         match opened {
             // sled reports a held lock as an `Other` error naming the lock.
