@@ -3,8 +3,9 @@
 //! offers, next to the raw `verify_strict` rate measured in the same run.
 //!
 //! 1. **Propagation.** N peers on libp2p's memory transport, each bootstrapping to 2 or 3
-//!    random earlier peers (seeded), 100 ms heartbeat. Once the gossipsub meshes have formed,
-//!    M offers are published one at a time from random peers. Per offer: the time until 95 %
+//!    random earlier peers (seeded), the node's default gossipsub heartbeat (1 s). Once the
+//!    gossipsub meshes have formed, M offers are published one at a time from random peers.
+//!    Per offer: the time until 95 %
 //!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers (and
 //!    the p50 of t1, until the first of them does: the publisher's own latency plus one hop);
 //!    and the full-message receptions per node per offer, duplicates included (libp2p's
@@ -42,10 +43,12 @@
 //! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_MESH_N`
 //! (gossipsub mesh degree, default `NetConfig`'s),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
-//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default 100), `FLASHBACK_BENCH_MODES`
+//! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
+//! forms meshes sooner, but mesh upkeep in every node that often keeps the cores busy; at
+//! 100 ms and 100 nodes, about 1.5 of the 2 cores before any offer), `FLASHBACK_BENCH_MODES`
 //! (propagation modes, default `baseline,full`; one mode alone is for profiling, with no
-//! ratio). Stores go to the system temp
-//! dir; `TMPDIR=/dev/shm` takes the disk's flush latency out of the figures.
+//! ratio). Stores go to the system temp dir; `TMPDIR=/dev/shm` takes the disk's flush latency
+//! out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
 //! stderr. Everything runs in one process on one tokio runtime: on a small machine the peers
@@ -126,7 +129,11 @@ impl Settings {
             rounds: env_or("FLASHBACK_BENCH_ROUNDS", 5).max(1),
             ingest: env_or("FLASHBACK_BENCH_INGEST", 50_000),
             seed: env_or("FLASHBACK_BENCH_SEED", 1),
-            heartbeat_ms: env_or("FLASHBACK_BENCH_HEARTBEAT_MS", 100).max(1),
+            heartbeat_ms: env_or(
+                "FLASHBACK_BENCH_HEARTBEAT_MS",
+                NetConfig::default().gossip_heartbeat_ms,
+            )
+            .max(1),
             modes: std::env::var("FLASHBACK_BENCH_MODES")
                 .unwrap_or_else(|_| "baseline,full".into())
                 .split(',')
