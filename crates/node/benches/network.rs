@@ -5,10 +5,10 @@
 //! 1. **Propagation.** N peers on libp2p's memory transport, each bootstrapping to 2 or 3
 //!    random earlier peers (seeded), the node's default gossipsub heartbeat (1 s). Once the
 //!    gossipsub meshes have formed, M offers are published one at a time from random peers.
-//!    Per offer: the time until 95 %
-//!    of the *other* N−1 peers hold it (t95), then p50 / p99 of t95 over the M offers (and
-//!    the p50 of t1, until the first of them does: the publisher's own latency plus one hop);
-//!    and the full-message receptions per node per offer, duplicates included (libp2p's
+//!    Per offer: the time until 95 % of the *other* N−1 peers hold it (t95), then p50 / p99
+//!    of t95 over the M offers (and the p50 of t1, until the first of them does: the
+//!    publisher's own latency plus one hop); and the full-message receptions per node per
+//!    offer, duplicates included (libp2p's
 //!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
 //!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
 //!      on the network task as it arrives, as gossipsub without validation forwards it
@@ -886,8 +886,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     report.row(format!(
         "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
-         one does; dur95 = until it is \
-         durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
+         one does; dur95 = until it is durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
         settings.heartbeat_ms,
         offers.len(),
         offers[0].encoded().len()
