@@ -87,6 +87,15 @@ async fn publish_without_subscribed_peers_is_insufficient_peers() {
     );
 }
 
+/// `peer`'s gossipsub score at `node`.
+async fn score_at(node: &Node, peer: &Node) -> f64 {
+    node.net
+        .peer_score(peer.peer_id())
+        .await
+        .expect("score")
+        .expect("scoring is on")
+}
+
 /// A – B – C in a line: B is the only way from A to C.
 async fn line() -> (Node, Node, Node) {
     let a = start(line_config()).await;
@@ -132,12 +141,7 @@ async fn line_forwards_to_c_only_after_b_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn line_reject_stops_propagation_and_lowers_score() {
     let (a, mut b, mut c) = line().await;
-    let before = b
-        .net
-        .peer_score(a.peer_id())
-        .await
-        .expect("score")
-        .expect("scoring is on");
+    let before = score_at(&b, &a).await;
 
     // Three invalid messages: each one B rejects costs A more (the penalty is quadratic).
     let mut last = before;
@@ -155,12 +159,7 @@ async fn line_reject_stops_propagation_and_lowers_score() {
                 .await
                 .expect("report")
         );
-        let now = b
-            .net
-            .peer_score(a.peer_id())
-            .await
-            .expect("score")
-            .expect("scoring is on");
+        let now = score_at(&b, &a).await;
         assert!(now < last, "score of A at B fell: {last} -> {now}");
         last = now;
     }
@@ -274,12 +273,7 @@ async fn a_gossip_validator_judges_on_the_network_task() {
     let mut c = start(bootstrap_to(line_config(), &[&b])).await;
     wait_for_mesh(&b, topics::OFFERS, &[a.peer_id(), c.peer_id()]).await;
     wait_for_mesh(&c, topics::OFFERS, &[b.peer_id()]).await;
-    let before = b
-        .net
-        .peer_score(a.peer_id())
-        .await
-        .expect("score")
-        .expect("scoring is on");
+    let before = score_at(&b, &a).await;
 
     // Rejected at B: not relayed, and A pays for it.
     let publish = async |data: &[u8]| {
