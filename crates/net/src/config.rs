@@ -47,6 +47,11 @@ pub struct NetConfig {
     /// Use libp2p's in-process memory transport instead of TCP and QUIC. Listen addresses must
     /// then be `/memory/<port>` (`/memory/0` picks a free one). For in-process test harnesses.
     pub memory_transport: bool,
+    /// Simulated one-way latency of every memory-transport link, in milliseconds: each end
+    /// reads what the other wrote this long after it arrived. For harnesses that want the
+    /// time a message takes to cross links, not only the peers' CPU work. Default: 0 (none).
+    /// Only with `memory_transport`.
+    pub memory_link_delay_ms: u64,
     /// Most established connections in total (inbound and outbound).
     pub max_established: u32,
     /// Most established connections to one peer. Keep it at 2 or more: two peers that dial each
@@ -106,6 +111,7 @@ impl Default for NetConfig {
             enable_mdns: false,
             enable_kad: true,
             memory_transport: false,
+            memory_link_delay_ms: 0,
             max_established: 256,
             max_established_per_peer: 2,
             max_pending: 64,
@@ -200,6 +206,12 @@ impl NetConfig {
         if self.max_established_per_peer == 0 || self.max_established == 0 {
             return invalid("max_established", "connection limits must be at least 1");
         }
+        if self.memory_link_delay_ms > 0 && !self.memory_transport {
+            return invalid(
+                "memory_link_delay_ms",
+                "only applies to the memory transport (memory_transport = true)",
+            );
+        }
         if let Some(fraction) = self.max_memory_fraction
             && !(fraction > 0.0 && fraction <= 1.0)
         {
@@ -251,5 +263,20 @@ mod tests {
             ..NetConfig::default()
         };
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn link_delay_needs_the_memory_transport() {
+        let tcp = NetConfig {
+            memory_link_delay_ms: 5,
+            ..NetConfig::default()
+        };
+        let err = tcp.validate().expect_err("a delay on TCP is refused");
+        assert!(err.to_string().contains("memory_link_delay_ms"), "{err}");
+        let memory = NetConfig {
+            memory_link_delay_ms: 5,
+            ..NetConfig::memory()
+        };
+        assert!(memory.validate().is_ok());
     }
 }

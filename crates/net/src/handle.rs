@@ -2,6 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::future::Either;
 use libp2p::{
     Multiaddr, PeerId, SwarmBuilder, Transport,
     core::{transport::MemoryTransport, upgrade},
@@ -15,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     GossipValidator, MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken,
-    Validation, behaviour::Behaviour, event_loop::EventLoop,
+    Validation, behaviour::Behaviour, event_loop::EventLoop, link_delay::Delayed,
 };
 
 /// Requests from handles to the network task. Each carries its reply channel.
@@ -413,7 +414,15 @@ fn build_swarm(
             .with_other_transport(|key| {
                 let noise = noise::Config::new(key)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                let delay = Duration::from_millis(config.memory_link_delay_ms);
                 Ok(MemoryTransport::default()
+                    .map(move |channel, _| {
+                        if delay.is_zero() {
+                            Either::Left(channel)
+                        } else {
+                            Either::Right(Delayed::new(channel, delay))
+                        }
+                    })
                     .upgrade(upgrade::Version::V1)
                     .authenticate(noise)
                     .multiplex(yamux::Config::default()))

@@ -72,6 +72,7 @@ mod config;
 mod error;
 mod event_loop;
 mod handle;
+mod link_delay;
 mod rate_limit;
 mod types;
 

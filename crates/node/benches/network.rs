@@ -40,7 +40,9 @@
 //!
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
 //! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
-//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_MESH_N`
+//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_LINK_MS`
+//! (simulated one-way latency of every propagation link, default 0: the figures are then the
+//! peers' CPU work alone; see `NetConfig::memory_link_delay_ms`), `FLASHBACK_BENCH_MESH_N`
 //! (gossipsub mesh degree, default `NetConfig`'s),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
@@ -108,6 +110,7 @@ struct Settings {
     ingest: usize,
     seed: u64,
     heartbeat_ms: u64,
+    link_ms: u64,
     modes: Vec<String>,
 }
 
@@ -134,6 +137,7 @@ impl Settings {
                 NetConfig::default().gossip_heartbeat_ms,
             )
             .max(1),
+            link_ms: env_or("FLASHBACK_BENCH_LINK_MS", 0),
             modes: std::env::var("FLASHBACK_BENCH_MODES")
                 .unwrap_or_else(|_| "baseline,full".into())
                 .split(',')
@@ -355,10 +359,11 @@ struct Network {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NetConfig {
+fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64, link_ms: u64) -> NetConfig {
     let defaults = NetConfig::default();
     NetConfig {
         memory_transport: true,
+        memory_link_delay_ms: link_ms,
         listen: vec!["/memory/0".into()],
         bootstrap,
         gossip_heartbeat_ms: heartbeat_ms,
@@ -414,7 +419,7 @@ impl Network {
         let mut full = Vec::new();
         for (i, earlier) in graph.iter().enumerate() {
             let bootstrap = earlier.iter().map(|&j| addrs[j].clone()).collect();
-            let config = memory_net_config(bootstrap, settings.heartbeat_ms);
+            let config = memory_net_config(bootstrap, settings.heartbeat_ms, settings.link_ms);
             let receipts = receipts.clone();
             match mode {
                 Mode::Baseline => {
@@ -884,9 +889,10 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     let verify = decode_verify_time(&offers[0]);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
-        "\nPROPAGATION: memory transport, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
+        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
          one does; dur95 = until it is durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
+        settings.link_ms,
         settings.heartbeat_ms,
         offers.len(),
         offers[0].encoded().len()
@@ -975,7 +981,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             if run.publish_errors > 0 {
                 report.row(format!("      ({} publish errors)", run.publish_errors));
             }
-            let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len() });
+            let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len(), "link_ms": settings.link_ms });
             for (name, value) in [
                 ("t95_p50_ms", run.t95(50.0)),
                 ("t95_p99_ms", run.t95(99.0)),
@@ -1055,7 +1061,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     "propagation.ratio_floor_p50",
                     (ms(b) + ms(floor)) / ms(b),
                     "x",
-                    json!({ "nodes": n, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
+                    json!({ "nodes": n, "link_ms": settings.link_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
                 );
             }
             for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
@@ -1064,7 +1070,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                         &format!("propagation.{name}"),
                         r,
                         "x",
-                        json!({ "nodes": n }),
+                        json!({ "nodes": n, "link_ms": settings.link_ms }),
                     );
                 }
             }
@@ -1089,7 +1095,7 @@ fn ingest_node_config(
         },
         ..node_config(
             dir.to_path_buf(),
-            memory_net_config(bootstrap, settings.heartbeat_ms),
+            memory_net_config(bootstrap, settings.heartbeat_ms, 0),
         )
     }
 }
