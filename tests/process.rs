@@ -252,3 +252,133 @@ fn config_dump_layers_file_env_and_flags() {
     assert_eq!(from_flag.net.listen, vec!["/ip4/127.0.0.1/tcp/4444"]);
     assert_eq!(from_flag.sync.interval_secs, 9);
 }
+
+/// Two network namespaces joined by a veth pair: a LAN of two hosts on this machine, removed on
+/// drop (which also removes the veth pair).
+struct Lan {
+    namespaces: [String; 2],
+}
+
+impl Lan {
+    /// `None` when this machine cannot create namespaces (not root, or no `ip`); under CI that
+    /// is a failure, since CI runs as root.
+    fn create() -> Option<Self> {
+        let tag = std::process::id();
+        let lan = Lan {
+            namespaces: [format!("fb{tag}a"), format!("fb{tag}b")],
+        };
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let [a, b] = &lan.namespaces;
+        let made = ip(&["netns", "add", a])
+            && ip(&["netns", "add", b])
+            && ip(&["link", "add", a, "type", "veth", "peer", "name", b])
+            && ip(&["link", "set", a, "netns", a])
+            && ip(&["link", "set", b, "netns", b])
+            && [(a, "10.213.0.1/24"), (b, "10.213.0.2/24")]
+                .iter()
+                .all(|(ns, addr)| {
+                    ip(&["-n", ns, "addr", "add", addr, "dev", ns])
+                        && ip(&["-n", ns, "link", "set", ns, "up"])
+                        && ip(&["-n", ns, "link", "set", "lo", "up"])
+                        // mDNS queries go to 224.0.0.251 through the veth.
+                        && ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", ns])
+                });
+        if made {
+            return Some(lan);
+        }
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to create network namespaces (root and iproute2)"
+        );
+        eprintln!("skipped: creating network namespaces needs root and iproute2");
+        None
+    }
+
+    /// `flashback <args>` run in host `host` (0 or 1) of the LAN.
+    fn flashback(&self, host: usize, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.namespaces[host]])
+            .arg(flashback_bin())
+            .args(args)
+            .env_remove("FLASHBACK_DATA_DIR")
+            .env_remove("FLASHBACK_NODE");
+        cmd
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Two nodes given no bootstrap address, on hosts of one LAN, find each other with mDNS: an
+/// offer published on one host is listed by the node on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_one_lan_find_each_other_with_mdns() {
+    // Declared first so that it is dropped last, after the node processes inside it.
+    let Some(lan) = Lan::create() else {
+        return;
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    let mut addrs = Vec::new();
+    for (host, dir) in dirs.iter().enumerate() {
+        let mut cmd = lan.flashback(
+            host,
+            &["node", "run", "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns"],
+        );
+        cmd.args(["--no-metrics", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn");
+        // `ip netns exec` execs the binary: the child's pid is the node's.
+        let node = ChildGuard::spawn(&mut cmd);
+        let info = node_info(dir.path(), node.child.as_ref().unwrap().id()).await;
+        addrs.push(info.dial_addr().unwrap().to_owned());
+        nodes.push(node);
+    }
+
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("provider.key");
+    let key = key.to_str().unwrap();
+    assert!(
+        run_cli(&["keys", "generate", "--out", key])
+            .status
+            .success()
+    );
+    let offer_file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/offer.toml"
+    );
+    let out = lan
+        .flashback(
+            0,
+            &[
+                "offer", "publish", "--key", key, "--node", &addrs[0], "--file", offer_file,
+                "--json",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "publish: {out:?}");
+    let published: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = published["id"].as_str().expect("id").to_owned();
+
+    eventually("the node on the other host lists the offer", || {
+        let out = lan
+            .flashback(1, &["listing", "query", "--node", &addrs[1], "--json"])
+            .output()
+            .unwrap();
+        let listed = out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&id);
+        async move { listed }
+    })
+    .await;
+    drop(nodes);
+}
