@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use flashback_net::{NetConfig, NetEvent, Protocol, Validation, topics};
+use flashback_net::{NetConfig, Validation, topics};
 use libp2p::multiaddr::Protocol as AddrProtocol;
 
 /// Listens on loopback QUIC only, so that every connection the test sees is a QUIC one.
@@ -45,25 +45,6 @@ async fn two_nodes_gossip_and_answer_requests_over_quic() {
 
     // A request on each protocol, B to A, answered by A.
     let a_id = a.peer_id();
-    let a_net = a.net.clone();
-    let mut a_events = a.events;
-    let responder = tokio::spawn(async move {
-        while let Some(event) = a_events.recv().await {
-            if let NetEvent::InboundRequest { data, reply, .. } = event {
-                let mut answer = b"echo:".to_vec();
-                answer.extend_from_slice(&data);
-                a_net.respond(reply, answer).await.expect("respond");
-            }
-        }
-    });
-    for protocol in Protocol::ALL {
-        let request = format!("{protocol} over QUIC").into_bytes();
-        let answer = b
-            .net
-            .request(a_id, protocol, request.clone())
-            .await
-            .expect("answer over QUIC");
-        assert_eq!(answer, [b"echo:".as_slice(), &request].concat());
-    }
-    responder.abort();
+    let seen = spawn_echo_responder(a.net.clone(), a.events);
+    echo_on_each_protocol(&b, a_id, seen).await;
 }

@@ -3,37 +3,7 @@
 mod common;
 
 use common::*;
-use flashback_net::{NetConfig, NetError, NetEvent, NetHandle, Protocol, ProtocolLimits};
-use libp2p::PeerId;
-use tokio::sync::mpsc;
-
-/// Answers every request with `<protocol id>:<request>` and reports each request it saw.
-fn spawn_echo_responder(
-    net: NetHandle,
-    mut events: mpsc::Receiver<NetEvent>,
-) -> mpsc::Receiver<(Protocol, PeerId, Vec<u8>)> {
-    let (seen_tx, seen_rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if let NetEvent::InboundRequest {
-                protocol,
-                peer,
-                data,
-                reply,
-            } = event
-            {
-                assert_eq!(reply.protocol(), protocol);
-                let mut answer = protocol.id().as_bytes().to_vec();
-                answer.push(b':');
-                answer.extend_from_slice(&data);
-                net.respond(reply, answer).await.expect("respond");
-                // The test may have stopped listening; that is fine.
-                let _ = seen_tx.send((protocol, peer, data)).await;
-            }
-        }
-    });
-    seen_rx
-}
+use flashback_net::{NetConfig, NetError, Protocol, ProtocolLimits};
 
 async fn connected_pair(server: NetConfig, client: NetConfig) -> (Node, Node) {
     let server = start(server).await;
@@ -54,25 +24,8 @@ async fn connected_pair(server: NetConfig, client: NetConfig) -> (Node, Node) {
 async fn round_trip_on_each_protocol() {
     let (server, client) = connected_pair(tcp_config(), tcp_config()).await;
     let server_id = server.peer_id();
-    let mut seen = spawn_echo_responder(server.net.clone(), server.events);
-
-    for protocol in Protocol::ALL {
-        let request = format!("hello over {protocol}").into_bytes();
-        let answer = client
-            .net
-            .request(server_id, protocol, request.clone())
-            .await
-            .expect("answer");
-        let mut expected = protocol.id().as_bytes().to_vec();
-        expected.push(b':');
-        expected.extend_from_slice(&request);
-        assert_eq!(answer, expected);
-        let (seen_protocol, peer, data) = seen.recv().await.expect("responder saw it");
-        assert_eq!(
-            (seen_protocol, peer, data),
-            (protocol, client.peer_id(), request)
-        );
-    }
+    let seen = spawn_echo_responder(server.net.clone(), server.events);
+    echo_on_each_protocol(&client, server_id, seen).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use flashback_net::{NetConfig, NetEvent, NetHandle};
+use flashback_net::{NetConfig, NetEvent, NetHandle, Protocol};
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol as AddrProtocol};
 use tokio::sync::mpsc;
 
@@ -158,4 +158,57 @@ pub async fn start_without_listeners(config: NetConfig) -> NetHandle {
         .await
         .expect("network starts");
     net
+}
+
+/// Answers every request with `<protocol id>:<request>` and reports each request it saw.
+pub fn spawn_echo_responder(
+    net: NetHandle,
+    mut events: mpsc::Receiver<NetEvent>,
+) -> mpsc::Receiver<(Protocol, PeerId, Vec<u8>)> {
+    let (seen_tx, seen_rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let NetEvent::InboundRequest {
+                protocol,
+                peer,
+                data,
+                reply,
+            } = event
+            {
+                assert_eq!(reply.protocol(), protocol);
+                let mut answer = protocol.id().as_bytes().to_vec();
+                answer.push(b':');
+                answer.extend_from_slice(&data);
+                net.respond(reply, answer).await.expect("respond");
+                // The test may have stopped listening; that is fine.
+                let _ = seen_tx.send((protocol, peer, data)).await;
+            }
+        }
+    });
+    seen_rx
+}
+
+/// Sends one request on each protocol from `client` to `server`, which runs
+/// [`spawn_echo_responder`] (`seen` is its receiver), and checks each answer and what the
+/// server saw.
+pub async fn echo_on_each_protocol(
+    client: &Node,
+    server: PeerId,
+    mut seen: mpsc::Receiver<(Protocol, PeerId, Vec<u8>)>,
+) {
+    for protocol in Protocol::ALL {
+        let request = format!("hello over {protocol}").into_bytes();
+        let answer = client
+            .net
+            .request(server, protocol, request.clone())
+            .await
+            .expect("answer");
+        let expected = [protocol.id().as_bytes(), b":", &request].concat();
+        assert_eq!(answer, expected);
+        let (seen_protocol, peer, data) = seen.recv().await.expect("responder saw it");
+        assert_eq!(
+            (seen_protocol, peer, data),
+            (protocol, client.peer_id(), request)
+        );
+    }
 }
