@@ -5,7 +5,9 @@
 //! connection and hands each chunk read from the other end to its reader `delay` after the
 //! chunk arrived: a one-way latency per direction, as a link between two machines has. Each
 //! chunk keeps its own arrival time, so throughput is not limited by the delay (a link with
-//! latency, not a slow one).
+//! latency, not a slow one). A chunk's arrival is when the reading connection's task first
+//! polls after the write woke it: on a busy machine the task's scheduling delay comes on top
+//! of the link's, as if the receiving host were that much slower to take packets in.
 //!
 //! Set through [`crate::NetConfig::memory_link_delay_ms`]; TCP and QUIC never use it.
 
