@@ -78,7 +78,8 @@ try {
   if (!kadResponse) throw new Error('no Kademlia response from the node')
   say({ step: 'kad', responded: true })
 
-  // After the routing table's own ping: libp2p's ping serves one stream per connection at a time.
+  // After the routing table's own ping: rust-libp2p answers one inbound ping stream per
+  // connection, and a new one closes the one before.
   say({ step: 'ping', rtt_ms: await node.services.ping.ping(multiaddr(target)) })
 
   await Promise.race([
