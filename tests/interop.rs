@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{DEADLINE, TestNode, eventually};
+use common::{DEADLINE, TestNode, can_run, eventually};
 use flashback_node::Verdict;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use serde_json::Value;
@@ -26,18 +26,10 @@ fn js_peer_available() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if installed && node {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the js-libp2p interop test: Node.js and `npm ci --prefix tests/interop/js`"
-    );
-    #[allow(clippy::print_stderr)] // a test that cannot run here says so
-    {
-        eprintln!("skipped: needs Node.js and `npm ci --prefix tests/interop/js`");
-    }
-    false
+    can_run(
+        installed && node,
+        "Node.js and `npm ci --prefix tests/interop/js`",
+    )
 }
 
 fn offer(offer_key: &str) -> Object {

@@ -155,3 +155,21 @@ pub fn run_cli(args: &[&str]) -> std::process::Output {
         .output()
         .expect("runs the flashback binary")
 }
+
+/// For a test that needs what this machine may lack: true when `available`. Otherwise the
+/// test prints that it was skipped and why, and should return; under CI (`CI` set), which
+/// provides what every test needs, it fails instead.
+pub fn can_run(available: bool, needs: &str) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must be able to run this test, which needs {needs}"
+    );
+    #[allow(clippy::print_stderr)] // a test that cannot run here says so
+    {
+        eprintln!("skipped: needs {needs}");
+    }
+    false
+}
