@@ -22,6 +22,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw_verify_strict_32B", |b| {
         b.iter(|| assert!(black_box(&public).verify_strict(black_box(&message), black_box(&sig))))
     });
+    // The part of every check that depends on the signer only: decompressing its key.
+    let public_bytes = *public.as_bytes();
+    group.bench_function("key_from_bytes", |b| {
+        b.iter(|| flashback_types::PublicKey::from_bytes(black_box(&public_bytes)).expect("valid"))
+    });
     group.bench_function("sign", |b| {
         b.iter(|| Signed::sign(black_box(offer.clone()), &key).expect("valid"))
     });
