@@ -9,6 +9,7 @@ use std::process::Command;
 use common::{ChildGuard, can_run, eventually, flashback_bin, run_cli};
 use flashback_client::Client;
 use flashback_node::NodeInfo;
+use flashback_store::{Store, StoreConfig};
 use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
 
 fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
@@ -84,9 +85,22 @@ async fn a_killed_node_keeps_its_listing_and_rejoins() {
         lists(b_addr.clone(), first.id())
     })
     .await;
+    // B answers a submit only once the offer is durable.
+    let acknowledged = publish(&b_addr, &provider, "acknowledged-by-b").await;
 
     // SIGKILL: no clean shutdown, node.json left behind.
     b.kill();
+
+    // What B acknowledged is in its own store, with no peer's help. (The relayed first offer
+    // may still have been waiting for its group flush; anti-entropy restores it below.)
+    {
+        let store = Store::open(dir_b.path().join("store"), StoreConfig::default())
+            .expect("B's store opens after SIGKILL");
+        assert!(
+            store.get(&acknowledged.id()).unwrap().is_some(),
+            "B lost an offer it had acknowledged"
+        );
+    }
 
     // While B is down, A learns a second offer.
     let second = publish(&a_addr, &provider, "during-crash").await;
@@ -97,8 +111,8 @@ async fn a_killed_node_keeps_its_listing_and_rejoins() {
     assert_eq!(b2_info.peer_id, b_info.peer_id, "same key after restart");
     let b_addr = b2_info.dial_addr().unwrap().to_owned();
     let has = |id| lists(b_addr.clone(), id);
-    eventually("B kept the offer it had before the crash", || {
-        has(first.id())
+    eventually("B kept the offers it had before the crash", || async {
+        has(first.id()).await && has(acknowledged.id()).await
     })
     .await;
     eventually(

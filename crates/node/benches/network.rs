@@ -43,7 +43,8 @@
 //! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_LINK_MS`
 //! (simulated one-way latency of every propagation link, default 0: the figures are then the
 //! peers' CPU work alone; see `NetConfig::memory_link_delay_ms`), `FLASHBACK_BENCH_MESH_N`
-//! (gossipsub mesh degree, default `NetConfig`'s),
+//! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
+//! `pipeline.flush_delay_ms`, the group-commit window for gossip, default the node's),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
 //! forms meshes sooner, but mesh upkeep in every node that often keeps the cores busy; at
@@ -71,7 +72,7 @@ use flashback_net::{
     GossipValidator, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry,
     Validation, topics,
 };
-use flashback_node::{MetricsConfig, Node, NodeConfig, SyncConfig, Verdict};
+use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use futures::{Stream, StreamExt};
@@ -111,6 +112,7 @@ struct Settings {
     seed: u64,
     heartbeat_ms: u64,
     link_ms: u64,
+    flush_ms: u64,
     modes: Vec<String>,
 }
 
@@ -138,6 +140,10 @@ impl Settings {
             )
             .max(1),
             link_ms: env_or("FLASHBACK_BENCH_LINK_MS", 0),
+            flush_ms: env_or(
+                "FLASHBACK_BENCH_FLUSH_MS",
+                PipelineConfig::default().flush_delay_ms,
+            ),
             modes: std::env::var("FLASHBACK_BENCH_MODES")
                 .unwrap_or_else(|_| "baseline,full".into())
                 .split(',')
@@ -372,14 +378,19 @@ fn memory_net_config(bootstrap: Vec<String>, heartbeat_ms: u64, link_ms: u64) ->
     }
 }
 
-/// A full node of the bench: default settings but the network's, no metrics endpoint.
-fn node_config(data_dir: std::path::PathBuf, net: NetConfig) -> NodeConfig {
+/// A full node of the bench: default settings but the network's and the gossip flush delay,
+/// no metrics endpoint.
+fn node_config(data_dir: std::path::PathBuf, net: NetConfig, flush_ms: u64) -> NodeConfig {
     NodeConfig {
         data_dir,
         net,
         metrics: MetricsConfig {
             enabled: false,
             ..MetricsConfig::default()
+        },
+        pipeline: PipelineConfig {
+            flush_delay_ms: flush_ms,
+            ..PipelineConfig::default()
         },
         ..NodeConfig::default()
     }
@@ -448,9 +459,12 @@ impl Network {
                         .expect("full mode has a dir")
                         .path()
                         .join(format!("node-{i}"));
-                    let node = Node::start(node_config(data_dir, config), SecretKey::generate())
-                        .await
-                        .expect("node starts");
+                    let node = Node::start(
+                        node_config(data_dir, config, settings.flush_ms),
+                        SecretKey::generate(),
+                    )
+                    .await
+                    .expect("node starts");
                     addrs.push(node.info().listen_addrs[0].clone());
                     let listed = broadcast_stream(i, node.subscribe_listed());
                     reporters.spawn(report(i, listed, false, receipts.clone(), |l| {
@@ -889,11 +903,12 @@ async fn propagation(settings: &Settings, report: &mut Report) {
     let verify = decode_verify_time(&offers[0]);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
-        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, {} offers of {} bytes per run; t95 = until \
+        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
          one does; dur95 = until it is durable there too; recv = full-message receptions incl. duplicates / (N x offers)",
         settings.link_ms,
         settings.heartbeat_ms,
+        settings.flush_ms,
         offers.len(),
         offers[0].encoded().len()
     ));
@@ -981,7 +996,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             if run.publish_errors > 0 {
                 report.row(format!("      ({} publish errors)", run.publish_errors));
             }
-            let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len(), "link_ms": settings.link_ms });
+            let context = json!({ "nodes": n, "mode": mode.name(), "offers": run.t95.len(), "link_ms": settings.link_ms, "flush_ms": settings.flush_ms });
             for (name, value) in [
                 ("t95_p50_ms", run.t95(50.0)),
                 ("t95_p99_ms", run.t95(99.0)),
@@ -1061,7 +1076,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     "propagation.ratio_floor_p50",
                     (ms(b) + ms(floor)) / ms(b),
                     "x",
-                    json!({ "nodes": n, "link_ms": settings.link_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
+                    json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
                 );
             }
             for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
@@ -1070,7 +1085,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                         &format!("propagation.{name}"),
                         r,
                         "x",
-                        json!({ "nodes": n, "link_ms": settings.link_ms }),
+                        json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms }),
                     );
                 }
             }
@@ -1096,6 +1111,7 @@ fn ingest_node_config(
         ..node_config(
             dir.to_path_buf(),
             memory_net_config(bootstrap, settings.heartbeat_ms, 0),
+            settings.flush_ms,
         )
     }
 }
