@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 
 use flashback_net::Validation;
 use flashback_store::{Applied, Store};
-use flashback_types::{Kind, Label, Object, ObjectError, TimeRules};
+use flashback_types::{KeyCache, Kind, Label, Object, ObjectError, TimeRules};
 
 use crate::clock::now;
 use crate::metrics::Metrics;
@@ -67,6 +67,8 @@ pub struct Listed {
 pub struct Validator {
     store: Store,
     time: TimeRules,
+    /// Signers' keys this node has already checked.
+    keys: Arc<KeyCache>,
     threads: usize,
     metrics: Arc<Metrics>,
     listed: broadcast::Sender<Listed>,
@@ -90,6 +92,7 @@ impl Validator {
         Self {
             store,
             time,
+            keys: Arc::new(KeyCache::new(SIGNER_KEYS)),
             threads,
             metrics,
             listed,
@@ -149,7 +152,7 @@ impl Validator {
     /// while the node is idle (see `InlineGossip`).
     pub(crate) fn stage_now(&self, data: &[u8]) -> Option<Staged> {
         let now = now();
-        let decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time);
+        let decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time, &self.keys);
         let valid: Vec<Object> = decoded
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
@@ -241,7 +244,7 @@ impl Validator {
     async fn decode_parallel(&self, batch: Vec<Vec<u8>>, now: u64) -> Vec<Result<Object, Verdict>> {
         if batch.len() <= INLINE_MAX {
             // One or two signature checks (~60 µs each): cheaper here than a thread handoff.
-            return decode_chunk(&batch, now, &self.time);
+            return decode_chunk(&batch, now, &self.time, &self.keys);
         }
         let chunk = batch.len().div_ceil(self.threads).max(1);
         let mut tasks = Vec::new();
@@ -251,9 +254,10 @@ impl Validator {
             let part = std::mem::replace(&mut rest, tail);
             let len = part.len();
             let time = self.time;
+            let keys = Arc::clone(&self.keys);
             tasks.push((
                 len,
-                tokio::task::spawn_blocking(move || decode_chunk(&part, now, &time)),
+                tokio::task::spawn_blocking(move || decode_chunk(&part, now, &time, &keys)),
             ));
         }
         let mut out = Vec::new();
@@ -298,16 +302,23 @@ impl Staged {
 /// Batches up to this size are verified and staged on the calling task.
 const INLINE_MAX: usize = 2;
 
+/// Signers whose checked keys a node keeps (about 250 bytes each): providers, consumers and
+/// certifiers it hears from often. Beyond that, keys are checked again as they come.
+const SIGNER_KEYS: usize = 8192;
+
 /// Strict per-object verification. No batch pre-filter: with `verify_strict` required on
 /// every object, a batch check can only add work (docs/ARCHITECTURE.md has the figures).
 fn decode_chunk(
     chunk: &[impl AsRef<[u8]>],
     now: u64,
     time: &TimeRules,
+    keys: &KeyCache,
 ) -> Vec<Result<Object, Verdict>> {
     chunk
         .iter()
-        .map(|bytes| Object::decode_at(bytes.as_ref(), now, time).map_err(Verdict::Invalid))
+        .map(|bytes| {
+            Object::decode_at_with(bytes.as_ref(), now, time, Some(keys)).map_err(Verdict::Invalid)
+        })
         .collect()
 }
 

@@ -61,7 +61,7 @@ pub mod validate;
 pub mod wire;
 
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
-pub use keys::{Hash32, KeyError, PublicKey, SecretKey, Signature, keyfile};
+pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
 pub use object::{Agreement, EquivocationEvidence, Object};
 pub use objects::*;
 pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding;
-use crate::keys::{Hash32, PublicKey};
+use crate::keys::{Hash32, KeyCache, PublicKey};
 use crate::objects::{
     Certificate, Decision, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
     SlaProposal, Timestamp,
@@ -103,9 +103,14 @@ impl Agreement {
 
     /// Decodes and verifies untrusted bytes: both signatures and every consistency rule.
     pub fn decode(bytes: &[u8]) -> Result<Self, ObjectError> {
+        Self::decode_with(bytes, None)
+    }
+
+    /// [`Agreement::decode`], taking the signers' checked keys from `keys` when it holds them.
+    pub fn decode_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Self, ObjectError> {
         let wire = decode_pair(Kind::Agreement, bytes)?;
-        let proposal = Signed::<SlaProposal>::decode(wire.first)?;
-        let acceptance = Signed::<SlaDecision>::decode(wire.second)?;
+        let proposal = Signed::<SlaProposal>::decode_with(wire.first, keys)?;
+        let acceptance = Signed::<SlaDecision>::decode_with(wire.second, keys)?;
         Self::from_parts(proposal, acceptance)
     }
 
@@ -209,9 +214,15 @@ impl EquivocationEvidence {
 
     /// Decodes and verifies untrusted bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, ObjectError> {
+        Self::decode_with(bytes, None)
+    }
+
+    /// [`EquivocationEvidence::decode`], taking the signer's checked key from `keys` when it
+    /// holds it.
+    pub fn decode_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Self, ObjectError> {
         let wire = decode_pair(Kind::EquivocationEvidence, bytes)?;
-        let first = Signed::<Offer>::decode(wire.first)?;
-        let second = Signed::<Offer>::decode(wire.second)?;
+        let first = Signed::<Offer>::decode_with(wire.first, keys)?;
+        let second = Signed::<Offer>::decode_with(wire.second, keys)?;
         Self::check(&first, &second)?;
         Ok(Self {
             first,
@@ -315,22 +326,28 @@ impl Object {
     /// then that kind's size limit, structure, signatures and stateless rules apply. Never
     /// panics; never allocates beyond the kind's limit.
     pub fn decode(bytes: &[u8]) -> Result<Object, ObjectError> {
+        Self::decode_with(bytes, None)
+    }
+
+    /// [`Object::decode`], taking signers' checked keys from `keys` when it holds them (and
+    /// adding the ones it checks).
+    pub fn decode_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Object, ObjectError> {
         let Some(&tag) = bytes.first() else {
             return Err(ObjectError::new(Rule::Malformed, "empty input"));
         };
         let kind = Kind::from_tag(tag)
             .ok_or_else(|| ObjectError::new(Rule::Malformed, format!("unknown kind tag {tag}")))?;
         Ok(match kind {
-            Kind::Offer => Object::Offer(Signed::decode(bytes)?),
-            Kind::Demand => Object::Demand(Signed::decode(bytes)?),
-            Kind::SlaProposal => Object::SlaProposal(Signed::decode(bytes)?),
-            Kind::SlaDecision => Object::SlaDecision(Signed::decode(bytes)?),
-            Kind::Agreement => Object::Agreement(Agreement::decode(bytes)?),
-            Kind::QosAttestation => Object::QosAttestation(Signed::decode(bytes)?),
-            Kind::Certificate => Object::Certificate(Signed::decode(bytes)?),
-            Kind::Revocation => Object::Revocation(Signed::decode(bytes)?),
+            Kind::Offer => Object::Offer(Signed::decode_with(bytes, keys)?),
+            Kind::Demand => Object::Demand(Signed::decode_with(bytes, keys)?),
+            Kind::SlaProposal => Object::SlaProposal(Signed::decode_with(bytes, keys)?),
+            Kind::SlaDecision => Object::SlaDecision(Signed::decode_with(bytes, keys)?),
+            Kind::Agreement => Object::Agreement(Agreement::decode_with(bytes, keys)?),
+            Kind::QosAttestation => Object::QosAttestation(Signed::decode_with(bytes, keys)?),
+            Kind::Certificate => Object::Certificate(Signed::decode_with(bytes, keys)?),
+            Kind::Revocation => Object::Revocation(Signed::decode_with(bytes, keys)?),
             Kind::EquivocationEvidence => {
-                Object::EquivocationEvidence(EquivocationEvidence::decode(bytes)?)
+                Object::EquivocationEvidence(EquivocationEvidence::decode_with(bytes, keys)?)
             }
         })
     }
@@ -382,7 +399,17 @@ impl Object {
         now: Timestamp,
         time: &TimeRules,
     ) -> Result<Object, ObjectError> {
-        let object = Self::decode(bytes)?;
+        Self::decode_at_with(bytes, now, time, None)
+    }
+
+    /// [`Object::decode_at`] with [`Object::decode_with`]'s key cache.
+    pub fn decode_at_with(
+        bytes: &[u8],
+        now: Timestamp,
+        time: &TimeRules,
+        keys: Option<&KeyCache>,
+    ) -> Result<Object, ObjectError> {
+        let object = Self::decode_with(bytes, keys)?;
         time.check(object.created_at(), object.expires_at(), now)?;
         Ok(object)
     }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{self, DecodeError};
-use crate::keys::{Hash32, PublicKey, SecretKey, Signature};
+use crate::keys::{Hash32, KeyCache, PublicKey, SecretKey, Signature};
 use crate::objects::{ObjectId, Timestamp};
 use crate::validate::{ObjectError, Rule};
 
@@ -260,6 +260,11 @@ pub struct Envelope<T> {
 impl<T: SignedBody> Envelope<T> {
     /// Parses untrusted bytes: size limit, structure, no trailing bytes, kind tag, signer key.
     pub fn parse(bytes: &[u8]) -> Result<Self, ObjectError> {
+        Self::parse_with(bytes, None)
+    }
+
+    /// [`Envelope::parse`], taking the signer's checked key from `keys` when it holds it.
+    pub fn parse_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Self, ObjectError> {
         let wire: SignedWire<'_> = decode_limited(T::KIND, bytes)?;
         if wire.kind != T::KIND.tag() {
             return Err(ObjectError::new(
@@ -272,7 +277,10 @@ impl<T: SignedBody> Envelope<T> {
                 ),
             ));
         }
-        let (signer, verifying_key) = PublicKey::checked(&wire.signer)?;
+        let (signer, verifying_key) = match keys {
+            Some(keys) => keys.checked(&wire.signer)?,
+            None => PublicKey::checked(&wire.signer)?,
+        };
         // The body is the last variable-length field before the 96 fixed bytes.
         let end = bytes.len() - 32 - 64;
         let start = end - wire.body.len();
@@ -462,7 +470,12 @@ impl<T: SignedBody> Signed<T> {
     /// Decodes and verifies untrusted bytes (see [`Envelope::parse`] and [`Envelope::verify`]).
     /// Time rules are separate: see [`crate::TimeRules`].
     pub fn decode(bytes: &[u8]) -> Result<Self, ObjectError> {
-        Envelope::<T>::parse(bytes)?.verify()
+        Self::decode_with(bytes, None)
+    }
+
+    /// [`Signed::decode`], taking the signer's checked key from `keys` when it holds it.
+    pub fn decode_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Self, ObjectError> {
+        Envelope::<T>::parse_with(bytes, keys)?.verify()
     }
 
     /// The verified body.

@@ -79,6 +79,79 @@ fn weak_keys_are_refused_everywhere() {
     assert_eq!(err.label(), Label::Reject);
 }
 
+/// Decoding with a node's cache of checked signer keys gives the verdict decoding without it
+/// gives, for valid objects and for damaged ones, with the cache cold and warm.
+#[test]
+fn the_signer_key_cache_changes_no_verdict() {
+    let key = SecretKey::generate();
+    let consumer = SecretKey::generate();
+    let offer = Signed::sign(samples::offer(key.public(), "cache", 3, NOW), &key).unwrap();
+    let proposal = Signed::sign(
+        samples::proposal(
+            consumer.public(),
+            offer.body(),
+            offer.id(),
+            10 * GIB,
+            MONTH_SECS,
+            NOW,
+        ),
+        &consumer,
+    )
+    .unwrap();
+    let acceptance = Signed::sign(
+        samples::decision(proposal.body(), proposal.id(), Decision::Accept, NOW),
+        &key,
+    )
+    .unwrap();
+    let agreement = Agreement::from_parts(proposal, acceptance).unwrap();
+    let mut weak_signer = offer.encoded().to_vec();
+    let signer_at = weak_signer.len() - 96;
+    weak_signer[signer_at..signer_at + 32].copy_from_slice(&hex32(WEAK_KEYS[0]));
+
+    let mut inputs = vec![
+        offer.encoded().to_vec(),
+        agreement.encoded().to_vec(),
+        weak_signer,
+    ];
+    for encoded in [offer.encoded(), agreement.encoded()] {
+        for byte in 0..encoded.len() {
+            let mut bytes = encoded.to_vec();
+            bytes[byte] ^= 1 << (byte % 8);
+            inputs.push(bytes);
+        }
+    }
+    let cache = KeyCache::new(16);
+    let verdict = |r: Result<Object, ObjectError>| r.map(|o| o.id()).map_err(|e| e.rule);
+    for pass in ["cold", "warm"] {
+        for bytes in &inputs {
+            assert_eq!(
+                verdict(Object::decode_with(bytes, Some(&cache))),
+                verdict(Object::decode(bytes)),
+                "{pass} cache, input {}",
+                hex::encode(bytes)
+            );
+        }
+    }
+    // Both signers are held; a weak key, or any key that failed its checks, is not.
+    assert!(cache.len() >= 2);
+    assert!(cache.len() <= 16);
+    assert_eq!(
+        Object::decode_with(&inputs[2], Some(&cache))
+            .unwrap_err()
+            .rule,
+        Rule::WeakKey
+    );
+
+    // Bounded: many signers, at most the capacity held.
+    let small = KeyCache::new(4);
+    for i in 0..32u64 {
+        let k = SecretKey::generate();
+        let o = Signed::sign(samples::offer(k.public(), "many", i, NOW), &k).unwrap();
+        assert!(Object::decode_with(o.encoded(), Some(&small)).is_ok());
+    }
+    assert!(small.len() <= 4, "{} keys held", small.len());
+}
+
 #[test]
 fn non_canonical_key_encodings_are_refused() {
     // y = p, p + 1, p + 2: second encodings of y = 0, 1, 2.
