@@ -12,6 +12,31 @@ fn hex32(s: &str) -> [u8; 32] {
     out
 }
 
+/// An offer and an agreement on it: one signer, then two.
+fn offer_and_agreement(offer_key: &str) -> (Signed<Offer>, Agreement) {
+    let key = SecretKey::generate();
+    let consumer = SecretKey::generate();
+    let offer = Signed::sign(samples::offer(key.public(), offer_key, 3, NOW), &key).unwrap();
+    let proposal = Signed::sign(
+        samples::proposal(
+            consumer.public(),
+            offer.body(),
+            offer.id(),
+            10 * GIB,
+            MONTH_SECS,
+            NOW,
+        ),
+        &consumer,
+    )
+    .unwrap();
+    let acceptance = Signed::sign(
+        samples::decision(proposal.body(), proposal.id(), Decision::Accept, NOW),
+        &key,
+    )
+    .unwrap();
+    (offer, Agreement::from_parts(proposal, acceptance).unwrap())
+}
+
 /// RFC 8032 section 7.1, tests 1-3: (secret, public, message, signature).
 const RFC8032: [(&str, &str, &str, &str); 3] = [
     (
@@ -83,27 +108,7 @@ fn weak_keys_are_refused_everywhere() {
 /// gives, for valid objects and for damaged ones, with the cache cold and warm.
 #[test]
 fn the_signer_key_cache_changes_no_verdict() {
-    let key = SecretKey::generate();
-    let consumer = SecretKey::generate();
-    let offer = Signed::sign(samples::offer(key.public(), "cache", 3, NOW), &key).unwrap();
-    let proposal = Signed::sign(
-        samples::proposal(
-            consumer.public(),
-            offer.body(),
-            offer.id(),
-            10 * GIB,
-            MONTH_SECS,
-            NOW,
-        ),
-        &consumer,
-    )
-    .unwrap();
-    let acceptance = Signed::sign(
-        samples::decision(proposal.body(), proposal.id(), Decision::Accept, NOW),
-        &key,
-    )
-    .unwrap();
-    let agreement = Agreement::from_parts(proposal, acceptance).unwrap();
+    let (offer, agreement) = offer_and_agreement("cache");
     let mut weak_signer = offer.encoded().to_vec();
     let signer_at = weak_signer.len() - 96;
     weak_signer[signer_at..signer_at + 32].copy_from_slice(&hex32(WEAK_KEYS[0]));
@@ -165,27 +170,7 @@ fn non_canonical_key_encodings_are_refused() {
 
 #[test]
 fn every_single_bit_flip_is_rejected() {
-    let key = SecretKey::generate();
-    let consumer = SecretKey::generate();
-    let offer = Signed::sign(samples::offer(key.public(), "bits", 3, NOW), &key).unwrap();
-    let proposal = Signed::sign(
-        samples::proposal(
-            consumer.public(),
-            offer.body(),
-            offer.id(),
-            10 * GIB,
-            MONTH_SECS,
-            NOW,
-        ),
-        &consumer,
-    )
-    .unwrap();
-    let acceptance = Signed::sign(
-        samples::decision(proposal.body(), proposal.id(), Decision::Accept, NOW),
-        &key,
-    )
-    .unwrap();
-    let agreement = Agreement::from_parts(proposal, acceptance).unwrap();
+    let (offer, agreement) = offer_and_agreement("bits");
     for encoded in [offer.encoded(), agreement.encoded()] {
         for byte in 0..encoded.len() {
             for bit in 0..8 {
