@@ -414,7 +414,7 @@ impl<'de> Deserialize<'de> for Hash32 {
 }
 
 /// Signer keys already checked and decompressed, so that checking many objects from one signer
-/// decompresses its key once (about 3.7 µs of the 30 µs a decode and strict verification of an
+/// decompresses its key once (about 3.6 µs of the 29 µs a decode and strict verification of an
 /// offer takes; `cargo bench -p flashback-types --bench signing`, `key_from_bytes`).
 ///
 /// An entry is keyed by the exact 32 bytes and holds what [`PublicKey::from_bytes`] computes
