@@ -148,18 +148,19 @@ fn build_gossipsub(
     // small messages were what made receptions per node per offer high in the network bench,
     // so we send IDONTWANT for every size, and on publish too.
     //
-    // Mesh degree: D = `gossip_mesh_n` (default 4, below gossipsub's 6), low 3/4 D, high D + 1
+    // Mesh degree: D = `gossip_mesh_n` (default 4, below gossipsub's 6), low 3/4 D, high D
     // (gossipsub's default is 2 D). Our topics carry few, small messages whose cost is
     // dominated by duplicates, and a node receives about one copy per mesh peer but the first:
     // with D = 4, high 2 D, and flood publishing, the network bench measured 4.5 to 5 full
     // receptions per node per message; with high D + 2 and no flood publishing, 3.1 to 3.4
-    // (meshes of 4.0 to 4.5 on average); with high D + 1, 2.9 to 3.1 (docs/ARCHITECTURE.md).
+    // (meshes of 4.0 to 4.5 on average); with high D + 1, 2.9 to 3.1; with high D, 2.8 to 3.0
+    // (meshes of 3.7 to 4.0) (docs/ARCHITECTURE.md, "Meshes are capped at D").
     let mesh_n = config.gossip_mesh_n.max(2);
     let mesh_n_low = (mesh_n * 3 / 4).max(1);
     let gossipsub_config = gossipsub::ConfigBuilder::default()
         .mesh_n(mesh_n)
         .mesh_n_low(mesh_n_low)
-        .mesh_n_high(mesh_n + 1)
+        .mesh_n_high(mesh_n)
         .mesh_outbound_min((mesh_n / 2).min(mesh_n_low))
         .idontwant_message_size_threshold(0)
         .idontwant_on_publish(true)

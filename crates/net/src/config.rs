@@ -69,7 +69,7 @@ pub struct NetConfig {
     pub max_transmit_size: usize,
     /// Gossipsub heartbeat, in milliseconds (mesh maintenance and gossip emission).
     pub gossip_heartbeat_ms: u64,
-    /// Gossipsub mesh degree D (peers each topic's mesh aims for; low = 3/4 D, high = D + 1).
+    /// Gossipsub mesh degree D (peers each topic's mesh aims for; low = 3/4 D, high = D).
     pub gossip_mesh_n: usize,
     /// Publish our own messages to every connected peer subscribed to the topic, not only to
     /// the mesh (gossipsub's flood publishing). Default: off.
