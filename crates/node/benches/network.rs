@@ -24,7 +24,12 @@
 //!    runtime, which would add harness scheduling to the figures). The modes take turns in
 //!    rounds (a fresh network per mode and round, the same topology for both, the first mode
 //!    alternating), so that the machine's drift over the run falls on both; the table pools
-//!    the rounds, and each round's own p50 ratio is listed under it.
+//!    the rounds, and each round's own p50 ratio is listed under it. Two floor lines follow:
+//!    the baseline plus the CPU work every other node cannot skip, spread perfectly over the
+//!    cores — decoding and verifying the offer (timed in this run), then that plus listing it,
+//!    then plus flushing it to disk (process CPU time per offer in fresh stores in the temp
+//!    dir, over 1,000 offers). None is a prediction; they show how much of the ratio that
+//!    work alone takes on this machine.
 //! 2. **Ingest.** A sender node publishes K distinct pre-signed offers to a receiver node,
 //!    once as a burst (as fast as gossipsub takes them) and once paced by the harness (at most
 //!    2048 published but not yet stored); the receiver validates and stores them. What gossip
@@ -896,11 +901,63 @@ fn decode_verify_time(offer: &Object) -> Duration {
     start.elapsed() / ROUNDS
 }
 
+/// What one full node's store costs per offer, in process CPU time (sled's I/O threads
+/// included), as each node pays it for each offer at the bench's spacing.
+#[derive(Clone, Copy)]
+struct ListingCost {
+    /// Entering it in the listing: the in-memory indexes and the sled insert.
+    stage: Duration,
+    /// Making it durable on its own: one flush of the store.
+    flush: Duration,
+}
+
+/// Measures [`ListingCost`] over `LISTINGS` distinct offers in fresh stores in the temp dir:
+/// once staging and flushing each offer (process CPU time), once staging them all (wall-clock
+/// time: in memory, on one thread) and flushing at the end. `None` where process CPU time
+/// cannot be read.
+fn listing_cost() -> Option<ListingCost> {
+    const LISTINGS: usize = 1000;
+    let offers = sign_offers(LISTINGS, 1, "listing-cost");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = flashback_node::now();
+    let open = |name: &str| {
+        flashback_store::Store::open(dir.path().join(name), Default::default())
+            .expect("open a store")
+    };
+    let flushed = open("flushed");
+    let before = process_cpu()?;
+    for offer in &offers {
+        flushed
+            .stage_batch(std::slice::from_ref(offer), now)
+            .expect("stage an offer");
+        flushed.flush().expect("flush");
+    }
+    let each = process_cpu()?.saturating_sub(before) / LISTINGS as u32;
+    // In memory and on this thread: timed by the clock, finer than the CPU clock's 10 ms ticks.
+    let staged = open("staged");
+    let start = Instant::now();
+    for offer in &offers {
+        staged
+            .stage_batch(std::slice::from_ref(offer), now)
+            .expect("stage an offer");
+    }
+    let stage = start.elapsed() / LISTINGS as u32;
+    staged.flush().expect("flush");
+    Some(ListingCost {
+        stage,
+        flush: each.saturating_sub(stage),
+    })
+}
+
 async fn propagation(settings: &Settings, report: &mut Report) {
     let offers = sign_offers(settings.offers, 1, "propagation");
     // What the full node cannot avoid: every other node verifies every offer, and in this
     // harness all of them share the machine's cores.
     let verify = decode_verify_time(&offers[0]);
+    // And every other node lists it and flushes it to disk.
+    let listing = tokio::task::spawn_blocking(listing_cost)
+        .await
+        .expect("listing cost");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
         "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
@@ -1078,6 +1135,35 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     "x",
                     json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
                 );
+                // The same with each node's listing of the offer added, then its flush too. A
+                // node's flush waits `flush_ms` after the offer arrives, so it lands inside the
+                // wave only where the wave outlasts that delay.
+                if let Some(cost) = listing {
+                    let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
+                    let listed = per_node(verify + cost.stage);
+                    let flushed = per_node(verify + cost.stage + cost.flush);
+                    let ratio = |floor: Duration| (ms(b) + ms(floor)) / ms(b);
+                    report.row(format!(
+                        "{:>5} {:>9} + listing ({:.0} us): x{:.2}; + flush ({:.0} us CPU), \
+                         if every node's fell inside the wave: {:.1} ms, x{:.2}",
+                        n,
+                        "floor",
+                        cost.stage.as_secs_f64() * 1e6,
+                        ratio(listed),
+                        cost.flush.as_secs_f64() * 1e6,
+                        ms(flushed),
+                        ratio(flushed),
+                    ));
+                    let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_cpu_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
+                    for (name, floor) in [("listed", listed), ("flushed", flushed)] {
+                        report.figure(
+                            &format!("propagation.ratio_floor_{name}_p50"),
+                            ratio(floor),
+                            "x",
+                            context.clone(),
+                        );
+                    }
+                }
             }
             for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
                 if let Some(r) = r {
