@@ -153,7 +153,7 @@ fn build_gossipsub(
     // dominated by duplicates, and a node receives about one copy per mesh peer but the first:
     // with D = 4, high 2 D, and flood publishing, the network bench measured 4.5 to 5 full
     // receptions per node per message; with high D + 2 and no flood publishing, 3.1 to 3.4
-    // (meshes of 4.0 to 4.5 on average); with high D + 1, 2.9 to 3.1; with high D, 2.8 to 3.0
+    // (meshes of 4.0 to 4.5 on average); with high D + 1, 2.9 to 3.1; with high D, 2.8 to 3.03
     // (meshes of 3.7 to 4.0) (docs/ARCHITECTURE.md, "Meshes are capped at D").
     let mesh_n = config.gossip_mesh_n.max(2);
     let mesh_n_low = (mesh_n * 3 / 4).max(1);
