@@ -901,13 +901,15 @@ fn decode_verify_time(offer: &Object) -> Duration {
     start.elapsed() / ROUNDS
 }
 
-/// What one full node's store costs per offer, in process CPU time (sled's I/O threads
-/// included), as each node pays it for each offer at the bench's spacing.
+/// What one full node's store costs per offer, as each node pays it for each offer at the
+/// bench's spacing.
 #[derive(Clone, Copy)]
 struct ListingCost {
-    /// Entering it in the listing: the in-memory indexes and the sled insert.
+    /// Entering it in the listing: the in-memory indexes and the sled insert (wall-clock time,
+    /// on one thread).
     stage: Duration,
-    /// Making it durable on its own: one flush of the store.
+    /// Making it durable on its own: one flush of the store (process CPU time, sled's I/O
+    /// threads included).
     flush: Duration,
 }
 
@@ -1117,8 +1119,10 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             ));
             // Not a prediction: the verification work alone, spread perfectly over every
             // core, added to this run's baseline (noise in the baseline can beat it).
-            let floor = verify * (n as u32 - 1) / cores as u32;
+            let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
+            let floor = per_node(verify);
             if let Some(b) = base.t95(50.0) {
+                let ratio = |floor: Duration| (ms(b) + ms(floor)) / ms(b);
                 report.row(format!(
                     "{:>5} {:>9} verification alone: {} nodes x {:.0} us / {cores} cores = {:.1} ms, \
                      a p50 ratio of x{:.2} over this baseline",
@@ -1127,11 +1131,11 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     n - 1,
                     verify.as_secs_f64() * 1e6,
                     ms(floor),
-                    (ms(b) + ms(floor)) / ms(b),
+                    ratio(floor),
                 ));
                 report.figure(
                     "propagation.ratio_floor_p50",
-                    (ms(b) + ms(floor)) / ms(b),
+                    ratio(floor),
                     "x",
                     json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
                 );
@@ -1139,10 +1143,8 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                 // node's flush waits `flush_ms` after the offer arrives, so it lands inside the
                 // wave only where the wave outlasts that delay.
                 if let Some(cost) = listing {
-                    let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
                     let listed = per_node(verify + cost.stage);
                     let flushed = per_node(verify + cost.stage + cost.flush);
-                    let ratio = |floor: Duration| (ms(b) + ms(floor)) / ms(b);
                     report.row(format!(
                         "{:>5} {:>9} + listing ({:.0} us): x{:.2}; + flush ({:.0} us CPU), \
                          if every node's fell inside the wave: {:.1} ms, x{:.2}",
@@ -1154,7 +1156,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                         ms(flushed),
                         ratio(flushed),
                     ));
-                    let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_cpu_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
+                    let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
                     for (name, floor) in [("listed", listed), ("flushed", flushed)] {
                         report.figure(
                             &format!("propagation.ratio_floor_{name}_p50"),
