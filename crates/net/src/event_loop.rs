@@ -492,7 +492,16 @@ impl EventLoop {
                         debug!(%peer, %addr, "discovered by mDNS");
                         self.remember_address(peer, addr.clone());
                         // The default condition skips peers we are connected to or dialing.
-                        let opts = DialOpts::peer_id(peer).addresses(vec![addr]).build();
+                        // Two nodes on a LAN usually discover each other at the same moment and
+                        // dial each other at once. From their listen ports (the default port
+                        // use), both dials are one TCP connection (a simultaneous open) on
+                        // which both sides start the handshake as the dialer, and both fail,
+                        // again at the next discovery. From a fresh port, the two dials are two
+                        // connections, and both succeed.
+                        let opts = DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .allocate_new_port()
+                            .build();
                         if let Err(e) = self.swarm.dial(opts) {
                             debug!(%peer, error = %e, "cannot dial mDNS peer");
                         }
