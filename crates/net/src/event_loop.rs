@@ -160,7 +160,7 @@ impl EventLoop {
             }
             known_peers = true;
             self.remember_address(peer, addr.clone());
-            if let Err(e) = self.swarm.dial(addr.clone()) {
+            if let Err(e) = self.swarm.dial(from_fresh_port(addr.clone())) {
                 warn!(%addr, error = %e, "cannot dial bootstrap peer");
             }
         }
@@ -273,10 +273,13 @@ impl EventLoop {
                 let _ = reply.send(self.respond(token, data));
             }
             Command::Dial { addr, reply } => {
-                let result = self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
-                    addr: addr.to_string(),
-                    reason: e.to_string(),
-                });
+                let result =
+                    self.swarm
+                        .dial(from_fresh_port(addr.clone()))
+                        .map_err(|e| NetError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        });
                 let _ = reply.send(result);
             }
             Command::AddPeerAddress { peer, addr, reply } => {
@@ -493,11 +496,7 @@ impl EventLoop {
                         self.remember_address(peer, addr.clone());
                         // The default condition skips peers we are connected to or dialing.
                         // Two nodes on a LAN usually discover each other at the same moment and
-                        // dial each other at once. From their listen ports (the default port
-                        // use), both dials are one TCP connection (a simultaneous open) on
-                        // which both sides start the handshake as the dialer, and both fail,
-                        // again at the next discovery. From a fresh port, the two dials are two
-                        // connections, and both succeed.
+                        // dial each other at once: from a fresh port, see `from_fresh_port`.
                         let opts = DialOpts::peer_id(peer)
                             .addresses(vec![addr])
                             .allocate_new_port()
@@ -719,4 +718,16 @@ fn is_unspecified(addr: &Multiaddr) -> bool {
         AddrProtocol::Ip6(ip) => ip.is_unspecified(),
         _ => false,
     })
+}
+
+/// Dial options for `addr` from a fresh local port, not from a listen port (libp2p's default).
+/// Two nodes that dial each other at the same moment from their listen ports make one TCP
+/// connection (a simultaneous open), on which both start the handshake as the dialer and both
+/// fail; from fresh ports they make two connections, and both succeed. The node's own dials
+/// (bootstrap, address book, mDNS, admin) use it; Kademlia's keep libp2p's default.
+fn from_fresh_port(addr: Multiaddr) -> DialOpts {
+    DialOpts::unknown_peer_id()
+        .address(addr)
+        .allocate_new_port()
+        .build()
 }
