@@ -548,12 +548,17 @@ impl EventLoop {
                     return;
                 };
                 let topic = message.topic.as_str();
-                if let Some(verdict) = self
+                if let Some(judged) = self
                     .gossip_validator
                     .as_ref()
                     .and_then(|v| v.validate(topic, &message.data))
                 {
-                    self.report_gossip(&message_id, &propagation_source, verdict);
+                    // On Accept this queues the forwards to the mesh peers' connections, which
+                    // other threads then send while `then` runs here.
+                    self.report_gossip(&message_id, &propagation_source, judged.verdict);
+                    if let Some(then) = judged.then {
+                        then();
+                    }
                     return;
                 }
                 let event = NetEvent::Gossip {

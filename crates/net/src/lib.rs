@@ -84,5 +84,5 @@ pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 pub use types::{
-    GossipValidator, MessageId32, NetEvent, Protocol, ResponseToken, Validation, topics,
+    GossipValidator, Judged, MessageId32, NetEvent, Protocol, ResponseToken, Validation, topics,
 };

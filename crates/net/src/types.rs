@@ -100,7 +100,38 @@ impl From<Validation> for gossipsub::MessageAcceptance {
 /// node would rather verify in parallel elsewhere, a busy store).
 pub trait GossipValidator: Send + Sync + 'static {
     /// The verdict on `data` received on `topic`, or `None` to be asked later.
-    fn validate(&self, topic: &str, data: &[u8]) -> Option<Validation>;
+    fn validate(&self, topic: &str, data: &[u8]) -> Option<Judged>;
+}
+
+/// A [`GossipValidator`]'s verdict, and the work it left for after the verdict is reported.
+///
+/// Reporting Accept hands the message to the mesh peers' connection tasks at once, so work
+/// that the verdict does not depend on (storing the message, telling subscribers) can wait
+/// in [`Judged::then`] and no longer delay the forward. It runs on the network task, right
+/// after the report: it must not block either.
+pub struct Judged {
+    /// What gossipsub is told.
+    pub verdict: Validation,
+    /// Run once the verdict is reported.
+    pub then: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl From<Validation> for Judged {
+    fn from(verdict: Validation) -> Self {
+        Self {
+            verdict,
+            then: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Judged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judged")
+            .field("verdict", &self.verdict)
+            .field("then", &self.then.is_some())
+            .finish()
+    }
 }
 
 /// A gossipsub message id: the blake3 hash of the message payload.

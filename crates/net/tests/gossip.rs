@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use flashback_net::{Extras, GossipValidator, MessageId32, NetConfig, Validation, topics};
+use flashback_net::{Extras, GossipValidator, Judged, MessageId32, NetConfig, Validation, topics};
 
 /// Kademlia would let C discover and dial A, breaking the line topology these tests need.
 fn line_config() -> NetConfig {
@@ -249,14 +249,23 @@ async fn light_client_without_gossip_can_still_publish() {
     );
 }
 
-/// Judges by the first byte: `A` accept, `R` reject, anything else is left to the node.
-struct FirstByte;
+/// Judges by the first byte: `A` accept, `R` reject, anything else is left to the node. Each
+/// accepted message is sent on the channel by the work it leaves for after the report.
+struct FirstByte(tokio::sync::mpsc::Sender<Vec<u8>>);
 
 impl GossipValidator for FirstByte {
-    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Validation> {
+    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Judged> {
         match data.first() {
-            Some(b'A') => Some(Validation::Accept),
-            Some(b'R') => Some(Validation::Reject),
+            Some(b'A') => {
+                let (done, data) = (self.0.clone(), data.to_vec());
+                Some(Judged {
+                    verdict: Validation::Accept,
+                    then: Some(Box::new(move || {
+                        done.try_send(data).expect("room for the test's messages");
+                    })),
+                })
+            }
+            Some(b'R') => Some(Validation::Reject.into()),
             _ => None,
         }
     }
@@ -265,8 +274,9 @@ impl GossipValidator for FirstByte {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gossip_validator_judges_on_the_network_task() {
     let a = start(line_config()).await;
+    let (done, mut after_report) = tokio::sync::mpsc::channel(8);
     let extras = Extras {
-        gossip_validator: Some(Arc::new(FirstByte)),
+        gossip_validator: Some(Arc::new(FirstByte(done))),
         ..Extras::default()
     };
     let mut b = start_with(bootstrap_to(line_config(), &[&a]), extras).await;
@@ -301,6 +311,12 @@ async fn a_gossip_validator_judges_on_the_network_task() {
         (got, c_id, source),
         (accepted, id, b.peer_id()),
         "the first message C hears is the accepted one, from B"
+    );
+    let ran = tokio::time::timeout(Duration::from_secs(10), after_report.recv()).await;
+    assert_eq!(
+        ran.ok().flatten(),
+        Some(b"A: valid".to_vec()),
+        "B ran the work its validator left for after the report, for the accepted message only"
     );
 
     // Left to the node: emitted at B, and held until B's owner decides.

@@ -74,8 +74,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flashback_net::{
-    GossipValidator, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId, Registry,
-    Validation, topics,
+    GossipValidator, Judged, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId,
+    Registry, Validation, topics,
 };
 use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
@@ -583,9 +583,9 @@ fn counter_sum(text: &str, name: &str) -> u64 {
 struct AcceptAll(mpsc::Sender<(MessageId32, Instant)>);
 
 impl GossipValidator for AcceptAll {
-    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Validation> {
+    fn validate(&self, _topic: &str, data: &[u8]) -> Option<Judged> {
         let _ = self.0.try_send((MessageId32::of(data), Instant::now()));
-        Some(Validation::Accept)
+        Some(Validation::Accept.into())
     }
 }
 

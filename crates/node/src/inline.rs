@@ -3,8 +3,17 @@
 //! While the node is idle, handing a gossip message from the network task to the pipeline and
 //! its verdict back costs more time than the work itself (two task wake-ups, each behind
 //! whatever else the runtime is running), and every node on a gossip path pays it before it
-//! forwards. So the network task verifies and lists the message itself, reports the verdict
-//! to gossipsub at once, and only the durable flush is left to the settler.
+//! forwards. So the network task verifies the message itself and reports the verdict to
+//! gossipsub at once; only the durable flush is left to the settler.
+//!
+//! A new offer is forwarded before it is listed: whether it is new (not held, not older than
+//! the version held, not a second version with the same `seq`) is a read of the indexes, so
+//! its Accept is reported right after verification, and the listing itself (the sled insert,
+//! the ordered indexes, the subscribers) runs after the report, while other threads send the
+//! forwards. Should another writer change the indexes between the two steps, the offer is
+//! stored with the outcome staging gives (superseded, say) and counted so; it was relayed as
+//! new, which costs the peers one message they ignore. Other kinds are listed before their
+//! verdict, as their verdict may depend on more than the indexes.
 //!
 //! Three things send a message the old way, through the pipeline: a backlog in the pipeline
 //! (so that a burst is verified in parallel and in arrival order), a busy store (another
@@ -15,12 +24,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flashback_net::{GossipValidator, Validation};
+use flashback_net::{GossipValidator, Judged, Validation};
 use tokio::sync::mpsc;
 
 use crate::GossipItem;
 use crate::metrics::{JudgedOn, Metrics};
-use crate::pipeline::{self, Staged, Validator};
+use crate::pipeline::{self, Judgement, Staged, Validator};
 
 /// The [`GossipValidator`] a node gives its network task.
 pub(crate) struct InlineGossip {
@@ -29,7 +38,7 @@ pub(crate) struct InlineGossip {
     queue: mpsc::Sender<GossipItem>,
     /// The settler's queue. Weak, so that the settler still ends once the pipeline stops.
     settle: mpsc::WeakSender<Staged>,
-    budget: Mutex<Budget>,
+    budget: Arc<Mutex<Budget>>,
     metrics: Arc<Metrics>,
     /// `pipeline.inline_percent` is 0: everything goes to the pipeline.
     off: bool,
@@ -47,7 +56,7 @@ impl InlineGossip {
             validator,
             queue,
             settle,
-            budget: Mutex::new(Budget::new(percent, Instant::now())),
+            budget: Arc::new(Mutex::new(Budget::new(percent, Instant::now()))),
             metrics,
             off: percent == 0,
         }
@@ -55,35 +64,58 @@ impl InlineGossip {
 }
 
 impl GossipValidator for InlineGossip {
-    fn validate(&self, topic: &str, data: &[u8]) -> Option<Validation> {
+    fn validate(&self, topic: &str, data: &[u8]) -> Option<Judged> {
         if self.off {
             return None;
         }
         if !pipeline::on_its_topic(topic, data) {
             self.metrics.gossip_judged(JudgedOn::NetworkTask, 1);
-            return Some(Validation::Reject);
+            return Some(Validation::Reject.into());
         }
         if self.queue.capacity() < self.queue.max_capacity() {
             return None;
         }
         let settle = self.settle.upgrade()?;
         // A place in the settler's queue first: a listed object must reach a flush.
-        let permit = settle.try_reserve().ok()?;
-        let mut budget = self.budget.lock().ok()?;
+        let permit = settle.try_reserve_owned().ok()?;
         let start = Instant::now();
-        if !budget.allows(start) {
+        if !lock(&self.budget).allows(start) {
             return None;
         }
-        let staged = self.validator.stage_now(data);
-        budget.spend(start.elapsed());
-        let staged = staged?;
-        let verdict = staged
-            .first()
-            .map_or(Validation::Ignore, |(v, _)| v.validation());
-        permit.send(staged);
+        let judgement = self.validator.judge_now(data);
+        lock(&self.budget).spend(start.elapsed());
+        let judged = match judgement? {
+            Judgement::Staged(staged) => {
+                let verdict = staged
+                    .first()
+                    .map_or(Validation::Ignore, |(v, _)| v.validation());
+                permit.send(staged);
+                verdict.into()
+            }
+            Judgement::NewOffer(object) => {
+                let validator = self.validator.clone();
+                let budget = Arc::clone(&self.budget);
+                Judged {
+                    verdict: Validation::Accept,
+                    then: Some(Box::new(move || {
+                        let start = Instant::now();
+                        validator.stage_offer_later(*object, move |staged| {
+                            permit.send(staged);
+                        });
+                        lock(&budget).spend(start.elapsed());
+                    })),
+                }
+            }
+        };
         self.metrics.gossip_judged(JudgedOn::NetworkTask, 1);
-        Some(verdict)
+        Some(judged)
     }
+}
+
+fn lock(budget: &Mutex<Budget>) -> std::sync::MutexGuard<'_, Budget> {
+    budget
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A share of the network task's time: credit accrues at `percent` of wall-clock time, up to

@@ -4,8 +4,9 @@
 //!
 //! Tasks, all stopped by [`Node::shutdown`]:
 //! - on the **network task** itself (`InlineGossip`, a `flashback_net::GossipValidator`):
-//!   while the pipeline is idle, each gossip message is verified and listed as it arrives and
-//!   its verdict reported at once; only its flush is left to the settler;
+//!   while the pipeline is idle, each gossip message is verified as it arrives and its
+//!   verdict reported at once (a new offer is listed right after that, once its forwards are
+//!   queued; other kinds before); only the flush is left to the settler;
 //! - **events**: takes the network's events; other gossip goes to the pipeline queue (bounded: when
 //!   it is full the message is reported `Ignore`, never blocking the swarm), requests go to
 //!   the services (bounded concurrency), new peers to the syncer;

@@ -146,13 +146,55 @@ impl Validator {
         self.staged(decoded, applied)
     }
 
-    /// [`Validator::stage`] for one object, on the calling thread and without waiting: `None`
-    /// when the store is busy (another writer, such as a sync batch or GC, or a reader of the
-    /// indexes, such as a query). For the network task, which judges gossip as it arrives
-    /// while the node is idle (see `InlineGossip`).
-    pub(crate) fn stage_now(&self, data: &[u8]) -> Option<Staged> {
+    /// Judges one gossip message on the calling thread, without waiting: `None` when the
+    /// store is busy (another writer, such as a sync batch or GC, or a reader of the indexes,
+    /// such as a query). For the network task, which judges gossip as it arrives while the
+    /// node is idle (see `InlineGossip`).
+    ///
+    /// A valid offer that would be listed as new is not staged yet: its verdict (Accept) is
+    /// final at once, and staging it is left to [`Validator::stage_offer_later`], after
+    /// gossipsub has forwarded it. Anything else is staged here, as [`Validator::stage`] would.
+    pub(crate) fn judge_now(&self, data: &[u8]) -> Option<Judgement> {
         let now = now();
-        let decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time, &self.keys);
+        let mut decoded = decode_chunk(std::slice::from_ref(&data), now, &self.time, &self.keys);
+        if let Some(Ok(Object::Offer(offer))) = decoded.first()
+            && self.store.try_offer_is_new(offer, now)?.unwrap_or(false)
+            && let Some(Ok(object)) = decoded.pop()
+        {
+            return Some(Judgement::NewOffer(Box::new(object)));
+        }
+        self.stage_decoded_now(decoded, now).map(Judgement::Staged)
+    }
+
+    /// Stages one verified object that [`Validator::judge_now`] found new. On the calling
+    /// thread unless the store is busy, then on a blocking thread; either way `done` gets the
+    /// result.
+    pub(crate) fn stage_offer_later(
+        &self,
+        object: Object,
+        done: impl FnOnce(Staged) + Send + 'static,
+    ) {
+        let now = now();
+        let batch = std::slice::from_ref(&object);
+        match self.store.try_stage_batch(batch, now) {
+            Some(applied) => {
+                let staged = self.staged(vec![Ok(object)], applied.map_err(|e| e.to_string()));
+                done(staged);
+            }
+            None => {
+                let this = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    let applied = this
+                        .store
+                        .stage_batch(std::slice::from_ref(&object), now)
+                        .map_err(|e| e.to_string());
+                    done(this.staged(vec![Ok(object)], applied));
+                });
+            }
+        }
+    }
+
+    fn stage_decoded_now(&self, decoded: Vec<Result<Object, Verdict>>, now: u64) -> Option<Staged> {
         let valid: Vec<Object> = decoded
             .iter()
             .filter_map(|r| r.as_ref().ok().cloned())
@@ -277,6 +319,14 @@ impl Validator {
         }
         out
     }
+}
+
+/// What [`Validator::judge_now`] made of one gossip message.
+pub(crate) enum Judgement {
+    /// Judged and staged (or invalid).
+    Staged(Staged),
+    /// A valid offer that would be listed as new: Accept, and stage it after the report.
+    NewOffer(Box<Object>),
 }
 
 /// The staged results of a batch (see [`Validator::stage`]), in input order.

@@ -952,6 +952,41 @@ impl Store {
         Some(self.stage_locked(&writer, state, objects, now))
     }
 
+    /// Whether staging `offer` now would list it as new ([`Applied::Applied`]) rather than find
+    /// it a duplicate, superseded, an equivocation or expired; without changing anything, and
+    /// `None` without waiting if a writer holds the indexes. A concurrent writer may still
+    /// change the answer before the offer is staged.
+    pub fn try_offer_is_new(
+        &self,
+        offer: &Signed<Offer>,
+        now: Timestamp,
+    ) -> Option<Result<bool, StoreError>> {
+        use std::sync::TryLockError;
+        if let Err(e) = self.check_poisoned() {
+            return Some(Err(e));
+        }
+        let st = match self.inner.state.try_read() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let b = offer.body();
+        if b.expires_at <= now {
+            return Some(Ok(false));
+        }
+        let Some(pk) = st.index.lookup_key(&b.provider, &b.offer_key) else {
+            return Some(Ok(true));
+        };
+        let id = offer.id();
+        // `apply_offer` lists it if it is not held and its seq is above the head's: the head has
+        // the highest seq held, so nothing held can be it or share its seq.
+        let new = match st.index.head(pk) {
+            None => !st.index.history(pk).iter().any(|v| v.id == id),
+            Some(head) => head.seq < b.seq,
+        };
+        Some(Ok(new))
+    }
+
     /// Stages `objects`; the caller holds the writer lock and the indexes.
     fn stage_locked(
         &self,

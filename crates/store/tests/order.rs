@@ -117,6 +117,25 @@ proptest! {
     }
 
     #[test]
+    fn an_offer_is_predicted_new_exactly_when_applying_lists_it(
+        objects in prop::collection::vec(spec(), 1..40)
+            .prop_map(|s| build(&s))
+            .prop_shuffle(),
+        repeat in prop::collection::vec(0usize..40, 0..8),
+    ) {
+        // Nodes forward a gossiped offer on this prediction, before applying it.
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, "s");
+        let again = repeat.iter().filter_map(|&i| objects.get(i).cloned());
+        for o in objects.iter().cloned().chain(again) {
+            let Object::Offer(offer) = &o else { unreachable!("build makes offers") };
+            let predicted = store.try_offer_is_new(offer, NOW).unwrap().unwrap();
+            let out = store.apply(&o, NOW).unwrap();
+            prop_assert_eq!(predicted, matches!(out, Applied::Applied), "{:?}", out);
+        }
+    }
+
+    #[test]
     fn the_highest_seq_wins_and_lower_ones_are_superseded(
         seqs in prop::collection::btree_set(1u64..1000, 2..8)
             .prop_map(|s| s.into_iter().collect::<Vec<_>>())
