@@ -611,12 +611,14 @@ async fn settler(
 ) {
     while let Some(mut staged) = rx.recv().await {
         if !delay.is_zero() {
-            let deadline = tokio::time::Instant::now() + delay;
+            // One timer for the whole window, not one per message that arrives in it.
+            let window = tokio::time::sleep(delay);
+            tokio::pin!(window);
             loop {
                 tokio::select! {
                     biased;
                     () = stop.cancelled() => break,
-                    () = tokio::time::sleep_until(deadline) => break,
+                    () = &mut window => break,
                     more = rx.recv() => match more {
                         Some(more) => staged.append(more),
                         None => break,
