@@ -78,12 +78,14 @@ impl GossipValidator for InlineGossip {
         let settle = self.settle.upgrade()?;
         // A place in the settler's queue first: a listed object must reach a flush.
         let permit = settle.try_reserve_owned().ok()?;
+        let mut budget = lock(&self.budget);
         let start = Instant::now();
-        if !lock(&self.budget).allows(start) {
+        if !budget.allows(start) {
             return None;
         }
         let judgement = self.validator.judge_now(data);
-        lock(&self.budget).spend(start.elapsed());
+        budget.spend(start.elapsed());
+        drop(budget);
         let judged = match judgement? {
             Judgement::Staged(staged) => {
                 let verdict = staged
