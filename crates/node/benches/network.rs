@@ -4,7 +4,9 @@
 //!
 //! 1. **Propagation.** N peers on libp2p's memory transport, each bootstrapping to 2 or 3
 //!    random earlier peers (seeded), the node's default gossipsub heartbeat (1 s). Once the
-//!    gossipsub meshes have formed, M offers are published one at a time from random peers.
+//!    gossipsub meshes have formed, W unmeasured warm-up offers go through the network (the
+//!    first offers through a fresh process pay one-off costs: thread pools growing, first page
+//!    faults), then M offers are published one at a time from random peers.
 //!    Per offer: the time until 95 % of the *other* N−1 peers hold it (t95), then p50 / p99
 //!    of t95 over the M offers (and the p50 of t1, until the first of them does: the
 //!    publisher's own latency plus one hop); and the full-message receptions per node per
@@ -45,7 +47,8 @@
 //!
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
 //! empty skips propagation), `FLASHBACK_BENCH_OFFERS` (M, default 50),
-//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_LINK_MS`
+//! `FLASHBACK_BENCH_ROUNDS` (rounds M is split into, default 5), `FLASHBACK_BENCH_WARMUP`
+//! (W, per network, default 3), `FLASHBACK_BENCH_LINK_MS`
 //! (simulated one-way latency of every propagation link, default 0: the figures are then the
 //! peers' CPU work alone; see `NetConfig::memory_link_delay_ms`), `FLASHBACK_BENCH_MESH_N`
 //! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
@@ -59,7 +62,7 @@
 //! out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
-//! stderr. Everything runs in one process on one tokio runtime: on a small machine the peers
+//! stderr, with each round's t95 of every offer in publishing order. Everything runs in one process on one tokio runtime: on a small machine the peers
 //! compete for the same cores, so absolute times are an upper bound of a real deployment.
 
 // This binary's output *is* its report: stdout for figures, stderr for progress.
@@ -113,6 +116,7 @@ struct Settings {
     nodes: Vec<usize>,
     offers: usize,
     rounds: usize,
+    warmup: usize,
     ingest: usize,
     seed: u64,
     heartbeat_ms: u64,
@@ -137,6 +141,7 @@ impl Settings {
                 .collect(),
             offers: env_or("FLASHBACK_BENCH_OFFERS", 50).max(1),
             rounds: env_or("FLASHBACK_BENCH_ROUNDS", 5).max(1),
+            warmup: env_or("FLASHBACK_BENCH_WARMUP", 3),
             ingest: env_or("FLASHBACK_BENCH_INGEST", 50_000),
             seed: env_or("FLASHBACK_BENCH_SEED", 1),
             heartbeat_ms: env_or(
@@ -783,6 +788,7 @@ impl Propagation {
 async fn run_propagation(
     mode: Mode,
     n: usize,
+    warmup: &[Object],
     offers: &[Object],
     settings: &Settings,
 ) -> Propagation {
@@ -803,10 +809,36 @@ async fn run_propagation(
         );
     }
 
-    // Anything received so far (nothing is expected) is not part of the measurement.
+    let mut rng = Rng(settings.seed.wrapping_mul(31) ^ n as u64);
+    // Unmeasured offers first: the first ones through a fresh process pay one-off costs
+    // (thread pools growing, first page faults), up to a few hundred milliseconds each.
+    for offer in warmup {
+        let from = rng.below(n);
+        let key = network.key(offer);
+        if let Err(e) = network.publish(from, offer).await {
+            eprintln!("  warning: warm-up publish from peer {from} failed: {e}");
+        }
+        let deadline = Instant::now() + OFFER_DEADLINE;
+        let mut holders = HashSet::new();
+        while holders.len() < n - 1 {
+            let Ok(Some(receipt)) = tokio::time::timeout_at(deadline.into(), receipts.recv()).await
+            else {
+                eprintln!(
+                    "  warning: a warm-up offer reached {} of {} peers",
+                    holders.len(),
+                    n - 1
+                );
+                break;
+            };
+            if receipt.key == key && !receipt.durable && receipt.node != from {
+                holders.insert(receipt.node);
+            }
+        }
+        tokio::time::sleep(OFFER_GAP).await;
+    }
+    // Anything received so far is not part of the measurement.
     while receipts.try_recv().is_ok() {}
     let (raw_before, first_before) = network.receptions();
-    let mut rng = Rng(settings.seed.wrapping_mul(31) ^ n as u64);
     let needed = ((n - 1) as f64 * COVERAGE).ceil() as usize;
     let mut result = Propagation {
         nodes: n,
@@ -950,6 +982,8 @@ fn listing_cost() -> Option<ListingCost> {
 
 async fn propagation(settings: &Settings, report: &mut Report) {
     let offers = sign_offers(settings.offers, 1, "propagation");
+    // The same warm-up offers go through every network: each starts with empty stores.
+    let warmup = sign_offers(settings.warmup, 1, "propagation-warmup");
     // What the full node cannot avoid: every other node verifies every offer, and in this
     // harness all of them share the machine's cores.
     let verify = decode_verify_time(&offers[0]);
@@ -1008,8 +1042,17 @@ async fn propagation(settings: &Settings, report: &mut Report) {
             }
             let mut p50 = vec![None; modes.len()];
             for i in order {
-                let run = run_propagation(modes[i], n, chunk, &round_settings).await;
+                let run = run_propagation(modes[i], n, &warmup, chunk, &round_settings).await;
                 p50[i] = run.t95(50.0);
+                eprintln!(
+                    "    round {round} {}: t95 per offer (ms) {}",
+                    modes[i].name(),
+                    run.t95
+                        .iter()
+                        .map(|t| t.map_or("-".to_owned(), |t| format!("{:.1}", ms(t))))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
                 match &mut merged[i] {
                     Some(all) => all.merge(run),
                     slot @ None => *slot = Some(run),
