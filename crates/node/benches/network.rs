@@ -62,8 +62,9 @@
 //! out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
-//! stderr, with each round's t95 of every offer in publishing order. Everything runs in one process on one tokio runtime: on a small machine the peers
-//! compete for the same cores, so absolute times are an upper bound of a real deployment.
+//! stderr, with each round's t95 of every offer in publishing order. Everything runs in one
+//! process on one tokio runtime: on a small machine the peers compete for the same cores, so
+//! absolute times are an upper bound of a real deployment.
 
 // This binary's output *is* its report: stdout for figures, stderr for progress.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
