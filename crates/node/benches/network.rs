@@ -11,7 +11,10 @@
 //!    of t95 over the M offers (and the p50 of t1, until the first of them does: the
 //!    publisher's own latency plus one hop); and the full-message receptions per node per
 //!    offer, duplicates included (libp2p's
-//!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)). Twice:
+//!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)); and the CPU time the whole process spent
+//!    per offer from just before its publish until every other peer held it (all threads, so
+//!    all N peers and their background work), whose ratio between the modes shows how much of
+//!    the t95 ratio is CPU work on the shared cores. Twice:
 //!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
 //!      on the network task as it arrives, as gossipsub without validation forwards it
 //!      (receipt = the instant of that call; no decoding, no store);
@@ -289,6 +292,22 @@ fn process_cpu() -> Option<Duration> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     // USER_HZ is 100 on every Linux target we run on (reading it needs libc's sysconf).
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time of this process's live threads so far, to the nanosecond (Linux
+/// `/proc/self/task/*/schedstat`; `None` elsewhere). Threads that ended are not counted, so
+/// take differences over short spans only.
+fn threads_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        // A thread may end between listing and reading: skip it.
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,6 +748,9 @@ struct Propagation {
     /// CPU time of the whole process (all N peers, background included) ÷ wall time, over the
     /// measurement: near the core count, the harness is CPU-bound and times are inflated.
     cores_busy: Option<f64>,
+    /// Per offer, CPU time of the whole process from just before the publish until every other
+    /// peer held the offer (`None`: not every peer did, or no per-thread CPU times here).
+    wave_cpu: Vec<Option<Duration>>,
     raw_receptions: u64,
     first_receptions: u64,
     publish_errors: usize,
@@ -775,6 +797,7 @@ impl Propagation {
         self.t100.extend(other.t100);
         self.t1.extend(other.t1);
         self.durable95.extend(other.durable95);
+        self.wave_cpu.extend(other.wave_cpu);
         self.publish_call.extend(other.publish_call);
         self.raw_receptions += other.raw_receptions;
         self.first_receptions += other.first_receptions;
@@ -850,6 +873,7 @@ async fn run_propagation(
         durable95: Vec::new(),
         publish_call: Vec::new(),
         cores_busy: None,
+        wave_cpu: Vec::new(),
         raw_receptions: 0,
         first_receptions: 0,
         publish_errors: 0,
@@ -863,6 +887,8 @@ async fn run_propagation(
         let mut count = 0;
         // Baseline peers have no store: nothing to wait for.
         let mut durable_count = if mode == Mode::Full { 0 } else { n - 1 };
+        let cpu0 = threads_cpu();
+        let mut wave_cpu = None;
         let t0 = Instant::now();
         if let Err(e) = network.publish(from, offer).await {
             eprintln!("  warning: publish from peer {from} failed: {e}");
@@ -888,8 +914,12 @@ async fn run_propagation(
                 durable_count += 1;
             } else {
                 count += 1;
+                if count == n - 1 {
+                    wave_cpu = cpu0.zip(threads_cpu()).map(|(a, b)| b.saturating_sub(a));
+                }
             }
         }
+        result.wave_cpu.push(wave_cpu);
         let sorted = |arrived: &[Option<Duration>]| {
             let mut times: Vec<Duration> = arrived.iter().flatten().copied().collect();
             times.sort();
@@ -1147,6 +1177,26 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     _ => f64::NAN,
                 }
             ));
+            let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 50.0);
+            if let (Some(f), Some(b)) = (cpu(full), cpu(base))
+                && !b.is_zero()
+            {
+                let r = f.as_secs_f64() / b.as_secs_f64();
+                report.row(format!(
+                    "{:>5} {:>9} CPU of the process per wave (publish until all N-1 hold it), p50: \
+                     {:.1} ms raw, {:.1} ms full, x{r:.2}",
+                    n,
+                    "cpu",
+                    ms(b),
+                    ms(f)
+                ));
+                report.figure(
+                    "propagation.ratio_wave_cpu_p50",
+                    r,
+                    "x",
+                    json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms }),
+                );
+            }
             round_ratios.sort_by(f64::total_cmp);
             report.row(format!(
                 "{:>5} {:>9} p50 ratio of each round, sorted: {}",
