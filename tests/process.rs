@@ -277,7 +277,10 @@ impl Lan {
     /// `None` when this machine cannot create namespaces (not root, or no `ip`); see
     /// [`can_run`].
     fn create() -> Option<Self> {
-        let tag = std::process::id();
+        // Unique per LAN: tests of one process run at once. (Interface names take 15 bytes.)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{}x{n}", std::process::id());
         let lan = Lan {
             namespaces: [format!("fb{tag}a"), format!("fb{tag}b")],
         };
@@ -305,6 +308,20 @@ impl Lan {
         can_run(made, "root and iproute2, to create network namespaces").then_some(lan)
     }
 
+    /// `ip -n <host's namespace> <args>`; whether it succeeded.
+    fn ip(&self, host: usize, args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.namespaces[host]])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The name of host `host`'s end of the veth pair.
+    fn link(&self, host: usize) -> &str {
+        &self.namespaces[host]
+    }
+
     /// `flashback <args>` run in host `host` (0 or 1) of the LAN.
     fn flashback(&self, host: usize, args: &[&str]) -> Command {
         let mut cmd = Command::new("ip");
@@ -326,7 +343,8 @@ impl Drop for Lan {
 }
 
 /// Two nodes given no bootstrap address, on hosts of one LAN, find each other with mDNS: an
-/// offer published on one host is listed by the node on the other.
+/// offer published on one host is listed by the node on the other. A light client on the
+/// second host then reads the first host's node over QUIC, across the LAN.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_on_one_lan_find_each_other_with_mdns() {
     // Declared first so that it is dropped last, after the node processes inside it.
@@ -339,7 +357,15 @@ async fn nodes_on_one_lan_find_each_other_with_mdns() {
     for (host, dir) in dirs.iter().enumerate() {
         let mut cmd = lan.flashback(
             host,
-            &["node", "run", "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns"],
+            &[
+                "node",
+                "run",
+                "--listen",
+                "/ip4/0.0.0.0/tcp/0",
+                "--listen",
+                "/ip4/0.0.0.0/udp/0/quic-v1",
+                "--mdns",
+            ],
         );
         cmd.args(["--no-metrics", "--data-dir"])
             .arg(dir.path())
@@ -386,5 +412,71 @@ async fn nodes_on_one_lan_find_each_other_with_mdns() {
         async move { listed }
     })
     .await;
+
+    // The first host's node over QUIC at its LAN address, from the second host.
+    let mut quic = None;
+    eventually("the first node reports a QUIC address on the LAN", || {
+        quic = NodeInfo::load(dirs[0].path()).ok().and_then(|info| {
+            info.listen_addrs
+                .into_iter()
+                .find(|a| a.starts_with("/ip4/10.213.0.1/udp/") && a.contains("/quic-v1"))
+        });
+        let found = quic.is_some();
+        async move { found }
+    })
+    .await;
+    let quic = quic.unwrap();
+    let out = lan
+        .flashback(1, &["listing", "query", "--node", &quic, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "query over QUIC: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&id),
+        "the offer over QUIC from the other host: {out:?}"
+    );
     drop(nodes);
+}
+
+/// A node listening on every interface keeps `node.json` current: an address added to its
+/// host while it runs appears there, and disappears once it is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_json_follows_the_listen_addresses() {
+    let Some(lan) = Lan::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = lan.flashback(0, &["node", "run", "--listen", "/ip4/0.0.0.0/tcp/0"]);
+    cmd.args(["--no-metrics", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn");
+    let node = ChildGuard::spawn(&mut cmd);
+    node_info(dir.path(), node.child.as_ref().unwrap().id()).await;
+
+    let listed = |prefix: &'static str| {
+        let dir = dir.path().to_owned();
+        move || {
+            let found = NodeInfo::load(&dir)
+                .is_ok_and(|info| info.listen_addrs.iter().any(|a| a.starts_with(prefix)));
+            async move { found }
+        }
+    };
+    let added = "/ip4/10.213.0.11/tcp/";
+    assert!(
+        !listed(added)().await,
+        "the address is not there before it is added"
+    );
+    let link = lan.link(0).to_owned();
+    assert!(lan.ip(0, &["addr", "add", "10.213.0.11/24", "dev", &link]));
+    eventually("node.json lists the added address", listed(added)).await;
+    assert!(lan.ip(0, &["addr", "del", "10.213.0.11/24", "dev", &link]));
+    let gone = listed(added);
+    eventually("node.json drops the removed address", || {
+        let still = gone();
+        async move { !still.await }
+    })
+    .await;
+    // The node's first address is still there.
+    assert!(listed("/ip4/10.213.0.1/tcp/")().await);
+    drop(node);
 }

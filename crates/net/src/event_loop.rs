@@ -438,6 +438,10 @@ impl EventLoop {
                 info!(%address, "listening");
                 self.emit_or_count(NetEvent::ListenAddr(address));
             }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                info!(%address, "no longer listening");
+                self.emit_or_count(NetEvent::ListenAddrExpired(address));
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "outgoing connection failed");
                 self.emit_or_count(NetEvent::DialFailed {
@@ -449,6 +453,9 @@ impl EventLoop {
                 addresses, reason, ..
             } => {
                 warn!(?addresses, ?reason, "listener closed");
+                for address in addresses {
+                    self.emit_or_count(NetEvent::ListenAddrExpired(address));
+                }
             }
             SwarmEvent::ListenerError { error, .. } => {
                 warn!(%error, "listener error");

@@ -258,6 +258,8 @@ pub enum NetEvent {
     },
     /// We listen on a new address.
     ListenAddr(Multiaddr),
+    /// We no longer listen on an address (its interface went away, or the listener closed).
+    ListenAddrExpired(Multiaddr),
 }
 
 #[cfg(test)]

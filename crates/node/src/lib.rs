@@ -34,6 +34,7 @@ mod admin;
 mod blobs;
 mod clock;
 mod config;
+mod files;
 mod inline;
 mod metrics;
 mod pipeline;
@@ -47,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use files::JsonFile;
 use flashback_net::{NetEvent, NetHandle, Protocol, Registry, Validation};
 use flashback_store::Store;
 use flashback_types::wire::encode_message;
@@ -261,6 +263,22 @@ impl Node {
             node_key: key.public(),
         };
 
+        // node.json before the event loop runs: from then on it keeps the addresses current.
+        let peer_id = net.local_peer_id();
+        let listen_addrs = dialable(net.listen_addrs().await?, peer_id);
+        let info = NodeInfo {
+            peer_id: peer_id.to_string(),
+            public_key: key.public(),
+            listen_addrs,
+            metrics_addr,
+            blob_endpoint,
+            data_dir: data_dir.clone(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let node_file = Arc::new(JsonFile::new(config.node_json_path(), info.clone()));
+        node_file.save()?;
+
         let (sync_tx, sync_rx) = mpsc::channel(256);
         tasks.spawn(event_loop(
             events,
@@ -270,6 +288,7 @@ impl Node {
             sync_tx,
             metrics.clone(),
             book,
+            node_file.clone(),
             tasks.clone(),
             stop.clone(),
         ));
@@ -303,30 +322,6 @@ impl Node {
             stop.clone(),
         ));
 
-        let peer_id = net.local_peer_id();
-        let listen_addrs = net
-            .listen_addrs()
-            .await?
-            .into_iter()
-            .map(|a| format!("{a}/p2p/{peer_id}"))
-            .collect();
-        let info = NodeInfo {
-            peer_id: peer_id.to_string(),
-            public_key: key.public(),
-            listen_addrs,
-            metrics_addr,
-            blob_endpoint,
-            data_dir: data_dir.clone(),
-            pid: std::process::id(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        let node_json = config.node_json_path();
-        write_atomically(
-            &node_json,
-            serde_json::to_string_pretty(&info)
-                .map_err(|e| NodeError::Internal(e.to_string()))?
-                .as_bytes(),
-        )?;
         tracing::info!(peer_id = %info.peer_id, addrs = ?info.listen_addrs, "node started");
         Ok(Self {
             info,
@@ -339,11 +334,12 @@ impl Node {
             registry,
             stop,
             tasks,
-            node_json,
+            node_json: node_file.path().to_path_buf(),
         })
     }
 
-    /// Identity and addresses.
+    /// Identity and addresses, as at start (`node.json` also follows later changes of the
+    /// listen addresses).
     pub fn info(&self) -> &NodeInfo {
         &self.info
     }
@@ -449,6 +445,7 @@ async fn event_loop(
     sync_tx: mpsc::Sender<flashback_net::PeerId>,
     metrics: Arc<metrics::Metrics>,
     book: Arc<address_book::Book>,
+    node_file: Arc<JsonFile<NodeInfo>>,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
@@ -533,6 +530,26 @@ async fn event_loop(
             {
                 let book = book.clone();
                 tasks.spawn_blocking(move || book.save());
+            }
+            // The whole set again, not the change: an event the queue dropped is made good.
+            NetEvent::ListenAddr(_) | NetEvent::ListenAddrExpired(_) => {
+                let Ok(addrs) = net.listen_addrs().await else {
+                    continue;
+                };
+                let addrs = dialable(addrs, net.local_peer_id());
+                let save = node_file.update(|info| {
+                    let changed = info.listen_addrs != addrs;
+                    info.listen_addrs = addrs;
+                    changed
+                });
+                if save {
+                    let node_file = node_file.clone();
+                    tasks.spawn_blocking(move || {
+                        if let Err(e) = node_file.save() {
+                            tracing::warn!(error = %e, "could not update node.json");
+                        }
+                    });
+                }
             }
             _ => {}
         }
@@ -732,9 +749,9 @@ async fn gc_loop(store: Store, stop: CancellationToken) {
 /// bootstrap list. Kept in memory and written to `peers.json` when it changes.
 mod address_book {
     use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::path::Path;
+
+    use crate::files::JsonFile;
 
     const FILE: &str = "peers.json";
     /// Most peers remembered.
@@ -742,14 +759,7 @@ mod address_book {
     /// Most addresses remembered per peer.
     const MAX_ADDRS: usize = 8;
 
-    pub(super) struct Book {
-        path: PathBuf,
-        peers: Mutex<BTreeMap<String, Vec<String>>>,
-        /// A save is queued and has not yet taken its snapshot.
-        queued: AtomicBool,
-        /// One writer of the file at a time.
-        writing: Mutex<()>,
-    }
+    pub(super) struct Book(JsonFile<BTreeMap<String, Vec<String>>>);
 
     impl Book {
         /// The book in `data_dir`; empty when the file is missing or unreadable.
@@ -759,28 +769,24 @@ mod address_book {
                 .ok()
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .unwrap_or_default();
-            Self {
-                path,
-                peers: Mutex::new(peers),
-                queued: AtomicBool::new(false),
-                writing: Mutex::new(()),
-            }
+            Self(JsonFile::new(path, peers))
         }
 
         /// One TCP address per remembered peer, as a dialable `/p2p/` multiaddr.
         pub(super) fn dial_list(&self) -> Vec<String> {
-            let Ok(peers) = self.peers.lock() else {
-                return Vec::new();
-            };
-            peers
-                .iter()
-                .filter_map(|(peer, addrs)| {
-                    addrs
+            self.0
+                .read(|peers| {
+                    peers
                         .iter()
-                        .find(|a| a.contains("/tcp/"))
-                        .map(|a| format!("{a}/p2p/{peer}"))
+                        .filter_map(|(peer, addrs)| {
+                            addrs
+                                .iter()
+                                .find(|a| a.contains("/tcp/"))
+                                .map(|a| format!("{a}/p2p/{peer}"))
+                        })
+                        .collect()
                 })
-                .collect()
+                .unwrap_or_default()
         }
 
         /// Records a peer's listen addresses. True when the caller should run [`Book::save`]:
@@ -799,53 +805,37 @@ mod address_book {
             if addrs.is_empty() {
                 return false;
             }
-            let Ok(mut peers) = self.peers.lock() else {
-                return false;
-            };
             let peer = peer.to_string();
-            if peers.get(&peer) == Some(&addrs) {
-                return false;
-            }
-            peers.insert(peer, addrs);
-            while peers.len() > MAX_PEERS {
-                if peers.pop_first().is_none() {
-                    break;
+            self.0.update(|peers| {
+                if peers.get(&peer) == Some(&addrs) {
+                    return false;
                 }
-            }
-            !self.queued.swap(true, Ordering::AcqRel)
+                peers.insert(peer, addrs);
+                while peers.len() > MAX_PEERS {
+                    if peers.pop_first().is_none() {
+                        break;
+                    }
+                }
+                true
+            })
         }
 
         /// Writes the book to its file (blocking). A failure is logged: the book is a
         /// convenience, the bootstrap list still works.
         pub(super) fn save(&self) {
-            let Ok(_writing) = self.writing.lock() else {
-                return;
-            };
-            // Changes from here on queue another save.
-            self.queued.store(false, Ordering::Release);
-            let text = match self.peers.lock() {
-                Ok(peers) => serde_json::to_string_pretty(&*peers),
-                Err(_) => return,
-            };
-            let written = text.map_err(|e| e.to_string()).and_then(|text| {
-                super::write_atomically(&self.path, text.as_bytes()).map_err(|e| e.to_string())
-            });
-            if let Err(e) = written {
-                tracing::warn!(path = %self.path.display(), error = %e, "could not save the address book");
+            if let Err(e) = self.0.save() {
+                tracing::warn!(path = %self.0.path().display(), error = %e, "could not save the address book");
             }
         }
     }
 }
 
-/// Writes a file by writing a sibling and renaming it over, so readers never see half a file.
-fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
-    let tmp = path.with_extension("tmp");
-    let io = |source| NodeError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::write(&tmp, contents).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+/// Listen addresses as others dial them: each ending in `/p2p/<peer id>`.
+fn dialable(addrs: Vec<flashback_net::Multiaddr>, peer_id: flashback_net::PeerId) -> Vec<String> {
+    addrs
+        .into_iter()
+        .map(|a| format!("{a}/p2p/{peer_id}"))
+        .collect()
 }
 
 /// Runs blocking store work off the async runtime.
