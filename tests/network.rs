@@ -281,6 +281,48 @@ async fn supersede_withdraw_and_expiry_reach_every_node() {
     }
 }
 
+/// Submitting through a light client: a new offer is accepted and spreads; the same offer again
+/// is a duplicate; a different offer under the same `seq` is refused as an equivocation, and
+/// the evidence against the provider reaches the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmits_are_duplicates_and_a_second_version_of_a_seq_is_equivocation() {
+    let nodes = line(2).await;
+    let provider = SecretKey::generate();
+    let first = offer(&provider, "twice", 1);
+    let client = Client::connect(&[nodes[0].addr()]).await.unwrap();
+
+    let submitted = client.submit(&Object::Offer(first.clone())).await.unwrap();
+    assert_eq!((submitted.id, submitted.duplicate), (first.id(), false));
+    eventually("the offer reaches the other node", || async {
+        nodes[1].holds(first.id())
+    })
+    .await;
+
+    let again = client.submit(&Object::Offer(first.clone())).await.unwrap();
+    assert_eq!((again.id, again.duplicate), (first.id(), true));
+
+    let mut body = samples::offer(provider.public(), "twice", 1, now());
+    body.price.amount += 1;
+    let second = Signed::sign(body, &provider).unwrap();
+    match client.submit(&Object::Offer(second)).await {
+        Err(flashback_client::ClientError::Refused { rule, .. }) => {
+            assert_eq!(rule, flashback_types::Rule::Equivocation);
+        }
+        other => panic!("a second version of seq 1 must be refused, got {other:?}"),
+    }
+    client.close().await;
+    eventually("the evidence reaches the other node", || async {
+        nodes[1].node.store().is_flagged(&provider.public())
+    })
+    .await;
+    // The first version stays listed where it was.
+    assert_eq!(live_offers(&nodes[0], &provider).len(), 1);
+
+    for n in nodes {
+        n.node.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
     // A raw peer listening behind an honest node sees honest gossip but never a forgery.

@@ -194,6 +194,21 @@ impl Validator {
         }
     }
 
+    /// Stages one verified object that [`Validator::judge_now`] found new, from an async
+    /// task: [`Validator::stage_offer_later`], waiting for its result.
+    pub(crate) async fn stage_verified(&self, object: Object) -> Staged {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.stage_offer_later(object, move |staged| {
+            let _ = tx.send(staged);
+        });
+        rx.await.unwrap_or_else(|_| {
+            Staged(vec![(
+                Verdict::StoreFailed("the staging task failed".into()),
+                None,
+            )])
+        })
+    }
+
     fn stage_decoded_now(&self, decoded: Vec<Result<Object, Verdict>>, now: u64) -> Option<Staged> {
         let valid: Vec<Object> = decoded
             .iter()

@@ -14,7 +14,7 @@ use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
 use tokio::sync::broadcast;
 
 use crate::clock::now;
-use crate::pipeline::{Validator, Verdict, topic_for};
+use crate::pipeline::{Judgement, Validator, Verdict, topic_for};
 use crate::{NodeError, blocking, bounded};
 
 /// Longest a `WaitDecision` query is held open (below the 30 s request timeout).
@@ -187,15 +187,34 @@ impl Services {
     /// Validates and stores an object submitted to this node, and publishes it: a new or
     /// already held object on its topic (re-publishing a duplicate is deliberate: an earlier
     /// publish may have found no peers, and gossipsub drops what it has already seen), the
-    /// evidence of an equivocation on the offers topic. Publishing starts as soon as the object
-    /// is staged; the answer comes once it is durable.
+    /// evidence of an equivocation on the offers topic. The answer comes once it is durable.
+    ///
+    /// A new offer is published as soon as it is verified, before it is listed, as gossip
+    /// forwards it (`InlineGossip`): listing it is this node's own work, which its peers need
+    /// not wait for. Should another writer change the listing in between, the offer is listed
+    /// with the outcome staging gives and answered so; its peers ignore the copy they got.
+    /// Anything else (and every object while the store is busy) is published once listed.
     pub(crate) async fn submit_bytes(&self, bytes: Vec<u8>) -> (Verdict, Option<Object>) {
-        let staged = self.validator.stage(vec![bytes]).await;
-        if let Some((Verdict::Stored(Applied::Applied | Applied::Duplicate), Some(object))) =
-            staged.first()
-        {
-            self.publish(object).await;
-        }
+        let staged = match self.validator.judge_now(&bytes) {
+            Some(Judgement::NewOffer(object)) => {
+                self.publish(&object).await;
+                self.validator.stage_verified(*object).await
+            }
+            judged => {
+                let staged = match judged {
+                    Some(Judgement::Staged(staged)) => staged,
+                    _ => self.validator.stage(vec![bytes]).await,
+                };
+                if let Some((
+                    Verdict::Stored(Applied::Applied | Applied::Duplicate),
+                    Some(object),
+                )) = staged.first()
+                {
+                    self.publish(object).await;
+                }
+                staged
+            }
+        };
         let mut results = self.validator.settle(staged).await;
         let Some((verdict, object)) = results.pop() else {
             return (Verdict::StoreFailed("no result".into()), None);
