@@ -43,17 +43,16 @@ fn main() {
     .unwrap();
     let prop_obj = Object::from(prop.clone());
     let c_prop_obj = Object::from(c_prop.clone());
+    let decision = Signed::sign(
+        samples::decision(c_prop.body(), c_prop_obj.id(), Decision::Accept, now),
+        &p,
+    )
+    .unwrap();
     let objs: Vec<Object> = vec![
         offer_obj.clone(),
         Object::from(Signed::sign(samples::demand(p.public(), now), &p).unwrap()),
         prop_obj.clone(),
-        Object::from(
-            Signed::sign(
-                samples::decision(c_prop.body(), c_prop_obj.id(), Decision::Accept, now),
-                &p,
-            )
-            .unwrap(),
-        ),
+        Object::from(decision.clone()),
         Object::from(
             Signed::sign(
                 samples::attestation(p.public(), c.public(), Some(prop_obj.id()), 10, 9, now),
@@ -73,11 +72,6 @@ fn main() {
         ),
     ];
     // The two kinds made of other objects, for the `object` target only.
-    let decision = Signed::sign(
-        samples::decision(c_prop.body(), c_prop_obj.id(), Decision::Accept, now),
-        &p,
-    )
-    .unwrap();
     let agreement = Agreement::from_parts(c_prop.clone(), decision).unwrap();
     let other = Signed::sign(samples::offer(p.public(), "s3-eu", 1, now + 1), &p).unwrap();
     let evidence = EquivocationEvidence::from_offers(offer.clone(), other).unwrap();

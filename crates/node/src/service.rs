@@ -195,26 +195,20 @@ impl Services {
     /// with the outcome staging gives and answered so; its peers ignore the copy they got.
     /// Anything else (and every object while the store is busy) is published once listed.
     pub(crate) async fn submit_bytes(&self, bytes: Vec<u8>) -> (Verdict, Option<Object>) {
-        let staged = match self.validator.judge_now(&bytes) {
+        let (staged, published) = match self.validator.judge_now(&bytes) {
             Some(Judgement::NewOffer(object)) => {
                 self.publish(&object).await;
-                self.validator.stage_verified(*object).await
+                (self.validator.stage_verified(*object).await, true)
             }
-            judged => {
-                let staged = match judged {
-                    Some(Judgement::Staged(staged)) => staged,
-                    _ => self.validator.stage(vec![bytes]).await,
-                };
-                if let Some((
-                    Verdict::Stored(Applied::Applied | Applied::Duplicate),
-                    Some(object),
-                )) = staged.first()
-                {
-                    self.publish(object).await;
-                }
-                staged
-            }
+            Some(Judgement::Staged(staged)) => (staged, false),
+            None => (self.validator.stage(vec![bytes]).await, false),
         };
+        if !published
+            && let Some((Verdict::Stored(Applied::Applied | Applied::Duplicate), Some(object))) =
+                staged.first()
+        {
+            self.publish(object).await;
+        }
         let mut results = self.validator.settle(staged).await;
         let Some((verdict, object)) = results.pop() else {
             return (Verdict::StoreFailed("no result".into()), None);
