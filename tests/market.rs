@@ -246,6 +246,19 @@ async fn sla_commands_work_human_and_json() {
     let j: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(j["status"], "accepted");
     assert_eq!(j["volume"], GIB);
+    // The human line in units a person reads: the total in dollars, not cents.
+    let total = j["total"].as_u64().unwrap();
+    let dollars = format!("total {}.{:02} USD", total / 100, total % 100);
+    assert!(
+        text(&human).contains(&format!(" for 1.0 GiB over 2days, {dollars}")),
+        "{}",
+        text(&human)
+    );
+    assert!(
+        text(&list_human).contains(&dollars),
+        "{}",
+        text(&list_human)
+    );
     let agreement_id = j["agreement_id"].as_str().unwrap().to_owned();
 
     assert_eq!(

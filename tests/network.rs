@@ -76,6 +76,20 @@ async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
     assert_eq!(first["offer_key"], "line");
     assert_eq!(first["seq"], 1);
     assert_eq!(first["price"]["asset"], "USD");
+    assert_eq!(first["price"]["amount"], 120);
+
+    // Without --json: one row, the price in dollars (120 cents), not in cents.
+    let addr = nodes[4].addr();
+    let out = tokio::task::spawn_blocking(move || run_cli(&["listing", "query", "--node", &addr]))
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].starts_with(&signed.id().fmt_short()), "{table}");
+    assert!(rows[0].contains(" line "), "{table}");
+    assert!(rows[0].contains("1.20 USD/GiB-month"), "{table}");
 
     for n in nodes {
         n.node.shutdown().await;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod human;
 mod output;
 
 use clap::Parser;

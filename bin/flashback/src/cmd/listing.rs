@@ -9,7 +9,7 @@ use flashback_types::{
 
 use crate::cli::QueryArgs;
 use crate::cmd::node::node_addr;
-use crate::output;
+use crate::{human, output};
 
 fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
     let kind = match args.kind.as_deref() {
@@ -114,14 +114,13 @@ fn human_row(o: &Signed<Offer>) -> String {
         })
         .collect();
     format!(
-        "{}  {}  {:<16} seq {:<10} {:<10} {:>8} {}/{}  avail {:>5.2}%  [{}] [{}]{}",
+        "{}  {}  {:<16} seq {:<10} {:<10} {:>12}/{}  avail {:>5.2}%  [{}] [{}]{}",
         o.id().fmt_short(),
         b.provider.fmt_short(),
         b.offer_key.as_str(),
         b.seq,
         capacity,
-        b.price.amount,
-        b.price.asset,
+        human::amount(b.price.amount, b.price.asset.as_str()),
         unit,
         f64::from(b.qos.availability_bp) / 100.0,
         regions.join(","),

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::{ProposeArgs, SlaListArgs};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
-use crate::output;
+use crate::{human, output};
 
 pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     let key = read_key_file(&args.key)?;
@@ -66,13 +66,12 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     }
     match (status, reason) {
         ("accepted", _) => output::line(format_args!(
-            "accepted: agreement {} with {} for {} bytes over {}s, total {} {}",
+            "accepted: agreement {} with {} for {} over {}, total {}",
             proposal.id(),
             p.provider,
-            p.volume,
-            p.duration_secs,
-            p.total,
-            p.price.asset
+            human::volume(p.volume, p.price.unit),
+            human::duration(p.duration_secs),
+            human::amount(p.total, p.price.asset.as_str())
         )),
         ("rejected", Some(reason)) => output::line(format_args!(
             "rejected: {reason} (proposal {})",
@@ -126,15 +125,14 @@ pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
     for a in &agreements {
         let p = a.proposal().body();
         output::line(format_args!(
-            "{}  consumer {}  provider {}  {} bytes  {}s from {}  total {} {}",
+            "{}  consumer {}  provider {}  {}  {} from {}  total {}",
             a.proposal_id().fmt_short(),
             p.consumer.fmt_short(),
             p.provider.fmt_short(),
-            p.volume,
-            p.duration_secs,
-            p.start,
-            p.total,
-            p.price.asset
+            human::volume(p.volume, p.price.unit),
+            human::duration(p.duration_secs),
+            human::time(p.start),
+            human::amount(p.total, p.price.asset.as_str())
         ));
     }
     Ok(())

@@ -1,0 +1,88 @@
+//! Quantities for people: the human output of the light-client commands. `--json` keeps the
+//! exact integers of the signed objects.
+//!
+//! On the wire a price or a total is an integer count of the asset's minor unit (cents for
+//! USD). Here it is shown in the asset's major unit wherever ISO 4217 says how many minor units
+//! it has (`120` USD → `1.20 USD`), and marked "minor" where it does not (an asset code outside
+//! ISO 4217).
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use flashback_types::PriceUnit;
+use iso_currency::Currency;
+
+/// `minor` minor units of `asset`, e.g. `1.20 USD`, `500 JPY`, `1500 minor XLM`.
+pub(crate) fn amount(minor: u64, asset: &str) -> String {
+    match Currency::from_code(asset).and_then(|c| c.exponent()) {
+        Some(0) => format!("{minor} {asset}"),
+        // ISO 4217 exponents are at most 4; a larger one would not fit u64's scale.
+        Some(exp) if exp <= 19 => {
+            let scale = 10u64.pow(u32::from(exp));
+            let width = usize::from(exp);
+            format!("{}.{:0width$} {asset}", minor / scale, minor % scale)
+        }
+        _ => format!("{minor} minor {asset}"),
+    }
+}
+
+/// A volume in the unit its price is quoted for: bytes for storage, units for compute.
+pub(crate) fn volume(volume: u64, unit: PriceUnit) -> String {
+    match unit {
+        PriceUnit::GibMonth => bytesize::ByteSize::b(volume).display().iec().to_string(),
+        PriceUnit::UnitHour => format!("{volume} units"),
+    }
+}
+
+/// A span of seconds, e.g. `30days`, `1h 30m`.
+pub(crate) fn duration(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+/// A Unix timestamp as UTC, e.g. `2026-11-22T13:25:42Z`; past the year 9999, as a number.
+pub(crate) fn time(unix_secs: u64) -> String {
+    let mut text = String::new();
+    let formatted = UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix_secs))
+        // humantime's Display fails (rather than panics) beyond the year 9999.
+        .is_some_and(|t| write!(text, "{}", humantime::format_rfc3339_seconds(t)).is_ok());
+    if formatted {
+        text
+    } else {
+        format!("{unix_secs} (Unix time)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_assets_show_their_major_unit() {
+        assert_eq!(amount(120, "USD"), "1.20 USD");
+        assert_eq!(amount(5, "EUR"), "0.05 EUR");
+        assert_eq!(amount(0, "USD"), "0.00 USD");
+        assert_eq!(amount(123_456, "BHD"), "123.456 BHD");
+        assert_eq!(amount(500, "JPY"), "500 JPY");
+        assert_eq!(amount(u64::MAX, "USD"), "184467440737095516.15 USD");
+    }
+
+    #[test]
+    fn other_assets_say_minor_units() {
+        assert_eq!(amount(1500, "XLM"), "1500 minor XLM");
+        // An ISO code without a minor unit (gold by the troy ounce).
+        assert_eq!(amount(7, "XAU"), "7 minor XAU");
+    }
+
+    #[test]
+    fn volumes_durations_and_times_read_naturally() {
+        assert_eq!(volume(10 << 30, PriceUnit::GibMonth), "10.0 GiB");
+        assert_eq!(volume(4, PriceUnit::UnitHour), "4 units");
+        assert_eq!(duration(30 * 86_400), "30days");
+        assert_eq!(duration(5_400), "1h 30m");
+        assert_eq!(time(1_795_353_944), "2026-11-22T13:25:44Z");
+        assert_eq!(time(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(time(253_402_300_800), "253402300800 (Unix time)");
+        assert_eq!(time(u64::MAX), "18446744073709551615 (Unix time)");
+    }
+}
