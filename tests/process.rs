@@ -177,6 +177,28 @@ fn bad_input_gives_one_line_errors() {
         ]),
         "malformed --listen",
     );
+    // A port another program holds: the node says which address and what to do, and stops.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", taken.local_addr().unwrap().port());
+    let out = Command::new(flashback_bin())
+        .args([
+            "node",
+            "run",
+            "--no-metrics",
+            "--listen",
+            &listen,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("taken"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    one_line_error(&out, "listen address in use");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {listen}")) && err.contains("--listen"),
+        "{err}"
+    );
 
     let bad_files = [
         ("not-toml.toml", "this is not = = toml"),

@@ -33,7 +33,8 @@ impl Default for ProtocolLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetConfig {
-    /// Multiaddrs to listen on. Default: TCP and QUIC on all interfaces, OS-chosen ports.
+    /// Multiaddrs to listen on. Default: TCP and QUIC (UDP) on all interfaces, both on port
+    /// [`DEFAULT_PORT`], so that a node comes back on the addresses its peers remember.
     pub listen: Vec<String>,
     /// Peers to join at start, as multiaddrs ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<String>,
@@ -99,12 +100,15 @@ pub struct NetConfig {
     pub kad_bootstrap_interval_secs: u64,
 }
 
+/// A full node's default port, for TCP and for QUIC (UDP).
+pub const DEFAULT_PORT: u16 = 4077;
+
 impl Default for NetConfig {
     fn default() -> Self {
         Self {
             listen: vec![
-                "/ip4/0.0.0.0/tcp/0".to_owned(),
-                "/ip4/0.0.0.0/udp/0/quic-v1".to_owned(),
+                format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"),
+                format!("/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1"),
             ],
             bootstrap: Vec::new(),
             gossip: true,

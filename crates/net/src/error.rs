@@ -40,7 +40,9 @@ pub enum NetError {
     },
 
     /// A listener could not be opened.
-    #[error("cannot listen on {addr}: {reason}; pass a different --listen")]
+    #[error(
+        "cannot listen on {addr}: {reason}; pass a different --listen (port 0 picks a free one)"
+    )]
     Listen {
         /// The listen address.
         addr: String,

@@ -76,7 +76,7 @@ mod link_delay;
 mod rate_limit;
 mod types;
 
-pub use config::{NetConfig, ProtocolLimits};
+pub use config::{DEFAULT_PORT, NetConfig, ProtocolLimits};
 pub use error::NetError;
 pub use handle::{Extras, NetHandle, NetStats, spawn, spawn_with, spawn_with_metrics};
 /// The Prometheus registry type [`spawn_with_metrics`] records into.
