@@ -92,13 +92,7 @@ pub(crate) fn offer_json(offer: &Signed<Offer>) -> anyhow::Result<serde_json::Va
 
 fn human_row(o: &Signed<Offer>) -> String {
     let b = o.body();
-    let capacity = match b.kind {
-        ResourceKind::Storage => bytesize::ByteSize::b(b.capacity)
-            .display()
-            .iec()
-            .to_string(),
-        ResourceKind::Compute => format!("{} units", b.capacity),
-    };
+    let capacity = human::volume(b.capacity, PriceUnit::for_kind(b.kind));
     let unit = match b.price.unit {
         PriceUnit::GibMonth => "GiB-month",
         PriceUnit::UnitHour => "unit-hour",
