@@ -172,7 +172,8 @@ pub(crate) struct NodeArgs {
     /// The node's key file. Default: <data-dir>/node.key, created on first start.
     #[arg(long, value_name = "FILE", env = "FLASHBACK_KEY")]
     pub(crate) key: Option<PathBuf>,
-    /// Listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    /// Listen address (repeatable; replaces the default, port 4077 on TCP and QUIC on all
+    /// interfaces), e.g. /ip4/0.0.0.0/tcp/4078, or port 0 for any free port.
     #[arg(
         long,
         value_name = "MADDR",
@@ -180,7 +181,7 @@ pub(crate) struct NodeArgs {
         value_delimiter = ','
     )]
     pub(crate) listen: Vec<String>,
-    /// Peer to join at start (repeatable), e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW….
+    /// Peer to join at start (repeatable), e.g. /ip4/192.0.2.7/tcp/4077/p2p/12D3KooW….
     #[arg(
         long,
         value_name = "MADDR",

@@ -10,7 +10,7 @@
 //! use flashback_client::Client;
 //! use flashback_types::{OfferQuery, SortKey};
 //!
-//! let client = Client::connect(&["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...".to_owned()]).await?;
+//! let client = Client::connect(&["/ip4/127.0.0.1/tcp/4077/p2p/12D3KooW...".to_owned()]).await?;
 //! let page = client
 //!     .query_offers(&OfferQuery { sort: SortKey::Price, limit: 10, ..Default::default() })
 //!     .await?;

@@ -19,7 +19,7 @@
 //! use flashback_types::SecretKey;
 //!
 //! let consumer = SecretKey::generate(); // in practice: the key that signed the proposals
-//! let client = Client::connect(&["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...".to_owned()]).await?;
+//! let client = Client::connect(&["/ip4/127.0.0.1/tcp/4077/p2p/12D3KooW...".to_owned()]).await?;
 //! let config = ProbeConfig { window: Duration::from_secs(10), ..ProbeConfig::default() };
 //! // Two windows over every live agreement of `consumer`; each attestation is signed and
 //! // submitted through the node, and returned.

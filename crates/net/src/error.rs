@@ -20,7 +20,7 @@ pub enum NetError {
     /// A listen, bootstrap or dial address does not parse.
     #[error(
         "`{addr}` is not a valid multiaddr ({reason}); expected something like \
-         /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…"
+         /ip4/203.0.113.7/tcp/4077/p2p/12D3KooW…"
     )]
     InvalidMultiaddr {
         /// The address as given.

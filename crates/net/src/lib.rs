@@ -39,7 +39,7 @@
 //!
 //! # async fn run() -> Result<(), flashback_net::NetError> {
 //! let config = NetConfig {
-//!     bootstrap: vec!["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()],
+//!     bootstrap: vec!["/ip4/203.0.113.7/tcp/4077/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()],
 //!     ..NetConfig::default()
 //! };
 //! let (net, mut events) = flashback_net::spawn(Keypair::generate_ed25519(), config).await?;
