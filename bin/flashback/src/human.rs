@@ -2,9 +2,9 @@
 //! exact integers of the signed objects.
 //!
 //! On the wire a price or a total is an integer count of the asset's minor unit (cents for
-//! USD). Here it is shown in the asset's major unit wherever ISO 4217 says how many minor units
-//! it has (`120` USD → `1.20 USD`), and marked "minor" where it does not (an asset code outside
-//! ISO 4217).
+//! USD, stroops for XLM). Here it is shown in the asset's major unit wherever the decimals are
+//! known: ISO 4217 for currencies (`120` USD → `1.20 USD`), and the chains' own base units for
+//! the few crypto assets in [`CHAIN_DECIMALS`]. Any other asset is marked "minor".
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
@@ -12,11 +12,29 @@ use std::time::{Duration, UNIX_EPOCH};
 use flashback_types::PriceUnit;
 use iso_currency::Currency;
 
-/// `minor` minor units of `asset`, e.g. `1.20 USD`, `500 JPY`, `1500 minor XLM`.
+/// Crypto assets whose base unit is fixed by their chain: (code, decimals of the base unit).
+/// ISO 4217 has no entry for them.
+const CHAIN_DECIMALS: &[(&str, u16)] = &[
+    ("BTC", 8),   // satoshi
+    ("XLM", 7),   // stroop
+    ("ALGO", 6),  // microalgo
+    ("ETH", 18),  // wei
+    ("STRK", 18), // fri
+];
+
+/// `minor` minor units of `asset`, e.g. `1.20 USD`, `500 JPY`, `0.0001500 XLM`, `7 minor XAU`.
 pub(crate) fn amount(minor: u64, asset: &str) -> String {
-    match Currency::from_code(asset).and_then(|c| c.exponent()) {
+    let decimals = Currency::from_code(asset)
+        .and_then(|c| c.exponent())
+        .or_else(|| {
+            CHAIN_DECIMALS
+                .iter()
+                .find(|(code, _)| *code == asset)
+                .map(|(_, d)| *d)
+        });
+    match decimals {
         Some(0) => format!("{minor} {asset}"),
-        // ISO 4217 exponents are at most 4; a larger one would not fit u64's scale.
+        // 10^19 is the largest power of ten in a u64.
         Some(exp) if exp <= 19 => {
             let scale = 10u64.pow(u32::from(exp));
             let width = usize::from(exp);
@@ -68,8 +86,15 @@ mod tests {
     }
 
     #[test]
+    fn chain_assets_show_their_major_unit() {
+        assert_eq!(amount(1500, "XLM"), "0.0001500 XLM");
+        assert_eq!(amount(150_000_000, "BTC"), "1.50000000 BTC");
+        assert_eq!(amount(1, "ETH"), "0.000000000000000001 ETH");
+    }
+
+    #[test]
     fn other_assets_say_minor_units() {
-        assert_eq!(amount(1500, "XLM"), "1500 minor XLM");
+        assert_eq!(amount(1500, "FOO"), "1500 minor FOO");
         // An ISO code without a minor unit (gold by the troy ounce).
         assert_eq!(amount(7, "XAU"), "7 minor XAU");
     }
