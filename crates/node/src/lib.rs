@@ -180,6 +180,13 @@ impl Node {
                 net_config.bootstrap.push(addr);
             }
         }
+        if net_config.bootstrap.is_empty() && !net_config.enable_mdns {
+            tracing::info!(
+                "no peer to join (no bootstrap address, none remembered in peers.json, mDNS off): \
+                 this node waits for others to dial it; pass --bootstrap <multiaddr> or --mdns \
+                 to join a network"
+            );
+        }
         let (applied_tx, _) = broadcast::channel(1024);
         let (listed_tx, _) = broadcast::channel(1024);
         // Subscribed before anything can be stored (the network task lists gossip as it
