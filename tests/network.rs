@@ -83,7 +83,11 @@ async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
     let out = tokio::task::spawn_blocking(move || run_cli(&["listing", "query", "--node", &addr]))
         .await
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(rows.len(), 1, "{table}");
