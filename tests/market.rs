@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, eventually, line, run_cli};
+use common::{TestNode, cli_stdout, eventually, line, run_cli};
 use flashback_client::{Client, Terms};
 use flashback_types::{
     Decision, GIB, Object, Offer, RejectReason, SecretKey, Signed, keyfile, samples,
@@ -355,30 +355,22 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let key = write_key(dir.path(), "consumer.key", &consumer);
     let addr = home.addr();
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&[
-            "probe",
-            "--key",
-            &key,
-            "--node",
-            &addr,
-            "--window",
-            "1s",
-            "--windows",
-            "2",
-            "--probes",
-            "20",
-            "--json",
-        ])
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let attested: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = cli_stdout(&[
+        "probe",
+        "--key",
+        &key,
+        "--node",
+        &addr,
+        "--window",
+        "1s",
+        "--windows",
+        "2",
+        "--probes",
+        "20",
+        "--json",
+    ])
+    .await;
+    let attested: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         attested.as_array().unwrap().len(),
         4,

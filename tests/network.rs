@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DEADLINE, TestNode, eventually, line, run_cli};
+use common::{DEADLINE, TestNode, cli_stdout, eventually, line};
 use flashback_client::Client;
 use flashback_net::{NetConfig, NetEvent, topics};
 use flashback_node::Verdict;
@@ -59,17 +59,8 @@ async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
 
     // The CLI, as a consumer would, against node 5: the offer is printed after verification.
     let addr = nodes[4].addr();
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&["listing", "query", "--node", &addr, "--json"])
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = cli_stdout(&["listing", "query", "--node", &addr, "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
     let first = &listed.as_array().expect("an array")[0];
     assert_eq!(first["id"], signed.id().to_string());
     assert_eq!(first["provider"], provider.public().to_string());
@@ -79,16 +70,7 @@ async fn offer_published_at_one_end_of_a_line_reaches_the_other() {
     assert_eq!(first["price"]["amount"], 120);
 
     // Without --json: one row, the price in dollars (120 cents), not in cents.
-    let addr = nodes[4].addr();
-    let out = tokio::task::spawn_blocking(move || run_cli(&["listing", "query", "--node", &addr]))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = String::from_utf8_lossy(&out.stdout);
+    let table = cli_stdout(&["listing", "query", "--node", &addr]).await;
     let rows: Vec<&str> = table.lines().collect();
     assert_eq!(rows.len(), 1, "{table}");
     assert!(rows[0].starts_with(&signed.id().fmt_short()), "{table}");

@@ -156,6 +156,25 @@ pub fn run_cli(args: &[&str]) -> std::process::Output {
         .expect("runs the flashback binary")
 }
 
+/// Runs the `flashback` binary off the async runtime, asserts that it succeeded (showing its
+/// stderr if not) and returns its stdout.
+pub async fn cli_stdout(args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&args)
+    })
+    .await
+    .expect("the CLI task runs");
+    assert!(
+        out.status.success(),
+        "flashback exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// For a test that needs what this machine may lack: true when `available`. Otherwise the
 /// test prints that it was skipped and why, and should return; under CI (`CI` set), which
 /// provides what every test needs, it fails instead.
