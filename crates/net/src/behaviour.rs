@@ -48,6 +48,7 @@ impl Behaviour {
         keypair: &Keypair,
         config: &NetConfig,
         registry: Option<&mut Registry>,
+        signed_gossip: bool,
     ) -> Result<Self, NetError> {
         let local_peer_id = keypair.public().to_peer_id();
 
@@ -109,7 +110,7 @@ impl Behaviour {
             connection_limits: connection_limits::Behaviour::new(limits),
             memory_limits: Toggle::from(memory_limits),
             blocked: allow_block_list::Behaviour::default(),
-            gossipsub: build_gossipsub(config, registry)?,
+            gossipsub: build_gossipsub(config, registry, signed_gossip.then_some(keypair))?,
             kad: Toggle::from(kad),
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
@@ -129,9 +130,13 @@ impl Behaviour {
     }
 }
 
+/// `signer`: sign every message with this key and check every copy's signature, as gossipsub
+/// does by default (`Extras::signed_gossip`, for the network bench only); without it, the
+/// protocol's unsigned messages.
 fn build_gossipsub(
     config: &NetConfig,
     registry: Option<&mut Registry>,
+    signer: Option<&Keypair>,
 ) -> Result<Gossipsub, NetError> {
     let heartbeat = config.heartbeat();
     // Keep received messages in the cache long enough for the node to validate them: a message
@@ -165,7 +170,10 @@ fn build_gossipsub(
         .idontwant_message_size_threshold(0)
         .idontwant_on_publish(true)
         .flood_publish(config.gossip_flood_publish)
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validation_mode(match signer {
+            Some(_) => gossipsub::ValidationMode::Strict,
+            None => gossipsub::ValidationMode::Anonymous,
+        })
         .validate_messages()
         .message_id_fn(|message: &gossipsub::Message| {
             gossipsub::MessageId::new(blake3::hash(&message.data).as_bytes())
@@ -184,12 +192,13 @@ fn build_gossipsub(
             .map(|t| gossipsub::IdentTopic::new(*t).hash())
             .collect(),
     );
-    let mut gossipsub = Gossipsub::new_with_subscription_filter(
-        gossipsub::MessageAuthenticity::Anonymous,
-        gossipsub_config,
-        filter,
-    )
-    .map_err(|e| NetError::Behaviour(format!("gossipsub: {e}")))?;
+    let authenticity = match signer {
+        Some(keypair) => gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+        None => gossipsub::MessageAuthenticity::Anonymous,
+    };
+    let mut gossipsub =
+        Gossipsub::new_with_subscription_filter(authenticity, gossipsub_config, filter)
+            .map_err(|e| NetError::Behaviour(format!("gossipsub: {e}")))?;
     if let Some(registry) = registry {
         gossipsub = gossipsub.with_metrics(registry, gossipsub::MetricsConfig::default());
     }
@@ -286,6 +295,8 @@ mod tests {
     fn behaviour_builds_with_defaults() {
         let keypair = Keypair::generate_ed25519();
         let mut registry = Registry::default();
-        Behaviour::new(&keypair, &NetConfig::default(), Some(&mut registry)).expect("behaviour");
+        Behaviour::new(&keypair, &NetConfig::default(), Some(&mut registry), false)
+            .expect("behaviour");
+        Behaviour::new(&keypair, &NetConfig::default(), None, true).expect("signed gossip");
     }
 }

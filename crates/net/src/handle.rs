@@ -344,6 +344,14 @@ pub struct Extras<'a> {
     /// Judges gossip on the swarm task as it arrives (see [`GossipValidator`]); without one,
     /// every gossip message is emitted as a [`NetEvent::Gossip`].
     pub gossip_validator: Option<Arc<dyn GossipValidator>>,
+    /// Runs gossipsub with its own message authentication, as libp2p ships it
+    /// (`MessageAuthenticity::Signed`, `ValidationMode::Strict`): every message carries its
+    /// publisher's peer id, a sequence number and a signature by the peer's key, and every
+    /// peer checks that signature on every copy it receives, duplicates included, before
+    /// gossipsub deduplicates. Flashback's protocol does not: its messages are unsigned and
+    /// carry self-signed objects (docs/PROTOCOL.md), so a peer with this set cannot exchange
+    /// gossip with a node. For the network bench's second baseline only; a node never sets it.
+    pub signed_gossip: bool,
 }
 
 /// Like [`spawn`], with metrics and a gossip validator as [`Extras`] says.
@@ -355,6 +363,7 @@ pub async fn spawn_with(
     let Extras {
         mut registry,
         gossip_validator,
+        signed_gossip,
     } = extras;
     config.validate()?;
     let listen = config
@@ -369,7 +378,7 @@ pub async fn spawn_with(
         .collect::<Result<Vec<_>, _>>()?;
 
     let local_peer_id = keypair.public().to_peer_id();
-    let behaviour = Behaviour::new(&keypair, &config, registry.as_deref_mut())?;
+    let behaviour = Behaviour::new(&keypair, &config, registry.as_deref_mut(), signed_gossip)?;
     let counters = Counters::default();
     let metrics = registry.map(|registry| {
         counters.register(registry);

@@ -14,23 +14,29 @@
 //!    `topic_msg_recv_counts_unfiltered` ÷ (N × M)); and the CPU time the whole process spent
 //!    per offer from just before its publish until every other peer held it (all threads, so
 //!    all N peers and their background work), whose ratio between the modes shows how much of
-//!    the t95 ratio is CPU work on the shared cores. Twice:
+//!    the t95 ratio is CPU work on the shared cores. Three modes:
 //!    - *baseline*: plain `flashback_net` peers whose gossip validator accepts every message
 //!      on the network task as it arrives, as gossipsub without validation forwards it
 //!      (receipt = the instant of that call; no decoding, no store);
+//!    - *signed*: the same peers with gossipsub's own message authentication, as libp2p ships
+//!      it (`MessageAuthenticity::Signed`, `ValidationMode::Strict`): every message carries a
+//!      signature by its publisher's peer key, which every peer checks on every copy it
+//!      receives, duplicates included, before forwarding (`Extras::signed_gossip`). This is
+//!      what gossipsub costs out of the box; Flashback's protocol drops that per-copy check and
+//!      has each node verify the object's own signature once instead;
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
 //!      [`Node::submit`] (validate, store, publish); receipt = the instant the object entered
 //!      that node's listing, verified and visible to queries ([`Node::subscribe_listed`]).
 //!      The time until the harness hears it is also durable there
 //!      ([`Node::subscribe_applied`]) is reported next to it (`dur95`).
 //!
-//!    Both receipts are stamped by the peer where it holds the message, not when a harness
+//!    Every receipt is stamped by the peer where it holds the message, not when a harness
 //!    task gets round to reading it (that task runs behind every peer's work on the same
 //!    runtime, which would add harness scheduling to the figures). The modes take turns in
-//!    rounds (a fresh network per mode and round, the same topology for both, the first mode
-//!    alternating), so that the machine's drift over the run falls on both; the table pools
-//!    the rounds, and each round's own p50 ratio is listed under it. Two floor lines follow:
-//!    the baseline plus the CPU work every other node cannot skip, spread perfectly over the
+//!    rounds (a fresh network per mode and round, the same topology for all, the order
+//!    reversed every other round), so that the machine's drift over the run falls on all; the
+//!    table pools the rounds, and the full node's ratios to each baseline follow, with each
+//!    round's own p50 ratio. Under the *baseline* comparison, two floor lines: the baseline plus the CPU work every other node cannot skip, spread perfectly over the
 //!    cores — decoding and verifying the offer (timed in this run), then that plus listing it,
 //!    then plus flushing it to disk (process CPU time per offer in fresh stores in the temp
 //!    dir, over 1,000 offers). None is a prediction; they show how much of the ratio that
@@ -60,8 +66,8 @@
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
 //! forms meshes sooner, but mesh upkeep in every node that often keeps the cores busy; at
 //! 100 ms and 100 nodes, about 1.5 of the 2 cores before any offer), `FLASHBACK_BENCH_MODES`
-//! (propagation modes, default `baseline,full`; one mode alone is for profiling, with no
-//! ratio). Stores go to the system temp dir; `TMPDIR=/dev/shm` takes the disk's flush latency
+//! (propagation modes, default `baseline,signed,full`; one mode alone is for profiling, with
+//! no ratio). Stores go to the system temp dir; `TMPDIR=/dev/shm` takes the disk's flush latency
 //! out of the figures.
 //!
 //! Output: a table on stdout, then one JSON object per figure, one per line. Progress goes to
@@ -159,7 +165,7 @@ impl Settings {
                 PipelineConfig::default().flush_delay_ms,
             ),
             modes: std::env::var("FLASHBACK_BENCH_MODES")
-                .unwrap_or_else(|_| "baseline,full".into())
+                .unwrap_or_else(|_| "baseline,signed,full".into())
                 .split(',')
                 .map(|m| m.trim().to_owned())
                 .collect(),
@@ -354,7 +360,12 @@ fn sign_offers(count: usize, per_provider: usize, label: &str) -> Vec<Object> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// Gossipsub forwarding Flashback's unsigned messages, with no work of its own.
     Baseline,
+    /// Gossipsub as libp2p ships it: every message signed by its publisher's peer key and
+    /// checked on every copy received ([`flashback_net::Extras::signed_gossip`]).
+    Signed,
+    /// Real nodes.
     Full,
 }
 
@@ -362,6 +373,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Baseline => "baseline",
+            Mode::Signed => "signed",
             Mode::Full => "full",
         }
     }
@@ -463,12 +475,13 @@ impl Network {
             let config = memory_net_config(bootstrap, settings.heartbeat_ms, settings.link_ms);
             let receipts = receipts.clone();
             match mode {
-                Mode::Baseline => {
+                Mode::Baseline | Mode::Signed => {
                     let mut registry = Registry::default();
                     let (seen_tx, seen_rx) = mpsc::channel(1024);
                     let extras = flashback_net::Extras {
                         registry: Some(&mut registry),
                         gossip_validator: Some(Arc::new(AcceptAll(seen_tx))),
+                        signed_gossip: mode == Mode::Signed,
                     };
                     let (net, events) =
                         flashback_net::spawn_with(Keypair::generate_ed25519(), config, extras)
@@ -513,7 +526,7 @@ impl Network {
         Self {
             mode,
             peers: match mode {
-                Mode::Baseline => Peers::Raw(raw),
+                Mode::Baseline | Mode::Signed => Peers::Raw(raw),
                 Mode::Full => Peers::Full(full),
             },
             nets,
@@ -525,7 +538,7 @@ impl Network {
     /// The key under which receipts of `offer` are reported.
     fn key(&self, offer: &Object) -> [u8; 32] {
         match self.mode {
-            Mode::Baseline => MessageId32::of(offer.encoded()).0,
+            Mode::Baseline | Mode::Signed => MessageId32::of(offer.encoded()).0,
             Mode::Full => offer.id().0,
         }
     }
@@ -1050,7 +1063,7 @@ async fn propagation(settings: &Settings, report: &mut Report) {
         "recv",
         "1st"
     ));
-    let modes: Vec<Mode> = [Mode::Baseline, Mode::Full]
+    let modes: Vec<Mode> = [Mode::Baseline, Mode::Signed, Mode::Full]
         .into_iter()
         .filter(|m| settings.modes.iter().any(|name| name == m.name()))
         .collect();
@@ -1061,7 +1074,12 @@ async fn propagation(settings: &Settings, report: &mut Report) {
         // take turns: each round starts a fresh network per mode (both on the same topology)
         // and publishes the round's share of the offers, the first mode alternating.
         let mut merged: Vec<Option<Propagation>> = modes.iter().map(|_| None).collect();
-        let mut round_ratios = Vec::new();
+        // Per baseline mode, each round's p50 ratio full / that baseline.
+        let mut round_ratios: Vec<(Mode, Vec<f64>)> = modes
+            .iter()
+            .filter(|&&m| m != Mode::Full)
+            .map(|&m| (m, Vec::new()))
+            .collect();
         for (round, chunk) in offers.chunks(per_round).enumerate() {
             let round_settings = Settings {
                 seed: settings.seed.wrapping_add(round as u64),
@@ -1089,10 +1107,13 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                     slot @ None => *slot = Some(run),
                 }
             }
-            if let [Some(b), Some(f)] = p50[..]
-                && !b.is_zero()
-            {
-                round_ratios.push(f.as_secs_f64() / b.as_secs_f64());
+            let p50_of = |mode: Mode| modes.iter().position(|&m| m == mode).and_then(|i| p50[i]);
+            if let Some(f) = p50_of(Mode::Full) {
+                for (mode, ratios) in &mut round_ratios {
+                    if let Some(b) = p50_of(*mode).filter(|b| !b.is_zero()) {
+                        ratios.push(f.as_secs_f64() / b.as_secs_f64());
+                    }
+                }
             }
         }
         let mut runs = Vec::new();
@@ -1157,116 +1178,140 @@ async fn propagation(settings: &Settings, report: &mut Report) {
                 "fraction",
                 context,
             );
-            runs.push(run);
+            runs.push((mode, run));
         }
-        if let [base, full] = &runs[..] {
-            let ratio = |p| match (full.t95(p), base.t95(p)) {
-                (Some(f), Some(b)) if !b.is_zero() => Some(f.as_secs_f64() / b.as_secs_f64()),
-                _ => None,
-            };
-            let (r50, r99) = (ratio(50.0), ratio(99.0));
-            let show = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}"));
-            report.row(format!(
-                "{:>5} {:>9} full/baseline t95: p50 x{}  p99 x{}  (target <= 1.3); added p50 {:.1} ms",
-                n,
-                "ratio",
-                show(r50),
-                show(r99),
-                match (full.t95(50.0), base.t95(50.0)) {
-                    (Some(f), Some(b)) => ms(f) - ms(b),
-                    _ => f64::NAN,
-                }
-            ));
-            let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 50.0);
-            if let (Some(f), Some(b)) = (cpu(full), cpu(base))
-                && !b.is_zero()
-            {
-                let r = f.as_secs_f64() / b.as_secs_f64();
-                report.row(format!(
-                    "{:>5} {:>9} CPU of the process per wave (publish until all N-1 hold it), p50: \
-                     {:.1} ms raw, {:.1} ms full, x{r:.2}",
-                    n,
-                    "cpu",
-                    ms(b),
-                    ms(f)
-                ));
-                report.figure(
-                    "propagation.ratio_wave_cpu_p50",
-                    r,
-                    "x",
-                    json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms }),
-                );
-            }
-            round_ratios.sort_by(f64::total_cmp);
-            report.row(format!(
-                "{:>5} {:>9} p50 ratio of each round, sorted: {}",
-                n,
-                "rounds",
-                round_ratios
-                    .iter()
-                    .map(|r| format!("x{r:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
-            // Not a prediction: the verification work alone, spread perfectly over every
-            // core, added to this run's baseline (noise in the baseline can beat it).
-            let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
-            let floor = per_node(verify);
-            if let Some(b) = base.t95(50.0) {
-                let ratio = |floor: Duration| (ms(b) + ms(floor)) / ms(b);
-                report.row(format!(
-                    "{:>5} {:>9} verification alone: {} nodes x {:.0} us / {cores} cores = {:.1} ms, \
-                     a p50 ratio of x{:.2} over this baseline",
-                    n,
-                    "floor",
-                    n - 1,
-                    verify.as_secs_f64() * 1e6,
-                    ms(floor),
-                    ratio(floor),
-                ));
-                report.figure(
-                    "propagation.ratio_floor_p50",
-                    ratio(floor),
-                    "x",
-                    json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
-                );
-                // The same with each node's listing of the offer added, then its flush too. A
-                // node's flush waits `flush_ms` after the offer arrives, so it lands inside the
-                // wave only where the wave outlasts that delay.
-                if let Some(cost) = listing {
-                    let listed = per_node(verify + cost.stage);
-                    let flushed = per_node(verify + cost.stage + cost.flush);
-                    report.row(format!(
-                        "{:>5} {:>9} + listing ({:.0} us): x{:.2}; + flush ({:.0} us CPU), \
-                         if every node's fell inside the wave: {:.1} ms, x{:.2}",
+        let find = |mode: Mode| runs.iter().find(|(m, _)| *m == mode).map(|(_, run)| run);
+        if let Some(full) = find(Mode::Full) {
+            for (base_mode, rounds) in &mut round_ratios {
+                if let Some(base) = find(*base_mode) {
+                    let floors = (*base_mode == Mode::Baseline).then_some((verify, listing, cores));
+                    compare(
+                        report,
+                        settings,
                         n,
-                        "floor",
-                        cost.stage.as_secs_f64() * 1e6,
-                        ratio(listed),
-                        cost.flush.as_secs_f64() * 1e6,
-                        ms(flushed),
-                        ratio(flushed),
-                    ));
-                    let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
-                    for (name, floor) in [("listed", listed), ("flushed", flushed)] {
-                        report.figure(
-                            &format!("propagation.ratio_floor_{name}_p50"),
-                            ratio(floor),
-                            "x",
-                            context.clone(),
-                        );
-                    }
-                }
-            }
-            for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
-                if let Some(r) = r {
-                    report.figure(
-                        &format!("propagation.{name}"),
-                        r,
-                        "x",
-                        json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms }),
+                        (*base_mode, base),
+                        full,
+                        rounds,
+                        floors,
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The full node's figures against one baseline's, from the same run: t95 ratios, CPU per
+/// wave, each round's ratio, and (`floors`, for the unsigned baseline) the floor lines.
+fn compare(
+    report: &mut Report,
+    settings: &Settings,
+    n: usize,
+    (base_mode, base): (Mode, &Propagation),
+    full: &Propagation,
+    round_ratios: &mut [f64],
+    floors: Option<(Duration, Option<ListingCost>, usize)>,
+) {
+    let ratio = |p| match (full.t95(p), base.t95(p)) {
+        (Some(f), Some(b)) if !b.is_zero() => Some(f.as_secs_f64() / b.as_secs_f64()),
+        _ => None,
+    };
+    let (r50, r99) = (ratio(50.0), ratio(99.0));
+    let show = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}"));
+    let base_name = base_mode.name();
+    // Every figure of this comparison names its baseline.
+    let context = json!({ "nodes": n, "baseline": base_name, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms });
+    report.row(format!(
+        "{:>5} {:>9} full/{base_name} t95: p50 x{}  p99 x{}  (target <= 1.3); added p50 {:.1} ms",
+        n,
+        "ratio",
+        show(r50),
+        show(r99),
+        match (full.t95(50.0), base.t95(50.0)) {
+            (Some(f), Some(b)) => ms(f) - ms(b),
+            _ => f64::NAN,
+        }
+    ));
+    let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 50.0);
+    if let (Some(f), Some(b)) = (cpu(full), cpu(base))
+        && !b.is_zero()
+    {
+        let r = f.as_secs_f64() / b.as_secs_f64();
+        report.row(format!(
+            "{:>5} {:>9} CPU of the process per wave (publish until all N-1 hold it), p50: \
+             {:.1} ms {base_name}, {:.1} ms full, x{r:.2}",
+            n,
+            "cpu",
+            ms(b),
+            ms(f)
+        ));
+        report.figure("propagation.ratio_wave_cpu_p50", r, "x", context.clone());
+    }
+    round_ratios.sort_by(f64::total_cmp);
+    report.row(format!(
+        "{:>5} {:>9} p50 ratio full/{base_name} of each round, sorted: {}",
+        n,
+        "rounds",
+        round_ratios
+            .iter()
+            .map(|r| format!("x{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    for (name, r) in [("ratio_t95_p50", r50), ("ratio_t95_p99", r99)] {
+        if let Some(r) = r {
+            report.figure(&format!("propagation.{name}"), r, "x", context.clone());
+        }
+    }
+    // Not a prediction: the verification work alone, spread perfectly over every
+    // core, added to this run's baseline (noise in the baseline can beat it).
+    let Some((verify, listing, cores)) = floors else {
+        return;
+    };
+    let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
+    let floor = per_node(verify);
+    if let Some(b) = base.t95(50.0) {
+        let ratio = |floor: Duration| (ms(b) + ms(floor)) / ms(b);
+        report.row(format!(
+            "{:>5} {:>9} verification alone: {} nodes x {:.0} us / {cores} cores = {:.1} ms, \
+             a p50 ratio of x{:.2} over this baseline",
+            n,
+            "floor",
+            n - 1,
+            verify.as_secs_f64() * 1e6,
+            ms(floor),
+            ratio(floor),
+        ));
+        report.figure(
+            "propagation.ratio_floor_p50",
+            ratio(floor),
+            "x",
+            json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
+        );
+        // The same with each node's listing of the offer added, then its flush too. A
+        // node's flush waits `flush_ms` after the offer arrives, so it lands inside the
+        // wave only where the wave outlasts that delay.
+        if let Some(cost) = listing {
+            let listed = per_node(verify + cost.stage);
+            let flushed = per_node(verify + cost.stage + cost.flush);
+            report.row(format!(
+                "{:>5} {:>9} + listing ({:.0} us): x{:.2}; + flush ({:.0} us CPU), \
+                 if every node's fell inside the wave: {:.1} ms, x{:.2}",
+                n,
+                "floor",
+                cost.stage.as_secs_f64() * 1e6,
+                ratio(listed),
+                cost.flush.as_secs_f64() * 1e6,
+                ms(flushed),
+                ratio(flushed),
+            ));
+            let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
+            for (name, floor) in [("listed", listed), ("flushed", flushed)] {
+                report.figure(
+                    &format!("propagation.ratio_floor_{name}_p50"),
+                    ratio(floor),
+                    "x",
+                    context.clone(),
+                );
             }
         }
     }

@@ -212,6 +212,7 @@ impl Node {
         let extras = flashback_net::Extras {
             registry: Some(&mut registry),
             gossip_validator: Some(inline.clone()),
+            ..flashback_net::Extras::default()
         };
         let (net, events) =
             match flashback_net::spawn_with(key.to_libp2p_keypair(), net_config.clone(), extras)
@@ -223,6 +224,7 @@ impl Node {
                     let extras = flashback_net::Extras {
                         registry: Some(&mut registry),
                         gossip_validator: Some(inline),
+                        ..flashback_net::Extras::default()
                     };
                     flashback_net::spawn_with(key.to_libp2p_keypair(), config.net.clone(), extras)
                         .await?
