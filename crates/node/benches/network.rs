@@ -36,8 +36,9 @@
 //!    rounds (a fresh network per mode and round, the same topology for all, the order
 //!    reversed every other round), so that the machine's drift over the run falls on all; the
 //!    table pools the rounds, and the full node's ratios to each baseline follow, with each
-//!    round's own p50 ratio. Under the *baseline* comparison, two floor lines: the baseline plus the CPU work every other node cannot skip, spread perfectly over the
-//!    cores — decoding and verifying the offer (timed in this run), then that plus listing it,
+//!    round's own p50 ratio. Under the *baseline* comparison, two floor lines: the baseline
+//!    plus the CPU work every other node cannot skip, spread perfectly over the cores —
+//!    decoding and verifying the offer (timed in this run), then that plus listing it,
 //!    then plus flushing it to disk (process CPU time per offer in fresh stores in the temp
 //!    dir, over 1,000 offers). None is a prediction; they show how much of the ratio that
 //!    work alone takes on this machine.
@@ -1267,6 +1268,8 @@ fn compare(
     let Some((verify, listing, cores)) = floors else {
         return;
     };
+    let mut floor_context = context;
+    floor_context["decode_verify_us"] = json!(verify.as_secs_f64() * 1e6);
     let per_node = |work: Duration| work * (n as u32 - 1) / cores as u32;
     let floor = per_node(verify);
     if let Some(b) = base.t95(50.0) {
@@ -1285,7 +1288,7 @@ fn compare(
             "propagation.ratio_floor_p50",
             ratio(floor),
             "x",
-            json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6 }),
+            floor_context.clone(),
         );
         // The same with each node's listing of the offer added, then its flush too. A
         // node's flush waits `flush_ms` after the offer arrives, so it lands inside the
@@ -1304,7 +1307,9 @@ fn compare(
                 ms(flushed),
                 ratio(flushed),
             ));
-            let context = json!({ "nodes": n, "link_ms": settings.link_ms, "flush_ms": settings.flush_ms, "decode_verify_us": verify.as_secs_f64() * 1e6, "stage_us": cost.stage.as_secs_f64() * 1e6, "flush_cpu_us": cost.flush.as_secs_f64() * 1e6 });
+            let mut context = floor_context;
+            context["stage_us"] = json!(cost.stage.as_secs_f64() * 1e6);
+            context["flush_cpu_us"] = json!(cost.flush.as_secs_f64() * 1e6);
             for (name, floor) in [("listed", listed), ("flushed", flushed)] {
                 report.figure(
                     &format!("propagation.ratio_floor_{name}_p50"),
