@@ -109,6 +109,26 @@ pub struct Counts {
     pub rejected: u64,
     /// Objects ignored, summed over nodes (`verdict="ignore"`: duplicates, superseded…).
     pub ignored: u64,
+    /// `rejected`, by the rule that failed (the `outcome` label).
+    pub rejected_by: BTreeMap<String, u64>,
+    /// `ignored`, by the rule that applied (`duplicate`, `superseded`, `expired`…).
+    pub ignored_by: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// `"3 (duplicate 2, superseded 1)"`, or `"0"`.
+    pub fn with_outcomes(total: u64, by: &BTreeMap<String, u64>) -> String {
+        let parts: Vec<String> = by
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(outcome, n)| format!("{outcome} {n}"))
+            .collect();
+        if parts.is_empty() {
+            total.to_string()
+        } else {
+            format!("{total} ({})", parts.join(", "))
+        }
+    }
 }
 
 /// Latency from publish to presence in each node's listing.
@@ -510,10 +530,14 @@ impl Report {
             ("attestations", c.attestations as u64),
             ("runner submits that failed", c.submit_failures as u64),
             ("objects accepted (all nodes)", c.accepted),
-            ("objects rejected (all nodes)", c.rejected),
-            ("objects ignored (all nodes)", c.ignored),
         ] {
             let _ = writeln!(s, "| {name} | {v} |");
+        }
+        for (name, total, by) in [
+            ("objects rejected (all nodes)", c.rejected, &c.rejected_by),
+            ("objects ignored (all nodes)", c.ignored, &c.ignored_by),
+        ] {
+            let _ = writeln!(s, "| {name} | {} |", Counts::with_outcomes(total, by));
         }
 
         let p = &self.propagation;
@@ -785,9 +809,13 @@ mod tests {
         });
         r.flood = Some(FloodReport::default());
         r.partition = Some(PartitionReport::default());
+        r.counts.ignored = 3;
+        r.counts.ignored_by = [("duplicate".to_owned(), 2), ("superseded".to_owned(), 1)].into();
         let md = r.markdown();
         for needle in [
             "PASS",
+            "| objects ignored (all nodes) | 3 (duplicate 2, superseded 1) |",
+            "| objects rejected (all nodes) | 0 |",
             "## Checks",
             "## Propagation",
             "## Reputation",

@@ -1059,6 +1059,21 @@ fn finish(
             .map(|m| http::sum_metric(m, "flashback_objects_total", &[("verdict", verdict)]) as u64)
             .sum()
     };
+    let metric_by_outcome = |verdict: &str| -> BTreeMap<String, u64> {
+        let mut by = BTreeMap::new();
+        for m in played.metrics.iter().flatten() {
+            let groups = http::group_metric(
+                m,
+                "flashback_objects_total",
+                &[("verdict", verdict)],
+                "outcome",
+            );
+            for (outcome, n) in groups {
+                *by.entry(outcome).or_insert(0) += n as u64;
+            }
+        }
+        by
+    };
     let count = |kind: &str| published.iter().filter(|p| p.kind == kind).count();
     let counts = Counts {
         nodes: ctx.nodes(),
@@ -1072,6 +1087,8 @@ fn finish(
         accepted: metric_sum("accept"),
         rejected: metric_sum("reject"),
         ignored: metric_sum("ignore"),
+        rejected_by: metric_by_outcome("reject"),
+        ignored_by: metric_by_outcome("ignore"),
     };
 
     let distinct: HashSet<Option<&String>> =

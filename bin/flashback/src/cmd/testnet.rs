@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use flashback_testnet::{Report, Scenario, Span, UpOptions};
+use flashback_testnet::{Counts, Report, Scenario, Span, UpOptions};
 
 use crate::cli::{TestnetDirArgs, TestnetUpArgs};
 use crate::output;
@@ -66,8 +66,8 @@ fn summary(r: &Report) {
         c.offers,
         c.agreements,
         c.attestations,
-        c.rejected,
-        c.ignored
+        Counts::with_outcomes(c.rejected, &c.rejected_by),
+        Counts::with_outcomes(c.ignored, &c.ignored_by)
     ));
     output::line(format!(
         "propagation: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} samples, {} missing)",
