@@ -322,30 +322,59 @@ impl Serialize for PublicKey {
 impl<'de> Deserialize<'de> for PublicKey {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bytes = deserialize_fixed::<D, PUBLIC_KEY_LEN>(deserializer)?;
-        if TRUSTED_KEYS.with(std::cell::Cell::get) {
+        let checked = KEY_CHECKS.with(|c| match c.get() {
+            KeyChecks::All => false,
+            KeyChecks::Trusted => true,
+            KeyChecks::Except(known) => known == bytes,
+        });
+        if checked {
             return Ok(PublicKey(bytes));
         }
         PublicKey::from_bytes(&bytes).map_err(de::Error::custom)
     }
 }
 
+/// Which public keys deserialization checks on this thread.
+#[derive(Clone, Copy)]
+enum KeyChecks {
+    /// Every key (the default).
+    All,
+    /// None: the bytes were fully verified before ([`with_trusted_keys`]).
+    Trusted,
+    /// Every key but this one, which passed the same checks already ([`with_checked_key`]).
+    Except([u8; PUBLIC_KEY_LEN]),
+}
+
 thread_local! {
-    /// True only inside [`with_trusted_keys`].
-    static TRUSTED_KEYS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static KEY_CHECKS: std::cell::Cell<KeyChecks> = const { std::cell::Cell::new(KeyChecks::All) };
+}
+
+/// Runs `f` with `checks` in force for deserialization on this thread, then restores what was
+/// in force before (also if `f` panics).
+fn with_key_checks<R>(checks: KeyChecks, f: impl FnOnce() -> R) -> R {
+    struct Restore(KeyChecks);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            KEY_CHECKS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(KEY_CHECKS.with(|c| c.replace(checks)));
+    f()
 }
 
 /// Runs `f` with public-key validation turned off for deserialization on this thread. Only for
 /// re-reading bytes that were fully verified before (`Object::decode_trusted`): the point
 /// checks cost ~5 µs per key, more than everything else in decoding an offer.
 pub(crate) fn with_trusted_keys<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            TRUSTED_KEYS.with(|t| t.set(self.0));
-        }
-    }
-    let _restore = Restore(TRUSTED_KEYS.with(|t| t.replace(true)));
-    f()
+    with_key_checks(KeyChecks::Trusted, f)
+}
+
+/// Runs `f` with `key` counted as checked for deserialization on this thread: a body that
+/// names its own signer (an offer's provider, an attestation's attester) does not decompress
+/// and check the same 32 bytes a second time. Every other key is still checked. The verdict
+/// is the same as checking again: `key` is a [`PublicKey`], so these exact bytes passed.
+pub(crate) fn with_checked_key<R>(key: &PublicKey, f: impl FnOnce() -> R) -> R {
+    with_key_checks(KeyChecks::Except(key.0), f)
 }
 
 impl Serialize for Signature {

@@ -321,7 +321,9 @@ impl<T: SignedBody> Envelope<T> {
                 format!("signature by {} does not verify", self.signer.fmt_short()),
             ));
         }
-        let body: T = decode_limited(T::KIND, body_bytes)?;
+        // The signer's key was checked when the envelope was parsed.
+        let body: T =
+            crate::keys::with_checked_key(&self.signer, || decode_limited(T::KIND, body_bytes))?;
         if encoding::encode(&body) != body_bytes {
             return Err(DecodeError::NonCanonical.into());
         }

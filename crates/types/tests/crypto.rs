@@ -104,6 +104,57 @@ fn weak_keys_are_refused_everywhere() {
     assert_eq!(err.label(), Label::Reject);
 }
 
+/// A body's keys are checked like the envelope's: a weak key inside a body is refused even
+/// under a valid signature, while a body that names its own signer (checked once, with the
+/// envelope) decodes, with and without a cache of checked keys.
+#[test]
+fn weak_keys_inside_a_body_are_refused_and_the_signer_is_checked_once() {
+    let issuer = SecretKey::generate();
+    let subject = SecretKey::generate().public();
+    let cert = Signed::sign(
+        samples::certificate(issuer.public(), subject, "iso27001", "yes", NOW),
+        &issuer,
+    )
+    .unwrap();
+    // Put a weak key where the subject is, and sign the new body properly.
+    let resign = |cert: &Signed<Certificate>, replace: &[u8; 32], with: &[u8; 32]| {
+        let mut bytes = cert.encoded().to_vec();
+        let body_end = bytes.len() - 96;
+        let at = bytes[..body_end]
+            .windows(32)
+            .position(|w| w == replace)
+            .unwrap();
+        bytes[at..at + 32].copy_from_slice(with);
+        let body_start = body_end - flashback_types::encoding::encode(cert.body()).len();
+        let digest = signing_digest(Kind::Certificate, &bytes[body_start..body_end]);
+        let signature = issuer.sign(&digest).to_bytes();
+        bytes[body_end + 32..].copy_from_slice(&signature);
+        bytes
+    };
+    let cache = KeyCache::new(16);
+    for weak in WEAK_KEYS {
+        let bytes = resign(&cert, subject.as_bytes(), &hex32(weak));
+        for keys in [None, Some(&cache)] {
+            let err = Object::decode_with(&bytes, keys).unwrap_err();
+            assert_eq!(err.label(), Label::Reject, "{weak}: {err}");
+        }
+    }
+    // The signer's own key inside its body passes the key checks (here it then meets the
+    // certificate's rule that issuer and subject differ); an offer's provider is the same case.
+    let own = resign(&cert, subject.as_bytes(), issuer.public().as_bytes());
+    for keys in [None, Some(&cache), Some(&cache)] {
+        let err = Object::decode_with(&own, keys).unwrap_err();
+        assert_eq!(err.rule, Rule::InvalidField, "{err}");
+    }
+    let offer = Signed::sign(samples::offer(issuer.public(), "own", 1, NOW), &issuer).unwrap();
+    for keys in [None, Some(&cache), Some(&cache)] {
+        assert_eq!(
+            Object::decode_with(offer.encoded(), keys).unwrap().id(),
+            offer.id()
+        );
+    }
+}
+
 /// Decoding with a node's cache of checked signer keys gives the verdict decoding without it
 /// gives, for valid objects and for damaged ones, with the cache cold and warm.
 #[test]
