@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use flashback_net::NetHandle;
 use flashback_store::{Applied, Store};
+use flashback_types::protocol::MAX_OBJECTS;
 use flashback_types::wire::{
-    CountedAttestation, ErrorReply, ExcludedAttestation, MAX_OBJECTS, NodeStatus, ObjectBytes,
-    ProviderReport, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse, decode_request,
-    truncated,
+    CountedAttestation, ErrorReply, ExcludedAttestation, NodeStatus, ObjectBytes, ProviderReport,
+    QueryRequest, QueryResponse, SubmitRequest, SubmitResponse, decode_request, truncated,
 };
 use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
 use tokio::sync::broadcast;

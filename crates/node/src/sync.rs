@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 
 use flashback_net::{NetHandle, PeerId, Protocol};
 use flashback_store::Store;
+use flashback_types::protocol::{MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_RESPONSE_BYTES};
 use flashback_types::wire::{
-    ErrorReply, MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_RESPONSE_BYTES, ObjectBytes, SyncRequest,
-    SyncResponse, decode_request, decode_response, encode_message,
+    ErrorReply, ObjectBytes, SyncRequest, SyncResponse, decode_request, decode_response,
+    encode_message,
 };
 use flashback_types::{BoundedVec, Hash32, Kind, ObjectId, PublicKey};
 

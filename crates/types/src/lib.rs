@@ -9,6 +9,9 @@
 //! - [`Object::decode`]: the one decode function for untrusted bytes (size limit per kind,
 //!   trailing bytes rejected, canonical re-encoding required, never panics).
 //! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
+//! - [`Kind`]: every kind of object and every per-kind rule (topic, sync class, listing
+//!   digest, store tree, limits, GC), each one exhaustive `match`; [`protocol`]: topic names,
+//!   protocol ids and the limits of the wire.
 //!
 //! ```
 //! use flashback_types::*;
@@ -49,10 +52,15 @@
 //! assert_eq!(err.label(), Label::Reject);
 //! ```
 
+#[macro_use]
+mod macros;
+
 pub mod encoding;
 pub mod keys;
+mod kind;
 mod object;
 pub mod objects;
+pub mod protocol;
 pub mod query;
 mod rules;
 pub mod samples;
@@ -62,11 +70,10 @@ pub mod wire;
 
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
+pub use kind::{GcRule, Kind, PerKind, SyncClass};
 pub use object::{Agreement, EquivocationEvidence, Object};
 pub use objects::*;
 pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
 pub use rules::{valid_asset, valid_offer_key, valid_region};
-pub use signed::{
-    Envelope, Kind, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest,
-};
+pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
 pub use validate::{Label, ObjectError, Rule, TimeRules};

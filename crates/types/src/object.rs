@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding;
 use crate::keys::{Hash32, KeyCache, PublicKey};
+use crate::kind::{Kind, decode_limited};
 use crate::objects::{
     Certificate, Decision, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
     SlaProposal, Timestamp,
 };
-use crate::signed::{Kind, Signed, check_lifetime, decode_limited};
+use crate::signed::{Signed, check_lifetime};
 use crate::validate::{ObjectError, Rule, TimeRules};
 
 #[derive(Serialize, Deserialize)]

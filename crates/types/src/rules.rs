@@ -3,11 +3,12 @@
 
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
+use crate::kind::Kind;
 use crate::objects::{
     Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, ResourceKind,
     Revocation, SlaDecision, SlaProposal, Timestamp,
 };
-use crate::signed::{Kind, SignedBody};
+use crate::signed::SignedBody;
 use crate::validate::ObjectError;
 
 fn ensure(cond: bool, detail: impl FnOnce() -> String) -> Result<(), ObjectError> {

@@ -21,158 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{self, DecodeError};
 use crate::keys::{Hash32, KeyCache, PublicKey, SecretKey, Signature};
+use crate::kind::{Kind, decode_limited};
 use crate::objects::{ObjectId, Timestamp};
 use crate::validate::{ObjectError, Rule};
-
-/// The kinds of objects, with their wire tag, signing domain, size limit and lifetime limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[repr(u8)]
-pub enum Kind {
-    /// [`crate::Offer`]
-    Offer = 1,
-    /// [`crate::Demand`]
-    Demand = 2,
-    /// [`crate::SlaProposal`]
-    SlaProposal = 3,
-    /// [`crate::SlaDecision`]
-    SlaDecision = 4,
-    /// [`crate::Agreement`] (proposal + acceptance; not signed as a whole)
-    Agreement = 5,
-    /// [`crate::QosAttestation`]
-    QosAttestation = 6,
-    /// [`crate::Certificate`]
-    Certificate = 7,
-    /// [`crate::Revocation`]
-    Revocation = 8,
-    /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
-    EquivocationEvidence = 9,
-}
-
-const DAY: u64 = 24 * 3600;
-
-impl Kind {
-    /// Every kind.
-    pub const ALL: [Kind; 9] = [
-        Kind::Offer,
-        Kind::Demand,
-        Kind::SlaProposal,
-        Kind::SlaDecision,
-        Kind::Agreement,
-        Kind::QosAttestation,
-        Kind::Certificate,
-        Kind::Revocation,
-        Kind::EquivocationEvidence,
-    ];
-
-    /// The largest encoded object of any kind.
-    pub const MAX_OBJECT_BYTES: usize = Kind::EquivocationEvidence.max_bytes();
-
-    /// The first byte of the wire form.
-    pub const fn tag(self) -> u8 {
-        self as u8
-    }
-
-    /// The kind for a wire tag.
-    pub fn from_tag(tag: u8) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.tag() == tag)
-    }
-
-    /// Stable snake_case name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Kind::Offer => "offer",
-            Kind::Demand => "demand",
-            Kind::SlaProposal => "sla_proposal",
-            Kind::SlaDecision => "sla_decision",
-            Kind::Agreement => "agreement",
-            Kind::QosAttestation => "qos_attestation",
-            Kind::Certificate => "certificate",
-            Kind::Revocation => "revocation",
-            Kind::EquivocationEvidence => "equivocation_evidence",
-        }
-    }
-
-    /// The signing domain, `flashback/v1/<kind>`.
-    pub const fn domain(self) -> &'static str {
-        match self {
-            Kind::Offer => "flashback/v1/offer",
-            Kind::Demand => "flashback/v1/demand",
-            Kind::SlaProposal => "flashback/v1/sla_proposal",
-            Kind::SlaDecision => "flashback/v1/sla_decision",
-            Kind::Agreement => "flashback/v1/agreement",
-            Kind::QosAttestation => "flashback/v1/qos_attestation",
-            Kind::Certificate => "flashback/v1/certificate",
-            Kind::Revocation => "flashback/v1/revocation",
-            Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
-        }
-    }
-
-    /// The largest valid encoding of an object of this kind, in bytes.
-    pub const fn max_bytes(self) -> usize {
-        match self {
-            Kind::Offer | Kind::Certificate => 8 * 1024,
-            Kind::Demand => 4 * 1024,
-            Kind::SlaProposal => 2 * 1024,
-            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation => 1024,
-            // Both parts at their limits plus the envelope (tag and two length prefixes).
-            Kind::Agreement => 2 * 1024 + 1024 + 16,
-            Kind::EquivocationEvidence => 2 * 8 * 1024 + 16,
-        }
-    }
-
-    /// The longest allowed `expires_at - created_at`, seconds.
-    pub const fn max_lifetime_secs(self) -> u64 {
-        match self {
-            Kind::Offer | Kind::QosAttestation => 400 * DAY,
-            Kind::Demand => 90 * DAY,
-            Kind::SlaProposal => 30 * DAY,
-            Kind::Certificate => 5 * 366 * DAY,
-            Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
-            Kind::EquivocationEvidence => 10 * 366 * DAY,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Decodes with the size limit of `kind` (as a const, so bincode's allocation limit is the
-/// kind's limit too).
-pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
-    kind: Kind,
-    bytes: &'a [u8],
-) -> Result<T, DecodeError> {
-    fn go<'a, T: Deserialize<'a>, const LIMIT: usize>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-        if bytes.len() > LIMIT {
-            return Err(DecodeError::TooLarge {
-                len: bytes.len(),
-                limit: LIMIT,
-            });
-        }
-        let cfg = encoding::config().with_limit::<LIMIT>();
-        let (value, used) = bincode::serde::borrow_decode_from_slice::<T, _>(bytes, cfg)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if used != bytes.len() {
-            return Err(DecodeError::Trailing(bytes.len() - used));
-        }
-        Ok(value)
-    }
-    match kind {
-        Kind::Offer => go::<T, { Kind::Offer.max_bytes() }>(bytes),
-        Kind::Demand => go::<T, { Kind::Demand.max_bytes() }>(bytes),
-        Kind::SlaProposal => go::<T, { Kind::SlaProposal.max_bytes() }>(bytes),
-        Kind::SlaDecision => go::<T, { Kind::SlaDecision.max_bytes() }>(bytes),
-        Kind::Agreement => go::<T, { Kind::Agreement.max_bytes() }>(bytes),
-        Kind::QosAttestation => go::<T, { Kind::QosAttestation.max_bytes() }>(bytes),
-        Kind::Certificate => go::<T, { Kind::Certificate.max_bytes() }>(bytes),
-        Kind::Revocation => go::<T, { Kind::Revocation.max_bytes() }>(bytes),
-        Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
-    }
-}
 
 /// A body that is signed by one key: offers, proposals, attestations, certificates…
 pub trait SignedBody:
@@ -353,7 +204,7 @@ impl<T: SignedBody> Envelope<T> {
 /// without verifying anything. `None` for composite kinds and for bytes that do not parse.
 pub fn envelope_parts(bytes: &[u8]) -> Option<([u8; 32], PublicKey, Signature)> {
     let kind = Kind::from_tag(*bytes.first()?)?;
-    if matches!(kind, Kind::Agreement | Kind::EquivocationEvidence) {
+    if kind.is_composite() {
         return None;
     }
     let wire: SignedWire<'_> = decode_limited(kind, bytes).ok()?;

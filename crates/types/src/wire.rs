@@ -1,30 +1,23 @@
 //! Request and response messages of the request-response protocols
 //! (`/flashback/sync/1`, `/flashback/query/1`, `/flashback/submit/1`).
 //!
-//! Messages are bincode in the canonical configuration, each direction size-limited. Objects
-//! inside responses travel as their exact signed encodings (`Vec<u8>`), and the receiver
-//! decodes and verifies each one with [`crate::Object::decode`]: a full node is never trusted
-//! for an object's content.
+//! Messages are bincode in the canonical configuration, each direction size-limited (the
+//! protocol ids and limits are in [`crate::protocol`]). Objects inside responses travel as
+//! their exact signed encodings (`Vec<u8>`), and the receiver decodes and verifies each one
+//! with [`crate::Object::decode`]: a full node is never trusted for an object's content.
 
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{BoundedString, BoundedVec, DecodeError};
 use crate::keys::{Hash32, PublicKey};
+use crate::kind::Kind;
 use crate::objects::{ObjectId, Timestamp};
+use crate::protocol::{
+    MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_QUERY_OBJECTS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+    MAX_SUMMARY_KINDS,
+};
 use crate::query::{Cursor, OfferQuery};
-use crate::signed::Kind;
 use crate::validate::Rule;
-
-/// Largest request on any protocol, bytes.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Largest response on any protocol, bytes.
-pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-/// Most ids in one request or response list.
-pub const MAX_IDS: usize = 1024;
-/// Most objects in one response.
-pub const MAX_OBJECTS: usize = 256;
-/// Most providers in one summary page.
-pub const MAX_PROVIDERS: usize = 4096;
 
 /// One encoded object as carried in responses (at most the largest object).
 pub type ObjectBytes = serde_bytes::ByteBuf;
@@ -65,7 +58,7 @@ pub enum SyncResponse {
         /// Digest of everything the responder holds.
         listing: Hash32,
         /// Digest of the ids of each non-offer kind.
-        kinds: BoundedVec<(Kind, Hash32), 16>,
+        kinds: BoundedVec<(Kind, Hash32), MAX_SUMMARY_KINDS>,
         /// Per-provider digests of their offers, in key order.
         providers: BoundedVec<(PublicKey, Hash32), MAX_PROVIDERS>,
         /// Whether more providers follow (ask again with `after` = last key).
@@ -148,9 +141,6 @@ pub enum QueryResponse {
     /// The request could not be served.
     Error(ErrorReply),
 }
-
-/// Most offers in one query page (`crate::MAX_QUERY_LIMIT`).
-pub const MAX_QUERY_OBJECTS: usize = crate::query::MAX_QUERY_LIMIT as usize;
 
 /// A provider's profile as a node sees it. The objects are signed and re-verified by the
 /// client; the reputation is the node's computation, explained item by item.
