@@ -6,9 +6,10 @@ mod common;
 
 use common::{DEADLINE, TestNode, cli_stdout, eventually, line};
 use flashback_client::Client;
-use flashback_net::{NetConfig, NetEvent, topics};
+use flashback_net::{NetConfig, NetEvent};
 use flashback_node::Verdict;
 use flashback_store::{Applied, Store, StoreConfig};
+use flashback_types::protocol::Topic;
 use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
 
@@ -167,7 +168,7 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
     let a_peer = a.node.net().local_peer_id();
     let m_peer = m.local_peer_id();
     eventually("M is in A's mesh", || async {
-        m.mesh_peers(topics::OFFERS)
+        m.mesh_peers(Topic::Offers.name())
             .await
             .map(|p| p.contains(&a_peer))
             .unwrap_or(false)
@@ -183,7 +184,7 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
             &m_key,
         );
         forged_ids.push(forged.id());
-        m.publish(topics::OFFERS, forged.encoded().to_vec())
+        m.publish(Topic::Offers.name(), forged.encoded().to_vec())
             .await
             .expect("publish");
     }
@@ -340,7 +341,7 @@ async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
     let a_peer = a.node.net().local_peer_id();
     eventually("watcher in A's mesh", || async {
         watcher
-            .mesh_peers(topics::OFFERS)
+            .mesh_peers(Topic::Offers.name())
             .await
             .map(|p| p.contains(&a_peer))
             .unwrap_or(false)
@@ -431,7 +432,7 @@ async fn gossip_is_listed_before_the_group_flush_and_shutdown_flushes_it() {
     eventually("B joins A's offers mesh", || async {
         a.node
             .net()
-            .mesh_peers(topics::OFFERS)
+            .mesh_peers(Topic::Offers.name())
             .await
             .unwrap_or_default()
             .contains(&b_peer)

@@ -15,13 +15,12 @@ use libp2p::{
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
-use crate::{NetConfig, NetError, Protocol, codec::BytesCodec, topics};
+use flashback_types::protocol::{self, Topic};
+
+use crate::{NetConfig, NetError, Protocol, codec::BytesCodec};
 
 /// Kademlia protocol id: our own DHT, not the public IPFS one.
-pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/flashback/kad/1.0.0");
-/// `protocol_version` announced through identify (the identify stream protocol itself is the
-/// standard `/ipfs/id/1.0.0`).
-pub(crate) const IDENTIFY_PROTOCOL_VERSION: &str = "flashback/1";
+pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new(protocol::KAD_PROTOCOL);
 
 pub(crate) type Gossipsub =
     gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::WhitelistSubscriptionFilter>;
@@ -82,8 +81,11 @@ impl Behaviour {
         });
 
         let identify = identify::Behaviour::new(
-            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), keypair.public())
-                .with_agent_version(format!("flashback/{}", env!("CARGO_PKG_VERSION"))),
+            identify::Config::new(
+                protocol::IDENTIFY_PROTOCOL_VERSION.to_owned(),
+                keypair.public(),
+            )
+            .with_agent_version(format!("flashback/{}", env!("CARGO_PKG_VERSION"))),
         );
 
         let mdns = if config.enable_mdns {
@@ -99,7 +101,7 @@ impl Behaviour {
             request_response::Behaviour::with_codec(
                 BytesCodec::new(config.limits(protocol)),
                 [(
-                    protocol.stream_protocol(),
+                    StreamProtocol::new(protocol.id()),
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(config.request_timeout()),
@@ -187,9 +189,9 @@ fn build_gossipsub(
         .map_err(|e| NetError::Behaviour(format!("gossipsub config: {e}")))?;
 
     let filter = gossipsub::WhitelistSubscriptionFilter(
-        topics::ALL
+        Topic::ALL
             .iter()
-            .map(|t| gossipsub::IdentTopic::new(*t).hash())
+            .map(|t| gossipsub::IdentTopic::new(t.name()).hash())
             .collect(),
     );
     let authenticity = match signer {
@@ -205,9 +207,9 @@ fn build_gossipsub(
     gossipsub
         .with_peer_score(peer_score_params(), peer_score_thresholds())
         .map_err(|e| NetError::Behaviour(format!("gossipsub peer score: {e}")))?;
-    for topic in topics::ALL.iter().filter(|_| config.gossip) {
+    for topic in Topic::ALL.iter().filter(|_| config.gossip) {
         gossipsub
-            .subscribe(&gossipsub::IdentTopic::new(*topic))
+            .subscribe(&gossipsub::IdentTopic::new(topic.name()))
             .map_err(|e| NetError::Behaviour(format!("subscribe to {topic}: {e}")))?;
     }
     Ok(gossipsub)
@@ -244,9 +246,14 @@ fn topic_score_params() -> gossipsub::TopicScoreParams {
 pub(crate) fn peer_score_params() -> gossipsub::PeerScoreParams {
     let ten_minutes = Duration::from_secs(600);
     gossipsub::PeerScoreParams {
-        topics: topics::ALL
+        topics: Topic::ALL
             .iter()
-            .map(|t| (gossipsub::IdentTopic::new(*t).hash(), topic_score_params()))
+            .map(|t| {
+                (
+                    gossipsub::IdentTopic::new(t.name()).hash(),
+                    topic_score_params(),
+                )
+            })
             .collect(),
         // Positive topic contributions saturate here (6 topics × 30 would be 180).
         topic_score_cap: 60.0,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use flashback_types::{Kind, protocol};
 use serde::{Deserialize, Serialize};
 
 use crate::Protocol;
@@ -19,8 +20,8 @@ pub struct ProtocolLimits {
 impl Default for ProtocolLimits {
     fn default() -> Self {
         Self {
-            max_request_bytes: 64 * 1024,
-            max_response_bytes: 4 * 1024 * 1024,
+            max_request_bytes: protocol::MAX_REQUEST_BYTES,
+            max_response_bytes: protocol::MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -121,7 +122,7 @@ impl Default for NetConfig {
             max_pending: 64,
             max_memory_fraction: Some(0.9),
             idle_connection_timeout_secs: 60,
-            max_transmit_size: 64 * 1024,
+            max_transmit_size: protocol::MAX_GOSSIP_FRAME_BYTES,
             gossip_heartbeat_ms: 1_000,
             gossip_mesh_n: 4,
             gossip_flood_publish: false,
@@ -144,6 +145,10 @@ impl Default for NetConfig {
 /// Bytes of a gossipsub frame that are not payload (protobuf framing and the topic name of an
 /// anonymous message); generous, so that a payload we accept always fits in a frame.
 const GOSSIP_FRAME_OVERHEAD: usize = 256;
+
+// With the default frame size, the largest object of any kind can be published.
+const _: () =
+    assert!(Kind::MAX_OBJECT_BYTES <= protocol::MAX_GOSSIP_FRAME_BYTES - GOSSIP_FRAME_OVERHEAD);
 
 impl NetConfig {
     /// A configuration for in-process networks: memory transport on a free `/memory` port, no
@@ -225,7 +230,7 @@ impl NetConfig {
             let limits = self.limits(protocol);
             if limits.max_request_bytes == 0 || limits.max_response_bytes == 0 {
                 return Err(crate::NetError::InvalidConfig {
-                    field: protocol.config_field(),
+                    field: protocol.name(),
                     reason: "size limits must be at least 1 byte".to_owned(),
                 });
             }

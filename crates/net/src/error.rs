@@ -69,8 +69,8 @@ pub enum NetError {
     #[error("the network task has stopped; restart the node")]
     Stopped,
 
-    /// `publish` on a topic that is not one of [`crate::topics::ALL`].
-    #[error("`{topic}` is not a flashback topic; use one of flashback_net::topics::ALL")]
+    /// `publish` on a topic that is not one of [`flashback_types::protocol::Topic::ALL`].
+    #[error("`{topic}` is not a flashback topic; use one of flashback_types::protocol::Topic")]
     UnknownTopic {
         /// The topic as given.
         topic: String,

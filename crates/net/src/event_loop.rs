@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use flashback_types::protocol::Topic;
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
@@ -30,7 +31,6 @@ use crate::{
     behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
     handle::{Command, Counters},
     rate_limit::RateLimiter,
-    topics,
 };
 
 /// How long [`EventLoop::start`] waits for every listener to report an address.
@@ -326,7 +326,7 @@ impl EventLoop {
     }
 
     fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<MessageId32, NetError> {
-        if !topics::ALL.contains(&topic.as_str()) {
+        if Topic::from_name(&topic).is_none() {
             return Err(NetError::UnknownTopic { topic });
         }
         let max = self.config.max_gossip_payload();

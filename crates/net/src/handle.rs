@@ -161,7 +161,7 @@ impl NetHandle {
         self.local_peer_id
     }
 
-    /// Publishes `data` on `topic` (one of [`crate::topics::ALL`]) and returns its id,
+    /// Publishes `data` on `topic` (the name of one of [`flashback_types::protocol::Topic::ALL`]) and returns its id,
     /// blake3(`data`).
     ///
     /// Errors: [`NetError::InsufficientPeers`] when no connected peer subscribes to the topic

@@ -20,10 +20,11 @@
 //!   transport ([`NetConfig::memory_transport`]) for test harnesses with many nodes.
 //! - Gossipsub with anonymous messages (no author, no signature, no sequence number: our
 //!   objects carry their own signatures), message id = blake3(payload) ([`MessageId32`]),
-//!   manual validation and peer scoring. Topics ([`topics`]): `flashback/1/offers`,
-//!   `flashback/1/demands`, `flashback/1/sla`, `flashback/1/agreements`,
+//!   manual validation and peer scoring. Topics ([`flashback_types::protocol::Topic`]):
+//!   `flashback/1/offers`, `flashback/1/demands`, `flashback/1/sla`, `flashback/1/agreements`,
 //!   `flashback/1/attestations`, `flashback/1/certs`; a node subscribes to all of them and
-//!   ignores peers' subscriptions to anything else.
+//!   ignores peers' subscriptions to anything else. Names, protocol ids and default limits
+//!   come from [`flashback_types::protocol`]; this crate carries opaque bytes.
 //! - Kademlia under `/flashback/kad/1.0.0` (server mode), for peer discovery only.
 //! - identify (`/ipfs/id/1.0.0`, protocol version `flashback/1`, agent `flashback/<version>`),
 //!   ping, and optional mDNS.
@@ -34,7 +35,8 @@
 //! # Example
 //!
 //! ```no_run
-//! use flashback_net::{NetConfig, NetEvent, Validation, topics};
+//! use flashback_net::{NetConfig, NetEvent, Validation};
+//! use flashback_types::protocol::Topic;
 //! use libp2p::identity::Keypair;
 //!
 //! # async fn run() -> Result<(), flashback_net::NetError> {
@@ -59,7 +61,7 @@
 //!         _ => {}
 //!     }
 //! }
-//! # net.publish(topics::OFFERS, b"signed offer bytes".to_vec()).await?;
+//! # net.publish(Topic::Offers.name(), b"signed offer bytes".to_vec()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -78,11 +80,12 @@ mod types;
 
 pub use config::{DEFAULT_PORT, NetConfig, ProtocolLimits};
 pub use error::NetError;
+/// The request-response protocols, defined with the rest of the wire in
+/// [`flashback_types::protocol`]; re-exported because [`NetEvent`] and [`NetHandle`] speak it.
+pub use flashback_types::protocol::Protocol;
 pub use handle::{Extras, NetHandle, NetStats, spawn, spawn_with, spawn_with_metrics};
 /// The Prometheus registry type [`spawn_with_metrics`] records into.
 pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use types::{
-    GossipValidator, Judged, MessageId32, NetEvent, Protocol, ResponseToken, Validation, topics,
-};
+pub use types::{GossipValidator, Judged, MessageId32, NetEvent, ResponseToken, Validation};

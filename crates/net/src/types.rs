@@ -1,70 +1,10 @@
-//! The small public types exchanged with the node: protocols, events, ids, verdicts.
+//! The small public types exchanged with the node: events, ids, verdicts. Topic names and
+//! protocol ids are the protocol's, in [`flashback_types::protocol`].
 
 use std::fmt;
 
-use libp2p::{Multiaddr, PeerId, StreamProtocol, gossipsub, request_response::InboundRequestId};
-
-/// Gossipsub topic names. The node subscribes to all of them at start.
-pub mod topics {
-    /// Signed provider offers (and their withdrawals).
-    pub const OFFERS: &str = "flashback/1/offers";
-    /// Consumers' open demands.
-    pub const DEMANDS: &str = "flashback/1/demands";
-    /// SLA proposals and the providers' decisions.
-    pub const SLA: &str = "flashback/1/sla";
-    /// Agreements (proposal + acceptance).
-    pub const AGREEMENTS: &str = "flashback/1/agreements";
-    /// QoS attestations.
-    pub const ATTESTATIONS: &str = "flashback/1/attestations";
-    /// Certificates and revocations.
-    pub const CERTS: &str = "flashback/1/certs";
-    /// Every topic, in a fixed order.
-    pub const ALL: [&str; 6] = [OFFERS, DEMANDS, SLA, AGREEMENTS, ATTESTATIONS, CERTS];
-}
-
-/// The request-response protocols. Each carries opaque bytes, length-prefixed, with its own
-/// size limits ([`crate::ProtocolLimits`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    /// `/flashback/sync/1`: listing reconciliation between full nodes.
-    Sync,
-    /// `/flashback/query/1`: light-client queries.
-    Query,
-    /// `/flashback/submit/1`: a light client hands a signed object to a full node.
-    Submit,
-}
-
-impl Protocol {
-    /// Every protocol.
-    pub const ALL: [Protocol; 3] = [Protocol::Sync, Protocol::Query, Protocol::Submit];
-
-    /// The libp2p protocol id, e.g. `/flashback/sync/1`.
-    pub const fn id(self) -> &'static str {
-        match self {
-            Protocol::Sync => "/flashback/sync/1",
-            Protocol::Query => "/flashback/query/1",
-            Protocol::Submit => "/flashback/submit/1",
-        }
-    }
-
-    pub(crate) const fn stream_protocol(self) -> StreamProtocol {
-        StreamProtocol::new(self.id())
-    }
-
-    pub(crate) const fn config_field(self) -> &'static str {
-        match self {
-            Protocol::Sync => "sync",
-            Protocol::Query => "query",
-            Protocol::Submit => "submit",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
+use flashback_types::protocol::Protocol;
+use libp2p::{Multiaddr, PeerId, gossipsub, request_response::InboundRequestId};
 
 /// The node's verdict on a gossip message, fed to gossipsub with
 /// [`crate::NetHandle::report_validation`].
@@ -216,7 +156,7 @@ pub enum NetEvent {
     /// [`crate::NetHandle::report_validation`] with `msg_id` and `source`, exactly once,
     /// within `gossip_validation_window_secs`.
     Gossip {
-        /// Topic name (one of [`topics::ALL`]).
+        /// Topic name (one of [`flashback_types::protocol::Topic::ALL`]).
         topic: String,
         /// The opaque payload.
         data: Vec<u8>,
@@ -275,19 +215,6 @@ mod tests {
         assert_eq!(
             MessageId32::from_gossipsub(&gossipsub::MessageId::new(b"short")),
             None
-        );
-    }
-
-    #[test]
-    fn protocol_ids() {
-        let ids: Vec<_> = Protocol::ALL.iter().map(|p| p.id()).collect();
-        assert_eq!(
-            ids,
-            [
-                "/flashback/sync/1",
-                "/flashback/query/1",
-                "/flashback/submit/1"
-            ]
         );
     }
 }

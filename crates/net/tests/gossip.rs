@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use flashback_net::{Extras, GossipValidator, Judged, MessageId32, NetConfig, Validation, topics};
+use flashback_net::{Extras, GossipValidator, Judged, MessageId32, NetConfig, Validation};
+use flashback_types::protocol::Topic;
 
 /// Kademlia would let C discover and dial A, breaking the line topology these tests need.
 fn line_config() -> NetConfig {
@@ -20,18 +21,18 @@ fn line_config() -> NetConfig {
 async fn two_nodes_gossip_with_blake3_message_id() {
     let a = start(tcp_config()).await;
     let mut b = start(bootstrap_to(tcp_config(), &[&a])).await;
-    wait_for_mesh(&a, topics::OFFERS, &[b.peer_id()]).await;
+    wait_for_mesh(&a, Topic::Offers.name(), &[b.peer_id()]).await;
 
     let data = b"a signed offer, opaque to the network".to_vec();
     let id = a
         .net
-        .publish(topics::OFFERS, data.clone())
+        .publish(Topic::Offers.name(), data.clone())
         .await
         .expect("publish");
     assert_eq!(id.as_bytes(), blake3::hash(&data).as_bytes());
 
     let (topic, got, msg_id, source) = next_gossip(&mut b.events).await;
-    assert_eq!(topic, topics::OFFERS);
+    assert_eq!(topic, Topic::Offers.name());
     assert_eq!(got, data);
     assert_eq!(msg_id, id);
     assert_eq!(msg_id, MessageId32::of(&data));
@@ -47,7 +48,7 @@ async fn two_nodes_gossip_with_blake3_message_id() {
     // Publishing the same bytes again is not an error: the network already has them.
     assert_eq!(
         a.net
-            .publish(topics::OFFERS, data)
+            .publish(Topic::Offers.name(), data)
             .await
             .expect("duplicate"),
         id
@@ -59,7 +60,7 @@ async fn publish_without_subscribed_peers_is_insufficient_peers() {
     let a = start(tcp_config()).await;
     let err = a
         .net
-        .publish(topics::CERTS, b"nobody listens".to_vec())
+        .publish(Topic::Certs.name(), b"nobody listens".to_vec())
         .await
         .expect_err("no peers");
     assert!(
@@ -78,7 +79,7 @@ async fn publish_without_subscribed_peers_is_insufficient_peers() {
     let too_big = vec![0; tcp_config().max_gossip_payload() + 1];
     let err = a
         .net
-        .publish(topics::OFFERS, too_big)
+        .publish(Topic::Offers.name(), too_big)
         .await
         .expect_err("too big");
     assert!(
@@ -101,9 +102,9 @@ async fn line() -> (Node, Node, Node) {
     let a = start(line_config()).await;
     let b = start(bootstrap_to(line_config(), &[&a])).await;
     let c = start(bootstrap_to(line_config(), &[&b])).await;
-    wait_for_mesh(&a, topics::OFFERS, &[b.peer_id()]).await;
-    wait_for_mesh(&b, topics::OFFERS, &[a.peer_id(), c.peer_id()]).await;
-    wait_for_mesh(&c, topics::OFFERS, &[b.peer_id()]).await;
+    wait_for_mesh(&a, Topic::Offers.name(), &[b.peer_id()]).await;
+    wait_for_mesh(&b, Topic::Offers.name(), &[a.peer_id(), c.peer_id()]).await;
+    wait_for_mesh(&c, Topic::Offers.name(), &[b.peer_id()]).await;
     let c_peers = c.net.connected_peers().await.expect("peers");
     assert_eq!(c_peers, vec![b.peer_id()], "C only knows B");
     (a, b, c)
@@ -116,7 +117,7 @@ async fn line_forwards_to_c_only_after_b_accepts() {
     let data = b"offer travelling A -> B -> C".to_vec();
     let id = a
         .net
-        .publish(topics::OFFERS, data.clone())
+        .publish(Topic::Offers.name(), data.clone())
         .await
         .expect("publish");
     let (_, _, msg_id, source) = next_gossip(&mut b.events).await;
@@ -132,7 +133,7 @@ async fn line_forwards_to_c_only_after_b_accepts() {
             .expect("report")
     );
     let (topic, got, c_id, c_source) = next_gossip(&mut c.events).await;
-    assert_eq!(topic, topics::OFFERS);
+    assert_eq!(topic, Topic::Offers.name());
     assert_eq!(got, data);
     assert_eq!(c_id, id);
     assert_eq!(c_source, b.peer_id(), "C got it from B, its only peer");
@@ -148,7 +149,7 @@ async fn line_reject_stops_propagation_and_lowers_score() {
     for i in 0..3u8 {
         let id = a
             .net
-            .publish(topics::OFFERS, vec![0xba, 0xd0, i])
+            .publish(Topic::Offers.name(), vec![0xba, 0xd0, i])
             .await
             .expect("publish");
         let (_, _, msg_id, source) = next_gossip(&mut b.events).await;
@@ -177,13 +178,13 @@ async fn full_event_queue_ignores_gossip_instead_of_stalling() {
         ..bootstrap_to(tcp_config(), &[&a])
     };
     let mut b = start(b_config).await;
-    wait_for_mesh(&a, topics::OFFERS, &[b.peer_id()]).await;
+    wait_for_mesh(&a, Topic::Offers.name(), &[b.peer_id()]).await;
     // Empty B's queue (connection and listen events), then stop reading it.
     while b.events.try_recv().is_ok() {}
 
     for i in 0..5u8 {
         a.net
-            .publish(topics::SLA, vec![i; 10])
+            .publish(Topic::Sla.name(), vec![i; 10])
             .await
             .expect("publish");
     }
@@ -220,7 +221,7 @@ async fn light_client_without_gossip_can_still_publish() {
     .await;
     let err = a
         .net
-        .publish(topics::OFFERS, b"for full nodes only".to_vec())
+        .publish(Topic::Offers.name(), b"for full nodes only".to_vec())
         .await
         .expect_err("no subscriber");
     assert!(
@@ -232,7 +233,7 @@ async fn light_client_without_gossip_can_still_publish() {
     let data = b"proposal from a light client".to_vec();
     let mut id = None;
     wait_until("the light client can publish", async || {
-        match light.publish(topics::SLA, data.clone()).await {
+        match light.publish(Topic::Sla.name(), data.clone()).await {
             Ok(published) => {
                 id = Some(published);
                 true
@@ -245,7 +246,7 @@ async fn light_client_without_gossip_can_still_publish() {
     let (topic, got, msg_id, source) = next_gossip(&mut a.events).await;
     assert_eq!(
         (topic.as_str(), got, Some(msg_id), source),
-        (topics::SLA, data, id, light.local_peer_id())
+        (Topic::Sla.name(), data, id, light.local_peer_id())
     );
 }
 
@@ -281,14 +282,14 @@ async fn a_gossip_validator_judges_on_the_network_task() {
     };
     let mut b = start_with(bootstrap_to(line_config(), &[&a]), extras).await;
     let mut c = start(bootstrap_to(line_config(), &[&b])).await;
-    wait_for_mesh(&b, topics::OFFERS, &[a.peer_id(), c.peer_id()]).await;
-    wait_for_mesh(&c, topics::OFFERS, &[b.peer_id()]).await;
+    wait_for_mesh(&b, Topic::Offers.name(), &[a.peer_id(), c.peer_id()]).await;
+    wait_for_mesh(&c, Topic::Offers.name(), &[b.peer_id()]).await;
     let before = score_at(&b, &a).await;
 
     // Rejected at B: not relayed, and A pays for it.
     let publish = async |data: &[u8]| {
         a.net
-            .publish(topics::OFFERS, data.to_vec())
+            .publish(Topic::Offers.name(), data.to_vec())
             .await
             .expect("publish")
     };

@@ -5,7 +5,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use flashback_net::{NetEvent, Validation, topics};
+use flashback_net::{NetEvent, Validation};
+use flashback_types::protocol::Topic;
 use tokio::sync::mpsc;
 
 const NODES: usize = 20;
@@ -30,7 +31,7 @@ async fn twenty_nodes_all_receive_one_publication() {
         wait_until("every node has a mesh for the offers topic", async || {
             !node
                 .net
-                .mesh_peers(topics::OFFERS)
+                .mesh_peers(Topic::Offers.name())
                 .await
                 .expect("mesh")
                 .is_empty()
@@ -69,7 +70,7 @@ async fn twenty_nodes_all_receive_one_publication() {
     let data = b"one offer for everybody".to_vec();
     let id = publisher
         .net
-        .publish(topics::OFFERS, data.clone())
+        .publish(Topic::Offers.name(), data.clone())
         .await
         .expect("publish");
 

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use flashback_net::{NetConfig, Validation, topics};
+use flashback_net::{NetConfig, Validation};
+use flashback_types::protocol::Topic;
 use libp2p::multiaddr::Protocol as AddrProtocol;
 
 /// Listens on loopback QUIC only, so that every connection the test sees is a QUIC one.
@@ -24,17 +25,20 @@ async fn two_nodes_gossip_and_answer_requests_over_quic() {
         a.addr
     );
     let mut b = start(bootstrap_to(quic_config(), &[&a])).await;
-    wait_for_mesh(&a, topics::OFFERS, &[b.peer_id()]).await;
+    wait_for_mesh(&a, Topic::Offers.name(), &[b.peer_id()]).await;
 
     // Gossip, A to B.
     let data = b"a signed offer, over QUIC".to_vec();
     let id = a
         .net
-        .publish(topics::OFFERS, data.clone())
+        .publish(Topic::Offers.name(), data.clone())
         .await
         .expect("publish");
     let (topic, got, msg_id, source) = next_gossip(&mut b.events).await;
-    assert_eq!((topic.as_str(), got, msg_id), (topics::OFFERS, data, id));
+    assert_eq!(
+        (topic.as_str(), got, msg_id),
+        (Topic::Offers.name(), data, id)
+    );
     assert!(
         b.net
             .report_validation(msg_id, source, Validation::Accept)

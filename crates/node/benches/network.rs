@@ -89,10 +89,11 @@ use std::time::{Duration, Instant};
 
 use flashback_net::{
     GossipValidator, Judged, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId,
-    Registry, Validation, topics,
+    Registry, Validation,
 };
 use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
+use flashback_types::protocol::Topic;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
@@ -548,7 +549,7 @@ impl Network {
         match &self.peers {
             Peers::Raw(peers) => peers[from]
                 .net
-                .publish(topics::OFFERS, offer.encoded().to_vec())
+                .publish(Topic::Offers.name(), offer.encoded().to_vec())
                 .await
                 .map(drop)
                 .map_err(|e| e.to_string()),
@@ -696,7 +697,11 @@ async fn wait_for_mesh(nets: &[NetHandle], heartbeat: Duration) -> MeshState {
         let mut meshes = Vec::with_capacity(nets.len());
         let mut connected = Vec::with_capacity(nets.len());
         for net in nets {
-            meshes.push(net.mesh_peers(topics::OFFERS).await.unwrap_or_default());
+            meshes.push(
+                net.mesh_peers(Topic::Offers.name())
+                    .await
+                    .unwrap_or_default(),
+            );
             connected.push(net.connected_peers().await.map_or(0, |c| c.len()));
         }
         let big_enough = meshes
@@ -1524,7 +1529,10 @@ async fn ingest_gossip(
                         }
                     }
                 }
-                if let Err(e) = net.publish(topics::OFFERS, offer.encoded().to_vec()).await {
+                if let Err(e) = net
+                    .publish(Topic::Offers.name(), offer.encoded().to_vec())
+                    .await
+                {
                     let text = e.to_string();
                     // Group by the reason, not by the message id inside it.
                     let reason = match e {

@@ -64,7 +64,7 @@ pub use clock::now;
 pub use config::{
     BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
 };
-pub use pipeline::{Listed, Validator, Verdict, topic_for};
+pub use pipeline::{Listed, Validator, Verdict};
 pub use sla::{SlaPolicy, decide};
 pub use sync::RoundStats;
 pub use trace::APPLIED_LOG;

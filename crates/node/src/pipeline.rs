@@ -387,22 +387,34 @@ fn decode_chunk(
         .collect()
 }
 
-/// Whether `data` travels on its kind's topic; anything else is malformed for it.
+/// Whether `data` travels on its kind's topic ([`Kind::topic`]); anything else is malformed
+/// for it.
 pub(crate) fn on_its_topic(topic: &str, data: &[u8]) -> bool {
     data.first()
         .and_then(|t| Kind::from_tag(*t))
-        .is_some_and(|k| topic_for(k) == topic)
+        .is_some_and(|k| k.topic().name() == topic)
 }
 
-/// The topic an object kind travels on.
-pub fn topic_for(kind: Kind) -> &'static str {
-    use flashback_net::topics;
-    match kind {
-        Kind::Offer | Kind::EquivocationEvidence => topics::OFFERS,
-        Kind::Demand => topics::DEMANDS,
-        Kind::SlaProposal | Kind::SlaDecision => topics::SLA,
-        Kind::Agreement => topics::AGREEMENTS,
-        Kind::QosAttestation => topics::ATTESTATIONS,
-        Kind::Certificate | Kind::Revocation => topics::CERTS,
+#[cfg(test)]
+mod tests {
+    use flashback_types::protocol::Topic;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_is_taken_on_its_own_topic_only() {
+        for kind in Kind::ALL {
+            let data = [kind.tag(), 0, 0];
+            for topic in Topic::ALL {
+                assert_eq!(
+                    on_its_topic(topic.name(), &data),
+                    kind.topic() == topic,
+                    "{kind} on {topic}"
+                );
+            }
+        }
+        let unknown = [Kind::COUNT as u8 + 1];
+        assert!(Topic::ALL.iter().all(|t| !on_its_topic(t.name(), &unknown)));
+        assert!(!on_its_topic(Topic::Offers.name(), &[]));
     }
 }

@@ -14,7 +14,7 @@ use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
 use tokio::sync::broadcast;
 
 use crate::clock::now;
-use crate::pipeline::{Judgement, Validator, Verdict, topic_for};
+use crate::pipeline::{Judgement, Validator, Verdict};
 use crate::{NodeError, blocking, bounded};
 
 /// Longest a `WaitDecision` query is held open (below the 30 s request timeout).
@@ -101,7 +101,7 @@ impl Services {
                     Ok(NodeStatus {
                         node_key,
                         listing_digest: store.listing_digest(),
-                        offers: store.counts().offers,
+                        offers: store.counts().of(Kind::Offer),
                         peers: u32::try_from(peers).unwrap_or(u32::MAX),
                         now: now(),
                     })
@@ -222,7 +222,7 @@ impl Services {
 
     /// Publishes an object on its topic. No peers yet is fine: sync delivers it later.
     pub(crate) async fn publish(&self, object: &Object) {
-        let topic = topic_for(object.kind());
+        let topic = object.kind().topic().name();
         if let Err(e) = self.net.publish(topic, object.encoded().to_vec()).await {
             tracing::debug!(id = %object.id(), %topic, error = %e, "publish did not go out");
         }

@@ -7,7 +7,8 @@
 //!    If everything equals ours, the round ends.
 //! 2. For each provider whose digest differs: `Provider` → `(offer_key, seq, id)`; we want the
 //!    ids with a higher seq than ours, or the same seq and another id (equivocation evidence).
-//! 3. For each other kind whose digest differs: `Ids` pages; we want the ids we lack.
+//! 3. For each kind synced by ids ([`SyncClass::ByIds`]) whose digest differs: `Ids` pages;
+//!    we want the ids we lack.
 //! 4. `Fetch` in batches; every object goes through the validation pipeline like gossip.
 //!
 //! Both sides run rounds, so each side pulls what it lacks; nothing is pushed.
@@ -21,22 +22,18 @@ use flashback_types::wire::{
     ErrorReply, ObjectBytes, SyncRequest, SyncResponse, decode_request, decode_response,
     encode_message,
 };
-use flashback_types::{BoundedVec, Hash32, Kind, ObjectId, PublicKey};
+use flashback_types::{BoundedVec, Hash32, Kind, ObjectId, PublicKey, SyncClass};
 
 use crate::pipeline::{Validator, Verdict};
 use crate::{NodeError, blocking, bounded};
 
-/// Kinds reconciled by id lists (offers are reconciled per provider).
-pub(crate) const ID_SYNCED_KINDS: [Kind; 8] = [
-    Kind::Demand,
-    Kind::SlaProposal,
-    Kind::SlaDecision,
-    Kind::Agreement,
-    Kind::QosAttestation,
-    Kind::Certificate,
-    Kind::Revocation,
-    Kind::EquivocationEvidence,
-];
+/// Kinds reconciled by id lists, with a digest each in the summary ([`Kind::sync`]; offers
+/// are reconciled per provider).
+pub(crate) fn id_synced_kinds() -> impl Iterator<Item = Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.sync() == SyncClass::ByIds)
+}
 
 /// blake3 over the sorted ids of a kind.
 pub(crate) fn kind_digest(store: &Store, kind: Kind) -> Result<Hash32, NodeError> {
@@ -62,7 +59,7 @@ fn serve_request(store: &Store, req: SyncRequest) -> Result<SyncResponse, NodeEr
     Ok(match req {
         SyncRequest::Summary { after } => {
             let mut kinds = Vec::new();
-            for kind in ID_SYNCED_KINDS {
+            for kind in id_synced_kinds() {
                 kinds.push((kind, kind_digest(store, kind)?));
             }
             let all = store.provider_digests();
@@ -203,7 +200,7 @@ pub(crate) async fn round(
     let local = store.clone();
     let (our_listing, our_kinds, our_providers) = blocking(move || {
         let mut kinds = BTreeMap::new();
-        for kind in ID_SYNCED_KINDS {
+        for kind in id_synced_kinds() {
             kinds.insert(kind, kind_digest(&local, kind)?);
         }
         let providers: BTreeMap<PublicKey, Hash32> = local.provider_digests().into_iter().collect();
@@ -289,7 +286,7 @@ pub(crate) async fn round(
 
     // 3. Other kinds whose digest differs.
     for (kind, digest) in their_kinds {
-        if our_kinds.get(&kind) == Some(&digest) || !ID_SYNCED_KINDS.contains(&kind) {
+        if our_kinds.get(&kind) == Some(&digest) || kind.sync() != SyncClass::ByIds {
             continue;
         }
         let mut after = None;
@@ -353,4 +350,40 @@ fn unexpected(peer: PeerId) -> NodeError {
     NodeError::Peer(format!(
         "{peer} answered a sync request with the wrong message"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use flashback_store::StoreConfig;
+
+    use super::*;
+
+    fn ask(store: &Store, request: SyncRequest) -> SyncResponse {
+        let response = encode_message(&serve(store, &encode_message(&request)));
+        decode_response(&response).expect("a response within the protocol's limits")
+    }
+
+    #[test]
+    fn the_summary_has_a_digest_for_each_kind_synced_by_ids() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("listing"), StoreConfig::default()).expect("open");
+        let SyncResponse::Summary { kinds, .. } = ask(&store, SyncRequest::Summary { after: None })
+        else {
+            panic!("not a summary");
+        };
+        let listed: Vec<Kind> = kinds.iter().map(|(k, _)| *k).collect();
+        let by_ids: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.sync() == SyncClass::ByIds)
+            .collect();
+        assert_eq!(listed, by_ids);
+        assert!(!listed.contains(&Kind::Offer), "offers sync per provider");
+        for kind in by_ids {
+            let response = ask(&store, SyncRequest::Ids { kind, after: None });
+            assert!(
+                matches!(response, SyncResponse::Ids { ref ids, more: false } if ids.is_empty()),
+                "{kind}: {response:?}"
+            );
+        }
+    }
 }

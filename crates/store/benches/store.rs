@@ -323,7 +323,7 @@ fn child_open(path: &str) {
     let store = Store::open(path, config()).unwrap();
     let open = t.elapsed();
     let rss = rss_mb();
-    let offers = store.counts().offers;
+    let offers = store.counts().of(Kind::Offer);
     println!(
         "| open store of {offers} offers (fresh process) | {open:>10.2?} | RSS after open {rss:.0} MB |"
     );

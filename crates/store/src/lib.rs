@@ -72,9 +72,7 @@ pub use market::AUDITOR_CLAIM;
 pub use reputation::{
     Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,
 };
-pub use store::{
-    Applied, Counts, DIGEST_KINDS, MAX_VERSIONS_PER_OFFER, QueryPage, SCHEMA_VERSION, Store,
-};
+pub use store::{Applied, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, SCHEMA_VERSION, Store};
 
 #[doc(no_inline)]
 pub use flashback_types::{Object, OfferQuery};

@@ -132,6 +132,76 @@ pub(crate) struct EvMeta {
     pub(crate) derived: Option<DerivedKey>,
 }
 
+/// What every kind of summary has: an expiry.
+pub(crate) trait Expiring {
+    /// When the summarised object expires (and the store may delete it).
+    fn expires_at(&self) -> Timestamp;
+}
+
+impl Expiring for AgrMeta {
+    fn expires_at(&self) -> Timestamp {
+        self.end
+    }
+}
+
+impl Expiring for AttMeta {
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+}
+
+impl Expiring for CertMeta {
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+}
+
+impl Expiring for RevMeta {
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+}
+
+impl Expiring for EvMeta {
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+}
+
+/// The summaries of one kind, seen through what every kind shares: ids and expiries. What the
+/// store's generic paths (counts, sync ids, digests, GC) read.
+pub(crate) trait Table {
+    /// How many objects are held.
+    fn len(&self) -> usize;
+    /// Whether `id` is held.
+    fn contains(&self, id: &ObjectId) -> bool;
+    /// Every id held, sorted.
+    fn ids(&self) -> Vec<ObjectId>;
+    /// The ids whose expiry is at or before `now`, sorted.
+    fn expired(&self, now: Timestamp) -> Vec<ObjectId>;
+}
+
+impl<M: Expiring> Table for BTreeMap<ObjectId, M> {
+    fn len(&self) -> usize {
+        BTreeMap::len(self)
+    }
+
+    fn contains(&self, id: &ObjectId) -> bool {
+        self.contains_key(id)
+    }
+
+    fn ids(&self) -> Vec<ObjectId> {
+        self.keys().copied().collect()
+    }
+
+    fn expired(&self, now: Timestamp) -> Vec<ObjectId> {
+        self.iter()
+            .filter(|(_, m)| m.expires_at() <= now)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 fn remove_from<K: std::hash::Hash + Eq, V: Ord>(
     map: &mut HashMap<K, BTreeSet<V>>,
     key: &K,

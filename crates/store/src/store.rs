@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::{Duration, Instant};
 
 use flashback_types::{
-    Agreement, Certificate, Cursor, Demand, EquivocationEvidence, Hash32, Kind, Object,
-    ObjectError, ObjectId, Offer, OfferQuery, PriceUnit, PublicKey, QosAttestation, Revocation,
-    Rule, ShortText, Signed, SignedBody, SlaDecision, SlaProposal, Timestamp,
+    Agreement, Certificate, Cursor, Demand, EquivocationEvidence, GcRule, Hash32, Kind, Object,
+    ObjectError, ObjectId, Offer, OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation,
+    Revocation, Rule, ShortText, Signed, SignedBody, SlaDecision, SlaProposal, Timestamp,
 };
 use tracing::{debug, info, warn};
 
@@ -19,7 +19,7 @@ use crate::codec::{self, cat, expiry_key, id_from, parse_expiry_key, seal, unsea
 use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::index::{OfferIndex, PageIds, Plan, PriceFilter, Scores, Version};
-use crate::market::{AgrMeta, AttMeta, CertMeta, DerivedKey, EvMeta, Market, RevMeta};
+use crate::market::{AgrMeta, AttMeta, CertMeta, DerivedKey, EvMeta, Market, RevMeta, Table};
 use crate::price;
 use crate::reputation::{self, Explanation, Reputation};
 
@@ -34,88 +34,180 @@ pub const MAX_VERSIONS_PER_OFFER: usize = 64;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
-/// The sled trees. Object trees map id → signed encoding; `idx_*` trees are secondary indexes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum T {
+/// A sled tree: one per object kind (id → signed encoding, named by [`Kind::store_tree`]), the
+/// metadata tree, and the secondary indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tree {
     Meta,
+    Objects(Kind),
+    Index(Idx),
+}
+
+/// The secondary index trees. The discriminant is how an expiry-index entry names the tree of
+/// the secondary entry to delete with its object: it is on disk, never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Idx {
+    ProposalsByProvider = 10,
+    DecisionsByProposal = 11,
+    Expiry = 12,
+    EvidenceOrigin = 13,
+    AgreementOfferKey = 14,
+}
+
+impl Idx {
+    const ALL: [Idx; 5] = [
+        Idx::ProposalsByProvider,
+        Idx::DecisionsByProposal,
+        Idx::Expiry,
+        Idx::EvidenceOrigin,
+        Idx::AgreementOfferKey,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Idx::ProposalsByProvider => "idx_proposals_by_provider",
+            Idx::DecisionsByProposal => "idx_decisions_by_proposal",
+            Idx::Expiry => "idx_expiry",
+            Idx::EvidenceOrigin => "idx_evidence_origin",
+            Idx::AgreementOfferKey => "idx_agreement_offer_key",
+        }
+    }
+
+    fn from_tag(tag: u8) -> Option<Idx> {
+        Idx::ALL.into_iter().find(|i| *i as u8 == tag)
+    }
+}
+
+/// Every tree: meta, one per kind (from [`Kind::ALL`]), then the indexes.
+const TREES: [Tree; 1 + Kind::COUNT + Idx::ALL.len()] = {
+    let mut trees = [Tree::Meta; 1 + Kind::COUNT + Idx::ALL.len()];
+    let mut i = 0;
+    while i < Kind::COUNT {
+        trees[1 + i] = Tree::Objects(Kind::ALL[i]);
+        i += 1;
+    }
+    let mut j = 0;
+    while j < Idx::ALL.len() {
+        trees[1 + Kind::COUNT + j] = Tree::Index(Idx::ALL[j]);
+        j += 1;
+    }
+    trees
+};
+
+impl Tree {
+    fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Objects(kind) => kind.store_tree(),
+            Tree::Index(idx) => idx.name(),
+        }
+    }
+
+    /// Position in [`TREES`].
+    fn slot(self) -> usize {
+        match self {
+            Tree::Meta => 0,
+            Tree::Objects(kind) => 1 + kind.index(),
+            Tree::Index(idx) => {
+                1 + Kind::COUNT + (idx as usize - Idx::ProposalsByProvider as usize)
+            }
+        }
+    }
+
+    fn is_object(self) -> bool {
+        matches!(self, Tree::Objects(_))
+    }
+}
+
+/// Where the store keeps what it knows of a kind in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Home {
+    /// The offer index: heads, history and ordered lists ([`GcRule::HeadOutlivesVersions`]).
     Offers,
-    Demands,
-    Proposals,
-    Decisions,
+    /// A table of small summaries in [`Market`], which reputation and queries read.
+    Summaries(Summarised),
+    /// Nothing: the object tree and the expiry index only (short-lived kinds).
+    Disk,
+}
+
+/// The kinds summarised in memory, each with its own table in [`Market`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Summarised {
     Agreements,
     Attestations,
     Certificates,
     Revocations,
     Evidence,
-    IdxProposals,
-    IdxDecisions,
-    IdxExpiry,
-    IdxEvidence,
-    IdxAgreementOffer,
 }
 
-const TREES: [T; 15] = [
-    T::Meta,
-    T::Offers,
-    T::Demands,
-    T::Proposals,
-    T::Decisions,
-    T::Agreements,
-    T::Attestations,
-    T::Certificates,
-    T::Revocations,
-    T::Evidence,
-    T::IdxProposals,
-    T::IdxDecisions,
-    T::IdxExpiry,
-    T::IdxEvidence,
-    T::IdxAgreementOffer,
-];
+/// The store's one per-kind decision: where a kind lives in memory. Everything else (trees,
+/// counts, sync ids, digests, GC) follows from it and from [`Kind`]'s own answers.
+const fn home(kind: Kind) -> Home {
+    match kind {
+        Kind::Offer => Home::Offers,
+        Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => Home::Disk,
+        Kind::Agreement => Home::Summaries(Summarised::Agreements),
+        Kind::QosAttestation => Home::Summaries(Summarised::Attestations),
+        Kind::Certificate => Home::Summaries(Summarised::Certificates),
+        Kind::Revocation => Home::Summaries(Summarised::Revocations),
+        Kind::EquivocationEvidence => Home::Summaries(Summarised::Evidence),
+    }
+}
 
-impl T {
-    fn name(self) -> &'static str {
+const _: () = {
+    let mut i = 0;
+    while i < Kind::COUNT {
+        let kind = Kind::ALL[i];
+        // The offer index is the versioned kinds' home, and only theirs.
+        assert!(
+            matches!(home(kind), Home::Offers) == matches!(kind.gc(), GcRule::HeadOutlivesVersions)
+        );
+        // The listing digest is computed from memory, so everything it covers must be there.
+        assert!(!kind.in_listing_digest() || !matches!(home(kind), Home::Disk));
+        i += 1;
+    }
+};
+
+impl Summarised {
+    /// The kind's table.
+    fn table(self, market: &Market) -> &dyn Table {
         match self {
-            T::Meta => "meta",
-            T::Offers => "offers",
-            T::Demands => "demands",
-            T::Proposals => "proposals",
-            T::Decisions => "decisions",
-            T::Agreements => "agreements",
-            T::Attestations => "attestations",
-            T::Certificates => "certificates",
-            T::Revocations => "revocations",
-            T::Evidence => "evidence",
-            T::IdxProposals => "idx_proposals_by_provider",
-            T::IdxDecisions => "idx_decisions_by_proposal",
-            T::IdxExpiry => "idx_expiry",
-            T::IdxEvidence => "idx_evidence_origin",
-            T::IdxAgreementOffer => "idx_agreement_offer_key",
+            Summarised::Agreements => &market.agreements,
+            Summarised::Attestations => &market.attestations,
+            Summarised::Certificates => &market.certs,
+            Summarised::Revocations => &market.revocations,
+            Summarised::Evidence => &market.evidence,
         }
     }
 
-    fn is_object(self) -> bool {
-        !matches!(
-            self,
-            T::Meta
-                | T::IdxProposals
-                | T::IdxDecisions
-                | T::IdxExpiry
-                | T::IdxEvidence
-                | T::IdxAgreementOffer
-        )
+    /// Index trees keyed by the object's id, deleted with it.
+    fn companion(self) -> Option<Idx> {
+        match self {
+            Summarised::Agreements => Some(Idx::AgreementOfferKey),
+            Summarised::Evidence => Some(Idx::EvidenceOrigin),
+            Summarised::Attestations | Summarised::Certificates | Summarised::Revocations => None,
+        }
     }
 
-    fn of_kind(kind: Kind) -> T {
-        match kind {
-            Kind::Offer => T::Offers,
-            Kind::Demand => T::Demands,
-            Kind::SlaProposal => T::Proposals,
-            Kind::SlaDecision => T::Decisions,
-            Kind::Agreement => T::Agreements,
-            Kind::QosAttestation => T::Attestations,
-            Kind::Certificate => T::Certificates,
-            Kind::Revocation => T::Revocations,
-            Kind::EquivocationEvidence => T::Evidence,
+    /// Drops `id` from memory.
+    fn forget(self, market: &mut Market, id: &ObjectId) {
+        match self {
+            Summarised::Agreements => {
+                market.remove_agreement(id);
+            }
+            Summarised::Attestations => {
+                market.remove_attestation(id);
+            }
+            Summarised::Certificates => {
+                market.remove_cert(id);
+            }
+            Summarised::Revocations => {
+                market.remove_revocation(id);
+            }
+            Summarised::Evidence => {
+                market.remove_evidence(id);
+            }
         }
     }
 }
@@ -164,28 +256,13 @@ pub struct QueryPage {
 /// How many objects the store holds, per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Current offers: one per `(provider, offer_key)`, tombstones included.
-    pub offers: u64,
-    /// Of which withdrawn (tombstones).
+    /// Per kind; current offers (one per `(provider, offer_key)`, tombstones included) for
+    /// [`Kind::Offer`].
+    per_kind: PerKind<u64>,
+    /// Current offers that are withdrawn (tombstones).
     pub withdrawn_offers: u64,
-    /// Superseded versions kept as history.
+    /// Superseded offer versions kept as history.
     pub offer_history: u64,
-    /// Demands.
-    pub demands: u64,
-    /// SLA proposals.
-    pub proposals: u64,
-    /// SLA decisions.
-    pub decisions: u64,
-    /// Agreements.
-    pub agreements: u64,
-    /// QoS attestations.
-    pub attestations: u64,
-    /// Certificates.
-    pub certificates: u64,
-    /// Revocations.
-    pub revocations: u64,
-    /// Equivocation evidence.
-    pub evidence: u64,
     /// Providers flagged for equivocation.
     pub flagged_providers: u64,
 }
@@ -193,29 +270,9 @@ pub struct Counts {
 impl Counts {
     /// The count for one kind (current offers for [`Kind::Offer`]).
     pub fn of(&self, kind: Kind) -> u64 {
-        match kind {
-            Kind::Offer => self.offers,
-            Kind::Demand => self.demands,
-            Kind::SlaProposal => self.proposals,
-            Kind::SlaDecision => self.decisions,
-            Kind::Agreement => self.agreements,
-            Kind::QosAttestation => self.attestations,
-            Kind::Certificate => self.certificates,
-            Kind::Revocation => self.revocations,
-            Kind::EquivocationEvidence => self.evidence,
-        }
+        self.per_kind[kind]
     }
 }
-
-/// Kinds covered by [`Store::listing_digest`] and [`Store::all_ids`].
-pub const DIGEST_KINDS: [Kind; 6] = [
-    Kind::Offer,
-    Kind::Agreement,
-    Kind::QosAttestation,
-    Kind::Certificate,
-    Kind::Revocation,
-    Kind::EquivocationEvidence,
-];
 
 /// Pending writes of one apply/gc call, last write per key wins. Committed in three phases —
 /// index inserts, object trees, index removals — so that a crash between phases can leave an
@@ -233,21 +290,21 @@ impl Tx {
         }
     }
 
-    fn put(&mut self, t: T, key: Vec<u8>, value: Vec<u8>) {
-        self.writes[t as usize].insert(key, Some(value));
+    fn put(&mut self, t: Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.writes[t.slot()].insert(key, Some(value));
     }
 
-    fn put_sealed(&mut self, t: T, key: Vec<u8>, payload: &[u8]) {
+    fn put_sealed(&mut self, t: Tree, key: Vec<u8>, payload: &[u8]) {
         let v = seal(t.name(), &key, payload);
         self.put(t, key, v);
     }
 
-    fn del(&mut self, t: T, key: Vec<u8>) {
-        self.writes[t as usize].insert(key, None);
+    fn del(&mut self, t: Tree, key: Vec<u8>) {
+        self.writes[t.slot()].insert(key, None);
     }
 
-    fn pending(&self, t: T, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.writes[t as usize].get(key).map(|v| v.as_deref())
+    fn pending(&self, t: Tree, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.writes[t.slot()].get(key).map(|v| v.as_deref())
     }
 
     fn is_empty(&self) -> bool {
@@ -259,11 +316,16 @@ impl Tx {
 struct State {
     index: OfferIndex,
     market: Market,
-    demands: u64,
-    proposals: u64,
-    decisions: u64,
+    /// Objects held of each [`Home::Disk`] kind.
+    on_disk: PerKind<u64>,
     /// Bumped on every change to the digest set.
     digest_epoch: u64,
+}
+
+/// Index entries read before the objects they describe, while loading.
+struct Loading {
+    origins: HashMap<ObjectId, (bool, Option<DerivedKey>)>,
+    resolved: HashMap<ObjectId, ShortText>,
 }
 
 type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
@@ -297,9 +359,10 @@ struct Inner {
 ///
 /// ```
 /// use flashback_store::{Store, StoreConfig};
+/// use flashback_types::Kind;
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = Store::open(dir.path().join("listing"), StoreConfig::default()).unwrap();
-/// assert_eq!(store.counts().offers, 0);
+/// assert_eq!(store.counts().of(Kind::Offer), 0);
 /// ```
 #[derive(Clone)]
 pub struct Store {
@@ -400,9 +463,9 @@ impl Store {
         let c = store.counts();
         info!(
             path = %store.inner.path.display(),
-            offers = c.offers,
-            agreements = c.agreements,
-            attestations = c.attestations,
+            offers = c.of(Kind::Offer),
+            agreements = c.of(Kind::Agreement),
+            attestations = c.of(Kind::QosAttestation),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "listing store opened"
         );
@@ -443,10 +506,10 @@ impl Store {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        let meta = self.tree(T::Meta);
+        let meta = self.tree(Tree::Meta);
         match meta.get(SCHEMA_KEY).map_err(|e| self.sled_err(e))? {
             Some(v) => {
-                let payload = unseal(T::Meta.name(), SCHEMA_KEY, &v)
+                let payload = unseal(Tree::Meta.name(), SCHEMA_KEY, &v)
                     .ok_or_else(|| self.corrupt("meta/schema_version: checksum mismatch"))?;
                 let bytes: [u8; 4] = payload
                     .try_into()
@@ -468,7 +531,7 @@ impl Store {
                 if !fresh {
                     return Err(self.corrupt("meta/schema_version is missing"));
                 }
-                let v = seal(T::Meta.name(), SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
+                let v = seal(Tree::Meta.name(), SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
                 meta.insert(SCHEMA_KEY, v).map_err(|e| self.sled_err(e))?;
                 self.flush_sled()?;
             }
@@ -476,14 +539,43 @@ impl Store {
         Ok(())
     }
 
+    /// Builds the in-memory indexes from the trees, checking every value on the way.
     fn load(&self) -> Result<(), StoreError> {
         let mut st = self.write_state();
         let st = &mut *st;
+        let mut loading = self.load_index_entries()?;
+        for kind in Kind::ALL {
+            let t = Tree::Objects(kind);
+            match home(kind) {
+                Home::Offers => self.load_offers(st, t)?,
+                Home::Summaries(summarised) => {
+                    for item in self.tree(t).iter() {
+                        let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                        let id = self.key_id(t, &k)?;
+                        self.remember(st, summarised, &id, &v, &mut loading)?;
+                    }
+                }
+                Home::Disk => {
+                    for item in self.tree(t).iter() {
+                        let (k, v) = item.map_err(|e| self.sled_err(e))?;
+                        let id = self.key_id(t, &k)?;
+                        if Hash32::of(&v) != id {
+                            return Err(self.corrupt_at(t, &id, "checksum mismatch"));
+                        }
+                        st.on_disk[kind] += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn load_offers(&self, st: &mut State, t: Tree) -> Result<(), StoreError> {
         // Offers: every stored version; the head of each key is the highest seq (lowest id).
-        for item in self.tree(T::Offers).iter() {
+        for item in self.tree(t).iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Offers, &k)?;
-            let o: Signed<Offer> = self.decode_stored(T::Offers, &id, &v)?;
+            let id = self.key_id(t, &k)?;
+            let o: Signed<Offer> = self.decode_stored(t, &id, &v)?;
             let pk = st.index.intern_key(&o.body().provider, &o.body().offer_key);
             let version = Version {
                 seq: o.body().seq,
@@ -503,82 +595,80 @@ impl Store {
             }
         }
         st.index.rebuild_orders();
-        // Derived-evidence origins and agreement → offer-key resolutions.
+        Ok(())
+    }
+
+    /// What the index trees recorded about summarised objects: derived-evidence origins and
+    /// agreement → offer-key resolutions.
+    fn load_index_entries(&self) -> Result<Loading, StoreError> {
         let mut origins: HashMap<ObjectId, (bool, Option<DerivedKey>)> = HashMap::new();
-        for item in self.tree(T::IdxEvidence).iter() {
+        for item in self.tree(Tree::Index(Idx::EvidenceOrigin)).iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::IdxEvidence, &k)?;
-            let payload = self.unseal(T::IdxEvidence, &k, &v)?;
+            let id = self.key_id(Tree::Index(Idx::EvidenceOrigin), &k)?;
+            let payload = self.unseal(Tree::Index(Idx::EvidenceOrigin), &k, &v)?;
             origins.insert(id, self.parse_origin(payload)?);
         }
         let mut resolved: HashMap<ObjectId, ShortText> = HashMap::new();
-        for item in self.tree(T::IdxAgreementOffer).iter() {
+        for item in self.tree(Tree::Index(Idx::AgreementOfferKey)).iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::IdxAgreementOffer, &k)?;
-            let payload = self.unseal(T::IdxAgreementOffer, &k, &v)?;
+            let id = self.key_id(Tree::Index(Idx::AgreementOfferKey), &k)?;
+            let payload = self.unseal(Tree::Index(Idx::AgreementOfferKey), &k, &v)?;
             let key = std::str::from_utf8(payload)
                 .ok()
                 .and_then(|s| ShortText::try_from(s).ok())
                 .ok_or_else(|| self.corrupt("idx_agreement_offer_key: not an offer key"))?;
             resolved.insert(id, key);
         }
-        for item in self.tree(T::Agreements).iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Agreements, &k)?;
-            let a = self.decode_agreement(&id, &v)?;
-            let mut meta = AgrMeta::of(&a);
-            meta.offer_key = match resolved.get(&id) {
-                Some(key) => Some(key.clone()),
-                None => self.offer_key_of(None, &meta.offer_id, &meta.provider)?,
-            };
-            st.market.add_agreement(meta);
-        }
-        for item in self.tree(T::Attestations).iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Attestations, &k)?;
-            let a: Signed<QosAttestation> = self.decode_stored(T::Attestations, &id, &v)?;
-            st.market.add_attestation(AttMeta::of(&a));
-        }
-        for item in self.tree(T::Certificates).iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Certificates, &k)?;
-            let c: Signed<Certificate> = self.decode_stored(T::Certificates, &id, &v)?;
-            st.market.add_cert(CertMeta::of(&c));
-        }
-        for item in self.tree(T::Revocations).iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Revocations, &k)?;
-            let r: Signed<Revocation> = self.decode_stored(T::Revocations, &id, &v)?;
-            st.market.add_revocation(id, RevMeta::of(&r));
-        }
-        for item in self.tree(T::Evidence).iter() {
-            let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Evidence, &k)?;
-            let ev = self.decode_evidence(&id, &v)?;
-            // No origin entry (a crash between phases): treat as received, which keeps it.
-            let (direct, derived) = origins.remove(&id).unwrap_or((true, None));
-            st.market.add_evidence(
-                id,
-                EvMeta {
-                    provider: *ev.provider(),
-                    expires_at: ev.expires_at(),
-                    direct,
-                    derived,
-                },
-            );
-        }
-        for (t, count) in [
-            (T::Demands, &mut st.demands),
-            (T::Proposals, &mut st.proposals),
-            (T::Decisions, &mut st.decisions),
-        ] {
-            for item in self.tree(t).iter() {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                let id = self.key_id(t, &k)?;
-                if Hash32::of(&v) != id {
-                    return Err(self.corrupt_at(t, &id, "checksum mismatch"));
-                }
-                *count += 1;
+        Ok(Loading { origins, resolved })
+    }
+
+    /// Adds one stored object of a summarised kind to memory while loading.
+    fn remember(
+        &self,
+        st: &mut State,
+        summarised: Summarised,
+        id: &ObjectId,
+        bytes: &[u8],
+        loading: &mut Loading,
+    ) -> Result<(), StoreError> {
+        match summarised {
+            Summarised::Agreements => {
+                let a = self.decode_agreement(id, bytes)?;
+                let mut meta = AgrMeta::of(&a);
+                meta.offer_key = match loading.resolved.get(id) {
+                    Some(key) => Some(key.clone()),
+                    None => self.offer_key_of(None, &meta.offer_id, &meta.provider)?,
+                };
+                st.market.add_agreement(meta);
+            }
+            Summarised::Attestations => {
+                let t = Tree::Objects(Kind::QosAttestation);
+                let a: Signed<QosAttestation> = self.decode_stored(t, id, bytes)?;
+                st.market.add_attestation(AttMeta::of(&a));
+            }
+            Summarised::Certificates => {
+                let t = Tree::Objects(Kind::Certificate);
+                let c: Signed<Certificate> = self.decode_stored(t, id, bytes)?;
+                st.market.add_cert(CertMeta::of(&c));
+            }
+            Summarised::Revocations => {
+                let t = Tree::Objects(Kind::Revocation);
+                let r: Signed<Revocation> = self.decode_stored(t, id, bytes)?;
+                st.market.add_revocation(*id, RevMeta::of(&r));
+            }
+            Summarised::Evidence => {
+                let ev = self.decode_evidence(id, bytes)?;
+                // No origin entry (a crash between phases): treat as received, which keeps it.
+                let (direct, derived) = loading.origins.remove(id).unwrap_or((true, None));
+                st.market.add_evidence(
+                    *id,
+                    EvMeta {
+                        provider: *ev.provider(),
+                        expires_at: ev.expires_at(),
+                        direct,
+                        derived,
+                    },
+                );
             }
         }
         Ok(())
@@ -586,8 +676,8 @@ impl Store {
 
     // ----- small helpers -----
 
-    fn tree(&self, t: T) -> &sled::Tree {
-        &self.inner.trees[t as usize]
+    fn tree(&self, t: Tree) -> &sled::Tree {
+        &self.inner.trees[t.slot()]
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -615,11 +705,11 @@ impl Store {
         }
     }
 
-    fn corrupt_at(&self, t: T, id: &ObjectId, detail: impl std::fmt::Display) -> StoreError {
+    fn corrupt_at(&self, t: Tree, id: &ObjectId, detail: impl std::fmt::Display) -> StoreError {
         self.corrupt(format!("{} tree, key {id}: {detail}", t.name()))
     }
 
-    fn key_id(&self, t: T, key: &[u8]) -> Result<ObjectId, StoreError> {
+    fn key_id(&self, t: Tree, key: &[u8]) -> Result<ObjectId, StoreError> {
         id_from(key).ok_or_else(|| {
             self.corrupt(format!(
                 "{} tree holds a {}-byte key, not an object id",
@@ -629,7 +719,7 @@ impl Store {
         })
     }
 
-    fn unseal<'v>(&self, t: T, key: &[u8], value: &'v [u8]) -> Result<&'v [u8], StoreError> {
+    fn unseal<'v>(&self, t: Tree, key: &[u8], value: &'v [u8]) -> Result<&'v [u8], StoreError> {
         unseal(t.name(), key, value).ok_or_else(|| {
             self.corrupt(format!(
                 "{} tree, key {}: checksum mismatch",
@@ -641,7 +731,7 @@ impl Store {
 
     fn decode_stored<X: SignedBody>(
         &self,
-        t: T,
+        t: Tree,
         id: &ObjectId,
         bytes: &[u8],
     ) -> Result<Signed<X>, StoreError> {
@@ -656,7 +746,7 @@ impl Store {
         Ok(s)
     }
 
-    fn decode_object(&self, t: T, id: &ObjectId, bytes: &[u8]) -> Result<Object, StoreError> {
+    fn decode_object(&self, t: Tree, id: &ObjectId, bytes: &[u8]) -> Result<Object, StoreError> {
         if Hash32::of(bytes) != *id {
             return Err(self.corrupt_at(
                 t,
@@ -665,16 +755,16 @@ impl Store {
             ));
         }
         let o = Object::decode_trusted(bytes).map_err(|e| self.corrupt_at(t, id, e))?;
-        if T::of_kind(o.kind()) != t {
+        if Tree::Objects(o.kind()) != t {
             return Err(self.corrupt_at(t, id, format!("holds a {}", o.kind())));
         }
         Ok(o)
     }
 
     fn decode_agreement(&self, id: &ObjectId, bytes: &[u8]) -> Result<Agreement, StoreError> {
-        match self.decode_object(T::Agreements, id, bytes)? {
+        match self.decode_object(Tree::Objects(Kind::Agreement), id, bytes)? {
             Object::Agreement(a) => Ok(a),
-            _ => Err(self.corrupt_at(T::Agreements, id, "not an agreement")),
+            _ => Err(self.corrupt_at(Tree::Objects(Kind::Agreement), id, "not an agreement")),
         }
     }
 
@@ -683,19 +773,23 @@ impl Store {
         id: &ObjectId,
         bytes: &[u8],
     ) -> Result<EquivocationEvidence, StoreError> {
-        match self.decode_object(T::Evidence, id, bytes)? {
+        match self.decode_object(Tree::Objects(Kind::EquivocationEvidence), id, bytes)? {
             Object::EquivocationEvidence(e) => Ok(e),
-            _ => Err(self.corrupt_at(T::Evidence, id, "not equivocation evidence")),
+            _ => Err(self.corrupt_at(
+                Tree::Objects(Kind::EquivocationEvidence),
+                id,
+                "not equivocation evidence",
+            )),
         }
     }
 
-    fn get_raw(&self, t: T, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+    fn get_raw(&self, t: Tree, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         self.tree(t).get(key).map_err(|e| self.sled_err(e))
     }
 
     fn load_signed<X: SignedBody>(
         &self,
-        t: T,
+        t: Tree,
         id: &ObjectId,
     ) -> Result<Option<Signed<X>>, StoreError> {
         match self.get_raw(t, &id.0)? {
@@ -704,7 +798,7 @@ impl Store {
         }
     }
 
-    fn load_object(&self, t: T, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+    fn load_object(&self, t: Tree, id: &ObjectId) -> Result<Option<Object>, StoreError> {
         match self.get_raw(t, &id.0)? {
             Some(v) => self.decode_object(t, id, &v).map(Some),
             None => Ok(None),
@@ -721,14 +815,14 @@ impl Store {
             if let Some(o) = tx.offers.get(id) {
                 return Ok(Some(o.clone()));
             }
-            if let Some(None) = tx.pending(T::Offers, &id.0) {
+            if let Some(None) = tx.pending(Tree::Objects(Kind::Offer), &id.0) {
                 return Ok(None);
             }
         }
-        self.load_signed(T::Offers, id)
+        self.load_signed(Tree::Objects(Kind::Offer), id)
     }
 
-    fn exists(&self, tx: &Tx, t: T, key: &[u8]) -> Result<bool, StoreError> {
+    fn exists(&self, tx: &Tx, t: Tree, key: &[u8]) -> Result<bool, StoreError> {
         match tx.pending(t, key) {
             Some(v) => Ok(v.is_some()),
             None => self.tree(t).contains_key(key).map_err(|e| self.sled_err(e)),
@@ -806,7 +900,7 @@ impl Store {
                 if t.is_object() != objects {
                     continue;
                 }
-                let ops: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = tx.writes[t as usize]
+                let ops: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = tx.writes[t.slot()]
                     .iter()
                     .filter(|(_, v)| objects || inserts == v.is_some())
                     .collect();
@@ -836,7 +930,7 @@ impl Store {
         phase(true, false)?;
         phase(true, true)?;
         phase(false, false)?;
-        let deleted = tx.writes[T::Offers as usize]
+        let deleted = tx.writes[Tree::Objects(Kind::Offer).slot()]
             .iter()
             .filter(|(_, v)| v.is_none())
             .filter_map(|(k, _)| id_from(k));
@@ -1028,6 +1122,7 @@ impl Store {
         }
     }
 
+    /// Applies one object: the store's per-kind write paths, one arm per kind.
     fn apply_one(
         &self,
         st: &mut State,
@@ -1040,115 +1135,121 @@ impl Store {
         }
         match object {
             Object::Offer(o) => self.apply_offer(st, tx, o),
-            Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
-            Object::Agreement(a) => {
-                let id = a.id();
-                if st.market.agreements.contains_key(&id) {
-                    return Ok(Applied::Duplicate);
-                }
-                let mut meta = AgrMeta::of(a);
-                meta.offer_key = self.offer_key_of(Some(tx), &meta.offer_id, &meta.provider)?;
-                if let Some(key) = &meta.offer_key {
-                    tx.put_sealed(T::IdxAgreementOffer, id.0.to_vec(), key.as_bytes());
-                }
-                tx.put(T::Agreements, id.0.to_vec(), a.encoded().to_vec());
-                st.market.add_agreement(meta);
-                st.digest_epoch += 1;
-                Ok(Applied::Applied)
-            }
-            Object::QosAttestation(a) => {
-                if st.market.attestations.contains_key(&a.id()) {
-                    return Ok(Applied::Duplicate);
-                }
-                tx.put(T::Attestations, a.id().0.to_vec(), a.encoded().to_vec());
-                st.market.add_attestation(AttMeta::of(a));
-                st.digest_epoch += 1;
-                Ok(Applied::Applied)
-            }
-            Object::Certificate(c) => {
-                if st.market.certs.contains_key(&c.id()) {
-                    return Ok(Applied::Duplicate);
-                }
-                tx.put(T::Certificates, c.id().0.to_vec(), c.encoded().to_vec());
-                st.market.add_cert(CertMeta::of(c));
-                st.digest_epoch += 1;
-                Ok(Applied::Applied)
-            }
-            Object::Revocation(r) => {
-                if st.market.revocations.contains_key(&r.id()) {
-                    return Ok(Applied::Duplicate);
-                }
-                tx.put(T::Revocations, r.id().0.to_vec(), r.encoded().to_vec());
-                st.market.add_revocation(r.id(), RevMeta::of(r));
-                st.digest_epoch += 1;
-                Ok(Applied::Applied)
-            }
-            Object::Demand(d) => {
-                if self.exists(tx, T::Demands, &d.id().0)? {
-                    return Ok(Applied::Duplicate);
-                }
-                Self::put_expiring(tx, Kind::Demand, d.id(), d.encoded(), d.expires_at(), None);
-                st.demands += 1;
-                Ok(Applied::Applied)
-            }
+            Object::Demand(_) => self.apply_on_disk(st, tx, object, None),
             Object::SlaProposal(p) => {
-                if self.exists(tx, T::Proposals, &p.id().0)? {
-                    return Ok(Applied::Duplicate);
-                }
                 let idx = cat(p.body().provider.as_bytes(), &p.id().0);
-                tx.put_sealed(T::IdxProposals, idx.clone(), &p.expires_at().to_be_bytes());
-                Self::put_expiring(
+                let deadline = p.expires_at().to_be_bytes();
+                self.apply_on_disk(
+                    st,
                     tx,
-                    Kind::SlaProposal,
-                    p.id(),
-                    p.encoded(),
-                    p.expires_at(),
-                    Some((T::IdxProposals, idx)),
-                );
-                st.proposals += 1;
-                Ok(Applied::Applied)
+                    object,
+                    Some((Idx::ProposalsByProvider, idx, &deadline)),
+                )
             }
             Object::SlaDecision(d) => {
-                if self.exists(tx, T::Decisions, &d.id().0)? {
-                    return Ok(Applied::Duplicate);
-                }
                 let idx = cat(&d.body().proposal_id.0, &d.id().0);
                 let accept = matches!(d.body().decision, flashback_types::Decision::Accept);
-                tx.put_sealed(T::IdxDecisions, idx.clone(), &[u8::from(accept)]);
-                Self::put_expiring(
+                let payload = [u8::from(accept)];
+                self.apply_on_disk(
+                    st,
                     tx,
-                    Kind::SlaDecision,
-                    d.id(),
-                    d.encoded(),
-                    d.expires_at(),
-                    Some((T::IdxDecisions, idx)),
-                );
-                st.decisions += 1;
-                Ok(Applied::Applied)
+                    object,
+                    Some((Idx::DecisionsByProposal, idx, &payload)),
+                )
             }
+            Object::Agreement(a) => {
+                let mut meta = AgrMeta::of(a);
+                meta.offer_key = self.offer_key_of(Some(tx), &meta.offer_id, &meta.provider)?;
+                Ok(
+                    self.apply_summarised(st, tx, object, Summarised::Agreements, |market, tx| {
+                        if let Some(key) = &meta.offer_key {
+                            tx.put_sealed(
+                                Tree::Index(Idx::AgreementOfferKey),
+                                a.id().0.to_vec(),
+                                key.as_bytes(),
+                            );
+                        }
+                        market.add_agreement(meta);
+                    }),
+                )
+            }
+            Object::QosAttestation(a) => {
+                let add = |market: &mut Market, _: &mut Tx| market.add_attestation(AttMeta::of(a));
+                Ok(self.apply_summarised(st, tx, object, Summarised::Attestations, add))
+            }
+            Object::Certificate(c) => {
+                let add = |market: &mut Market, _: &mut Tx| market.add_cert(CertMeta::of(c));
+                Ok(self.apply_summarised(st, tx, object, Summarised::Certificates, add))
+            }
+            Object::Revocation(r) => {
+                let add =
+                    |market: &mut Market, _: &mut Tx| market.add_revocation(r.id(), RevMeta::of(r));
+                Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
+            }
+            Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
         }
     }
 
-    /// Writes an object of a sled-only kind with its expiry-index entry, which also names the
-    /// secondary index entry that GC must delete with it.
-    fn put_expiring(
+    /// A kind summarised in memory: a duplicate if its table holds the id, else written to its
+    /// tree and added to memory by `add` (which may write index entries too).
+    fn apply_summarised(
+        &self,
+        st: &mut State,
         tx: &mut Tx,
-        kind: Kind,
-        id: ObjectId,
-        bytes: &[u8],
-        expires_at: Timestamp,
-        secondary: Option<(T, Vec<u8>)>,
-    ) {
-        let payload = match &secondary {
-            Some((st, key)) => cat(&[*st as u8], key),
+        object: &Object,
+        summarised: Summarised,
+        add: impl FnOnce(&mut Market, &mut Tx),
+    ) -> Applied {
+        let kind = object.kind();
+        debug_assert_eq!(home(kind), Home::Summaries(summarised), "{kind}");
+        if summarised.table(&st.market).contains(&object.id()) {
+            return Applied::Duplicate;
+        }
+        tx.put(
+            Tree::Objects(kind),
+            object.id().0.to_vec(),
+            object.encoded().to_vec(),
+        );
+        add(&mut st.market, tx);
+        st.digest_epoch += 1;
+        Applied::Applied
+    }
+
+    /// A kind kept on disk only: a duplicate if its tree holds the id, else written with its
+    /// expiry-index entry and its `secondary` index entry `(tree, key, payload)`, if any, which
+    /// the expiry entry names so that GC deletes both.
+    fn apply_on_disk(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        object: &Object,
+        secondary: Option<(Idx, Vec<u8>, &[u8])>,
+    ) -> Result<Applied, StoreError> {
+        let (kind, id) = (object.kind(), object.id());
+        debug_assert_eq!(home(kind), Home::Disk, "{kind}");
+        if self.exists(tx, Tree::Objects(kind), &id.0)? {
+            return Ok(Applied::Duplicate);
+        }
+        let expiry_payload = match secondary {
+            Some((idx, key, payload)) => {
+                let named = cat(&[idx as u8], &key);
+                tx.put_sealed(Tree::Index(idx), key, payload);
+                named
+            }
             None => Vec::new(),
         };
         tx.put_sealed(
-            T::IdxExpiry,
-            expiry_key(expires_at, kind.tag(), &id),
-            &payload,
+            Tree::Index(Idx::Expiry),
+            expiry_key(object.expires_at(), kind.tag(), &id),
+            &expiry_payload,
         );
-        tx.put(T::of_kind(kind), id.0.to_vec(), bytes.to_vec());
+        tx.put(
+            Tree::Objects(kind),
+            id.0.to_vec(),
+            object.encoded().to_vec(),
+        );
+        st.on_disk[kind] += 1;
+        Ok(Applied::Applied)
     }
 
     fn apply_offer(
@@ -1164,7 +1265,11 @@ impl Store {
         if versions.iter().any(|v| v.id == id) {
             return Ok(Applied::Duplicate);
         }
-        tx.put(T::Offers, id.0.to_vec(), o.encoded().to_vec());
+        tx.put(
+            Tree::Objects(Kind::Offer),
+            id.0.to_vec(),
+            o.encoded().to_vec(),
+        );
         tx.offers.insert(id, o.clone());
         st.digest_epoch += 1;
         // Agreements that named this offer before it arrived learn its key now.
@@ -1173,7 +1278,11 @@ impl Store {
                 && meta.provider == b.provider
             {
                 meta.offer_key = Some(b.offer_key.clone());
-                tx.put_sealed(T::IdxAgreementOffer, agr.0.to_vec(), b.offer_key.as_bytes());
+                tx.put_sealed(
+                    Tree::Index(Idx::AgreementOfferKey),
+                    agr.0.to_vec(),
+                    b.offer_key.as_bytes(),
+                );
             }
         }
         let version = Version {
@@ -1215,7 +1324,7 @@ impl Store {
             for v in all.split_off(MAX_VERSIONS_PER_OFFER) {
                 st.index.remove_history(pk, &v.id);
                 tx.offers.remove(&v.id);
-                tx.del(T::Offers, v.id.0.to_vec());
+                tx.del(Tree::Objects(Kind::Offer), v.id.0.to_vec());
             }
         }
         Ok(outcome)
@@ -1239,8 +1348,13 @@ impl Store {
             if *id == o.id() {
                 return Ok(o.clone());
             }
-            self.read_offer(Some(tx), id)?
-                .ok_or_else(|| self.corrupt_at(T::Offers, id, "indexed offer version is missing"))
+            self.read_offer(Some(tx), id)?.ok_or_else(|| {
+                self.corrupt_at(
+                    Tree::Objects(Kind::Offer),
+                    id,
+                    "indexed offer version is missing",
+                )
+            })
         };
         let evidence = |a: Signed<Offer>, c: Signed<Offer>| {
             EquivocationEvidence::from_offers(a, c).map_err(|e: ObjectError| {
@@ -1275,14 +1389,17 @@ impl Store {
             if let Some(k) = meta.derived.take() {
                 st.market.derived.remove(&k);
             }
-            tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&meta));
+            tx.put_sealed(
+                Tree::Index(Idx::EvidenceOrigin),
+                id.0.to_vec(),
+                &Self::origin_payload(&meta),
+            );
             if let Some(m) = st.market.evidence.get_mut(id) {
                 *m = meta;
             }
         } else {
-            st.market.remove_evidence(id);
-            tx.del(T::Evidence, id.0.to_vec());
-            tx.del(T::IdxEvidence, id.0.to_vec());
+            let kind = Kind::EquivocationEvidence;
+            self.forget(st, tx, kind, Summarised::Evidence, id);
             st.digest_epoch += 1;
         }
     }
@@ -1306,7 +1423,11 @@ impl Store {
                 if let Some(slot) = st.market.evidence.get_mut(&id) {
                     *slot = m.clone();
                 }
-                tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&m));
+                tx.put_sealed(
+                    Tree::Index(Idx::EvidenceOrigin),
+                    id.0.to_vec(),
+                    &Self::origin_payload(&m),
+                );
                 return false;
             }
             None => EvMeta {
@@ -1316,8 +1437,16 @@ impl Store {
                 derived,
             },
         };
-        tx.put_sealed(T::IdxEvidence, id.0.to_vec(), &Self::origin_payload(&meta));
-        tx.put(T::Evidence, id.0.to_vec(), ev.encoded().to_vec());
+        tx.put_sealed(
+            Tree::Index(Idx::EvidenceOrigin),
+            id.0.to_vec(),
+            &Self::origin_payload(&meta),
+        );
+        tx.put(
+            Tree::Objects(Kind::EquivocationEvidence),
+            id.0.to_vec(),
+            ev.encoded().to_vec(),
+        );
         st.market.add_evidence(id, meta);
         st.digest_epoch += 1;
         true
@@ -1366,9 +1495,32 @@ impl Store {
         Ok(removed)
     }
 
+    /// Deletes what expired at `now`, by each kind's [`GcRule`] and home.
     fn collect(&self, st: &mut State, tx: &mut Tx, now: Timestamp) -> Result<usize, StoreError> {
         let mut removed = 0usize;
-        // Offers.
+        for kind in Kind::ALL {
+            match home(kind) {
+                Home::Offers => removed += self.collect_offers(st, tx, Tree::Objects(kind), now),
+                Home::Summaries(summarised) => {
+                    for id in summarised.table(&st.market).expired(now) {
+                        self.forget(st, tx, kind, summarised, &id);
+                        removed += 1;
+                    }
+                }
+                // All together below, in expiry order.
+                Home::Disk => {}
+            }
+        }
+        if removed > 0 {
+            st.digest_epoch += 1;
+        }
+        Ok(removed + self.collect_on_disk(st, tx, now)?)
+    }
+
+    /// Offer versions: each goes once expired, except that a head stays until every version
+    /// of its key has expired ([`GcRule::HeadOutlivesVersions`]).
+    fn collect_offers(&self, st: &mut State, tx: &mut Tx, t: Tree, now: Timestamp) -> usize {
+        let mut removed = 0usize;
         let mut keys: HashSet<(u32, u32)> = st
             .index
             .heads()
@@ -1390,54 +1542,34 @@ impl Store {
                 }
                 let is_history = st.index.remove_history(pk, &v.id);
                 if is_history || all_expired {
-                    tx.del(T::Offers, v.id.0.to_vec());
+                    tx.del(t, v.id.0.to_vec());
                     removed += 1;
                 }
             }
         }
-        // In-memory kinds.
-        for id in expired_ids(&st.market.agreements, |m| m.end, now) {
-            st.market.remove_agreement(&id);
-            tx.del(T::Agreements, id.0.to_vec());
-            tx.del(T::IdxAgreementOffer, id.0.to_vec());
-            removed += 1;
-        }
-        for id in expired_ids(&st.market.attestations, |m| m.expires_at, now) {
-            st.market.remove_attestation(&id);
-            tx.del(T::Attestations, id.0.to_vec());
-            removed += 1;
-        }
-        for id in expired_ids(&st.market.certs, |m| m.expires_at, now) {
-            st.market.remove_cert(&id);
-            tx.del(T::Certificates, id.0.to_vec());
-            removed += 1;
-        }
-        for id in expired_ids(&st.market.revocations, |m| m.expires_at, now) {
-            st.market.remove_revocation(&id);
-            tx.del(T::Revocations, id.0.to_vec());
-            removed += 1;
-        }
-        for id in expired_ids(&st.market.evidence, |m| m.expires_at, now) {
-            st.market.remove_evidence(&id);
-            tx.del(T::Evidence, id.0.to_vec());
-            tx.del(T::IdxEvidence, id.0.to_vec());
-            removed += 1;
-        }
-        if removed > 0 {
-            st.digest_epoch += 1;
-        }
-        // Sled-only kinds, through the expiry index.
-        for item in self.tree(T::IdxExpiry).iter() {
+        removed
+    }
+
+    /// Kinds kept on disk only, through the expiry index (in expiry order, so the scan stops at
+    /// the first entry still valid).
+    fn collect_on_disk(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0usize;
+        for item in self.tree(Tree::Index(Idx::Expiry)).iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let (expires_at, tag, id) =
                 parse_expiry_key(&k).ok_or_else(|| self.corrupt("idx_expiry: malformed key"))?;
             if expires_at > now {
                 break;
             }
-            let payload = self.unseal(T::IdxExpiry, &k, &v)?;
+            let payload = self.unseal(Tree::Index(Idx::Expiry), &k, &v)?;
             let kind = Kind::from_tag(tag)
                 .ok_or_else(|| self.corrupt(format!("idx_expiry: unknown kind tag {tag}")))?;
-            let t = T::of_kind(kind);
+            let t = Tree::Objects(kind);
             if self
                 .tree(t)
                 .contains_key(id.0)
@@ -1445,28 +1577,39 @@ impl Store {
             {
                 tx.del(t, id.0.to_vec());
                 removed += 1;
-                match kind {
-                    Kind::Demand => st.demands = st.demands.saturating_sub(1),
-                    Kind::SlaProposal => st.proposals = st.proposals.saturating_sub(1),
-                    Kind::SlaDecision => st.decisions = st.decisions.saturating_sub(1),
-                    _ => {}
-                }
+                st.on_disk[kind] = st.on_disk[kind].saturating_sub(1);
             }
             if let Some((&secondary, key)) = payload.split_first()
-                && let Some(&t2) = TREES.get(secondary as usize)
+                && let Some(idx) = Idx::from_tag(secondary)
             {
-                tx.del(t2, key.to_vec());
+                tx.del(Tree::Index(idx), key.to_vec());
             }
-            tx.del(T::IdxExpiry, k.to_vec());
+            tx.del(Tree::Index(Idx::Expiry), k.to_vec());
         }
         Ok(removed)
+    }
+
+    /// Drops a summarised object: from memory, its tree, and the index entries keyed by its id.
+    fn forget(
+        &self,
+        st: &mut State,
+        tx: &mut Tx,
+        kind: Kind,
+        summarised: Summarised,
+        id: &ObjectId,
+    ) {
+        summarised.forget(&mut st.market, id);
+        tx.del(Tree::Objects(kind), id.0.to_vec());
+        if let Some(idx) = summarised.companion() {
+            tx.del(Tree::Index(idx), id.0.to_vec());
+        }
     }
 
     // ----- reads -----
 
     /// Any stored object by id (expired ones too, until collected).
     pub fn get(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
-        for t in TREES.into_iter().filter(|t| t.is_object()) {
+        for t in Kind::ALL.map(Tree::Objects) {
             if let Some(o) = self.load_object(t, id)? {
                 return Ok(Some(o));
             }
@@ -1486,14 +1629,18 @@ impl Store {
             if slot.is_some() {
                 continue;
             }
-            match self.load_signed::<Offer>(T::Offers, id)? {
+            match self.load_signed::<Offer>(Tree::Objects(Kind::Offer), id)? {
                 Some(o) => {
                     loaded.push(o.clone());
                     *slot = Some(o);
                 }
                 None => {
                     self.check_poisoned()?;
-                    return Err(self.corrupt_at(T::Offers, id, "indexed offer is missing"));
+                    return Err(self.corrupt_at(
+                        Tree::Objects(Kind::Offer),
+                        id,
+                        "indexed offer is missing",
+                    ));
                 }
             }
         }
@@ -1516,7 +1663,7 @@ impl Store {
         let _st = self.read_state();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(o) = self.load_signed::<Offer>(T::Offers, id)? {
+            if let Some(o) = self.load_signed::<Offer>(Tree::Objects(Kind::Offer), id)? {
                 out.push(o);
             }
         }
@@ -1716,7 +1863,7 @@ impl Store {
     fn agreements_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Agreement>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(v) = self.get_raw(T::Agreements, &id.0)? {
+            if let Some(v) = self.get_raw(Tree::Objects(Kind::Agreement), &id.0)? {
                 out.push(self.decode_agreement(id, &v)?);
             }
         }
@@ -1748,9 +1895,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<Signed<SlaProposal>>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree(T::IdxProposals).scan_prefix(provider.as_bytes()) {
+        for item in self
+            .tree(Tree::Index(Idx::ProposalsByProvider))
+            .scan_prefix(provider.as_bytes())
+        {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let payload = self.unseal(T::IdxProposals, &k, &v)?;
+            let payload = self.unseal(Tree::Index(Idx::ProposalsByProvider), &k, &v)?;
             let expires = payload
                 .try_into()
                 .map(u64::from_be_bytes)
@@ -1758,8 +1908,10 @@ impl Store {
             if expires <= now {
                 continue;
             }
-            let id = self.key_id(T::IdxProposals, &k[32..])?;
-            if let Some(p) = self.load_signed::<SlaProposal>(T::Proposals, &id)? {
+            let id = self.key_id(Tree::Index(Idx::ProposalsByProvider), &k[32..])?;
+            if let Some(p) =
+                self.load_signed::<SlaProposal>(Tree::Objects(Kind::SlaProposal), &id)?
+            {
                 out.push(p);
             }
         }
@@ -1773,13 +1925,18 @@ impl Store {
         proposal_id: &ObjectId,
     ) -> Result<Option<Signed<SlaDecision>>, StoreError> {
         let mut first_reject = None;
-        for item in self.tree(T::IdxDecisions).scan_prefix(proposal_id.0) {
+        for item in self
+            .tree(Tree::Index(Idx::DecisionsByProposal))
+            .scan_prefix(proposal_id.0)
+        {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let payload = self.unseal(T::IdxDecisions, &k, &v)?;
-            let id = self.key_id(T::IdxDecisions, &k[32..])?;
+            let payload = self.unseal(Tree::Index(Idx::DecisionsByProposal), &k, &v)?;
+            let id = self.key_id(Tree::Index(Idx::DecisionsByProposal), &k[32..])?;
             let accept = payload.first() == Some(&1);
             if accept {
-                if let Some(d) = self.load_signed::<SlaDecision>(T::Decisions, &id)? {
+                if let Some(d) =
+                    self.load_signed::<SlaDecision>(Tree::Objects(Kind::SlaDecision), &id)?
+                {
                     return Ok(Some(d));
                 }
             } else if first_reject.is_none() {
@@ -1790,7 +1947,7 @@ impl Store {
             return Ok(Some(a.acceptance().clone()));
         }
         match first_reject {
-            Some(id) => self.load_signed(T::Decisions, &id),
+            Some(id) => self.load_signed(Tree::Objects(Kind::SlaDecision), &id),
             None => Ok(None),
         }
     }
@@ -1809,7 +1966,7 @@ impl Store {
             .collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(a) = self.load_signed(T::Attestations, &id)? {
+            if let Some(a) = self.load_signed(Tree::Objects(Kind::QosAttestation), &id)? {
                 out.push(a);
             }
         }
@@ -1824,7 +1981,7 @@ impl Store {
         let ids = self.read_state().market.certs_about(subject);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(c) = self.load_signed(T::Certificates, &id)? {
+            if let Some(c) = self.load_signed(Tree::Objects(Kind::Certificate), &id)? {
                 out.push(c);
             }
         }
@@ -1853,7 +2010,7 @@ impl Store {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(c) = self.load_signed(T::Certificates, &id)? {
+            if let Some(c) = self.load_signed(Tree::Objects(Kind::Certificate), &id)? {
                 out.push(c);
             }
         }
@@ -1863,10 +2020,10 @@ impl Store {
     /// Demands still open at `now`, by id.
     pub fn demands(&self, now: Timestamp) -> Result<Vec<Signed<Demand>>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree(T::Demands).iter() {
+        for item in self.tree(Tree::Objects(Kind::Demand)).iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = self.key_id(T::Demands, &k)?;
-            let d: Signed<Demand> = self.decode_stored(T::Demands, &id, &v)?;
+            let id = self.key_id(Tree::Objects(Kind::Demand), &k)?;
+            let d: Signed<Demand> = self.decode_stored(Tree::Objects(Kind::Demand), &id, &v)?;
             if d.expires_at() > now {
                 out.push(d);
             }
@@ -1882,7 +2039,7 @@ impl Store {
         let ids = self.read_state().market.evidence_about(provider);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(v) = self.get_raw(T::Evidence, &id.0)? {
+            if let Some(v) = self.get_raw(Tree::Objects(Kind::EquivocationEvidence), &id.0)? {
                 out.push(self.decode_evidence(&id, &v)?);
             }
         }
@@ -1907,17 +2064,13 @@ impl Store {
         let st = self.read_state();
         let withdrawn = st.index.heads().filter(|(_, e)| e.withdrawn()).count();
         Counts {
-            offers: st.index.heads_len() as u64,
+            per_kind: PerKind::from_fn(|kind| match home(kind) {
+                Home::Offers => st.index.heads_len() as u64,
+                Home::Summaries(summarised) => summarised.table(&st.market).len() as u64,
+                Home::Disk => st.on_disk[kind],
+            }),
             withdrawn_offers: withdrawn as u64,
             offer_history: st.index.history_len() as u64,
-            demands: st.demands,
-            proposals: st.proposals,
-            decisions: st.decisions,
-            agreements: st.market.agreements.len() as u64,
-            attestations: st.market.attestations.len() as u64,
-            certificates: st.market.certs.len() as u64,
-            revocations: st.market.revocations.len() as u64,
-            evidence: st.market.evidence.len() as u64,
             flagged_providers: st.market.flagged_count() as u64,
         }
     }
@@ -1999,39 +2152,33 @@ impl Store {
         out
     }
 
+    /// The ids of a kind kept in memory, sorted (current offers for the offer index); `None`
+    /// for a kind kept on disk only.
+    fn memory_ids(st: &State, kind: Kind) -> Option<Vec<ObjectId>> {
+        match home(kind) {
+            Home::Offers => {
+                let mut v: Vec<ObjectId> = st.index.heads().map(|(_, e)| e.id).collect();
+                v.sort_unstable();
+                Some(v)
+            }
+            Home::Summaries(summarised) => Some(summarised.table(&st.market).ids()),
+            Home::Disk => None,
+        }
+    }
+
+    /// What the listing digest covers: the kinds in it ([`Kind::in_listing_digest`], all kept
+    /// in memory: checked when the crate builds), sorted by kind then id.
     fn digest_ids(st: &State) -> Vec<(Kind, ObjectId)> {
-        let mut out: Vec<(Kind, ObjectId)> = Vec::with_capacity(
-            st.index.heads_len()
-                + st.market.agreements.len()
-                + st.market.attestations.len()
-                + st.market.certs.len()
-                + st.market.revocations.len()
-                + st.market.evidence.len(),
-        );
-        let mut offers: Vec<ObjectId> = st.index.heads().map(|(_, e)| e.id).collect();
-        offers.sort_unstable();
-        out.extend(offers.into_iter().map(|id| (Kind::Offer, id)));
-        out.extend(st.market.agreements.keys().map(|id| (Kind::Agreement, *id)));
-        out.extend(
-            st.market
-                .attestations
-                .keys()
-                .map(|id| (Kind::QosAttestation, *id)),
-        );
-        out.extend(st.market.certs.keys().map(|id| (Kind::Certificate, *id)));
-        out.extend(
-            st.market
-                .revocations
-                .keys()
-                .map(|id| (Kind::Revocation, *id)),
-        );
-        out.extend(
-            st.market
-                .evidence
-                .keys()
-                .map(|id| (Kind::EquivocationEvidence, *id)),
-        );
-        out
+        Kind::ALL
+            .into_iter()
+            .filter(|k| k.in_listing_digest())
+            .flat_map(|kind| {
+                Self::memory_ids(st, kind)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |id| (kind, id))
+            })
+            .collect()
     }
 
     /// blake3 over the sorted `(kind, id)` of every current offer (tombstones included) and
@@ -2061,29 +2208,17 @@ impl Store {
 
     /// Every stored id of one kind, sorted (current offers only for [`Kind::Offer`]).
     pub fn ids_by_kind(&self, kind: Kind) -> Result<Vec<ObjectId>, StoreError> {
-        let st = self.read_state();
-        Ok(match kind {
-            Kind::Offer => {
-                let mut v: Vec<ObjectId> = st.index.heads().map(|(_, e)| e.id).collect();
-                v.sort_unstable();
-                v
-            }
-            Kind::Agreement => st.market.agreements.keys().copied().collect(),
-            Kind::QosAttestation => st.market.attestations.keys().copied().collect(),
-            Kind::Certificate => st.market.certs.keys().copied().collect(),
-            Kind::Revocation => st.market.revocations.keys().copied().collect(),
-            Kind::EquivocationEvidence => st.market.evidence.keys().copied().collect(),
-            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => {
-                drop(st);
-                let t = T::of_kind(kind);
-                let mut v = Vec::new();
-                for k in self.tree(t).iter().keys() {
-                    let k = k.map_err(|e| self.sled_err(e))?;
-                    v.push(self.key_id(t, &k)?);
-                }
-                v
-            }
-        })
+        if let Some(ids) = Self::memory_ids(&self.read_state(), kind) {
+            return Ok(ids);
+        }
+        // On disk only: read the tree without holding the indexes.
+        let t = Tree::Objects(kind);
+        let mut ids = Vec::new();
+        for k in self.tree(t).iter().keys() {
+            let k = k.map_err(|e| self.sled_err(e))?;
+            ids.push(self.key_id(t, &k)?);
+        }
+        Ok(ids)
     }
 
     /// The database directory.
@@ -2104,14 +2239,38 @@ fn hex_short(key: &[u8]) -> String {
 // `codec::CHECKSUM_LEN` is part of the documented format.
 const _: () = assert!(codec::CHECKSUM_LEN == 16);
 
-/// Ids in `map` whose expiry (read by `expiry`) is at or before `now`, for garbage collection.
-fn expired_ids<V>(
-    map: &std::collections::BTreeMap<ObjectId, V>,
-    expiry: impl Fn(&V) -> Timestamp,
-    now: Timestamp,
-) -> Vec<ObjectId> {
-    map.iter()
-        .filter(|(_, m)| expiry(m) <= now)
-        .map(|(id, _)| *id)
-        .collect()
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn trees_are_laid_out_from_kinds_and_named_once() {
+        let mut names = BTreeSet::new();
+        for (i, t) in TREES.into_iter().enumerate() {
+            assert_eq!(t.slot(), i, "{t:?}");
+            assert!(names.insert(t.name()), "{} named twice", t.name());
+        }
+        for kind in Kind::ALL {
+            assert!(TREES.contains(&Tree::Objects(kind)), "{kind} has no tree");
+        }
+        for idx in Idx::ALL {
+            assert_eq!(Idx::from_tag(idx as u8), Some(idx));
+        }
+        // On disk: expiry entries name these trees by tag.
+        assert_eq!(Idx::ProposalsByProvider as u8, 10);
+        assert_eq!(Idx::DecisionsByProposal as u8, 11);
+    }
+
+    #[test]
+    fn each_summarised_table_belongs_to_one_kind() {
+        let mut seen = Vec::new();
+        for kind in Kind::ALL {
+            if let Home::Summaries(summarised) = home(kind) {
+                assert!(!seen.contains(&summarised), "{kind} shares {summarised:?}");
+                seen.push(summarised);
+            }
+        }
+    }
 }

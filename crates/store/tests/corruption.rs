@@ -74,7 +74,7 @@ fn a_flipped_byte_in_an_object_is_a_corrupt_error() {
         assert!(msg.contains(tree), "{msg}");
         // The documented way out.
         let store = Store::destroy_and_recreate(&copy, StoreConfig::default()).unwrap();
-        assert_eq!(store.counts().offers, 0);
+        assert_eq!(store.counts().of(Kind::Offer), 0);
         assert!(store.get(&id).unwrap().is_none());
     }
     // A truncated value too.

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flashback_net::{NetConfig, NetError, NetEvent, PeerId, Protocol, topics};
+use flashback_net::{NetConfig, NetError, NetEvent, PeerId, Protocol};
+use flashback_types::protocol::Topic;
 use flashback_types::wire::{
     ObjectBytes, SubmitRequest, SubmitResponse, decode_response, encode_message,
 };
@@ -122,7 +123,7 @@ pub(crate) async fn run(
             }
             let kind = (n as usize) % JUNK.len();
             let bytes = junk(kind, &victim, &attacker, n, &mut rng);
-            match net.publish(topics::OFFERS, bytes).await {
+            match net.publish(Topic::Offers.name(), bytes).await {
                 Ok(_) => *sent.gossip.entry(JUNK[kind].to_owned()).or_default() += 1,
                 // Until the target's subscriptions arrive, nobody is there to send to.
                 Err(NetError::InsufficientPeers { .. }) if sent.gossip.is_empty() => continue,
