@@ -1,0 +1,442 @@
+//! Answering a query: the [`Plan`] resolved against the interners, the walk along the list of
+//! its sort (merged across regions), the filters, cursors, and the reputation sort.
+
+use std::collections::{HashMap, HashSet};
+
+use flashback_types::{Cursor, ObjectId, ResourceKind, SortKey};
+
+use super::{
+    Entry, F_PROTO_OVERFLOW, F_REGION_OVERFLOW, F_UNIT_HOUR, OfferIndex, Order, T_COMPUTE,
+    T_PROTO_BITS, T_PROTO_SHIFT, T_WITHDRAWN, id_key,
+};
+use crate::config::Rate;
+use crate::ordered::{Ordered, Pos};
+use crate::price;
+
+/// A max-price filter, prepared against the rate table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PriceFilter {
+    /// The query's asset has no rate: only offers in that asset, compared by amount.
+    SameAsset {
+        unit_hour: bool,
+        asset: u32,
+        amount: u64,
+    },
+    /// The query's asset has a rate: every priced offer, compared exactly.
+    Cross {
+        unit_hour: bool,
+        asset: Option<u32>,
+        amount: u64,
+        rate: Rate,
+        max_key: u64,
+    },
+}
+
+/// Reputation scores used by a query: computed ones, and the prior for everyone else.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scores {
+    pub(crate) prior: f64,
+    pub(crate) by_provider: HashMap<u32, f64>,
+}
+
+impl Scores {
+    fn of(&self, provider: u32) -> f64 {
+        self.by_provider
+            .get(&provider)
+            .copied()
+            .unwrap_or(self.prior)
+    }
+}
+
+/// A query resolved against the interners: every field is cheap to test.
+pub(crate) struct Plan<'a> {
+    pub(crate) now: u64,
+    pub(crate) kind: Option<ResourceKind>,
+    pub(crate) regions: Option<Vec<u32>>,
+    pub(crate) protocol: Option<u32>,
+    pub(crate) price: Option<PriceFilter>,
+    pub(crate) min_capacity: Option<u64>,
+    pub(crate) min_avail: Option<u16>,
+    pub(crate) max_p95: Option<u32>,
+    pub(crate) provider: Option<u32>,
+    pub(crate) certified: Option<&'a HashSet<u32>>,
+    pub(crate) min_reputation_bp: Option<u16>,
+    pub(crate) scores: &'a Scores,
+    pub(crate) include_withdrawn: bool,
+    pub(crate) sort: SortKey,
+    pub(crate) limit: usize,
+    pub(crate) cursor: Option<Cursor>,
+}
+
+/// A page of results: slots and ids in order, and the cursor for the next page.
+#[derive(Debug, Default)]
+pub(crate) struct PageIds {
+    pub(crate) ids: Vec<ObjectId>,
+    pub(crate) next: Option<Cursor>,
+}
+
+/// One list being merged: the list, the position after its head, and its head.
+type MergeInput<'i> = (&'i Ordered, Pos, Option<(u64, u32)>);
+
+/// Lists iterated in order, merged when a query names several regions.
+struct Merge<'i> {
+    lists: Vec<MergeInput<'i>>,
+    last: Option<u32>,
+}
+
+impl OfferIndex {
+    fn matches(&self, slot: u32, plan: &Plan<'_>, check_regions: bool) -> bool {
+        let t = self.tags[slot as usize];
+        if let Some(kind) = plan.kind
+            && (t & T_COMPUTE != 0) != (kind == ResourceKind::Compute)
+        {
+            return false;
+        }
+        if !plan.include_withdrawn && t & T_WITHDRAWN != 0 {
+            return false;
+        }
+        if let Some(p) = plan.protocol {
+            if p < T_PROTO_BITS {
+                if t & (1 << (T_PROTO_SHIFT + p)) == 0 {
+                    return false;
+                }
+            } else {
+                let has = self.slab[slot as usize].flags & F_PROTO_OVERFLOW != 0
+                    && self
+                        .proto_overflow
+                        .get(&slot)
+                        .is_some_and(|extra| extra.contains(&p));
+                if !has {
+                    return false;
+                }
+            }
+        }
+        let e = &self.slab[slot as usize];
+        if e.expires_at <= plan.now {
+            return false;
+        }
+        if plan.provider.is_some_and(|p| p != e.provider) {
+            return false;
+        }
+        if plan.min_capacity.is_some_and(|c| e.capacity < c) {
+            return false;
+        }
+        if plan.min_avail.is_some_and(|a| e.avail_bp < a) {
+            return false;
+        }
+        if plan.max_p95.is_some_and(|m| e.p95_ms == 0 || e.p95_ms > m) {
+            return false;
+        }
+        if let Some(pf) = &plan.price
+            && !self.price_ok(e, pf)
+        {
+            return false;
+        }
+        if check_regions && let Some(regions) = &plan.regions {
+            let hit = regions.iter().any(|&r| {
+                if r < 64 {
+                    e.regions & (1 << r) != 0
+                } else {
+                    e.flags & F_REGION_OVERFLOW != 0
+                        && self
+                            .region_overflow
+                            .get(&slot)
+                            .is_some_and(|x| x.contains(&r))
+                }
+            });
+            if !hit {
+                return false;
+            }
+        }
+        if plan.certified.is_some_and(|c| !c.contains(&e.provider)) {
+            return false;
+        }
+        if let Some(bp) = plan.min_reputation_bp
+            && plan.scores.of(e.provider) * 10_000.0 < f64::from(bp)
+        {
+            return false;
+        }
+        true
+    }
+
+    fn price_ok(&self, e: &Entry, pf: &PriceFilter) -> bool {
+        let unit_hour = e.flags & F_UNIT_HOUR != 0;
+        match *pf {
+            PriceFilter::SameAsset {
+                unit_hour: u,
+                asset,
+                amount,
+            } => u == unit_hour && e.asset == asset && e.amount <= amount,
+            PriceFilter::Cross {
+                unit_hour: u,
+                asset,
+                amount,
+                rate,
+                ..
+            } => {
+                if u != unit_hour {
+                    return false;
+                }
+                if asset == Some(e.asset) {
+                    return e.amount <= amount;
+                }
+                match self.asset_rates.get(e.asset as usize).copied().flatten() {
+                    Some(r) => price::at_most(e.amount, r, amount, rate),
+                    None => false,
+                }
+            }
+        }
+    }
+
+    /// The internal (ascending) sort key of a slot, and the cursor value that names it.
+    fn sort_value(&self, slot: u32, plan: &Plan<'_>, asset_mode: bool) -> (u64, u64) {
+        let e = &self.slab[slot as usize];
+        match plan.sort {
+            SortKey::Price if asset_mode => (e.amount, e.amount),
+            SortKey::Price => (e.price_key, e.price_key),
+            SortKey::Capacity => (!e.capacity, e.capacity),
+            SortKey::Newest => (!e.created_at, e.created_at),
+            SortKey::Reputation => {
+                let bits = plan.scores.of(e.provider).to_bits();
+                (!bits, bits)
+            }
+        }
+    }
+
+    fn internal_cursor(plan: &Plan<'_>) -> Option<(u64, ObjectId)> {
+        plan.cursor.map(|c| {
+            let k = match plan.sort {
+                SortKey::Price => c.after_value,
+                _ => !c.after_value,
+            };
+            (k, c.after_id)
+        })
+    }
+
+    fn finish(&self, plan: &Plan<'_>, mut slots: Vec<u32>, asset_mode: bool) -> PageIds {
+        let more = slots.len() > plan.limit;
+        slots.truncate(plan.limit);
+        let next = if more {
+            slots.last().map(|&s| Cursor {
+                after_value: self.sort_value(s, plan, asset_mode).1,
+                after_id: self.slab[s as usize].id,
+            })
+        } else {
+            None
+        };
+        PageIds {
+            ids: slots.iter().map(|&s| self.slab[s as usize].id).collect(),
+            next,
+        }
+    }
+
+    /// Sorts a candidate set in memory (one provider, one reputation level).
+    fn sort_candidates(
+        &self,
+        plan: &Plan<'_>,
+        candidates: impl Iterator<Item = u32>,
+        asset_mode: bool,
+        after: Option<(u64, ObjectId)>,
+        want: usize,
+    ) -> Vec<u32> {
+        let mut found: Vec<(u64, ObjectId, u32)> = candidates
+            .filter(|&s| self.matches(s, plan, true))
+            .map(|s| {
+                (
+                    self.sort_value(s, plan, asset_mode).0,
+                    self.slab[s as usize].id,
+                    s,
+                )
+            })
+            .filter(|(k, id, _)| after.is_none_or(|a| (*k, *id) > a))
+            .collect();
+        found.sort_unstable();
+        found.truncate(want);
+        found.into_iter().map(|(_, _, s)| s).collect()
+    }
+
+    /// Runs a query plan: the ids of one page, in order, and the next cursor.
+    pub(crate) fn query(&self, plan: &Plan<'_>) -> PageIds {
+        let want = plan.limit + 1;
+        let after = Self::internal_cursor(plan);
+        let asset_mode = plan.sort == SortKey::Price
+            && matches!(plan.price, Some(PriceFilter::SameAsset { .. }));
+        if let Some(p) = plan.provider {
+            let slots = self.by_provider.get(&p).map_or(&[][..], Vec::as_slice);
+            let found = self.sort_candidates(plan, slots.iter().copied(), asset_mode, after, want);
+            return self.finish(plan, found, asset_mode);
+        }
+        if plan.sort == SortKey::Reputation {
+            let found = self.query_reputation(plan, want);
+            return self.finish(plan, found, false);
+        }
+        let slab = &self.slab;
+        let id_of = |s: u32| &slab[s as usize].id;
+        // Same-asset price order: its own list, by amount.
+        if let (SortKey::Price, Some(PriceFilter::SameAsset { asset, amount, .. })) =
+            (plan.sort, plan.price)
+        {
+            let mut found = Vec::new();
+            if let Some(list) = self.by_asset.get(&asset) {
+                let mut pos = list.seek(after, &id_of);
+                while let Some(((k, s), next)) = list.next(pos) {
+                    pos = next;
+                    if k > amount {
+                        break;
+                    }
+                    if self.matches(s, plan, true) {
+                        found.push(s);
+                        if found.len() == want {
+                            break;
+                        }
+                    }
+                }
+            }
+            return self.finish(plan, found, true);
+        }
+        let order = match plan.sort {
+            SortKey::Price => Order::Price,
+            SortKey::Capacity => Order::Capacity,
+            SortKey::Newest | SortKey::Reputation => Order::Newest,
+        };
+        let stop_above = match (plan.sort, plan.price) {
+            (SortKey::Price, Some(PriceFilter::Cross { max_key, .. })) => max_key,
+            _ => u64::MAX,
+        };
+        let mut merge = match &plan.regions {
+            Some(regions) => {
+                let lists = regions
+                    .iter()
+                    .filter_map(|&r| self.by_region.get(r as usize))
+                    .map(|l| &l[order as usize])
+                    .collect::<Vec<_>>();
+                self.merge(lists, after)
+            }
+            None => self.merge(vec![&self.global[order as usize]], after),
+        };
+        let mut found = Vec::new();
+        while let Some((k, s)) = self.merge_next(&mut merge) {
+            if k > stop_above {
+                break;
+            }
+            if self.matches(s, plan, false) {
+                found.push(s);
+                if found.len() == want {
+                    break;
+                }
+            }
+        }
+        self.finish(plan, found, false)
+    }
+
+    fn merge<'i>(&'i self, lists: Vec<&'i Ordered>, after: Option<(u64, ObjectId)>) -> Merge<'i> {
+        let slab = &self.slab;
+        let id_of = |s: u32| &slab[s as usize].id;
+        Merge {
+            lists: lists
+                .into_iter()
+                .map(|l| {
+                    let pos = l.seek(after, &id_of);
+                    match l.next(pos) {
+                        Some((item, next)) => (l, next, Some(item)),
+                        None => (l, pos, None),
+                    }
+                })
+                .collect(),
+            last: None,
+        }
+    }
+
+    fn merge_next(&self, m: &mut Merge<'_>) -> Option<(u64, u32)> {
+        loop {
+            let mut best: Option<usize> = None;
+            for (i, (_, _, head)) in m.lists.iter().enumerate() {
+                let Some((k, s)) = *head else { continue };
+                best = match best {
+                    None => Some(i),
+                    Some(b) => {
+                        let (bk, bs) = m.lists[b].2.unwrap_or((u64::MAX, 0));
+                        let less =
+                            (k, &self.slab[s as usize].id) < (bk, &self.slab[bs as usize].id);
+                        if less { Some(i) } else { Some(b) }
+                    }
+                };
+            }
+            let b = best?;
+            let (list, pos, head) = &mut m.lists[b];
+            let item = head.take()?;
+            if let Some((next_item, next_pos)) = list.next(*pos) {
+                *head = Some(next_item);
+                *pos = next_pos;
+            }
+            if m.last == Some(item.1) {
+                continue;
+            }
+            m.last = Some(item.1);
+            return Some(item);
+        }
+    }
+
+    fn query_reputation(&self, plan: &Plan<'_>, want: usize) -> Vec<u32> {
+        let scores = plan.scores;
+        let prior_bits = scores.prior.to_bits();
+        let mut levels: Vec<f64> = scores
+            .by_provider
+            .iter()
+            .filter(|(p, _)| self.by_provider.contains_key(p))
+            .map(|(_, s)| *s)
+            .chain(std::iter::once(scores.prior))
+            .collect();
+        levels.sort_unstable_by(|a, b| b.total_cmp(a));
+        levels.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        let cursor = plan
+            .cursor
+            .map(|c| (f64::from_bits(c.after_value), c.after_id));
+        let mut found = Vec::new();
+        let slab = &self.slab;
+        let id_of = |s: u32| &slab[s as usize].id;
+        for level in levels {
+            let after_id = match cursor {
+                Some((cs, _)) if level.total_cmp(&cs).is_gt() => continue,
+                Some((cs, id)) if level.to_bits() == cs.to_bits() => Some(id),
+                _ => None,
+            };
+            let need = want - found.len();
+            if level.to_bits() == prior_bits {
+                let list = &self.global[Order::Id as usize];
+                let mut pos = list.seek(after_id.map(|id| (id_key(&id), id)), &id_of);
+                let mut got = 0;
+                while let Some(((_, s), next)) = list.next(pos) {
+                    pos = next;
+                    let e = &slab[s as usize];
+                    if scores.of(e.provider).to_bits() == prior_bits && self.matches(s, plan, true)
+                    {
+                        found.push(s);
+                        got += 1;
+                        if got == need {
+                            break;
+                        }
+                    }
+                }
+            } else {
+                let providers = scores
+                    .by_provider
+                    .iter()
+                    .filter(|(_, s)| s.to_bits() == level.to_bits())
+                    .filter_map(|(p, _)| self.by_provider.get(p));
+                let mut cands: Vec<(ObjectId, u32)> = providers
+                    .flat_map(|slots| slots.iter().copied())
+                    .filter(|&s| self.matches(s, plan, true))
+                    .map(|s| (slab[s as usize].id, s))
+                    .filter(|(id, _)| after_id.is_none_or(|a| *id > a))
+                    .collect();
+                cands.sort_unstable();
+                found.extend(cands.into_iter().take(need).map(|(_, s)| s));
+            }
+            if found.len() >= want {
+                break;
+            }
+        }
+        found
+    }
+}
