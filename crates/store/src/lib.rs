@@ -60,19 +60,19 @@ mod codec;
 mod config;
 mod error;
 mod index;
-mod market;
 mod ordered;
 mod price;
 mod reputation;
 mod store;
+mod summaries;
 
 pub use config::{Rate, ReputationParams, StoreConfig};
 pub use error::StoreError;
-pub use market::AUDITOR_CLAIM;
 pub use reputation::{
     Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,
 };
 pub use store::{Applied, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, SCHEMA_VERSION, Store};
+pub use summaries::AUDITOR_CLAIM;
 
 #[doc(no_inline)]
 pub use flashback_types::{Object, OfferQuery};

@@ -12,7 +12,7 @@ use std::fmt;
 use flashback_types::{ObjectId, PublicKey, Timestamp};
 
 use crate::config::ReputationParams;
-use crate::market::{AgrMeta, AttMeta, Market};
+use crate::summaries::{AgrMeta, AttMeta, Summaries};
 
 /// A provider's reputation at some instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,7 +222,7 @@ fn met_sla(a: &AttMeta, agr: &AgrMeta) -> bool {
 
 /// Why `a` can count, or why not (before the newest-window rule).
 fn basis(
-    market: &Market,
+    summaries: &Summaries,
     a: &AttMeta,
     now: Timestamp,
     auditors: &[PublicKey],
@@ -238,7 +238,7 @@ fn basis(
     }
     let mut any_live = false;
     let mut covering: Option<&AgrMeta> = None;
-    for agr in market.agreements_between(&a.attester, &a.subject) {
+    for agr in summaries.agreements_between(&a.attester, &a.subject) {
         if agr.end <= now {
             continue;
         }
@@ -254,7 +254,7 @@ fn basis(
     if let Some(agr) = covering {
         return Ok((Basis::Agreement(agr.proposal_id), Some(met_sla(a, agr))));
     }
-    if let Some(cert) = market.auditor_cert(&a.attester, auditors, now) {
+    if let Some(cert) = summaries.auditor_cert(&a.attester, auditors, now) {
         return Ok((Basis::Auditor(cert), None));
     }
     Err(if any_live {
@@ -266,7 +266,7 @@ fn basis(
 
 /// Computes the reputation of `provider` at `now`, with its explanation.
 pub(crate) fn explain(
-    market: &Market,
+    summaries: &Summaries,
     provider: &PublicKey,
     now: Timestamp,
     params: &ReputationParams,
@@ -282,7 +282,7 @@ pub(crate) fn explain(
         reason,
     };
     // Attestations come ordered by (attester, id): one group per attester.
-    let atts = market.attestations_about(provider);
+    let atts = summaries.attestations_about(provider);
     let mut i = 0;
     while i < atts.len() {
         let attester = atts[i].attester;
@@ -291,7 +291,7 @@ pub(crate) fn explain(
         let mut eligible: Vec<&AttMeta> = Vec::new();
         while j < atts.len() && atts[j].attester == attester {
             let a = atts[j];
-            match basis(market, a, now, auditors) {
+            match basis(summaries, a, now, auditors) {
                 Err(reason) => excluded.push(excluded_of(a, reason)),
                 Ok((b, met)) => {
                     eligible.push(a);

@@ -55,11 +55,12 @@
 #[macro_use]
 mod macros;
 
+pub mod bodies;
+mod composite;
 pub mod encoding;
 pub mod keys;
 mod kind;
 mod object;
-pub mod objects;
 pub mod protocol;
 pub mod query;
 mod rules;
@@ -68,11 +69,12 @@ mod signed;
 pub mod validate;
 pub mod wire;
 
+pub use bodies::*;
+pub use composite::{Agreement, EquivocationEvidence};
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
 pub use kind::{GcRule, Kind, PerKind, SyncClass};
-pub use object::{Agreement, EquivocationEvidence, Object};
-pub use objects::*;
+pub use object::Object;
 pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
 pub use rules::{valid_asset, valid_offer_key, valid_region};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};

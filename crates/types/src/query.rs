@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bodies::{DataProtocol, ObjectId, Price, ResourceKind, ShortText};
 use crate::encoding::BoundedVec;
 use crate::keys::PublicKey;
-use crate::objects::{DataProtocol, ObjectId, Price, ResourceKind, ShortText};
 
 /// Most results one query page may return.
 pub const MAX_QUERY_LIMIT: u32 = 200;

@@ -1,13 +1,13 @@
 //! The stateless field rules of each signed kind (all labelled Reject: a body that breaks one
 //! was signed that way, so it is provably bad).
 
-use crate::encoding::BoundedString;
-use crate::keys::PublicKey;
-use crate::kind::Kind;
-use crate::objects::{
+use crate::bodies::{
     Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, ResourceKind,
     Revocation, SlaDecision, SlaProposal, Timestamp,
 };
+use crate::encoding::BoundedString;
+use crate::keys::PublicKey;
+use crate::kind::Kind;
 use crate::signed::SignedBody;
 use crate::validate::ObjectError;
 

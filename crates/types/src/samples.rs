@@ -1,9 +1,9 @@
 //! Valid example bodies of every kind, for tests, documentation and benchmarks in every crate.
 //! Each builder returns a body that passes all stateless rules; change fields to taste.
 
+use crate::bodies::*;
 use crate::encoding::BoundedVec;
 use crate::keys::{Hash32, PublicKey};
-use crate::objects::*;
 
 fn short(s: &str) -> ShortText {
     ShortText::new(s).expect("sample strings are short")

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::bodies::{ObjectId, Timestamp};
 use crate::encoding::{self, DecodeError};
 use crate::keys::{Hash32, KeyCache, PublicKey, SecretKey, Signature};
 use crate::kind::{Kind, decode_limited};
-use crate::objects::{ObjectId, Timestamp};
 use crate::validate::{ObjectError, Rule};
 
 /// A body that is signed by one key: offers, proposals, attestations, certificates…

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bodies::Timestamp;
 use crate::encoding::DecodeError;
 use crate::keys::KeyError;
-use crate::objects::Timestamp;
 
 /// What a failed rule means for the peer that relayed the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,10 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bodies::{ObjectId, Timestamp};
 use crate::encoding::{BoundedString, BoundedVec, DecodeError};
 use crate::keys::{Hash32, PublicKey};
 use crate::kind::Kind;
-use crate::objects::{ObjectId, Timestamp};
 use crate::protocol::{
     MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_QUERY_OBJECTS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
     MAX_SUMMARY_KINDS,

@@ -9,7 +9,7 @@ use super::{Applied, Home, Idx, MAX_VERSIONS_PER_OFFER, State, Store, Summarised
 use crate::codec::{cat, expiry_key};
 use crate::error::StoreError;
 use crate::index::Version;
-use crate::market::{DerivedKey, EvMeta, Market};
+use crate::summaries::{DerivedKey, EvMeta, Summaries};
 
 impl Store {
     /// Whether staging `offer` now would list it as new ([`Applied::Applied`]) rather than find
@@ -55,11 +55,11 @@ impl Store {
         tx: &mut Tx,
         object: &Object,
         summarised: Summarised,
-        add: impl FnOnce(&mut Market, &mut Tx),
+        add: impl FnOnce(&mut Summaries, &mut Tx),
     ) -> Applied {
         let kind = object.kind();
         debug_assert_eq!(home(kind), Home::Summaries(summarised), "{kind}");
-        if summarised.table(&st.market).contains(&object.id()) {
+        if summarised.table(&st.summaries).contains(&object.id()) {
             return Applied::Duplicate;
         }
         tx.put(
@@ -67,7 +67,7 @@ impl Store {
             object.id().0.to_vec(),
             object.encoded().to_vec(),
         );
-        add(&mut st.market, tx);
+        add(&mut st.summaries, tx);
         st.digest_epoch += 1;
         Applied::Applied
     }
@@ -130,8 +130,8 @@ impl Store {
         tx.offers.insert(id, o.clone());
         st.digest_epoch += 1;
         // Agreements that named this offer before it arrived learn its key now.
-        for agr in st.market.unresolved_on_offer(&id) {
-            if let Some(meta) = st.market.agreements.get_mut(&agr)
+        for agr in st.summaries.unresolved_on_offer(&id) {
+            if let Some(meta) = st.summaries.agreements.get_mut(&agr)
                 && meta.provider == b.provider
             {
                 meta.offer_key = Some(b.offer_key.clone());
@@ -227,7 +227,7 @@ impl Store {
                 evidence(fetch(&ids[0], tx)?, fetch(&ids[1], tx)?)?
             };
         let dk: DerivedKey = (b.provider, b.offer_key.clone(), b.seq);
-        let previous = st.market.derived.get(&dk).copied();
+        let previous = st.summaries.derived.get(&dk).copied();
         if previous != Some(derived.id()) {
             if let Some(prev) = previous {
                 self.unmark_derived(st, tx, &prev);
@@ -238,20 +238,20 @@ impl Store {
     }
 
     fn unmark_derived(&self, st: &mut State, tx: &mut Tx, id: &ObjectId) {
-        let Some(meta) = st.market.evidence.get(id).cloned() else {
+        let Some(meta) = st.summaries.evidence.get(id).cloned() else {
             return;
         };
         if meta.direct {
             let mut meta = meta;
             if let Some(k) = meta.derived.take() {
-                st.market.derived.remove(&k);
+                st.summaries.derived.remove(&k);
             }
             tx.put_sealed(
                 Tree::Index(Idx::EvidenceOrigin),
                 id.0.to_vec(),
                 &Self::origin_payload(&meta),
             );
-            if let Some(m) = st.market.evidence.get_mut(id) {
+            if let Some(m) = st.summaries.evidence.get_mut(id) {
                 *m = meta;
             }
         } else {
@@ -270,14 +270,14 @@ impl Store {
         derived: Option<DerivedKey>,
     ) -> bool {
         let id = ev.id();
-        let meta = match st.market.evidence.get(&id).cloned() {
+        let meta = match st.summaries.evidence.get(&id).cloned() {
             Some(mut m) => {
                 m.direct |= direct;
                 if let Some(k) = derived {
-                    st.market.derived.insert(k.clone(), id);
+                    st.summaries.derived.insert(k.clone(), id);
                     m.derived = Some(k);
                 }
-                if let Some(slot) = st.market.evidence.get_mut(&id) {
+                if let Some(slot) = st.summaries.evidence.get_mut(&id) {
                     *slot = m.clone();
                 }
                 tx.put_sealed(
@@ -304,7 +304,7 @@ impl Store {
             id.0.to_vec(),
             ev.encoded().to_vec(),
         );
-        st.market.add_evidence(id, meta);
+        st.summaries.add_evidence(id, meta);
         st.digest_epoch += 1;
         true
     }
@@ -315,7 +315,12 @@ impl Store {
         tx: &mut Tx,
         ev: &EquivocationEvidence,
     ) -> Result<Applied, StoreError> {
-        if st.market.evidence.get(&ev.id()).is_some_and(|m| m.direct) {
+        if st
+            .summaries
+            .evidence
+            .get(&ev.id())
+            .is_some_and(|m| m.direct)
+        {
             return Ok(Applied::Duplicate);
         }
         Ok(if self.store_evidence(st, tx, ev, true, None) {
@@ -334,7 +339,7 @@ impl Store {
         summarised: Summarised,
         id: &ObjectId,
     ) {
-        summarised.forget(&mut st.market, id);
+        summarised.forget(&mut st.summaries, id);
         tx.del(Tree::Objects(kind), id.0.to_vec());
         if let Some(idx) = summarised.companion() {
             tx.del(Tree::Index(idx), id.0.to_vec());

@@ -9,7 +9,7 @@ use flashback_types::{
 use super::{Store, Tree, Tx};
 use crate::codec::{self, id_from, unseal};
 use crate::error::StoreError;
-use crate::market::{DerivedKey, EvMeta};
+use crate::summaries::{DerivedKey, EvMeta};
 
 fn hex_short(key: &[u8]) -> String {
     key.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -66,7 +66,7 @@ impl Store {
                 v.sort_unstable();
                 Some(v)
             }
-            Home::Summaries(summarised) => Some(summarised.table(&st.market).ids()),
+            Home::Summaries(summarised) => Some(summarised.table(&st.summaries).ids()),
             Home::Disk => None,
         }
     }

@@ -44,7 +44,7 @@ impl Store {
             match home(kind) {
                 Home::Offers => removed += self.collect_offers(st, tx, Tree::Objects(kind), now),
                 Home::Summaries(summarised) => {
-                    for id in summarised.table(&st.market).expired(now) {
+                    for id in summarised.table(&st.summaries).expired(now) {
                         self.forget(st, tx, kind, summarised, &id);
                         removed += 1;
                     }

@@ -12,20 +12,20 @@ use super::open::Loading;
 use super::{Applied, Idx, State, Store, Tree, Tx};
 use crate::codec::cat;
 use crate::error::StoreError;
-use crate::market::{AgrMeta, AttMeta, CertMeta, EvMeta, Market, RevMeta, Table};
+use crate::summaries::{AgrMeta, AttMeta, CertMeta, EvMeta, RevMeta, Summaries, Table};
 
 /// Where the store keeps what it knows of a kind in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Home {
     /// The offer index: heads, history and ordered lists ([`GcRule::HeadOutlivesVersions`]).
     Offers,
-    /// A table of small summaries in [`Market`], which reputation and queries read.
+    /// A table of small summaries in [`Summaries`], which reputation and queries read.
     Summaries(Summarised),
     /// Nothing: the object tree and the expiry index only (short-lived kinds).
     Disk,
 }
 
-/// The kinds summarised in memory, each with its own table in [`Market`].
+/// The kinds summarised in memory, each with its own table in [`Summaries`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Summarised {
     Agreements,
@@ -65,13 +65,13 @@ const _: () = {
 
 impl Summarised {
     /// The kind's table.
-    pub(super) fn table(self, market: &Market) -> &dyn Table {
+    pub(super) fn table(self, summaries: &Summaries) -> &dyn Table {
         match self {
-            Summarised::Agreements => &market.agreements,
-            Summarised::Attestations => &market.attestations,
-            Summarised::Certificates => &market.certs,
-            Summarised::Revocations => &market.revocations,
-            Summarised::Evidence => &market.evidence,
+            Summarised::Agreements => &summaries.agreements,
+            Summarised::Attestations => &summaries.attestations,
+            Summarised::Certificates => &summaries.certs,
+            Summarised::Revocations => &summaries.revocations,
+            Summarised::Evidence => &summaries.evidence,
         }
     }
 
@@ -85,22 +85,22 @@ impl Summarised {
     }
 
     /// Drops `id` from memory.
-    pub(super) fn forget(self, market: &mut Market, id: &ObjectId) {
+    pub(super) fn forget(self, summaries: &mut Summaries, id: &ObjectId) {
         match self {
             Summarised::Agreements => {
-                market.remove_agreement(id);
+                summaries.remove_agreement(id);
             }
             Summarised::Attestations => {
-                market.remove_attestation(id);
+                summaries.remove_attestation(id);
             }
             Summarised::Certificates => {
-                market.remove_cert(id);
+                summaries.remove_cert(id);
             }
             Summarised::Revocations => {
-                market.remove_revocation(id);
+                summaries.remove_revocation(id);
             }
             Summarised::Evidence => {
-                market.remove_evidence(id);
+                summaries.remove_evidence(id);
             }
         }
     }
@@ -145,8 +145,12 @@ impl Store {
             Object::Agreement(a) => {
                 let mut meta = AgrMeta::of(a);
                 meta.offer_key = self.offer_key_of(Some(tx), &meta.offer_id, &meta.provider)?;
-                Ok(
-                    self.apply_summarised(st, tx, object, Summarised::Agreements, |market, tx| {
+                Ok(self.apply_summarised(
+                    st,
+                    tx,
+                    object,
+                    Summarised::Agreements,
+                    |summaries, tx| {
                         if let Some(key) = &meta.offer_key {
                             tx.put_sealed(
                                 Tree::Index(Idx::AgreementOfferKey),
@@ -154,21 +158,25 @@ impl Store {
                                 key.as_bytes(),
                             );
                         }
-                        market.add_agreement(meta);
-                    }),
-                )
+                        summaries.add_agreement(meta);
+                    },
+                ))
             }
             Object::QosAttestation(a) => {
-                let add = |market: &mut Market, _: &mut Tx| market.add_attestation(AttMeta::of(a));
+                let add = |summaries: &mut Summaries, _: &mut Tx| {
+                    summaries.add_attestation(AttMeta::of(a))
+                };
                 Ok(self.apply_summarised(st, tx, object, Summarised::Attestations, add))
             }
             Object::Certificate(c) => {
-                let add = |market: &mut Market, _: &mut Tx| market.add_cert(CertMeta::of(c));
+                let add =
+                    |summaries: &mut Summaries, _: &mut Tx| summaries.add_cert(CertMeta::of(c));
                 Ok(self.apply_summarised(st, tx, object, Summarised::Certificates, add))
             }
             Object::Revocation(r) => {
-                let add =
-                    |market: &mut Market, _: &mut Tx| market.add_revocation(r.id(), RevMeta::of(r));
+                let add = |summaries: &mut Summaries, _: &mut Tx| {
+                    summaries.add_revocation(r.id(), RevMeta::of(r))
+                };
                 Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
             }
             Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
@@ -192,28 +200,28 @@ impl Store {
                     Some(key) => Some(key.clone()),
                     None => self.offer_key_of(None, &meta.offer_id, &meta.provider)?,
                 };
-                st.market.add_agreement(meta);
+                st.summaries.add_agreement(meta);
             }
             Summarised::Attestations => {
                 let t = Tree::Objects(Kind::QosAttestation);
                 let a: Signed<QosAttestation> = self.decode_stored(t, id, bytes)?;
-                st.market.add_attestation(AttMeta::of(&a));
+                st.summaries.add_attestation(AttMeta::of(&a));
             }
             Summarised::Certificates => {
                 let t = Tree::Objects(Kind::Certificate);
                 let c: Signed<Certificate> = self.decode_stored(t, id, bytes)?;
-                st.market.add_cert(CertMeta::of(&c));
+                st.summaries.add_cert(CertMeta::of(&c));
             }
             Summarised::Revocations => {
                 let t = Tree::Objects(Kind::Revocation);
                 let r: Signed<Revocation> = self.decode_stored(t, id, bytes)?;
-                st.market.add_revocation(*id, RevMeta::of(&r));
+                st.summaries.add_revocation(*id, RevMeta::of(&r));
             }
             Summarised::Evidence => {
                 let ev = self.decode_evidence(id, bytes)?;
                 // No origin entry (a crash between phases): treat as received, which keeps it.
                 let (direct, derived) = loading.origins.remove(id).unwrap_or((true, None));
-                st.market.add_evidence(
+                st.summaries.add_evidence(
                     *id,
                     EvMeta {
                         provider: *ev.provider(),

@@ -30,7 +30,7 @@ use flashback_types::{
 use crate::cache::OfferCache;
 use crate::config::StoreConfig;
 use crate::index::{OfferIndex, Scores};
-use crate::market::Market;
+use crate::summaries::Summaries;
 
 mod apply;
 mod commit;
@@ -120,7 +120,7 @@ impl Counts {
 #[derive(Debug, Default)]
 struct State {
     index: OfferIndex,
-    market: Market,
+    summaries: Summaries,
     /// Objects held of each [`Home::Disk`] kind.
     on_disk: PerKind<u64>,
     /// Bumped on every change to the digest set.

@@ -16,7 +16,7 @@ use crate::codec::{seal, unseal};
 use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::index::{OfferIndex, Version};
-use crate::market::DerivedKey;
+use crate::summaries::DerivedKey;
 use flashback_types::Hash32;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";

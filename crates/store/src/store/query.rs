@@ -171,7 +171,7 @@ impl Store {
             }
         };
         let certified: Option<HashSet<u32>> = q.certified_by.map(|issuer| {
-            st.market
+            st.summaries
                 .certified_by(&issuer, now)
                 .iter()
                 .filter_map(|k| index.provider_lookup(k))
@@ -206,21 +206,26 @@ impl Store {
     }
 
     fn scores(&self, st: &State, now: Timestamp) -> Arc<Scores> {
-        let key = (now, st.market.epoch, st.index.providers_len());
+        let key = (now, st.summaries.epoch, st.index.providers_len());
         if let Some((k, s)) = &lock(&self.inner.caches).scores
             && *k == key
         {
             return s.clone();
         }
         let cfg = &self.inner.config;
-        let mut subjects: Vec<&PublicKey> = st.market.attested_subjects().collect();
+        let mut subjects: Vec<&PublicKey> = st.summaries.attested_subjects().collect();
         subjects.sort_unstable();
         let by_provider = subjects
             .into_iter()
             .filter_map(|s| {
                 let p = st.index.provider_lookup(s)?;
-                let r =
-                    reputation::explain(&st.market, s, now, &cfg.reputation, &cfg.trusted_auditors);
+                let r = reputation::explain(
+                    &st.summaries,
+                    s,
+                    now,
+                    &cfg.reputation,
+                    &cfg.trusted_auditors,
+                );
                 Some((p, r.reputation.score))
             })
             .collect();
@@ -281,7 +286,7 @@ impl Store {
 
     /// Agreements where `party` is the consumer or the provider, by id.
     pub fn agreements_for(&self, party: &PublicKey) -> Result<Vec<Agreement>, StoreError> {
-        let ids = self.read_state().market.agreements_of(party);
+        let ids = self.read_state().summaries.agreements_of(party);
         self.agreements_by_ids(&ids)
     }
 
@@ -291,7 +296,10 @@ impl Store {
         &self,
         proposal_id: &ObjectId,
     ) -> Result<Option<Agreement>, StoreError> {
-        let id = self.read_state().market.agreement_for_proposal(proposal_id);
+        let id = self
+            .read_state()
+            .summaries
+            .agreement_for_proposal(proposal_id);
         Ok(self
             .agreements_by_ids(&id.into_iter().collect::<Vec<_>>())?
             .pop())
@@ -368,7 +376,7 @@ impl Store {
     ) -> Result<Vec<Signed<QosAttestation>>, StoreError> {
         let ids: Vec<ObjectId> = self
             .read_state()
-            .market
+            .summaries
             .attestations_about(subject)
             .iter()
             .map(|m| m.id)
@@ -387,7 +395,7 @@ impl Store {
         &self,
         subject: &PublicKey,
     ) -> Result<Vec<Signed<Certificate>>, StoreError> {
-        let ids = self.read_state().market.certs_about(subject);
+        let ids = self.read_state().summaries.certs_about(subject);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.load_signed(Tree::Objects(Kind::Certificate), &id)? {
@@ -406,13 +414,13 @@ impl Store {
     ) -> Result<Vec<Signed<Certificate>>, StoreError> {
         let ids: Vec<ObjectId> = {
             let st = self.read_state();
-            st.market
+            st.summaries
                 .certs_about(subject)
                 .into_iter()
                 .filter(|id| {
-                    st.market.certs.get(id).is_some_and(|c| {
+                    st.summaries.certs.get(id).is_some_and(|c| {
                         self.inner.config.trusted_certifiers.contains(&c.issuer)
-                            && st.market.cert_valid(c, now)
+                            && st.summaries.cert_valid(c, now)
                     })
                 })
                 .collect()
@@ -445,7 +453,7 @@ impl Store {
         &self,
         provider: &PublicKey,
     ) -> Result<Vec<EquivocationEvidence>, StoreError> {
-        let ids = self.read_state().market.evidence_about(provider);
+        let ids = self.read_state().summaries.evidence_about(provider);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(v) = self.get_raw(Tree::Objects(Kind::EquivocationEvidence), &id.0)? {
@@ -457,14 +465,14 @@ impl Store {
 
     /// Whether `provider` is flagged: equivocation evidence against it is held.
     pub fn is_flagged(&self, provider: &PublicKey) -> bool {
-        self.read_state().market.is_flagged(provider)
+        self.read_state().summaries.is_flagged(provider)
     }
 
     /// Sum of `volume` over agreements with `provider` on offer `offer_key` (any version of
     /// it) whose service has not ended at `now`: the capacity already promised.
     pub fn accepted_volume(&self, provider: &PublicKey, offer_key: &str, now: Timestamp) -> u64 {
         self.read_state()
-            .market
+            .summaries
             .accepted_volume(provider, offer_key, now)
     }
 
@@ -475,12 +483,12 @@ impl Store {
         Counts {
             per_kind: PerKind::from_fn(|kind| match home(kind) {
                 Home::Offers => st.index.heads_len() as u64,
-                Home::Summaries(summarised) => summarised.table(&st.market).len() as u64,
+                Home::Summaries(summarised) => summarised.table(&st.summaries).len() as u64,
                 Home::Disk => st.on_disk[kind],
             }),
             withdrawn_offers: withdrawn as u64,
             offer_history: st.index.history_len() as u64,
-            flagged_providers: st.market.flagged_count() as u64,
+            flagged_providers: st.summaries.flagged_count() as u64,
         }
     }
 
@@ -501,7 +509,7 @@ impl Store {
         let st = self.read_state();
         let cfg = &self.inner.config;
         reputation::explain(
-            &st.market,
+            &st.summaries,
             provider,
             now,
             &cfg.reputation,

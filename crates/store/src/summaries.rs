@@ -217,7 +217,7 @@ fn remove_from<K: std::hash::Hash + Eq, V: Ord>(
 
 /// Everything but offers, summarised.
 #[derive(Debug, Default)]
-pub(crate) struct Market {
+pub(crate) struct Summaries {
     pub(crate) agreements: BTreeMap<ObjectId, AgrMeta>,
     agr_by_party: HashMap<PublicKey, BTreeSet<ObjectId>>,
     agr_by_pair: HashMap<(PublicKey, PublicKey), BTreeSet<ObjectId>>,
@@ -237,7 +237,7 @@ pub(crate) struct Market {
     pub(crate) epoch: u64,
 }
 
-impl Market {
+impl Summaries {
     pub(crate) fn add_agreement(&mut self, m: AgrMeta) {
         self.agr_by_party
             .entry(m.consumer)
