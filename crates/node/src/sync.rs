@@ -60,7 +60,7 @@ fn serve_request(store: &Store, req: SyncRequest) -> Result<SyncResponse, NodeEr
         SyncRequest::Summary { after } => {
             let mut kinds = Vec::new();
             for kind in id_synced_kinds() {
-                kinds.push((kind, kind_digest(store, kind)?));
+                kinds.push((kind.into(), kind_digest(store, kind)?));
             }
             let all = store.provider_digests();
             let mut providers: Vec<(PublicKey, Hash32)> = all
@@ -186,7 +186,12 @@ pub(crate) async fn round(
             } => {
                 their_listing.get_or_insert(listing);
                 if their_kinds.is_empty() {
-                    their_kinds = kinds.into_inner();
+                    // Kinds this node does not know (a newer peer's) are skipped.
+                    their_kinds = kinds
+                        .into_inner()
+                        .into_iter()
+                        .filter_map(|(k, d)| Some((k.kind()?, d)))
+                        .collect();
                 }
                 after = providers.last().map(|(p, _)| *p);
                 their_providers.extend(providers.into_inner());
@@ -371,13 +376,16 @@ mod tests {
         else {
             panic!("not a summary");
         };
-        let listed: Vec<Kind> = kinds.iter().map(|(k, _)| *k).collect();
+        let listed: Vec<Option<Kind>> = kinds.iter().map(|(k, _)| k.kind()).collect();
         let by_ids: Vec<Kind> = Kind::ALL
             .into_iter()
             .filter(|k| k.sync() == SyncClass::ByIds)
             .collect();
-        assert_eq!(listed, by_ids);
-        assert!(!listed.contains(&Kind::Offer), "offers sync per provider");
+        assert_eq!(listed, by_ids.iter().copied().map(Some).collect::<Vec<_>>());
+        assert!(
+            !listed.contains(&Some(Kind::Offer)),
+            "offers sync per provider"
+        );
         for kind in by_ids {
             let response = ask(&store, SyncRequest::Ids { kind, after: None });
             assert!(

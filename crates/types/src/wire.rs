@@ -50,6 +50,40 @@ pub enum SyncRequest {
     },
 }
 
+/// A kind as a sync summary names it: the same bytes as a [`Kind`] (bincode's variant index,
+/// the tag − 1), but a kind this node does not know still decodes, to be skipped
+/// ([`SummaryKind::kind`] is `None`). A newer peer's summary then names its newer kinds without
+/// failing the whole round for an older node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SummaryKind(u32);
+
+impl SummaryKind {
+    /// The kind, if this node knows it.
+    pub fn kind(self) -> Option<Kind> {
+        u8::try_from(self.0)
+            .ok()
+            .and_then(|index| Kind::from_tag(index.checked_add(1)?))
+    }
+}
+
+impl From<Kind> for SummaryKind {
+    fn from(kind: Kind) -> Self {
+        Self(kind.index() as u32)
+    }
+}
+
+impl Serialize for SummaryKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SummaryKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u32::deserialize(deserializer).map(Self)
+    }
+}
+
 /// `/flashback/sync/1` responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
@@ -57,8 +91,8 @@ pub enum SyncResponse {
     Summary {
         /// Digest of everything the responder holds.
         listing: Hash32,
-        /// Digest of the ids of each non-offer kind.
-        kinds: BoundedVec<(Kind, Hash32), MAX_SUMMARY_KINDS>,
+        /// Digest of the ids of each kind synced by ids ([`crate::SyncClass::ByIds`]).
+        kinds: BoundedVec<(SummaryKind, Hash32), MAX_SUMMARY_KINDS>,
         /// Per-provider digests of their offers, in key order.
         providers: BoundedVec<(PublicKey, Hash32), MAX_PROVIDERS>,
         /// Whether more providers follow (ask again with `after` = last key).
@@ -278,4 +312,38 @@ pub fn decode_request<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T,
 /// Decodes a response (at most [`MAX_RESPONSE_BYTES`], no trailing bytes).
 pub fn decode_response<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     crate::encoding::decode::<T, MAX_RESPONSE_BYTES>(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_kind_is_encoded_as_the_kind_and_unknown_ones_still_decode() {
+        for kind in Kind::ALL {
+            let bytes = encode_message(&SummaryKind::from(kind));
+            assert_eq!(bytes, encode_message(&kind), "{kind}");
+            let back: SummaryKind = crate::encoding::decode::<_, 8>(&bytes).unwrap();
+            assert_eq!(back.kind(), Some(kind));
+        }
+        // A summary from a newer node, naming a kind this one does not know.
+        let hash = Hash32::of(b"ids");
+        let newer = Kind::COUNT as u32;
+        let summary = SyncResponse::Summary {
+            listing: hash,
+            kinds: BoundedVec::try_from_vec(vec![
+                (SummaryKind::from(Kind::Demand), hash),
+                (SummaryKind(newer), hash),
+            ])
+            .unwrap(),
+            providers: BoundedVec::new(),
+            more: false,
+        };
+        let decoded: SyncResponse = decode_response(&encode_message(&summary)).unwrap();
+        let SyncResponse::Summary { kinds, .. } = decoded else {
+            panic!("not a summary");
+        };
+        let known: Vec<Option<Kind>> = kinds.iter().map(|(k, _)| k.kind()).collect();
+        assert_eq!(known, [Some(Kind::Demand), None]);
+    }
 }
