@@ -144,29 +144,18 @@ impl Expiring for AgrMeta {
     }
 }
 
-impl Expiring for AttMeta {
-    fn expires_at(&self) -> Timestamp {
-        self.expires_at
-    }
+/// Summaries whose expiry is their `expires_at` field.
+macro_rules! expires_at_field {
+    ($($meta:ty),*) => {
+        $(impl Expiring for $meta {
+            fn expires_at(&self) -> Timestamp {
+                self.expires_at
+            }
+        })*
+    };
 }
 
-impl Expiring for CertMeta {
-    fn expires_at(&self) -> Timestamp {
-        self.expires_at
-    }
-}
-
-impl Expiring for RevMeta {
-    fn expires_at(&self) -> Timestamp {
-        self.expires_at
-    }
-}
-
-impl Expiring for EvMeta {
-    fn expires_at(&self) -> Timestamp {
-        self.expires_at
-    }
-}
+expires_at_field!(AttMeta, CertMeta, RevMeta, EvMeta);
 
 /// The summaries of one kind, seen through what every kind shares: ids and expiries. What the
 /// store's generic paths (counts, sync ids, digests, GC) read.

@@ -230,9 +230,16 @@ impl EquivocationEvidence {
     /// [`EquivocationEvidence::decode`], taking the signer's checked key from `keys` when it
     /// holds it.
     pub fn decode_with(bytes: &[u8], keys: Option<&KeyCache>) -> Result<Self, ObjectError> {
+        Self::decode_parts(bytes, |part| Signed::decode_with(part, keys))
+    }
+
+    /// Decodes the pair, each offer with `offer`, and checks that they equivocate.
+    fn decode_parts(
+        bytes: &[u8],
+        offer: impl Fn(&[u8]) -> Result<Signed<Offer>, ObjectError>,
+    ) -> Result<Self, ObjectError> {
         let wire = decode_pair(Kind::EquivocationEvidence, bytes)?;
-        let first = Signed::<Offer>::decode_with(wire.first, keys)?;
-        let second = Signed::<Offer>::decode_with(wire.second, keys)?;
+        let (first, second) = (offer(wire.first)?, offer(wire.second)?);
         Self::check(&first, &second)?;
         Ok(Self {
             first,
@@ -245,16 +252,7 @@ impl EquivocationEvidence {
     /// Rebuilds evidence from bytes verified before and kept under an integrity check (see
     /// [`crate::Object::decode_trusted`]): signatures are not checked again, the pairing is.
     pub(crate) fn decode_trusted(bytes: &[u8]) -> Result<Self, ObjectError> {
-        let wire = decode_pair(Kind::EquivocationEvidence, bytes)?;
-        let first = Signed::<Offer>::decode_trusted(wire.first)?;
-        let second = Signed::<Offer>::decode_trusted(wire.second)?;
-        Self::check(&first, &second)?;
-        Ok(Self {
-            first,
-            second,
-            encoded: Arc::from(bytes),
-            id: Hash32::of(bytes),
-        })
+        Self::decode_parts(bytes, Signed::decode_trusted)
     }
 
     /// The two conflicting offers, in id order.
