@@ -64,8 +64,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod behaviour;
 mod codec;
 mod config;
