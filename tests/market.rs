@@ -28,7 +28,7 @@ async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
 
 fn write_key(dir: &std::path::Path, name: &str, key: &SecretKey) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, keyfile::encode(key).as_bytes()).unwrap();
+    keyfile::write(&path, key, keyfile::Existing::Keep).unwrap();
     path.to_str().unwrap().to_owned()
 }
 

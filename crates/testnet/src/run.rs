@@ -289,20 +289,13 @@ fn plan(
     ))
 }
 
+/// A fresh node's key: the output dir was cleared, so an older file is the leftover of an
+/// interrupted run and is replaced.
 fn write_key(path: &Path, key: &SecretKey) -> Result<(), TestnetError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(keyfile::encode(key).as_bytes()))
-        .map_err(|source| TestnetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+    keyfile::write(path, key, keyfile::Existing::Replace).map_err(|source| TestnetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Waits until every node in `batch` wrote its node.json.
