@@ -14,7 +14,7 @@ use flashback_types::{
 };
 
 fn now() -> u64 {
-    flashback_node::now()
+    flashback_types::clock::now()
 }
 
 /// Publishes a 10 GiB storage offer signed with the provider node's own key.

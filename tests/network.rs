@@ -13,7 +13,7 @@ use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
 
 fn now() -> u64 {
-    flashback_node::now()
+    flashback_types::clock::now()
 }
 
 fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {

@@ -248,7 +248,7 @@ async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored
     .await;
     let key = SecretKey::generate();
     let offer = Signed::sign(
-        samples::offer(key.public(), "traced", 1, flashback_node::now()),
+        samples::offer(key.public(), "traced", 1, flashback_types::clock::now()),
         &key,
     )
     .unwrap();

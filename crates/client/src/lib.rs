@@ -28,6 +28,7 @@ mod spec;
 use std::time::Duration;
 
 use flashback_net::{Multiaddr, NetConfig, NetEvent, NetHandle, PeerId, Protocol};
+use flashback_types::clock::now;
 use flashback_types::wire::{
     NodeStatus, ObjectBytes, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
     decode_response, encode_message,
@@ -423,11 +424,4 @@ impl Client {
 
 async fn drain(mut events: mpsc::Receiver<NetEvent>) {
     while events.recv().await.is_some() {}
-}
-
-/// Unix time in seconds.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

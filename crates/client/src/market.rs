@@ -11,7 +11,9 @@ use flashback_types::{
     SlaProposal,
 };
 
-use crate::{Client, ClientError, now};
+use flashback_types::clock::now;
+
+use crate::{Client, ClientError};
 
 /// A provider's profile with every object verified.
 #[derive(Debug, Clone)]

@@ -33,9 +33,11 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
+use flashback_types::clock::now;
+use flashback_types::stats::percentile;
 use flashback_types::{
     Agreement, DataProtocol, Object, ObjectId, Offer, QosAttestation, SecretKey, Signed, Timestamp,
 };
@@ -212,7 +214,7 @@ pub async fn probe_window(
     let http = Http::new(config.request_timeout);
     let range_len = config.range_bytes.min(blob.len());
 
-    let window_start = unix_now();
+    let window_start = now();
     let t0 = Instant::now();
     let slot = config.window / config.probes_per_window;
     let mut stored = false;
@@ -268,13 +270,13 @@ pub async fn probe_window(
     tokio::time::sleep_until(t0 + config.window).await;
     // Whole seconds: the window must end strictly after it started. The monotonic window is
     // at least 1 s, so this waits only when the wall clock lags it (bounded: 2 s).
-    let mut window_end = unix_now();
+    let mut window_end = now();
     for _ in 0..40 {
         if window_end > window_start {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        window_end = unix_now();
+        window_end = now();
     }
     if stored
         && let Err(error) = http
@@ -289,22 +291,13 @@ pub async fn probe_window(
     Ok(WindowResult {
         probes: config.probes_per_window,
         successes: u32::try_from(latencies.len()).unwrap_or(u32::MAX),
-        latency_p50_ms: percentile(&latencies, 50),
-        latency_p95_ms: percentile(&latencies, 95),
+        latency_p50_ms: percentile(&latencies, 0.5).unwrap_or(0),
+        latency_p95_ms: percentile(&latencies, 0.95).unwrap_or(0),
         throughput_bytes_per_sec: u64::try_from(throughput).unwrap_or(u64::MAX),
         bytes_checked,
         window_start,
         window_end,
     })
-}
-
-/// Nearest-rank percentile of sorted values (0 when empty).
-fn percentile(sorted: &[u32], pct: usize) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (sorted.len() * pct).div_ceil(100).max(1);
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// The attestation for `agreement` from a window result, signed by `consumer`, which must be
@@ -364,7 +357,7 @@ pub async fn probe_agreements(
 ) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
     config.check()?;
     let me = consumer.public();
-    let t = unix_now();
+    let t = now();
     let mut targets: Vec<(Agreement, String)> = Vec::new();
     let mut endpoints: HashMap<ObjectId, Option<String>> = HashMap::new();
     for agreement in client.agreements(Some(me)).await? {
@@ -387,7 +380,7 @@ pub async fn probe_agreements(
     let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
     let mut attestations = Vec::new();
     for window in 0..windows {
-        let started = unix_now();
+        let started = now();
         targets.retain(|(a, _)| a.expires_at() > started);
         let mut running = tokio::task::JoinSet::new();
         for (index, (_, endpoint)) in targets.iter().enumerate() {
@@ -413,7 +406,7 @@ pub async fn probe_agreements(
             }
         }
         results.sort_unstable_by_key(|(index, _)| *index);
-        let now = unix_now();
+        let now = now();
         for (index, result) in results {
             let attestation = attest(consumer, &targets[index].0, &result, now)?;
             client
@@ -453,12 +446,6 @@ async fn offer_endpoint(
             None
         }
     }
-}
-
-fn unix_now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// A plain HTTP/1 client where every request, body included, has a deadline and every answer
@@ -514,16 +501,6 @@ impl Http {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles() {
-        assert_eq!(percentile(&[], 50), 0);
-        assert_eq!(percentile(&[7], 95), 7);
-        let v: Vec<u32> = (1..=20).collect();
-        assert_eq!(percentile(&v, 50), 10);
-        assert_eq!(percentile(&v, 95), 19);
-        assert_eq!(percentile(&v, 100), 20);
-    }
 
     #[test]
     fn bases() {

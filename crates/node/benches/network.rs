@@ -93,6 +93,7 @@ use flashback_net::{
 };
 use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
+use flashback_types::stats::percentile;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
@@ -233,15 +234,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 fn main() {
     let settings = Settings::from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -322,7 +314,7 @@ fn threads_cpu() -> Option<Duration> {
 
 /// `count` distinct valid offers from `count / per_provider` providers, signed on every core.
 fn sign_offers(count: usize, per_provider: usize, label: &str) -> Vec<Object> {
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let providers: Vec<SecretKey> = (0..count.div_ceil(per_provider))
         .map(|p| {
@@ -778,25 +770,25 @@ impl Propagation {
     }
 
     fn t95(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t95), p)
+        percentile(&Self::sorted(&self.t95), p / 100.0)
     }
 
     fn t100(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t100), p)
+        percentile(&Self::sorted(&self.t100), p / 100.0)
     }
 
     fn t1(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t1), p)
+        percentile(&Self::sorted(&self.t1), p / 100.0)
     }
 
     fn durable95(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.durable95), p)
+        percentile(&Self::sorted(&self.durable95), p / 100.0)
     }
 
     fn publish_call(&self, p: f64) -> Option<Duration> {
         let mut sorted = self.publish_call.clone();
         sorted.sort();
-        percentile(&sorted, p)
+        percentile(&sorted, p / 100.0)
     }
 
     /// Adds another round's samples to this one.
@@ -970,7 +962,7 @@ async fn run_propagation(
 fn decode_verify_time(offer: &Object) -> Duration {
     const ROUNDS: u32 = 500;
     let rules = flashback_types::TimeRules::default();
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let start = Instant::now();
     for _ in 0..ROUNDS {
         black_box(Object::decode_at(black_box(offer.encoded()), now, &rules).is_ok());
@@ -998,7 +990,7 @@ fn listing_cost() -> Option<ListingCost> {
     const LISTINGS: usize = 1000;
     let offers = sign_offers(LISTINGS, 1, "listing-cost");
     let dir = tempfile::tempdir().expect("temp dir");
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let open = |name: &str| {
         flashback_store::Store::open(dir.path().join(name), Default::default())
             .expect("open a store")
@@ -1232,7 +1224,7 @@ fn compare(
             _ => f64::NAN,
         }
     ));
-    let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 50.0);
+    let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 0.5);
     if let (Some(f), Some(b)) = (cpu(full), cpu(base))
         && !b.is_zero()
     {
@@ -1494,7 +1486,7 @@ async fn ingest_gossip(
     let store = sender.store().clone();
     let preload = offers.clone();
     tokio::task::spawn_blocking(move || {
-        let now = flashback_node::now();
+        let now = flashback_types::clock::now();
         for chunk in preload.chunks(4096) {
             store
                 .apply_batch(chunk, now)

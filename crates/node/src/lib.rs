@@ -32,7 +32,6 @@
 
 mod admin;
 mod blobs;
-mod clock;
 mod config;
 mod files;
 mod inline;
@@ -60,7 +59,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use admin::ADMIN_TOKEN;
-pub use clock::now;
 pub use config::{
     BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
 };
@@ -744,7 +742,7 @@ async fn gc_loop(store: Store, stop: CancellationToken) {
             _ = tick.tick() => {
                 let store = store.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = store.gc(now()) {
+                    if let Err(e) = store.gc(flashback_types::clock::now()) {
                         tracing::warn!(error = %e, "garbage collection failed");
                     }
                 })

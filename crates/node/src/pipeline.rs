@@ -11,8 +11,8 @@ use flashback_net::Validation;
 use flashback_store::{Applied, Store};
 use flashback_types::{KeyCache, Kind, Label, Object, ObjectError, TimeRules};
 
-use crate::clock::now;
 use crate::metrics::Metrics;
+use flashback_types::clock::now;
 
 /// What became of one object handed to the pipeline.
 #[derive(Debug, Clone)]

@@ -29,7 +29,7 @@ pub(crate) struct Sent {
 const JUNK: [&str; 4] = ["forged_signer", "bad_signature", "malformed", "oversized"];
 
 fn junk(kind: usize, victim: &SecretKey, attacker: &SecretKey, n: u64, rng: &mut Rng) -> Vec<u8> {
-    let now = flashback_client::now();
+    let now = flashback_types::clock::now();
     let body = || {
         let mut o = flashback_types::samples::offer(victim.public(), &format!("flood-{n}"), 1, now);
         o.expires_at = now + HOUR_SECS;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use flashback_client::Terms;
 use flashback_client::probe::{ProbeConfig, attest, endpoint_of, probe_window};
+use flashback_types::clock::now_ms;
 use flashback_types::{
     Agreement, BoundedVec, DataProtocol, Decision, GIB, HOUR_SECS, Object, Offer, OfferQuery,
     Price, PriceUnit, QosTargets, ResourceKind, SecretKey, ShortText, Signed, Text,
@@ -14,7 +15,7 @@ use flashback_types::{
 use tokio_util::sync::CancellationToken;
 
 use crate::TestnetError;
-use crate::observe::{Ctx, Published, lock, unix_ms};
+use crate::observe::{Ctx, Published, lock};
 use crate::rng::Rng;
 use crate::scenario::MarketSpec;
 
@@ -133,7 +134,7 @@ pub(crate) async fn publish_main(
             "main",
             p.price,
             &endpoint(ctx, p)?,
-            flashback_client::now(),
+            flashback_types::clock::now(),
         )?;
         ctx.submit(p.node, &Object::Offer(o.clone())).await?;
         offers.push(o);
@@ -216,7 +217,7 @@ async fn consumer_setup(
         };
         let proposal = {
             let _open = ctx.gate.read().await;
-            let at_ms = unix_ms();
+            let at_ms = now_ms();
             let proposal = client.propose(key, &found, terms).await?;
             lock(&ctx.published).push(Published {
                 id: proposal.id().to_string(),
@@ -283,7 +284,7 @@ pub(crate) async fn spot_publisher(
             &format!("spot-{k}"),
             price,
             &endpoint,
-            flashback_client::now(),
+            flashback_types::clock::now(),
         ) {
             Ok(o) => {
                 let object = Object::Offer(o);
@@ -336,7 +337,7 @@ pub(crate) async fn prober(
             results = probes.join_all() => results,
         };
         window += 1;
-        let now = flashback_client::now();
+        let now = flashback_types::clock::now();
         for (i, result) in results {
             let result = match result {
                 Ok(r) => r,

@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use flashback_client::{Client, ClientConfig};
 use flashback_types::Object;
+use flashback_types::clock::now_ms;
 use flashback_types::wire::NodeStatus;
 use tokio::sync::RwLock;
 
@@ -40,13 +41,6 @@ pub(crate) struct Ctx {
     started: Instant,
     /// Start of the activity phase (set once), for event times.
     pub(crate) activity_start: Mutex<Option<Instant>>,
-}
-
-/// Unix milliseconds.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Locks a std mutex, recovering from poisoning (a panicking task must not wedge cleanup).
@@ -169,7 +163,7 @@ impl Ctx {
                 return Err(e);
             }
         };
-        let at_ms = unix_ms();
+        let at_ms = now_ms();
         match client.submit(object).await {
             Ok(_) => {
                 lock(&self.published).push(Published {

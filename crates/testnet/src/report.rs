@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use flashback_types::stats::percentile;
 use serde::{Deserialize, Serialize};
 
 /// Everything a run measured.
@@ -347,15 +348,6 @@ pub struct Processes {
     pub left_running: Vec<u32>,
 }
 
-/// Percentile `q` (0..=1) of sorted values, nearest rank.
-pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// 201-point CDF of sorted values.
 pub(crate) fn cdf(sorted: &[f64]) -> Vec<[f64; 2]> {
     if sorted.is_empty() {
@@ -364,7 +356,10 @@ pub(crate) fn cdf(sorted: &[f64]) -> Vec<[f64; 2]> {
     (0..=200)
         .map(|i| {
             let q = f64::from(i) / 200.0;
-            [percentile(sorted, q.max(1.0 / sorted.len() as f64)), q]
+            [
+                percentile(sorted, q.max(1.0 / sorted.len() as f64)).unwrap_or(0.0),
+                q,
+            ]
         })
         .collect()
 }
@@ -419,9 +414,9 @@ pub(crate) fn propagation(
                 objects,
                 samples: v.len(),
                 missing,
-                p50_ms: percentile(&v, 0.5),
-                p95_ms: percentile(&v, 0.95),
-                p99_ms: percentile(&v, 0.99),
+                p50_ms: percentile(&v, 0.5).unwrap_or(0.0),
+                p95_ms: percentile(&v, 0.95).unwrap_or(0.0),
+                p99_ms: percentile(&v, 0.99).unwrap_or(0.0),
                 max_ms: v.last().copied().unwrap_or(0.0),
             }
         })
@@ -430,9 +425,9 @@ pub(crate) fn propagation(
         objects: traced.len(),
         samples: all.len(),
         missing,
-        p50_ms: percentile(&all, 0.5),
-        p95_ms: percentile(&all, 0.95),
-        p99_ms: percentile(&all, 0.99),
+        p50_ms: percentile(&all, 0.5).unwrap_or(0.0),
+        p95_ms: percentile(&all, 0.95).unwrap_or(0.0),
+        p99_ms: percentile(&all, 0.99).unwrap_or(0.0),
         max_ms: all.last().copied().unwrap_or(0.0),
         by_kind,
         cdf: cdf(&all),
@@ -753,16 +748,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_use_nearest_rank() {
+    fn the_cdf_gives_nearest_rank_percentiles() {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.95), 95.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&v, 1.0), 100.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
         let c = cdf(&v);
         assert_eq!(c.len(), 201);
+        assert_eq!(c[0], [1.0, 0.0]);
+        assert_eq!(c[100], [50.0, 0.5]);
+        assert_eq!(c[190], [95.0, 0.95]);
+        assert_eq!(c[198], [99.0, 0.99]);
         assert_eq!(c[200], [100.0, 1.0]);
+        assert!(cdf(&[]).is_empty());
     }
 
     #[test]

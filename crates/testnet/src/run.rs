@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flashback_node::{BlobConfig, NodeConfig};
+use flashback_types::clock::{self, now_ms};
 use flashback_types::{SecretKey, keyfile};
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{self, Fleet};
 use crate::market::{self, Consumer, Deal, Provider};
-use crate::observe::{Ctx, lock, unix_ms};
+use crate::observe::{Ctx, lock};
 use crate::report::{
     self, Check, ChurnEvent, Convergence, Counts, FloodReport, NodeDigest, PartitionReport,
     Processes, Report, ReputationRow, ResourceRow, RunInfo, Traced,
@@ -501,7 +502,7 @@ async fn play(
             consumers: plan.consumers.len(),
             duration_secs: duration.as_secs_f64(),
             out: String::new(),
-            started_at: unix_ms() / 1000 - t0.elapsed().as_secs(),
+            started_at: clock::now() - t0.elapsed().as_secs(),
             startup_secs,
             setup_secs,
             wall_secs: 0.0,
@@ -838,7 +839,7 @@ async fn flood(
 ) -> Result<(FloodReport, u64, u64), TestnetError> {
     at(ctx, s, spec.from).await;
     let before = rejections(ctx).await;
-    let from_unix = unix_ms();
+    let from_unix = now_ms();
     let from_ms = ctx.activity_ms();
     let (Some(addr), Some(peer)) = (ctx.addr(target), ctx.peer_id(target)) else {
         return Err(TestnetError::Node(format!(
@@ -866,7 +867,7 @@ async fn flood(
     };
     let (sent, ()) = tokio::join!(attack, until);
     let sent = sent?;
-    let until_unix = unix_ms();
+    let until_unix = now_ms();
     let until_ms = ctx.activity_ms();
     // Give the nodes' counters the last in-flight junk: wait until the target's count settles.
     let mut after = rejections(ctx).await;

@@ -51,6 +51,7 @@
 //! assert_eq!(err.label(), Label::Reject);
 //! ```
 
+pub mod clock;
 pub mod encoding;
 pub mod keys;
 mod object;
@@ -59,6 +60,7 @@ pub mod query;
 mod rules;
 pub mod samples;
 mod signed;
+pub mod stats;
 pub mod validate;
 pub mod wire;
 

@@ -1,7 +1,8 @@
 //! `flashback offer publish|withdraw`: light-client commands (through `flashback-client`).
 
 use anyhow::Context;
-use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec, now};
+use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec};
+use flashback_types::clock::now;
 use flashback_types::{Object, OfferQuery, Signed};
 use serde_json::json;
 
