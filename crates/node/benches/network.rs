@@ -96,6 +96,8 @@ use flashback_store::Applied;
 use flashback_types::stats::percentile;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use futures::{Stream, StreamExt};
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng as _};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -182,23 +184,6 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
             .parse()
             .unwrap_or_else(|_| panic!("{name}={v}: not a number")),
         Err(_) => default,
-    }
-}
-
-/// SplitMix64: a seeded, dependency-free generator; good enough to pick peers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 
@@ -432,13 +417,13 @@ fn node_config(data_dir: std::path::PathBuf, net: NetConfig, flush_ms: u64) -> N
 }
 
 /// Each peer after the first bootstraps to 2 or 3 distinct random earlier peers.
-fn bootstrap_graph(n: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+fn bootstrap_graph(n: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
     (0..n)
         .map(|i| {
-            let want = (2 + rng.below(2)).min(i);
+            let want = rng.random_range(2..=3).min(i);
             let mut picked = Vec::new();
             while picked.len() < want {
-                let j = rng.below(i);
+                let j = rng.random_range(0..i);
                 if !picked.contains(&j) {
                     picked.push(j);
                 }
@@ -455,7 +440,7 @@ impl Network {
         settings: &Settings,
         receipts: mpsc::Sender<Receipt>,
     ) -> Self {
-        let mut rng = Rng(settings.seed ^ n as u64);
+        let mut rng = StdRng::seed_from_u64(settings.seed ^ n as u64);
         let graph = bootstrap_graph(n, &mut rng);
         let mut addrs: Vec<String> = Vec::new();
         let mut nets = Vec::new();
@@ -839,11 +824,11 @@ async fn run_propagation(
         );
     }
 
-    let mut rng = Rng(settings.seed.wrapping_mul(31) ^ n as u64);
+    let mut rng = StdRng::seed_from_u64(settings.seed.wrapping_mul(31) ^ n as u64);
     // Unmeasured offers first: the first ones through a fresh process pay one-off costs
     // (thread pools growing, first page faults), up to a few hundred milliseconds each.
     for offer in warmup {
-        let from = rng.below(n);
+        let from = rng.random_range(0..n);
         let key = network.key(offer);
         if let Err(e) = network.publish(from, offer).await {
             eprintln!("  warning: warm-up publish from peer {from} failed: {e}");
@@ -886,7 +871,7 @@ async fn run_propagation(
     };
     let cpu_before = (Instant::now(), process_cpu());
     for offer in offers {
-        let from = rng.below(n);
+        let from = rng.random_range(0..n);
         let key = network.key(offer);
         let mut arrived = vec![None; n];
         let mut durable = vec![None; n];

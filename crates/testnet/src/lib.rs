@@ -39,7 +39,6 @@ mod market;
 mod observe;
 mod plot;
 mod report;
-mod rng;
 mod run;
 mod scenario;
 

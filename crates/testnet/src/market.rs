@@ -12,11 +12,12 @@ use flashback_types::{
     Agreement, BoundedVec, DataProtocol, Decision, GIB, HOUR_SECS, Object, Offer, OfferQuery,
     Price, PriceUnit, QosTargets, ResourceKind, SecretKey, ShortText, Signed, Text,
 };
+use rand::RngExt as _;
+use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
 use crate::TestnetError;
 use crate::observe::{Ctx, Published, lock};
-use crate::rng::Rng;
 use crate::scenario::MarketSpec;
 
 /// Availability and latency every provider promises (flaky ones fail to keep it).
@@ -260,12 +261,12 @@ pub(crate) async fn spot_publisher(
     ctx: Arc<Ctx>,
     p: Arc<Provider>,
     spec: MarketSpec,
-    mut rng: Rng,
+    mut rng: StdRng,
     stop: CancellationToken,
 ) {
     let interval = spec.publish_interval.0;
     // Providers start out of phase, so publications spread over the interval.
-    let mut next = tokio::time::Instant::now() + interval.mul_f64(rng.unit());
+    let mut next = tokio::time::Instant::now() + interval.mul_f64(rng.random::<f64>());
     let mut k = 0u32;
     loop {
         tokio::select! {
@@ -278,7 +279,7 @@ pub(crate) async fn spot_publisher(
         let Ok(endpoint) = endpoint(&ctx, &p) else {
             return;
         };
-        let price = rng.range(spec.price_min, spec.price_max);
+        let price = rng.random_range(spec.price_min..=spec.price_max);
         match offer(
             &p,
             &format!("spot-{k}"),

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use flashback_node::{BlobConfig, NodeConfig};
 use flashback_types::clock::{self, now_ms};
 use flashback_types::{SecretKey, keyfile};
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom as _, SliceRandom as _};
+use rand::{Rng as _, RngExt as _, SeedableRng as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{self, Fleet};
@@ -18,7 +21,6 @@ use crate::report::{
     self, Check, ChurnEvent, Convergence, Counts, FloodReport, NodeDigest, PartitionReport,
     Processes, Report, ReputationRow, ResourceRow, RunInfo, Traced,
 };
-use crate::rng::{self, Rng};
 use crate::scenario::{ChurnSpec, FloodSpec, PartitionSpec, Scenario};
 use crate::{Progress, TestnetError, UpOptions, flood, http};
 
@@ -67,12 +69,15 @@ pub(crate) async fn up(options: UpOptions, progress: Progress) -> Result<Report,
         path: out.clone(),
         source,
     })?;
-    let seed = scenario.seed.unwrap_or_else(rng::fresh_seed);
+    // A fresh seed is kept short, to be read and typed back (`--seed`).
+    let seed = scenario
+        .seed
+        .unwrap_or_else(|| rand::random::<u64>() % 1_000_000_000);
     scenario.seed = Some(seed);
     if let Ok(text) = toml::to_string_pretty(&scenario) {
         fleet::write(&out.join("scenario.toml"), text.as_bytes())?;
     }
-    let mut rng = Rng::new(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let (plan, configs) = plan(&scenario, &out, seed, &mut rng)?;
     let mut fleet = Fleet::new(&out, &binary);
     for (name, config) in configs {
@@ -146,11 +151,14 @@ fn plan(
     s: &Scenario,
     out: &Path,
     seed: u64,
-    rng: &mut Rng,
+    rng: &mut StdRng,
 ) -> Result<(Plan, Vec<(String, NodeConfig)>), TestnetError> {
     let n = s.nodes;
     let all: Vec<usize> = (0..n).collect();
-    let provider_nodes = rng.choose(&all, s.provider_count());
+    let provider_nodes = all
+        .sample(rng, s.provider_count())
+        .copied()
+        .collect::<Vec<_>>();
     let flaky = s.flaky_count(provider_nodes.len());
     let m = &s.market;
     let mut keys = Vec::new();
@@ -185,8 +193,8 @@ fn plan(
     let mut providers = Vec::new();
     for (k, &node) in provider_nodes.iter().enumerate() {
         let is_flaky = k < flaky;
-        let count = 1 + rng.below(2);
-        let regions = rng.choose(&m.regions, count);
+        let count = rng.random_range(1..=2);
+        let regions = m.regions.sample(rng, count).cloned().collect();
         let (failure_rate, added_latency_ms) = if is_flaky {
             (m.flaky_failure_rate, m.flaky_added_latency_ms)
         } else {
@@ -208,7 +216,7 @@ fn plan(
             failure_rate,
             added_latency_ms,
             regions,
-            price: rng.range(m.price_min, m.price_max),
+            price: rng.random_range(m.price_min..=m.price_max),
         }));
     }
 
@@ -222,7 +230,7 @@ fn plan(
     } else {
         others.clone()
     };
-    rng.shuffle(&mut home_pool);
+    home_pool.shuffle(rng);
     let c_count = s.consumer_count();
     let per = m.agreements_per_consumer.clamp(1, providers.len().max(1));
     let consumers: Vec<Consumer> = (0..c_count)
@@ -249,7 +257,7 @@ fn plan(
             } else {
                 all.clone()
             };
-            pool[rng.below(pool.len())]
+            pool[rng.random_range(0..pool.len())]
         })
     });
     let include_providers = s.churn.as_ref().is_some_and(|c| c.include_providers);
@@ -331,7 +339,7 @@ async fn wait_ready(ctx: &Ctx, batch: &[usize], timeout: Duration) -> Result<(),
 async fn start_nodes(
     ctx: &Ctx,
     s: &Scenario,
-    rng: &mut Rng,
+    rng: &mut StdRng,
 ) -> Result<Vec<(usize, usize)>, TestnetError> {
     let n = ctx.nodes();
     let mut up: Vec<usize> = Vec::new();
@@ -340,7 +348,10 @@ async fn start_nodes(
     while up.len() < n {
         let batch: Vec<usize> = (up.len()..(up.len() + wave).min(n)).collect();
         for &i in &batch {
-            let boot = rng.choose(&up, s.network.bootstrap_degree.max(1));
+            let boot = up
+                .sample(rng, s.network.bootstrap_degree.max(1))
+                .copied()
+                .collect::<Vec<_>>();
             let addrs: Vec<String> = boot.iter().filter_map(|&j| ctx.addr(j)).collect();
             edges.extend(boot.iter().map(|&j| (i, j)));
             lock(&ctx.fleet).start(i, addrs)?;
@@ -358,7 +369,7 @@ async fn play(
     s: &Scenario,
     plan: &Plan,
     seed: u64,
-    mut rng: Rng,
+    mut rng: StdRng,
 ) -> Result<Played, TestnetError> {
     let t0 = Instant::now();
     let n = ctx.nodes();
@@ -576,7 +587,7 @@ async fn scenario_events(
     edges: Vec<(usize, usize)>,
     churn_pool: Vec<usize>,
     flood_target: Option<usize>,
-    mut rng: Rng,
+    mut rng: StdRng,
 ) -> Result<Events, TestnetError> {
     let (churn_rng, partition_rng, flood_rng) = (rng.fork(), rng.fork(), rng.fork());
     let churn = async {
@@ -608,9 +619,12 @@ async fn scenario_events(
 }
 
 /// Restarts node `i` with bootstrap peers among the running nodes.
-async fn restart(ctx: &Ctx, s: &Scenario, i: usize, rng: &mut Rng) -> Result<(), TestnetError> {
+async fn restart(ctx: &Ctx, s: &Scenario, i: usize, rng: &mut StdRng) -> Result<(), TestnetError> {
     let up: Vec<usize> = ctx.up_nodes().into_iter().filter(|&j| j != i).collect();
-    let boot = rng.choose(&up, s.network.bootstrap_degree.max(1));
+    let boot = up
+        .sample(rng, s.network.bootstrap_degree.max(1))
+        .copied()
+        .collect::<Vec<_>>();
     let addrs: Vec<String> = boot.iter().filter_map(|&j| ctx.addr(j)).collect();
     {
         let mut fleet = lock(&ctx.fleet);
@@ -625,7 +639,7 @@ async fn churn(
     s: &Scenario,
     spec: &ChurnSpec,
     pool: &[usize],
-    mut rng: Rng,
+    mut rng: StdRng,
 ) -> Result<Vec<ChurnEvent>, TestnetError> {
     let mut events = Vec::new();
     if pool.is_empty() {
@@ -643,7 +657,7 @@ async fn churn(
         if up.is_empty() {
             continue;
         }
-        let victim = up[rng.below(up.len())];
+        let victim = up[rng.random_range(0..up.len())];
         let killed_at = Instant::now();
         let killed_at_ms = ctx.activity_ms();
         lock(&ctx.fleet).kill_now(victim)?;
@@ -710,10 +724,10 @@ async fn partition(
     s: &Scenario,
     spec: &PartitionSpec,
     edges: &[(usize, usize)],
-    mut rng: Rng,
+    mut rng: StdRng,
 ) -> Result<PartitionReport, TestnetError> {
     let mut order: Vec<usize> = (0..ctx.nodes()).collect();
-    rng.shuffle(&mut order);
+    order.shuffle(&mut rng);
     let (a, b) = order.split_at(order.len() / 2);
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort_unstable();
@@ -835,7 +849,7 @@ async fn flood(
     s: &Scenario,
     spec: &FloodSpec,
     target: usize,
-    rng: Rng,
+    rng: StdRng,
 ) -> Result<(FloodReport, u64, u64), TestnetError> {
     at(ctx, s, spec.from).await;
     let before = rejections(ctx).await;
@@ -1267,5 +1281,35 @@ fn finish(
             forced_kills: forced,
             left_running,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Roles, providers' regions and prices, consumers' homes and the flood target of a plan.
+    fn choices(scenario: &Scenario, seed: u64) -> Vec<String> {
+        let out = tempfile::tempdir().unwrap();
+        let (plan, configs) =
+            plan(scenario, out.path(), seed, &mut StdRng::seed_from_u64(seed)).unwrap();
+        assert_eq!(configs.len(), scenario.nodes);
+        let mut choices = plan.roles.clone();
+        for p in &plan.providers {
+            choices.push(format!("{} {:?} {}", p.node, p.regions, p.price));
+        }
+        choices.extend(plan.consumers.iter().map(|c| format!("home {}", c.home)));
+        choices.push(format!("{:?} {:?}", plan.flood_target, plan.churn_pool));
+        choices
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_plan() {
+        let scenario = Scenario::load("flood").unwrap();
+        assert_eq!(choices(&scenario, 7), choices(&scenario, 7));
+        // Another seed picks otherwise (the chance of all the same choices is negligible).
+        assert_ne!(choices(&scenario, 7), choices(&scenario, 8));
     }
 }
