@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod http;
 mod market;
 pub mod probe;
 mod spec;
@@ -97,6 +98,14 @@ pub enum ClientError {
     /// Input from the user is not valid.
     #[error("{0}")]
     InvalidInput(String),
+    /// An HTTP request got no usable answer.
+    #[error("{url}: {detail}; is the endpoint up and reachable?")]
+    Http {
+        /// The request's URL.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// A page of verified offers.

@@ -41,16 +41,12 @@ use flashback_types::stats::percentile;
 use flashback_types::{
     Agreement, DataProtocol, Object, ObjectId, Offer, QosAttestation, SecretKey, Signed, Timestamp,
 };
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request, StatusCode, header};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::http::{HttpClient, Method, StatusCode};
 use crate::{Client, ClientError};
 
 /// How long an attestation counts: 30 days from its signing.
@@ -211,7 +207,7 @@ pub async fn probe_window(
     rng.fill(&mut blob[..]);
     let blob = Bytes::from(blob);
     let url = format!("{base}/blobs/{}", blake3::hash(&blob).to_hex());
-    let http = Http::new(config.request_timeout);
+    let http = HttpClient::new(config.request_timeout);
     let range_len = config.range_bytes.min(blob.len());
 
     let window_start = now();
@@ -228,7 +224,7 @@ pub async fn probe_window(
             // Until the endpoint holds the blob, each probe tries to store it first (a refusal
             // fails that probe).
             stored = matches!(
-                http.send(Method::PUT, &url, None, blob.clone(), MAX_STATUS_BODY)
+                http.send(Method::PUT, &url, &[], blob.clone(), MAX_STATUS_BODY)
                     .await,
                 Ok((StatusCode::OK | StatusCode::CREATED, _))
             );
@@ -240,11 +236,12 @@ pub async fn probe_window(
         let first = rng.random_range(0..=blob.len() - range_len);
         let last = first + range_len - 1;
         let began = Instant::now();
+        let range = format!("bytes={first}-{last}");
         let answer = http
             .send(
                 Method::GET,
                 &url,
-                Some((first, last)),
+                &[("range", &range)],
                 Bytes::new(),
                 blob.len(),
             )
@@ -280,7 +277,7 @@ pub async fn probe_window(
     }
     if stored
         && let Err(error) = http
-            .send(Method::DELETE, &url, None, Bytes::new(), MAX_STATUS_BODY)
+            .send(Method::DELETE, &url, &[], Bytes::new(), MAX_STATUS_BODY)
             .await
     {
         tracing::debug!(%url, %error, "could not delete the probe blob");
@@ -445,56 +442,6 @@ async fn offer_endpoint(
             tracing::warn!(offer = %offer_id, error = %e, "agreement skipped");
             None
         }
-    }
-}
-
-/// A plain HTTP/1 client where every request, body included, has a deadline and every answer
-/// a size limit.
-struct Http {
-    client: HyperClient<HttpConnector, Full<Bytes>>,
-    timeout: Duration,
-}
-
-impl Http {
-    fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let client = HyperClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Self { client, timeout }
-    }
-
-    /// Sends a request (with `Range: bytes=first-last` when given) and reads at most `limit`
-    /// bytes of the answer.
-    async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        range: Option<(usize, usize)>,
-        body: Bytes,
-        limit: usize,
-    ) -> Result<(StatusCode, Bytes), String> {
-        let mut req = Request::builder().method(method).uri(url);
-        if let Some((first, last)) = range {
-            req = req.header(header::RANGE, format!("bytes={first}-{last}"));
-        }
-        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {:?}", self.timeout))?
     }
 }
 

@@ -91,7 +91,9 @@ use flashback_net::{
     GossipValidator, Judged, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId,
     Registry, Validation, topics,
 };
-use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
+use flashback_node::{
+    MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict, prometheus,
+};
 use flashback_store::Applied;
 use flashback_types::stats::percentile;
 use flashback_types::{Object, SecretKey, Signed, samples};
@@ -582,14 +584,10 @@ impl Network {
 
 /// Sums the samples of a counter in Prometheus text, whatever the prefix and labels.
 fn counter_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (metric, value) = line.rsplit_once(' ')?;
-            let metric = metric.split('{').next()?;
-            let matches = metric == name || metric.ends_with(&format!("_{name}"));
-            matches.then(|| value.parse::<f64>().ok()).flatten()
-        })
+    let suffix = format!("_{name}");
+    prometheus::samples(text)
+        .filter(|s| s.name == name || s.name.ends_with(&suffix))
+        .map(|s| s.value)
         .sum::<f64>() as u64
 }
 

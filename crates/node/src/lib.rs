@@ -37,6 +37,7 @@ mod files;
 mod inline;
 mod metrics;
 mod pipeline;
+pub mod prometheus;
 mod service;
 mod sla;
 mod sync;

@@ -34,7 +34,6 @@
 
 mod fleet;
 mod flood;
-mod http;
 mod market;
 mod observe;
 mod plot;

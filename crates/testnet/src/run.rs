@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flashback_node::{BlobConfig, NodeConfig};
+use flashback_node::{BlobConfig, NodeConfig, prometheus};
 use flashback_types::clock::{self, now_ms};
 use flashback_types::{SecretKey, keyfile};
 use rand::rngs::StdRng;
@@ -22,7 +22,7 @@ use crate::report::{
     Processes, Report, ReputationRow, ResourceRow, RunInfo, Traced,
 };
 use crate::scenario::{ChurnSpec, FloodSpec, PartitionSpec, Scenario};
-use crate::{Progress, TestnetError, UpOptions, flood, http};
+use crate::{Progress, TestnetError, UpOptions, flood};
 
 /// Grace period between SIGTERM and SIGKILL when stopping the nodes.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -832,7 +832,7 @@ async fn rejections(ctx: &Ctx) -> Vec<Vec<(String, f64)>> {
         ctx.metrics(i)
             .await
             .map(|text| {
-                http::group_metric(
+                prometheus::group(
                     &text,
                     "flashback_objects_total",
                     &[("verdict", "reject")],
@@ -1064,13 +1064,13 @@ fn finish(
             .metrics
             .iter()
             .flatten()
-            .map(|m| http::sum_metric(m, "flashback_objects_total", &[("verdict", verdict)]) as u64)
+            .map(|m| prometheus::sum(m, "flashback_objects_total", &[("verdict", verdict)]) as u64)
             .sum()
     };
     let metric_by_outcome = |verdict: &str| -> BTreeMap<String, u64> {
         let mut by = BTreeMap::new();
         for m in played.metrics.iter().flatten() {
-            let groups = http::group_metric(
+            let groups = prometheus::group(
                 m,
                 "flashback_objects_total",
                 &[("verdict", verdict)],
