@@ -21,9 +21,10 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 pub mod http;
-mod market;
 pub mod probe;
+mod sla;
 mod spec;
 
 use std::time::Duration;
@@ -39,7 +40,8 @@ use flashback_types::{
 };
 use tokio::sync::mpsc;
 
-pub use market::{CrossCheck, Terms, VerifiedProviderReport};
+pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use sla::Terms;
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };
