@@ -36,7 +36,8 @@ use flashback_types::wire::{
     decode_response, encode_message,
 };
 use flashback_types::{
-    Cursor, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey, Signed, TimeRules,
+    Cursor, MAX_QUERY_LIMIT, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey,
+    Signed, TimeRules,
 };
 use tokio::sync::mpsc;
 
@@ -418,6 +419,41 @@ impl Client {
                 detail: e.to_string(),
             }),
         }
+    }
+
+    /// Withdraws `provider`'s offer `offer_key`: finds the newest version the node holds, signs
+    /// its tombstone ([`Offer::withdrawal`]) and submits it. Returns the signed tombstone and
+    /// what the node did with it.
+    pub async fn withdraw_offer(
+        &self,
+        provider: &SecretKey,
+        offer_key: &str,
+    ) -> Result<(Signed<Offer>, Submitted), ClientError> {
+        let page = self
+            .query_offers(&OfferQuery {
+                provider: Some(provider.public()),
+                include_withdrawn: true,
+                limit: MAX_QUERY_LIMIT,
+                ..OfferQuery::default()
+            })
+            .await?;
+        let current = page
+            .offers
+            .into_iter()
+            .filter(|o| o.body().offer_key.as_str() == offer_key)
+            .max_by_key(|o| o.body().seq)
+            .ok_or_else(|| {
+                ClientError::InvalidInput(format!(
+                    "the node knows no offer {offer_key:?} from {}: check the offer key and the \
+                     provider key",
+                    provider.public()
+                ))
+            })?;
+        let tombstone = Signed::sign(current.body().withdrawal(now()), provider).map_err(|e| {
+            ClientError::InvalidInput(format!("the tombstone is not valid: {}", e.detail))
+        })?;
+        let submitted = self.submit(&Object::Offer(tombstone.clone())).await?;
+        Ok((tombstone, submitted))
     }
 
     fn wrong(&self, node: PeerId) -> ClientError {
