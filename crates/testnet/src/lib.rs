@@ -34,8 +34,8 @@
 
 mod fleet;
 mod flood;
-mod market;
 mod observe;
+mod participants;
 mod plot;
 mod report;
 mod run;

@@ -15,8 +15,8 @@ use rand::{Rng as _, RngExt as _, SeedableRng as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{self, Fleet};
-use crate::market::{self, Consumer, Deal, Provider};
 use crate::observe::{Ctx, lock};
+use crate::participants::{self, Consumer, Deal, Provider};
 use crate::report::{
     self, Check, ChurnEvent, Convergence, Counts, FloodReport, NodeDigest, PartitionReport,
     Processes, Report, ReputationRow, ResourceRow, RunInfo, Traced,
@@ -47,7 +47,7 @@ struct Events {
 /// Everything measured while the nodes ran.
 struct Played {
     info: RunInfo,
-    setup: market::Setup,
+    setup: participants::Setup,
     attestations: usize,
     events: Events,
     final_convergence: Option<Duration>,
@@ -398,13 +398,13 @@ async fn play(
     // Set-up: offers, then agreements.
     let t_setup = Instant::now();
     let providers = &plan.providers;
-    let mains = market::publish_main(ctx, providers).await?;
+    let mains = participants::publish_main(ctx, providers).await?;
     ctx.say(format!(
         "{} providers published their offers ({} flaky)",
         providers.len(),
         providers.iter().filter(|p| p.flaky).count()
     ));
-    let setup = market::make_agreements(
+    let setup = participants::make_agreements(
         ctx,
         &plan.consumers,
         providers,
@@ -431,7 +431,7 @@ async fn play(
     let activity = CancellationToken::new();
     let mut publishers = tokio::task::JoinSet::new();
     for p in &plan.providers {
-        publishers.spawn(market::spot_publisher(
+        publishers.spawn(participants::spot_publisher(
             ctx.clone(),
             p.clone(),
             s.market.clone(),
@@ -447,7 +447,7 @@ async fn play(
             .filter(|d| d.consumer == c_index)
             .cloned()
             .collect();
-        probers.spawn(market::prober(
+        probers.spawn(participants::prober(
             ctx.clone(),
             c.key.clone(),
             c.home,
@@ -945,7 +945,7 @@ async fn flood(
 }
 
 /// Reputation of every provider, as a node computes it (best first).
-async fn reputation(ctx: &Ctx, plan: &Plan, setup: &market::Setup) -> Vec<ReputationRow> {
+async fn reputation(ctx: &Ctx, plan: &Plan, setup: &participants::Setup) -> Vec<ReputationRow> {
     let mut rows = Vec::new();
     let Some(&node) = ctx.up_nodes().first() else {
         return rows;

@@ -1,6 +1,7 @@
-//! The market played on the testnet: providers publish offers pointing at their node's blob
-//! endpoint, consumers (light clients run by the runner) find them in their own node's listing,
-//! make agreements, probe the data planes with `flashback_client::probe` and attest.
+//! The participants of the market played on the testnet: providers publish offers pointing
+//! at their node's blob endpoint, consumers (light clients run by the runner) find them in
+//! their own node's listing, make agreements, probe the data planes with
+//! `flashback_client::probe` and attest.
 
 use std::sync::Arc;
 use std::time::Duration;
