@@ -430,8 +430,8 @@ async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
         .await,
     )
     .unwrap();
-    let withdrawn: serde_json::Value = serde_json::from_str(
-        &cli_stdout(&[
+    let withdraw = |offer_key: &str| -> Vec<String> {
+        [
             "offer",
             "withdraw",
             "--key",
@@ -439,12 +439,15 @@ async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
             "--node",
             &addr,
             "--offer-key",
-            "eu-hot-1",
-            "--json",
-        ])
-        .await,
-    )
-    .unwrap();
+            offer_key,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mut args = withdraw("eu-hot-1");
+    args.push("--json".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let withdrawn: serde_json::Value = serde_json::from_str(&cli_stdout(&args).await).unwrap();
     assert_eq!(withdrawn["withdrawn"], true);
     assert!(
         withdrawn["seq"].as_u64().unwrap() > published["seq"].as_u64().unwrap(),
@@ -460,17 +463,9 @@ async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
     assert!(node.holds(id), "the node stores the tombstone");
 
     // An offer the node does not know: an error naming it.
+    let args = withdraw("no-such-offer");
     let out = tokio::task::spawn_blocking(move || {
-        run_cli(&[
-            "offer",
-            "withdraw",
-            "--key",
-            &key,
-            "--node",
-            &addr,
-            "--offer-key",
-            "no-such-offer",
-        ])
+        run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
     })
     .await
     .unwrap();
