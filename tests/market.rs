@@ -9,13 +9,10 @@ use std::time::Duration;
 
 use common::{TestNode, cli_stdout, eventually, line, run_cli};
 use flashback_client::{Client, Terms};
+use flashback_types::clock::now;
 use flashback_types::{
     Decision, GIB, Hash32, Object, Offer, RejectReason, SecretKey, Signed, keyfile, samples,
 };
-
-fn now() -> u64 {
-    flashback_types::clock::now()
-}
 
 /// Publishes a 10 GiB storage offer signed with the provider node's own key.
 async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {

@@ -12,12 +12,9 @@ use flashback_client::http::{HttpClient, Method, StatusCode};
 use flashback_net::{NetConfig, NetEvent, topics};
 use flashback_node::{Verdict, prometheus};
 use flashback_store::{Applied, Store, StoreConfig};
+use flashback_types::clock::now;
 use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
-
-fn now() -> u64 {
-    flashback_types::clock::now()
-}
 
 fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {
     Signed::sign(samples::offer(key.public(), offer_key, seq, now()), key).expect("valid offer")
