@@ -34,7 +34,12 @@ fn js_peer_available() -> bool {
 
 fn offer(offer_key: &str) -> Object {
     let provider = SecretKey::generate();
-    let body = samples::offer(provider.public(), offer_key, 1, flashback_node::now());
+    let body = samples::offer(
+        provider.public(),
+        offer_key,
+        1,
+        flashback_types::clock::now(),
+    );
     Object::Offer(Signed::sign(body, &provider).unwrap())
 }
 

@@ -9,13 +9,10 @@ use std::time::Duration;
 
 use common::{TestNode, cli_stdout, eventually, line, run_cli};
 use flashback_client::{Client, Terms};
+use flashback_types::clock::now;
 use flashback_types::{
-    Decision, GIB, Object, Offer, RejectReason, SecretKey, Signed, keyfile, samples,
+    Decision, GIB, Hash32, Object, Offer, RejectReason, SecretKey, Signed, keyfile, samples,
 };
-
-fn now() -> u64 {
-    flashback_node::now()
-}
 
 /// Publishes a 10 GiB storage offer signed with the provider node's own key.
 async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
@@ -28,7 +25,7 @@ async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
 
 fn write_key(dir: &std::path::Path, name: &str, key: &SecretKey) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, keyfile::encode(key).as_bytes()).unwrap();
+    keyfile::write(&path, key, keyfile::Existing::Keep).unwrap();
     path.to_str().unwrap().to_owned()
 }
 
@@ -410,4 +407,66 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
     for n in [flaky, healthy, home] {
         n.node.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
+    let node = TestNode::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = SecretKey::generate();
+    let key = write_key(dir.path(), "provider.key", &provider);
+    let addr = node.addr();
+    let offer_file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/offer.toml"
+    );
+    let published: serde_json::Value = serde_json::from_str(
+        &cli_stdout(&[
+            "offer", "publish", "--key", &key, "--node", &addr, "--file", offer_file, "--json",
+        ])
+        .await,
+    )
+    .unwrap();
+    let withdraw = |offer_key: &str| -> Vec<String> {
+        [
+            "offer",
+            "withdraw",
+            "--key",
+            &key,
+            "--node",
+            &addr,
+            "--offer-key",
+            offer_key,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let mut args = withdraw("eu-hot-1");
+    args.push("--json".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let withdrawn: serde_json::Value = serde_json::from_str(&cli_stdout(&args).await).unwrap();
+    assert_eq!(withdrawn["withdrawn"], true);
+    assert!(
+        withdrawn["seq"].as_u64().unwrap() > published["seq"].as_u64().unwrap(),
+        "{published} then {withdrawn}"
+    );
+    // The node answers the withdrawal only once it is durable: the offer is gone at once.
+    let listed = cli_stdout(&["listing", "query", "--node", &addr, "--json"]).await;
+    assert!(
+        !listed.contains(published["id"].as_str().unwrap()),
+        "{listed}"
+    );
+    let id: Hash32 = withdrawn["id"].as_str().unwrap().parse().unwrap();
+    assert!(node.holds(id), "the node stores the tombstone");
+
+    // An offer the node does not know: an error naming it.
+    let args = withdraw("no-such-offer");
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-offer"), "{err}");
 }

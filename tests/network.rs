@@ -5,17 +5,17 @@
 mod common;
 
 use common::{DEADLINE, TestNode, cli_stdout, eventually, line};
+use std::time::Duration;
+
 use flashback_client::Client;
+use flashback_client::http::{HttpClient, Method, StatusCode};
 use flashback_net::{NetConfig, NetEvent};
-use flashback_node::Verdict;
+use flashback_node::{Verdict, prometheus};
 use flashback_store::{Applied, Store, StoreConfig};
+use flashback_types::clock::now;
 use flashback_types::protocol::Topic;
 use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
-
-fn now() -> u64 {
-    flashback_node::now()
-}
 
 fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {
     Signed::sign(samples::offer(key.public(), offer_key, seq, now()), key).expect("valid offer")
@@ -390,27 +390,33 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     forged[last] ^= 1;
     node.submit_bytes(forged).await;
 
-    let body = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut body = String::new();
-        stream.read_to_string(&mut body).unwrap();
-        body
-    })
-    .await
-    .unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(
-        body.contains(
-            r#"flashback_objects_total{kind="offer",outcome="accepted",verdict="accept"} 1"#
-        ),
+    let http = HttpClient::new(Duration::from_secs(10));
+    let (status, body) = http
+        .send(
+            Method::GET,
+            &format!("http://{addr}/metrics"),
+            &[],
+            Vec::new(),
+            8 << 20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let objects =
+        |labels: &[(&str, &str)]| prometheus::sum(&body, "flashback_objects_total", labels);
+    assert_eq!(
+        objects(&[
+            ("kind", "offer"),
+            ("outcome", "accepted"),
+            ("verdict", "accept")
+        ]),
+        1.0,
         "{body}"
     );
-    assert!(
-        body.contains(r#"outcome="bad_signature",verdict="reject"} 1"#),
+    assert_eq!(
+        objects(&[("outcome", "bad_signature"), ("verdict", "reject")]),
+        1.0,
         "{body}"
     );
     assert!(body.contains("libp2p_"), "libp2p metrics missing");

@@ -47,7 +47,12 @@ async fn node_info(dir: &std::path::Path, pid: u32) -> NodeInfo {
 
 /// Signs an offer and submits it through the node at `addr`, as a light client.
 async fn publish(addr: &str, provider: &SecretKey, offer_key: &str) -> Signed<Offer> {
-    let body = samples::offer(provider.public(), offer_key, 1, flashback_node::now());
+    let body = samples::offer(
+        provider.public(),
+        offer_key,
+        1,
+        flashback_types::clock::now(),
+    );
     let offer = Signed::sign(body, provider).unwrap();
     let client = Client::connect(&[addr.to_owned()]).await.unwrap();
     client.submit(&Object::Offer(offer.clone())).await.unwrap();

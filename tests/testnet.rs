@@ -5,8 +5,10 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::{TestNode, eventually, run_cli};
+use flashback_client::http::{HttpClient, Method};
 use flashback_types::{Object, SecretKey, Signed, samples};
 
 /// Processes whose command line mentions `dir`.
@@ -133,7 +135,8 @@ fn testnet_up_refuses_a_directory_it_did_not_write() {
     assert!(dir.path().join("thesis.tex").exists());
 }
 
-/// One HTTP/1.1 request to a node's loopback endpoint; returns the status and the body.
+/// One request to a node's loopback endpoint with an admin token; returns the status and the
+/// body.
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -141,25 +144,18 @@ async fn http(
     token: &str,
     body: &str,
 ) -> (u16, String) {
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let body = answer
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    })
-    .await
-    .unwrap()
+    let bearer = format!("Bearer {token}");
+    let (status, answer) = HttpClient::new(Duration::from_secs(10))
+        .send(
+            method.parse::<Method>().unwrap(),
+            &format!("http://{addr}{path}"),
+            &[("authorization", &bearer)],
+            body.to_owned(),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    (status.as_u16(), String::from_utf8(answer.to_vec()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +244,7 @@ async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored
     .await;
     let key = SecretKey::generate();
     let offer = Signed::sign(
-        samples::offer(key.public(), "traced", 1, flashback_node::now()),
+        samples::offer(key.public(), "traced", 1, flashback_types::clock::now()),
         &key,
     )
     .unwrap();

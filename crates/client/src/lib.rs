@@ -21,23 +21,28 @@
 //! # Ok(()) }
 //! ```
 
-mod market;
+mod audit;
+pub mod http;
 pub mod probe;
+mod sla;
 mod spec;
 
 use std::time::Duration;
 
 use flashback_net::{Multiaddr, NetConfig, NetEvent, NetHandle, PeerId, Protocol};
+use flashback_types::clock::now;
 use flashback_types::wire::{
     NodeStatus, ObjectBytes, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
     decode_response, encode_message,
 };
 use flashback_types::{
-    Cursor, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey, Signed, TimeRules,
+    Cursor, MAX_QUERY_LIMIT, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey,
+    Signed, TimeRules,
 };
 use tokio::sync::mpsc;
 
-pub use market::{CrossCheck, Terms, VerifiedProviderReport};
+pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use sla::Terms;
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };
@@ -96,6 +101,14 @@ pub enum ClientError {
     /// Input from the user is not valid.
     #[error("{0}")]
     InvalidInput(String),
+    /// An HTTP request got no usable answer.
+    #[error("{url}: {detail}; is the endpoint up and reachable?")]
+    Http {
+        /// The request's URL.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// A page of verified offers.
@@ -408,6 +421,41 @@ impl Client {
         }
     }
 
+    /// Withdraws `provider`'s offer `offer_key`: finds the newest version the node holds, signs
+    /// its tombstone ([`Offer::withdrawal`]) and submits it. Returns the signed tombstone and
+    /// what the node did with it.
+    pub async fn withdraw_offer(
+        &self,
+        provider: &SecretKey,
+        offer_key: &str,
+    ) -> Result<(Signed<Offer>, Submitted), ClientError> {
+        let page = self
+            .query_offers(&OfferQuery {
+                provider: Some(provider.public()),
+                include_withdrawn: true,
+                limit: MAX_QUERY_LIMIT,
+                ..OfferQuery::default()
+            })
+            .await?;
+        let current = page
+            .offers
+            .into_iter()
+            .filter(|o| o.body().offer_key.as_str() == offer_key)
+            .max_by_key(|o| o.body().seq)
+            .ok_or_else(|| {
+                ClientError::InvalidInput(format!(
+                    "the node knows no offer {offer_key:?} from {}: check the offer key and the \
+                     provider key",
+                    provider.public()
+                ))
+            })?;
+        let tombstone = Signed::sign(current.body().withdrawal(now()), provider).map_err(|e| {
+            ClientError::InvalidInput(format!("the tombstone is not valid: {}", e.detail))
+        })?;
+        let submitted = self.submit(&Object::Offer(tombstone.clone())).await?;
+        Ok((tombstone, submitted))
+    }
+
     fn wrong(&self, node: PeerId) -> ClientError {
         ClientError::BadResponse {
             node: node.to_string(),
@@ -423,11 +471,4 @@ impl Client {
 
 async fn drain(mut events: mpsc::Receiver<NetEvent>) {
     while events.recv().await.is_some() {}
-}
-
-/// Unix time in seconds.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -33,22 +33,20 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
+use flashback_types::clock::now;
+use flashback_types::stats::percentile;
 use flashback_types::{
     Agreement, DataProtocol, Object, ObjectId, Offer, QosAttestation, SecretKey, Signed, Timestamp,
 };
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request, StatusCode, header};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::http::{HttpClient, Method, StatusCode};
 use crate::{Client, ClientError};
 
 /// How long an attestation counts: 30 days from its signing.
@@ -209,10 +207,10 @@ pub async fn probe_window(
     rng.fill(&mut blob[..]);
     let blob = Bytes::from(blob);
     let url = format!("{base}/blobs/{}", blake3::hash(&blob).to_hex());
-    let http = Http::new(config.request_timeout);
+    let http = HttpClient::new(config.request_timeout);
     let range_len = config.range_bytes.min(blob.len());
 
-    let window_start = unix_now();
+    let window_start = now();
     let t0 = Instant::now();
     let slot = config.window / config.probes_per_window;
     let mut stored = false;
@@ -226,7 +224,7 @@ pub async fn probe_window(
             // Until the endpoint holds the blob, each probe tries to store it first (a refusal
             // fails that probe).
             stored = matches!(
-                http.send(Method::PUT, &url, None, blob.clone(), MAX_STATUS_BODY)
+                http.send(Method::PUT, &url, &[], blob.clone(), MAX_STATUS_BODY)
                     .await,
                 Ok((StatusCode::OK | StatusCode::CREATED, _))
             );
@@ -238,11 +236,12 @@ pub async fn probe_window(
         let first = rng.random_range(0..=blob.len() - range_len);
         let last = first + range_len - 1;
         let began = Instant::now();
+        let range = format!("bytes={first}-{last}");
         let answer = http
             .send(
                 Method::GET,
                 &url,
-                Some((first, last)),
+                &[("range", &range)],
                 Bytes::new(),
                 blob.len(),
             )
@@ -268,17 +267,17 @@ pub async fn probe_window(
     tokio::time::sleep_until(t0 + config.window).await;
     // Whole seconds: the window must end strictly after it started. The monotonic window is
     // at least 1 s, so this waits only when the wall clock lags it (bounded: 2 s).
-    let mut window_end = unix_now();
+    let mut window_end = now();
     for _ in 0..40 {
         if window_end > window_start {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        window_end = unix_now();
+        window_end = now();
     }
     if stored
         && let Err(error) = http
-            .send(Method::DELETE, &url, None, Bytes::new(), MAX_STATUS_BODY)
+            .send(Method::DELETE, &url, &[], Bytes::new(), MAX_STATUS_BODY)
             .await
     {
         tracing::debug!(%url, %error, "could not delete the probe blob");
@@ -289,22 +288,13 @@ pub async fn probe_window(
     Ok(WindowResult {
         probes: config.probes_per_window,
         successes: u32::try_from(latencies.len()).unwrap_or(u32::MAX),
-        latency_p50_ms: percentile(&latencies, 50),
-        latency_p95_ms: percentile(&latencies, 95),
+        latency_p50_ms: percentile(&latencies, 0.5).unwrap_or(0),
+        latency_p95_ms: percentile(&latencies, 0.95).unwrap_or(0),
         throughput_bytes_per_sec: u64::try_from(throughput).unwrap_or(u64::MAX),
         bytes_checked,
         window_start,
         window_end,
     })
-}
-
-/// Nearest-rank percentile of sorted values (0 when empty).
-fn percentile(sorted: &[u32], pct: usize) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (sorted.len() * pct).div_ceil(100).max(1);
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// The attestation for `agreement` from a window result, signed by `consumer`, which must be
@@ -364,7 +354,7 @@ pub async fn probe_agreements(
 ) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
     config.check()?;
     let me = consumer.public();
-    let t = unix_now();
+    let t = now();
     let mut targets: Vec<(Agreement, String)> = Vec::new();
     let mut endpoints: HashMap<ObjectId, Option<String>> = HashMap::new();
     for agreement in client.agreements(Some(me)).await? {
@@ -387,7 +377,7 @@ pub async fn probe_agreements(
     let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
     let mut attestations = Vec::new();
     for window in 0..windows {
-        let started = unix_now();
+        let started = now();
         targets.retain(|(a, _)| a.expires_at() > started);
         let mut running = tokio::task::JoinSet::new();
         for (index, (_, endpoint)) in targets.iter().enumerate() {
@@ -413,7 +403,7 @@ pub async fn probe_agreements(
             }
         }
         results.sort_unstable_by_key(|(index, _)| *index);
-        let now = unix_now();
+        let now = now();
         for (index, result) in results {
             let attestation = attest(consumer, &targets[index].0, &result, now)?;
             client
@@ -455,75 +445,9 @@ async fn offer_endpoint(
     }
 }
 
-fn unix_now() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// A plain HTTP/1 client where every request, body included, has a deadline and every answer
-/// a size limit.
-struct Http {
-    client: HyperClient<HttpConnector, Full<Bytes>>,
-    timeout: Duration,
-}
-
-impl Http {
-    fn new(timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let client = HyperClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Self { client, timeout }
-    }
-
-    /// Sends a request (with `Range: bytes=first-last` when given) and reads at most `limit`
-    /// bytes of the answer.
-    async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        range: Option<(usize, usize)>,
-        body: Bytes,
-        limit: usize,
-    ) -> Result<(StatusCode, Bytes), String> {
-        let mut req = Request::builder().method(method).uri(url);
-        if let Some((first, last)) = range {
-            req = req.header(header::RANGE, format!("bytes={first}-{last}"));
-        }
-        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status();
-            let body = Limited::new(resp.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {:?}", self.timeout))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles() {
-        assert_eq!(percentile(&[], 50), 0);
-        assert_eq!(percentile(&[7], 95), 7);
-        let v: Vec<u32> = (1..=20).collect();
-        assert_eq!(percentile(&v, 50), 10);
-        assert_eq!(percentile(&v, 95), 19);
-        assert_eq!(percentile(&v, 100), 20);
-    }
 
     #[test]
     fn bases() {

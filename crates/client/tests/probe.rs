@@ -67,7 +67,7 @@ fn agreement(
     consumer: &SecretKey,
     endpoint: &str,
 ) -> (Signed<Offer>, Agreement) {
-    let now = flashback_client::now();
+    let now = flashback_types::clock::now();
     let offer = Signed::sign(blob_offer(provider, endpoint, now), provider).expect("offer");
     let p = proposal(
         consumer.public(),
@@ -148,7 +148,7 @@ async fn dead_endpoint_is_a_window_without_successes() {
 fn attestation_names_the_agreement_and_decodes() {
     let (provider, consumer) = (SecretKey::generate(), SecretKey::generate());
     let (_, agreement) = agreement(&provider, &consumer, "http://127.0.0.1:9");
-    let now = flashback_client::now();
+    let now = flashback_types::clock::now();
     let result = WindowResult {
         probes: 20,
         successes: 19,
@@ -180,7 +180,7 @@ fn attestation_names_the_agreement_and_decodes() {
 #[test]
 fn endpoint_of_speaks_plain_http_blob_endpoints_only() {
     let provider = SecretKey::generate();
-    let now = flashback_client::now();
+    let now = flashback_types::clock::now();
     let good = blob_offer(&provider, "http://127.0.0.1:8080/", now);
     assert_eq!(endpoint_of(&good).expect("http"), "http://127.0.0.1:8080");
 

@@ -161,7 +161,7 @@ fn build_gossipsub(
     // with D = 4, high 2 D, and flood publishing, the network bench measured 4.5 to 5 full
     // receptions per node per message; with high D + 2 and no flood publishing, 3.1 to 3.4
     // (meshes of 4.0 to 4.5 on average); with high D + 1, 2.9 to 3.1; with high D, 2.8 to 3.03
-    // (meshes of 3.7 to 4.0) (docs/ARCHITECTURE.md, "Meshes are capped at D").
+    // (meshes of 3.7 to 4.0) (docs/decisions/0026-meshes-are-capped-at-d.md).
     let mesh_n = config.gossip_mesh_n.max(2);
     let mesh_n_low = (mesh_n * 3 / 4).max(1);
     let gossipsub_config = gossipsub::ConfigBuilder::default()

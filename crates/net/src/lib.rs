@@ -66,8 +66,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod behaviour;
 mod codec;
 mod config;

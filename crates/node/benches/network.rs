@@ -91,11 +91,16 @@ use flashback_net::{
     GossipValidator, Judged, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId,
     Registry, Validation,
 };
-use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
+use flashback_node::{
+    MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict, prometheus,
+};
 use flashback_store::Applied;
 use flashback_types::protocol::Topic;
+use flashback_types::stats::percentile;
 use flashback_types::{Object, SecretKey, Signed, samples};
 use futures::{Stream, StreamExt};
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng as _};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -185,23 +190,6 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
     }
 }
 
-/// SplitMix64: a seeded, dependency-free generator; good enough to pick peers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// The figures of a run: rows of the table and one JSON object per figure.
 #[derive(Default)]
 struct Report {
@@ -232,15 +220,6 @@ fn round3(x: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn main() {
@@ -323,7 +302,7 @@ fn threads_cpu() -> Option<Duration> {
 
 /// `count` distinct valid offers from `count / per_provider` providers, signed on every core.
 fn sign_offers(count: usize, per_provider: usize, label: &str) -> Vec<Object> {
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let providers: Vec<SecretKey> = (0..count.div_ceil(per_provider))
         .map(|p| {
@@ -441,13 +420,13 @@ fn node_config(data_dir: std::path::PathBuf, net: NetConfig, flush_ms: u64) -> N
 }
 
 /// Each peer after the first bootstraps to 2 or 3 distinct random earlier peers.
-fn bootstrap_graph(n: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+fn bootstrap_graph(n: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
     (0..n)
         .map(|i| {
-            let want = (2 + rng.below(2)).min(i);
+            let want = rng.random_range(2..=3).min(i);
             let mut picked = Vec::new();
             while picked.len() < want {
-                let j = rng.below(i);
+                let j = rng.random_range(0..i);
                 if !picked.contains(&j) {
                     picked.push(j);
                 }
@@ -464,7 +443,7 @@ impl Network {
         settings: &Settings,
         receipts: mpsc::Sender<Receipt>,
     ) -> Self {
-        let mut rng = Rng(settings.seed ^ n as u64);
+        let mut rng = StdRng::seed_from_u64(settings.seed ^ n as u64);
         let graph = bootstrap_graph(n, &mut rng);
         let mut addrs: Vec<String> = Vec::new();
         let mut nets = Vec::new();
@@ -606,14 +585,10 @@ impl Network {
 
 /// Sums the samples of a counter in Prometheus text, whatever the prefix and labels.
 fn counter_sum(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (metric, value) = line.rsplit_once(' ')?;
-            let metric = metric.split('{').next()?;
-            let matches = metric == name || metric.ends_with(&format!("_{name}"));
-            matches.then(|| value.parse::<f64>().ok()).flatten()
-        })
+    let suffix = format!("_{name}");
+    prometheus::samples(text)
+        .filter(|s| s.name == name || s.name.ends_with(&suffix))
+        .map(|s| s.value)
         .sum::<f64>() as u64
 }
 
@@ -783,25 +758,25 @@ impl Propagation {
     }
 
     fn t95(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t95), p)
+        percentile(&Self::sorted(&self.t95), p / 100.0)
     }
 
     fn t100(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t100), p)
+        percentile(&Self::sorted(&self.t100), p / 100.0)
     }
 
     fn t1(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.t1), p)
+        percentile(&Self::sorted(&self.t1), p / 100.0)
     }
 
     fn durable95(&self, p: f64) -> Option<Duration> {
-        percentile(&Self::sorted(&self.durable95), p)
+        percentile(&Self::sorted(&self.durable95), p / 100.0)
     }
 
     fn publish_call(&self, p: f64) -> Option<Duration> {
         let mut sorted = self.publish_call.clone();
         sorted.sort();
-        percentile(&sorted, p)
+        percentile(&sorted, p / 100.0)
     }
 
     /// Adds another round's samples to this one.
@@ -852,11 +827,11 @@ async fn run_propagation(
         );
     }
 
-    let mut rng = Rng(settings.seed.wrapping_mul(31) ^ n as u64);
+    let mut rng = StdRng::seed_from_u64(settings.seed.wrapping_mul(31) ^ n as u64);
     // Unmeasured offers first: the first ones through a fresh process pay one-off costs
     // (thread pools growing, first page faults), up to a few hundred milliseconds each.
     for offer in warmup {
-        let from = rng.below(n);
+        let from = rng.random_range(0..n);
         let key = network.key(offer);
         if let Err(e) = network.publish(from, offer).await {
             eprintln!("  warning: warm-up publish from peer {from} failed: {e}");
@@ -899,7 +874,7 @@ async fn run_propagation(
     };
     let cpu_before = (Instant::now(), process_cpu());
     for offer in offers {
-        let from = rng.below(n);
+        let from = rng.random_range(0..n);
         let key = network.key(offer);
         let mut arrived = vec![None; n];
         let mut durable = vec![None; n];
@@ -975,7 +950,7 @@ async fn run_propagation(
 fn decode_verify_time(offer: &Object) -> Duration {
     const ROUNDS: u32 = 500;
     let rules = flashback_types::TimeRules::default();
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let start = Instant::now();
     for _ in 0..ROUNDS {
         black_box(Object::decode_at(black_box(offer.encoded()), now, &rules).is_ok());
@@ -1003,7 +978,7 @@ fn listing_cost() -> Option<ListingCost> {
     const LISTINGS: usize = 1000;
     let offers = sign_offers(LISTINGS, 1, "listing-cost");
     let dir = tempfile::tempdir().expect("temp dir");
-    let now = flashback_node::now();
+    let now = flashback_types::clock::now();
     let open = |name: &str| {
         flashback_store::Store::open(dir.path().join(name), Default::default())
             .expect("open a store")
@@ -1237,7 +1212,7 @@ fn compare(
             _ => f64::NAN,
         }
     ));
-    let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 50.0);
+    let cpu = |run: &Propagation| percentile(&Propagation::sorted(&run.wave_cpu), 0.5);
     if let (Some(f), Some(b)) = (cpu(full), cpu(base))
         && !b.is_zero()
     {
@@ -1499,7 +1474,7 @@ async fn ingest_gossip(
     let store = sender.store().clone();
     let preload = offers.clone();
     tokio::task::spawn_blocking(move || {
-        let now = flashback_node::now();
+        let now = flashback_types::clock::now();
         for chunk in preload.chunks(4096) {
             store
                 .apply_batch(chunk, now)

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use flashback_net::{Multiaddr, NetHandle, PeerId};
+use flashback_types::keyfile;
 
 use crate::NodeError;
 
@@ -34,7 +35,9 @@ pub(crate) fn router(data_dir: &Path, net: NetHandle) -> Result<axum::Router, No
     getrandom::fill(&mut raw).map_err(|e| NodeError::Internal(format!("no randomness: {e}")))?;
     let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let path = data_dir.join(ADMIN_TOKEN);
-    write_private(&path, token.as_bytes()).map_err(|source| NodeError::Io { path, source })?;
+    // Replaced at each start: the token of a previous run must stop working.
+    keyfile::write_secret(&path, token.as_bytes(), keyfile::Existing::Replace)
+        .map_err(|source| NodeError::Io { path, source })?;
     let state = Admin { token, net };
     Ok(axum::Router::new()
         .route("/admin/block/{peer}", post(block))
@@ -42,18 +45,6 @@ pub(crate) fn router(data_dir: &Path, net: NetHandle) -> Result<axum::Router, No
         .route("/admin/dial", post(dial))
         .route("/admin/peers", get(peers))
         .with_state(state))
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
 }
 
 fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {

@@ -32,12 +32,12 @@
 
 mod admin;
 mod blobs;
-mod clock;
 mod config;
 mod files;
 mod inline;
 mod metrics;
 mod pipeline;
+pub mod prometheus;
 mod service;
 mod sla;
 mod sync;
@@ -60,7 +60,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use admin::ADMIN_TOKEN;
-pub use clock::now;
 pub use config::{
     BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
 };
@@ -744,7 +743,7 @@ async fn gc_loop(store: Store, stop: CancellationToken) {
             _ = tick.tick() => {
                 let store = store.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = store.gc(now()) {
+                    if let Err(e) = store.gc(flashback_types::clock::now()) {
                         tracing::warn!(error = %e, "garbage collection failed");
                     }
                 })

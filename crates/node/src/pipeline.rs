@@ -11,8 +11,8 @@ use flashback_net::Validation;
 use flashback_store::{Applied, Store};
 use flashback_types::{KeyCache, Kind, Label, Object, ObjectError, TimeRules};
 
-use crate::clock::now;
 use crate::metrics::Metrics;
+use flashback_types::clock::now;
 
 /// What became of one object handed to the pipeline.
 #[derive(Debug, Clone)]
@@ -372,7 +372,7 @@ const INLINE_MAX: usize = 2;
 const SIGNER_KEYS: usize = 8192;
 
 /// Strict per-object verification. No batch pre-filter: with `verify_strict` required on
-/// every object, a batch check can only add work (docs/ARCHITECTURE.md has the figures).
+/// every object, a batch check can only add work (docs/decisions/0008, with the figures).
 fn decode_chunk(
     chunk: &[impl AsRef<[u8]>],
     now: u64,

@@ -13,9 +13,9 @@ use flashback_types::wire::{
 use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
 use tokio::sync::broadcast;
 
-use crate::clock::now;
 use crate::pipeline::{Judgement, Validator, Verdict};
 use crate::{NodeError, blocking, bounded};
+use flashback_types::clock::now;
 
 /// Longest a `WaitDecision` query is held open (below the 30 s request timeout).
 pub(crate) const MAX_WAIT_SECS: u32 = 20;

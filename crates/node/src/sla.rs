@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::now;
 use crate::pipeline::Verdict;
 use crate::service::Services;
+use flashback_types::clock::now;
 
 /// How long a rejection is kept.
 const REJECTION_LIFETIME_SECS: u64 = 24 * 3600;

@@ -73,8 +73,7 @@ pub(crate) async fn run(
 }
 
 /// The wall-clock time of `at`, in Unix milliseconds.
-fn unix_millis(at: std::time::Instant) -> u128 {
-    let then = std::time::SystemTime::now() - at.elapsed();
-    then.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
+fn unix_millis(at: std::time::Instant) -> u64 {
+    let ago = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+    flashback_types::clock::now_ms().saturating_sub(ago)
 }

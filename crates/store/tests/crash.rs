@@ -8,31 +8,16 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use flashback_store::{Store, StoreConfig};
 use flashback_types::*;
+use rand::rngs::StdRng;
+use rand::{RngExt as _, SeedableRng as _};
 
 const CHILD_DB: &str = "FLASHBACK_STORE_CRASH_CHILD_DB";
 const CHILD_CYCLE: &str = "FLASHBACK_STORE_CRASH_CHILD_CYCLE";
 const ACK: &str = "ACK ";
-
-/// A small deterministic generator (xorshift64*), so no extra dependency is needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The `n`-th object the child of `cycle` applies: a mix of every tree the store writes.
 fn object(cycle: u64, n: u64, consumer: &SecretKey, provider: &SecretKey) -> Vec<Object> {
@@ -86,11 +71,11 @@ fn crash_child() {
             std::thread::spawn(move || {
                 let consumer = key(9000);
                 let provider = key(9001 + t as u16);
-                let mut rng = Rng((cycle * 2 + t).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                let mut rng = StdRng::seed_from_u64(cycle * 2 + t);
                 // Runs until the parent kills the process.
                 for n in 0u64.. {
                     let objects = object(cycle * 2 + t, n, &consumer, &provider);
-                    match rng.below(3) {
+                    match rng.random_range(0..3) {
                         0 => {
                             store.apply_batch(&objects, NOW).unwrap();
                         }
@@ -119,12 +104,9 @@ fn crash_child() {
 fn run_cycles(cycles: u64) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("listing");
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let seed: u64 = rand::random();
     eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed | 1);
+    let mut rng = StdRng::seed_from_u64(seed);
     let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<ObjectId> = BTreeSet::new();
     let mut killed_mid_run = 0;
@@ -139,7 +121,7 @@ fn run_cycles(cycles: u64) {
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         // Kill after a random number of acknowledgements (sometimes before the first one).
-        let wait_for = rng.below(40);
+        let wait_for = rng.random_range(0..40);
         let mut seen = 0;
         let mut line = String::new();
         while seen < wait_for {

@@ -13,10 +13,11 @@ use flashback_types::wire::{
     ObjectBytes, SubmitRequest, SubmitResponse, decode_response, encode_message,
 };
 use flashback_types::{HOUR_SECS, Kind, SecretKey, Signed};
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::TestnetError;
-use crate::rng::Rng;
 
 /// What the attacker managed to send.
 #[derive(Debug, Default, Clone)]
@@ -29,8 +30,14 @@ pub(crate) struct Sent {
 
 const JUNK: [&str; 4] = ["forged_signer", "bad_signature", "malformed", "oversized"];
 
-fn junk(kind: usize, victim: &SecretKey, attacker: &SecretKey, n: u64, rng: &mut Rng) -> Vec<u8> {
-    let now = flashback_client::now();
+fn junk(
+    kind: usize,
+    victim: &SecretKey,
+    attacker: &SecretKey,
+    n: u64,
+    rng: &mut StdRng,
+) -> Vec<u8> {
+    let now = flashback_types::clock::now();
     let body = || {
         let mut o = flashback_types::samples::offer(victim.public(), &format!("flood-{n}"), 1, now);
         o.expires_at = now + HOUR_SECS;
@@ -49,18 +56,20 @@ fn junk(kind: usize, victim: &SecretKey, attacker: &SecretKey, n: u64, rng: &mut
         }
         // An offer tag followed by noise.
         2 => {
-            let len = 64 + rng.below(512);
-            let mut bytes = vec![Kind::Offer.tag()];
-            bytes.extend(rng.bytes(len));
-            bytes
+            let len = 64 + rng.random_range(0..512);
+            tagged_noise(rng, len)
         }
         // Over the offer limit (8 KiB), under the gossip frame limit (64 KiB).
-        _ => {
-            let mut bytes = vec![Kind::Offer.tag()];
-            bytes.extend(rng.bytes(Kind::Offer.max_bytes() + 1024));
-            bytes
-        }
+        _ => tagged_noise(rng, Kind::Offer.max_bytes() + 1024),
     }
+}
+
+/// The offer tag followed by `len` random bytes.
+fn tagged_noise(rng: &mut StdRng, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; 1 + len];
+    bytes[0] = Kind::Offer.tag();
+    rng.fill_bytes(&mut bytes[1..]);
+    bytes
 }
 
 /// Connects to `target` (its dial address), then floods until `stop` or `max_messages`.
@@ -70,7 +79,7 @@ pub(crate) async fn run(
     rate_per_sec: u32,
     max_messages: usize,
     submits: usize,
-    mut rng: Rng,
+    mut rng: StdRng,
     stop: CancellationToken,
 ) -> Result<Sent, TestnetError> {
     let attacker = SecretKey::generate();

@@ -32,16 +32,12 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
-
 mod fleet;
 mod flood;
-mod http;
-mod market;
 mod observe;
+mod participants;
 mod plot;
 mod report;
-mod rng;
 mod run;
 mod scenario;
 

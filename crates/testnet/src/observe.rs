@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use flashback_client::http::{HttpClient, Method, StatusCode};
 use flashback_client::{Client, ClientConfig};
 use flashback_types::Object;
+use flashback_types::clock::now_ms;
 use flashback_types::wire::NodeStatus;
 use tokio::sync::RwLock;
 
@@ -18,6 +20,10 @@ use crate::{Progress, TestnetError};
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Polling period of convergence checks.
 const POLL: Duration = Duration::from_millis(200);
+/// Deadline of a request to a node's loopback HTTP endpoint.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read from it.
+const MAX_HTTP_ANSWER: usize = 8 << 20;
 
 /// An object the runner handed to a node.
 #[derive(Debug, Clone)]
@@ -32,6 +38,8 @@ pub(crate) struct Published {
 pub(crate) struct Ctx {
     pub(crate) fleet: Mutex<Fleet>,
     clients: Vec<Mutex<Option<Arc<Client>>>>,
+    /// For the nodes' `/metrics` and `/admin/…`.
+    http: HttpClient,
     /// Submitters hold it shared; a scenario event takes it exclusively to stop new objects.
     pub(crate) gate: RwLock<()>,
     pub(crate) published: Mutex<Vec<Published>>,
@@ -40,13 +48,6 @@ pub(crate) struct Ctx {
     started: Instant,
     /// Start of the activity phase (set once), for event times.
     pub(crate) activity_start: Mutex<Option<Instant>>,
-}
-
-/// Unix milliseconds.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Locks a std mutex, recovering from poisoning (a panicking task must not wedge cleanup).
@@ -60,6 +61,7 @@ impl Ctx {
         Self {
             fleet: Mutex::new(fleet),
             clients: (0..n).map(|_| Mutex::new(None)).collect(),
+            http: HttpClient::new(HTTP_TIMEOUT),
             gate: RwLock::new(()),
             published: Mutex::new(Vec::new()),
             submit_failures: Mutex::new(0),
@@ -169,7 +171,7 @@ impl Ctx {
                 return Err(e);
             }
         };
-        let at_ms = unix_ms();
+        let at_ms = now_ms();
         match client.submit(object).await {
             Ok(_) => {
                 lock(&self.published).push(Published {
@@ -282,8 +284,10 @@ impl Ctx {
         let (addr, token) = self
             .admin(i)
             .ok_or_else(|| TestnetError::Node(format!("{}: no admin endpoint", self.name(i))))?;
-        let (status, text) = crate::http::request(addr, "POST", path, Some(&token), body).await?;
-        if status == 200 {
+        let (status, text) = self
+            .http(Method::POST, addr, path, Some(&token), body)
+            .await?;
+        if status == StatusCode::OK {
             Ok(())
         } else {
             Err(TestnetError::Node(format!(
@@ -299,9 +303,10 @@ impl Ctx {
         let (addr, token) = self
             .admin(i)
             .ok_or_else(|| TestnetError::Node(format!("{}: no admin endpoint", self.name(i))))?;
-        let (status, text) =
-            crate::http::request(addr, "GET", "/admin/peers", Some(&token), "").await?;
-        if status != 200 {
+        let (status, text) = self
+            .http(Method::GET, addr, "/admin/peers", Some(&token), "")
+            .await?;
+        if status != StatusCode::OK {
             return Err(TestnetError::Node(format!(
                 "{}: /admin/peers: {status}",
                 self.name(i)
@@ -313,9 +318,39 @@ impl Ctx {
     /// `/metrics` of node `i`.
     pub(crate) async fn metrics(&self, i: usize) -> Option<String> {
         let addr = self.metrics_addr(i)?;
-        match crate::http::request(addr, "GET", "/metrics", None, "").await {
-            Ok((200, text)) => Some(text),
+        match self.http(Method::GET, addr, "/metrics", None, "").await {
+            Ok((StatusCode::OK, text)) => Some(text),
             _ => None,
         }
+    }
+
+    /// One request to a node's loopback HTTP endpoint at `addr`, with the admin token when
+    /// given; the answer as text.
+    async fn http(
+        &self,
+        method: Method,
+        addr: SocketAddr,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> Result<(StatusCode, String), TestnetError> {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        let (status, answer) = self
+            .http
+            .send(
+                method,
+                &format!("http://{addr}{path}"),
+                &headers,
+                body.to_owned(),
+                MAX_HTTP_ANSWER,
+            )
+            .await
+            .map_err(|e| TestnetError::Node(e.to_string()))?;
+        Ok((status, String::from_utf8_lossy(&answer).into_owned()))
     }
 }

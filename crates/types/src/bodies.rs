@@ -171,6 +171,23 @@ pub struct Offer {
     pub expires_at: Timestamp,
 }
 
+impl Offer {
+    /// The tombstone that withdraws this offer, for its provider to sign at `now`: the same
+    /// body marked withdrawn, with a `seq` that supersedes it (one more, or `now` when that is
+    /// higher, the seq a publish takes by default, so that the tombstone also supersedes a
+    /// version published since this one was read), created at `now` and valid for at least a
+    /// second more.
+    pub fn withdrawal(&self, now: Timestamp) -> Offer {
+        Offer {
+            withdrawn: true,
+            seq: self.seq.saturating_add(1).max(now),
+            created_at: now,
+            expires_at: self.expires_at.max(now + 1),
+            ..self.clone()
+        }
+    }
+}
+
 /// A consumer's open request for proposals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Demand {

@@ -13,6 +13,8 @@ use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+pub mod keyfile;
+
 /// Length of a public key in bytes.
 pub const PUBLIC_KEY_LEN: usize = 32;
 /// Length of a signature in bytes.
@@ -493,82 +495,5 @@ impl fmt::Debug for KeyCache {
         f.debug_struct("KeyCache")
             .field("len", &self.len())
             .finish()
-    }
-}
-
-/// The key file: a small TOML document holding one secret key.
-///
-/// ```toml
-/// # Flashback secret key. Keep this file private (mode 0600).
-/// format = "flashback-key/1"
-/// public = "<64 hex characters>"
-/// secret = "<64 hex characters>"
-/// ```
-///
-/// `public` is redundant and checked on load, so a damaged file is caught before use.
-pub mod keyfile {
-    use super::{KeyError, PublicKey, SecretKey, parse_hex};
-    use serde::Deserialize;
-    use zeroize::Zeroizing;
-
-    /// The `format` line every key file starts with.
-    pub const FORMAT: &str = "flashback-key/1";
-
-    /// Largest key file accepted (a real one is about 200 bytes).
-    pub const MAX_LEN: usize = 4096;
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Raw {
-        format: String,
-        public: String,
-        secret: Zeroizing<String>,
-    }
-
-    /// The text of a key file for `key`.
-    pub fn encode(key: &SecretKey) -> Zeroizing<String> {
-        let seed = key.to_seed();
-        Zeroizing::new(format!(
-            "# Flashback secret key. Keep this file private (mode 0600).\nformat = \"{FORMAT}\"\npublic = \"{}\"\nsecret = \"{}\"\n",
-            key.public(),
-            hex::encode(seed.as_ref())
-        ))
-    }
-
-    /// Reads a key file's text. Every failure is a one-line, human-readable error.
-    pub fn decode(text: &str) -> Result<SecretKey, KeyError> {
-        if text.len() > MAX_LEN {
-            return Err(KeyError::KeyFile(format!(
-                "key file is {} bytes, larger than any key file ({MAX_LEN} bytes max)",
-                text.len()
-            )));
-        }
-        let raw: Raw = toml::from_str(text).map_err(|e| {
-            KeyError::KeyFile(format!(
-                "not a flashback key file: {}",
-                e.message().lines().next().unwrap_or("unreadable")
-            ))
-        })?;
-        if raw.format != FORMAT {
-            return Err(KeyError::KeyFile(format!(
-                "unsupported key file format {:?} (expected {FORMAT:?})",
-                raw.format
-            )));
-        }
-        let seed = Zeroizing::new(
-            parse_hex::<32>(&raw.secret)
-                .map_err(|e| KeyError::KeyFile(format!("bad secret in key file: {e}")))?,
-        );
-        let key = SecretKey::from_seed(&seed);
-        let public: PublicKey = raw
-            .public
-            .parse()
-            .map_err(|e| KeyError::KeyFile(format!("bad public key in key file: {e}")))?;
-        if key.public() != public {
-            return Err(KeyError::KeyFile(
-                "key file is damaged: its public key does not match its secret".into(),
-            ));
-        }
-        Ok(key)
     }
 }

@@ -1,8 +1,10 @@
 //! Flashback's protocol objects: keys, `Signed<T>`, the canonical encoding, object ids and the
-//! validation rules. Every other crate builds on this one; it does no I/O and reads no clock.
+//! validation rules. Every other crate builds on this one; it does no network I/O and its rules
+//! read no clock (they take the time as an argument).
 //!
 //! - [`keys`]: [`PublicKey`], [`SecretKey`], [`Signature`], the key file format and the
-//!   conversion to libp2p identities (a provider's account key *is* its node's peer id).
+//!   conversion to libp2p identities (a provider's account key *is* its node's peer id);
+//!   [`keyfile`] writes and reads key files and other secrets, the crate's only file I/O.
 //! - [`Signed`]: a body, its signer and an Ed25519 signature over the domain-separated digest
 //!   `blake3::derive_key("flashback/v1/<kind>", canonical bincode bytes)`, verified with
 //!   `verify_strict` over the exact bytes received.
@@ -56,6 +58,7 @@
 mod macros;
 
 pub mod bodies;
+pub mod clock;
 mod composite;
 pub mod encoding;
 pub mod keys;
@@ -66,6 +69,7 @@ pub mod query;
 mod rules;
 pub mod samples;
 mod signed;
+pub mod stats;
 pub mod validate;
 pub mod wire;
 

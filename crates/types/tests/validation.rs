@@ -386,3 +386,41 @@ fn errors_are_one_readable_line_with_their_label() {
     assert!(text.starts_with("invalid_field (reject): "), "{text}");
     assert!(!text.contains('\n'));
 }
+
+#[test]
+fn a_withdrawal_supersedes_the_offer_and_is_valid() {
+    let k = keys();
+    let t = |o: &Offer, at| {
+        let signed = Signed::sign(o.withdrawal(at), &k.provider).unwrap();
+        Object::decode_at(signed.encoded(), at, &TimeRules::default()).unwrap();
+        signed.body().clone()
+    };
+    // Published with a small seq: the tombstone takes the time, which is higher.
+    let small = samples::offer(k.provider.public(), "t", 1, NOW - 100);
+    let tomb = t(&small, NOW);
+    assert!(tomb.withdrawn);
+    assert_eq!(tomb.seq, NOW);
+    assert_eq!(tomb.created_at, NOW);
+    assert_eq!(
+        Offer {
+            withdrawn: false,
+            seq: 1,
+            created_at: NOW - 100,
+            ..tomb.clone()
+        },
+        small,
+        "nothing else changes"
+    );
+    // Published with a seq ahead of the clock (the default seq is the publishing time): one
+    // more than it.
+    let ahead = samples::offer(k.provider.public(), "t", NOW + 50, NOW);
+    assert_eq!(t(&ahead, NOW).seq, NOW + 51);
+    // An offer about to expire: the tombstone is still valid when signed.
+    let mut expiring = samples::offer(k.provider.public(), "t", 3, NOW - 100);
+    expiring.expires_at = NOW;
+    assert_eq!(t(&expiring, NOW).expires_at, NOW + 1);
+    assert_eq!(
+        small.withdrawal(NOW).seq,
+        small.withdrawal(NOW).withdrawal(NOW).seq - 1
+    );
+}

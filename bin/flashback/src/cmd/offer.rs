@@ -1,8 +1,9 @@
 //! `flashback offer publish|withdraw`: light-client commands (through `flashback-client`).
 
 use anyhow::Context;
-use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec, now};
-use flashback_types::{Object, OfferQuery, Signed};
+use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec};
+use flashback_types::clock::now;
+use flashback_types::{Object, Signed};
 use serde_json::json;
 
 use crate::cli::{PublishArgs, WithdrawArgs};
@@ -88,38 +89,7 @@ pub(crate) async fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
     let key = read_key_file(&args.key)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = async {
-        let page = client
-            .query_offers(&OfferQuery {
-                provider: Some(key.public()),
-                include_withdrawn: true,
-                limit: flashback_types::MAX_QUERY_LIMIT,
-                ..OfferQuery::default()
-            })
-            .await?;
-        let current = page
-            .offers
-            .into_iter()
-            .find(|o| o.body().offer_key.as_str() == args.offer_key)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the node knows no offer {:?} from {}: check --offer-key and --key",
-                    args.offer_key,
-                    key.public()
-                )
-            })?;
-        let mut tombstone = current.body().clone();
-        let t = now();
-        tombstone.withdrawn = true;
-        tombstone.seq = tombstone.seq.saturating_add(1).max(t);
-        tombstone.created_at = t;
-        tombstone.expires_at = tombstone.expires_at.max(t + 1);
-        let signed =
-            Signed::sign(tombstone, &key).map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
-        let submitted = client.submit(&Object::Offer(signed.clone())).await?;
-        anyhow::Ok((signed, submitted))
-    }
-    .await;
+    let result = client.withdraw_offer(&key, &args.offer_key).await;
     client.close().await;
     let (signed, submitted) = result?;
     if args.json {

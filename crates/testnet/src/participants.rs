@@ -1,21 +1,24 @@
-//! The market played on the testnet: providers publish offers pointing at their node's blob
-//! endpoint, consumers (light clients run by the runner) find them in their own node's listing,
-//! make agreements, probe the data planes with `flashback_client::probe` and attest.
+//! The participants of the market played on the testnet: providers publish offers pointing
+//! at their node's blob endpoint, consumers (light clients run by the runner) find them in
+//! their own node's listing, make agreements, probe the data planes with
+//! `flashback_client::probe` and attest.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use flashback_client::Terms;
 use flashback_client::probe::{ProbeConfig, attest, endpoint_of, probe_window};
+use flashback_types::clock::now_ms;
 use flashback_types::{
     Agreement, BoundedVec, DataProtocol, Decision, GIB, HOUR_SECS, Object, Offer, OfferQuery,
     Price, PriceUnit, QosTargets, ResourceKind, SecretKey, ShortText, Signed, Text,
 };
+use rand::RngExt as _;
+use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
 use crate::TestnetError;
-use crate::observe::{Ctx, Published, lock, unix_ms};
-use crate::rng::Rng;
+use crate::observe::{Ctx, Published, lock};
 use crate::scenario::MarketSpec;
 
 /// Availability and latency every provider promises (flaky ones fail to keep it).
@@ -133,7 +136,7 @@ pub(crate) async fn publish_main(
             "main",
             p.price,
             &endpoint(ctx, p)?,
-            flashback_client::now(),
+            flashback_types::clock::now(),
         )?;
         ctx.submit(p.node, &Object::Offer(o.clone())).await?;
         offers.push(o);
@@ -216,7 +219,7 @@ async fn consumer_setup(
         };
         let proposal = {
             let _open = ctx.gate.read().await;
-            let at_ms = unix_ms();
+            let at_ms = now_ms();
             let proposal = client.propose(key, &found, terms).await?;
             lock(&ctx.published).push(Published {
                 id: proposal.id().to_string(),
@@ -259,12 +262,12 @@ pub(crate) async fn spot_publisher(
     ctx: Arc<Ctx>,
     p: Arc<Provider>,
     spec: MarketSpec,
-    mut rng: Rng,
+    mut rng: StdRng,
     stop: CancellationToken,
 ) {
     let interval = spec.publish_interval.0;
     // Providers start out of phase, so publications spread over the interval.
-    let mut next = tokio::time::Instant::now() + interval.mul_f64(rng.unit());
+    let mut next = tokio::time::Instant::now() + interval.mul_f64(rng.random::<f64>());
     let mut k = 0u32;
     loop {
         tokio::select! {
@@ -277,13 +280,13 @@ pub(crate) async fn spot_publisher(
         let Ok(endpoint) = endpoint(&ctx, &p) else {
             return;
         };
-        let price = rng.range(spec.price_min, spec.price_max);
+        let price = rng.random_range(spec.price_min..=spec.price_max);
         match offer(
             &p,
             &format!("spot-{k}"),
             price,
             &endpoint,
-            flashback_client::now(),
+            flashback_types::clock::now(),
         ) {
             Ok(o) => {
                 let object = Object::Offer(o);
@@ -336,7 +339,7 @@ pub(crate) async fn prober(
             results = probes.join_all() => results,
         };
         window += 1;
-        let now = flashback_client::now();
+        let now = flashback_types::clock::now();
         for (i, result) in results {
             let result = match result {
                 Ok(r) => r,

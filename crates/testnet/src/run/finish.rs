@@ -1,0 +1,360 @@
+//! After the nodes stopped: reputation, logs, checks and the report.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use flashback_node::prometheus;
+
+use crate::observe::{Ctx, lock};
+use crate::participants;
+use crate::report::{
+    self, Check, Convergence, Counts, Processes, Report, ReputationRow, ResourceRow, Traced,
+};
+use crate::scenario::Scenario;
+
+use super::{Plan, Played};
+
+/// Reputation of every provider, as a node computes it (best first).
+pub(super) async fn reputation(
+    ctx: &Ctx,
+    plan: &Plan,
+    setup: &participants::Setup,
+) -> Vec<ReputationRow> {
+    let mut rows = Vec::new();
+    let Some(&node) = ctx.up_nodes().first() else {
+        return rows;
+    };
+    let Ok(client) = ctx.client(node).await else {
+        return rows;
+    };
+    for (k, p) in plan.providers.iter().enumerate() {
+        let report = match client.provider_report(p.key.public()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "no provider report");
+                continue;
+            }
+        };
+        let r = &report.report;
+        rows.push(ReputationRow {
+            node: ctx.name(p.node),
+            provider: p.key.public().to_string(),
+            flaky: p.flaky,
+            failure_rate: p.failure_rate,
+            added_latency_ms: p.added_latency_ms,
+            price: p.price,
+            regions: p.regions.clone(),
+            agreements: setup.deals.iter().filter(|d| d.provider == k).count(),
+            counted: r.counted.len(),
+            probes: r.counted.iter().map(|c| u64::from(c.probes)).sum(),
+            successes: r.counted.iter().map(|c| u64::from(c.successes)).sum(),
+            score: r.score,
+            beta_mean: r.beta_mean,
+            compliance: r.compliance,
+        });
+    }
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score));
+    rows
+}
+
+fn read_logs(ctx: &Ctx) -> (Vec<HashMap<String, u64>>, HashMap<String, String>) {
+    let dirs: Vec<PathBuf> = lock(&ctx.fleet)
+        .members
+        .iter()
+        .map(|m| m.dir.clone())
+        .collect();
+    let mut logs = Vec::new();
+    let mut kinds = HashMap::new();
+    for dir in dirs {
+        let text =
+            std::fs::read_to_string(dir.join(flashback_node::APPLIED_LOG)).unwrap_or_default();
+        let (first, k) = report::parse_applied_log(&text);
+        logs.push(first);
+        for (id, kind) in k {
+            kinds.entry(id).or_insert(kind);
+        }
+    }
+    (logs, kinds)
+}
+
+fn check(name: &str, ok: bool, detail: String) -> Check {
+    Check {
+        name: name.to_owned(),
+        ok,
+        detail,
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reads the logs, computes the figures and the checks.
+pub(super) fn finish(
+    ctx: &Ctx,
+    s: &Scenario,
+    plan: &Plan,
+    played: Played,
+    forced: Vec<String>,
+    left_running: Vec<u32>,
+    out: &Path,
+) -> Report {
+    let (logs, kinds) = read_logs(ctx);
+    let published = lock(&ctx.published).clone();
+    let mut traced: Vec<Traced> = published
+        .iter()
+        .map(|p| Traced {
+            id: p.id.clone(),
+            kind: p.kind.to_owned(),
+            origin_ms: p.at_ms,
+            origin_node: Some(p.node),
+        })
+        .collect();
+    // Objects the nodes made themselves (decisions, agreements, evidence): measured from
+    // their first appearance, at the node that made them.
+    let known: HashSet<&str> = published.iter().map(|p| p.id.as_str()).collect();
+    for (id, kind) in &kinds {
+        if known.contains(id.as_str()) {
+            continue;
+        }
+        let first = logs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.get(id).map(|t| (*t, i)))
+            .min();
+        if let Some((at, node)) = first {
+            traced.push(Traced {
+                id: id.clone(),
+                kind: kind.clone(),
+                origin_ms: at,
+                origin_node: Some(node),
+            });
+        }
+    }
+    let propagation = report::propagation(&traced, &logs, &vec![true; logs.len()]);
+
+    let metric_sum = |verdict: &str| -> u64 {
+        played
+            .metrics
+            .iter()
+            .flatten()
+            .map(|m| prometheus::sum(m, "flashback_objects_total", &[("verdict", verdict)]) as u64)
+            .sum()
+    };
+    let metric_by_outcome = |verdict: &str| -> BTreeMap<String, u64> {
+        let mut by = BTreeMap::new();
+        for m in played.metrics.iter().flatten() {
+            let groups = prometheus::group(
+                m,
+                "flashback_objects_total",
+                &[("verdict", verdict)],
+                "outcome",
+            );
+            for (outcome, n) in groups {
+                *by.entry(outcome).or_insert(0) += n as u64;
+            }
+        }
+        by
+    };
+    let count = |kind: &str| published.iter().filter(|p| p.kind == kind).count();
+    let counts = Counts {
+        nodes: ctx.nodes(),
+        offers: count("offer"),
+        offers_listed: played.offers_listed,
+        proposals: played.setup.proposals,
+        agreements: played.setup.deals.len(),
+        rejected_proposals: played.setup.rejected,
+        attestations: played.attestations,
+        submit_failures: *lock(&ctx.submit_failures),
+        accepted: metric_sum("accept"),
+        rejected: metric_sum("reject"),
+        ignored: metric_sum("ignore"),
+        rejected_by: metric_by_outcome("reject"),
+        ignored_by: metric_by_outcome("ignore"),
+    };
+
+    let distinct: HashSet<Option<&String>> =
+        played.digests.iter().map(|d| d.digest.as_ref()).collect();
+    let converged = played.final_convergence.is_some()
+        && distinct.len() == 1
+        && played.digests.iter().all(|d| d.digest.is_some());
+    let convergence = Convergence {
+        converged,
+        time_ms: played.final_convergence.map(ms),
+        distinct_digests: distinct.len(),
+        digests: played.digests.clone(),
+        after_churn_ms: played.events.churn.iter().map(|e| e.converged_ms).collect(),
+        after_heal_ms: played
+            .events
+            .partition
+            .as_ref()
+            .and_then(|p| p.converged_after_heal_ms),
+    };
+
+    let mut flood = None;
+    if let Some((mut f, from, until)) = played.events.flood.clone() {
+        let honest: Vec<&str> = published
+            .iter()
+            .filter(|p| p.kind == "offer" && p.at_ms >= from && p.at_ms <= until)
+            .map(|p| p.id.as_str())
+            .collect();
+        f.honest_offers = honest.len();
+        f.honest_delivered_everywhere = honest
+            .iter()
+            .filter(|id| logs.iter().all(|l| l.contains_key(**id)))
+            .count();
+        flood = Some(f);
+    }
+
+    let resources: Vec<ResourceRow> = {
+        let fleet = lock(&ctx.fleet);
+        fleet
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ResourceRow {
+                node: m.name.clone(),
+                role: plan.roles[i].clone(),
+                restarts: m.restarts,
+                rss_max_mib: m.usage.rss_max_kib as f64 / 1024.0,
+                rss_last_mib: m.usage.rss_last_kib as f64 / 1024.0,
+                cpu_secs: m.usage.cpu_secs,
+                cpu_percent: m.usage.cpu_percent(),
+            })
+            .collect()
+    };
+    let restarts: u32 = resources.iter().map(|r| r.restarts).sum();
+
+    let mut checks = vec![
+        check(
+            "every listing converged",
+            converged,
+            format!(
+                "{} distinct digest(s) among {} nodes; {}",
+                distinct.len(),
+                played.digests.len(),
+                played.final_convergence.map_or_else(
+                    || format!("not within {:?}", s.expect.converge_within.0),
+                    |t| format!("agreed {} ms after the activity phase", ms(t))
+                )
+            ),
+        ),
+        check(
+            "agreements made",
+            counts.agreements >= s.expect.min_agreements,
+            format!(
+                "{} agreements of {} proposals (at least {} expected)",
+                counts.agreements, counts.proposals, s.expect.min_agreements
+            ),
+        ),
+        check(
+            "attestations signed",
+            counts.attestations >= s.expect.min_attestations,
+            format!(
+                "{} attestations (at least {} expected)",
+                counts.attestations, s.expect.min_attestations
+            ),
+        ),
+    ];
+    let flaky: Vec<&ReputationRow> = played.reputation.iter().filter(|r| r.flaky).collect();
+    let healthy: Vec<&ReputationRow> = played.reputation.iter().filter(|r| !r.flaky).collect();
+    if s.expect.flaky_below_healthy && !flaky.is_empty() && !healthy.is_empty() {
+        let worst_healthy = healthy
+            .iter()
+            .map(|r| r.score)
+            .fold(f64::INFINITY, f64::min);
+        let best_flaky = flaky
+            .iter()
+            .map(|r| r.score)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let all_counted = played.reputation.iter().all(|r| r.counted > 0);
+        checks.push(check(
+            "flaky providers rank below healthy ones",
+            best_flaky < worst_healthy && all_counted,
+            format!(
+                "best flaky score {best_flaky:.3} < worst healthy score {worst_healthy:.3}{}",
+                if all_counted {
+                    ""
+                } else {
+                    "; some provider has no counted attestation"
+                }
+            ),
+        ));
+    }
+    if let Some(spec) = &s.churn {
+        let events = &played.events.churn;
+        let all_converged = events.iter().all(|e| e.converged_ms.is_some());
+        let worst = events.iter().filter_map(|e| e.converged_ms).max();
+        checks.push(check(
+            "converged after every churn restart",
+            all_converged && events.len() == spec.kills,
+            format!(
+                "{} kills of {} planned; slowest convergence after a restart {}",
+                events.len(),
+                spec.kills,
+                worst.map_or_else(|| "n/a".to_owned(), |w| format!("{w} ms"))
+            ),
+        ));
+    }
+    if let Some(p) = &played.events.partition {
+        checks.push(check(
+            "partition split, diverged and healed",
+            p.split_verified && p.diverged && p.converged_after_heal_ms.is_some(),
+            format!(
+                "split verified: {}; diverged: {}; converged after heal: {}",
+                p.split_verified,
+                p.diverged,
+                p.converged_after_heal_ms
+                    .map_or_else(|| "no".to_owned(), |t| format!("{t} ms"))
+            ),
+        ));
+    }
+    if let Some(f) = &flood {
+        checks.push(check(
+            "flood rejected, not relayed, honest offers delivered",
+            f.rejected_at_target > 0
+                && f.rejected_elsewhere == 0
+                && f.honest_offers > 0
+                && f.honest_delivered_everywhere == f.honest_offers,
+            format!(
+                "{} rejected at the target, {} elsewhere; {}/{} honest offers reached every node",
+                f.rejected_at_target,
+                f.rejected_elsewhere,
+                f.honest_delivered_everywhere,
+                f.honest_offers
+            ),
+        ));
+    }
+    checks.push(check(
+        "no node process left running",
+        left_running.is_empty(),
+        format!(
+            "{} processes started, {} stopped by SIGKILL after the grace period, {} left",
+            ctx.nodes() + restarts as usize,
+            forced.len(),
+            left_running.len()
+        ),
+    ));
+
+    let mut info = played.info;
+    info.out = out.display().to_string();
+    Report {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+        run: info,
+        counts,
+        propagation,
+        convergence,
+        reputation: played.reputation,
+        resources,
+        churn: played.events.churn,
+        partition: played.events.partition,
+        flood,
+        processes: Processes {
+            started: ctx.nodes() + restarts as usize,
+            forced_kills: forced,
+            left_running,
+        },
+    }
+}
