@@ -23,6 +23,7 @@
 
 mod market;
 pub mod probe;
+pub mod recommend;
 mod spec;
 
 use std::time::Duration;
@@ -38,6 +39,7 @@ use flashback_types::{
 use tokio::sync::mpsc;
 
 pub use market::{CrossCheck, Terms, VerifiedProviderReport};
+pub use recommend::Feed;
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };

@@ -212,6 +212,18 @@ impl Request {
         Ok(())
     }
 
+    /// A per-consumer seed for this request: blake3 of `consumer` (for instance the consumer's
+    /// public key) and the request's canonical encoding (its own seed aside). The same
+    /// consumer asking the same question gets the same answer; another consumer, another
+    /// choice among the near-optimal placements.
+    pub fn seed_for(&self, consumer: &[u8]) -> [u8; 32] {
+        let mut req = self.clone();
+        req.seed = [0; 32];
+        let mut bytes = consumer.to_vec();
+        bytes.extend(flashback_types::encoding::encode(&req));
+        *flashback_types::Hash32::of(&bytes).as_bytes()
+    }
+
     /// Whether the exploration limit on unrated picks is in force.
     pub(crate) fn unrated_limit(&self) -> Option<usize> {
         let picks = self.redundancy.picks();
