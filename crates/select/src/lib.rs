@@ -62,7 +62,6 @@
 //! assert!(matches!(selector.verdict(1), Verdict::Lost { .. }));
 //! ```
 
-mod bound;
 mod candidate;
 mod diagnose;
 mod explain;

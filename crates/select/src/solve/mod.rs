@@ -1,15 +1,19 @@
 //! The exact solver: depth-first branch and bound over the pruned options.
 //!
-//! Options are sorted by the objective (weight, or unavailability for the availability
-//! objective), and picks are taken in that order, so the first placements reached are good
-//! ones and a node's bounds only get worse further along the list: every bound below ends the
-//! loop over the remaining options (`break`) rather than skipping one.
+//! With a loss target and a cost objective the search goes through availability profiles
+//! first (`profile`). Otherwise (no target, or the availability objective) options are sorted
+//! by the objective (weight, or unavailability for the availability objective), and picks are
+//! taken in that order, so the first placements reached are good ones and a node's bounds
+//! only get worse further along the list: every bound below ends the loop over the remaining
+//! options (`break`) rather than skipping one.
 //!
 //! Bounds at a node with `s` picks left, from option `j` on:
-//! - weight: the current weight plus the next `s` weights (they are the smallest left);
+//! - weight: the current weight plus the next `s` weights (the smallest left), or a suffix
+//!   table of the `s` smallest weights when sorted by availability;
 //! - budget: the current cost plus the `s` smallest costs from `j` on (a suffix table);
-//! - loss: the loss of the current picks plus the `s` most available options from `j` on
-//!   (a suffix table), which no completion beats, since loss falls as availability rises;
+//! - loss (availability objective): the loss of the current picks plus the next `s` options,
+//!   the most available left, which no completion beats, since loss falls as availability
+//!   rises;
 //! - regions: the regions not yet used that still appear from `j` on must cover the distinct
 //!   regions still missing.
 //!
@@ -17,7 +21,8 @@
 //! floating-point rounding); a placement is accepted only after the exact checks at the leaf,
 //! with the same loss function the tests' brute force uses.
 
-use crate::bound::Lagrange;
+mod profile;
+
 use crate::loss::loss_of_downtimes;
 use crate::model::{NO_OPERATOR, Opt};
 
@@ -118,13 +123,26 @@ pub(crate) fn solve(
         .map(|x| usize::from(x.region) + 1)
         .max()
         .unwrap_or(0);
-    let mut s = Search::new(o, *limits, goal, regions, any);
+    let by_profile = profile::applies(goal, limits.loss_target);
+    let mut s = if by_profile {
+        // The profile search needs no Lagrangian tables: build without the target, then
+        // restore it.
+        let plain = Limits {
+            loss_target: None,
+            ..*limits
+        };
+        let mut s = Search::new(o, plain, goal, regions, any);
+        s.limits = *limits;
+        s.prepare_levels();
+        s
+    } else {
+        Search::new(o, *limits, goal, regions, any)
+    };
     if let Some(p) = pre {
         if !s.fits(p, limits.picks) {
             return None;
         }
-        let g = s.lag.as_ref().map_or(0, |l| l.g(p));
-        s.push(p, g);
+        s.push(p);
     }
     if let Some(picks) = incumbent {
         let mut downs: Vec<u16> = picks.iter().map(|x| x.down).collect();
@@ -135,7 +153,12 @@ pub(crate) fn solve(
             loss: loss_of_downtimes(&mut downs, limits.needed),
         });
     }
-    s.dfs(0);
+    if by_profile {
+        let left = limits.picks - s.chosen.len();
+        s.profiles(0, left, s.weight, s.cost);
+    } else {
+        s.dfs(0);
+    }
     s.best
 }
 
@@ -151,10 +174,6 @@ struct Search {
     min_cost: Vec<u64>,
     /// `[i][t]`: the `t` smallest weights from `i` on, summed (when not sorted by weight).
     min_weight: Vec<u128>,
-    /// `[i][t]`: the `t`-th smallest unavailability from `i` on (when loss matters).
-    best_down: Vec<u16>,
-    /// `[i]`: changes whenever `best_down[i]` differs from `best_down[i + 1]`.
-    down_version: Vec<u32>,
     /// Per region: one past the last sorted index where it appears.
     region_end: Vec<usize>,
     // The current partial placement.
@@ -166,15 +185,8 @@ struct Search {
     cost: u64,
     downs: Vec<u16>,
     scratch: Vec<u16>,
-    /// The Lagrangian bound (cost objectives with a loss target).
-    lag: Option<Lagrange>,
-    /// `g` of each sorted option (with the bound).
-    g: Vec<i128>,
-    /// `[i][t]`: the `t` largest `g` from option `i` on, summed.
-    max_g: Vec<i128>,
-    /// `g` of each chosen pick, and their sum.
-    chosen_g: Vec<i128>,
-    cur_g: i128,
+    /// Availability levels (the profile search).
+    levels: Option<profile::Levels>,
     best: Option<Solution>,
 }
 
@@ -182,27 +194,14 @@ impl Search {
     fn new(mut o: Vec<Opt>, limits: Limits, goal: Goal, regions: usize, any: bool) -> Self {
         let n = o.len();
         let w = limits.picks + 1;
-        // The search order: by unavailability for the loss objective; by reduced weight when a
-        // loss target couples weight and availability (see `bound`); by weight otherwise.
-        let mut lag = None;
-        let mut g = Vec::new();
-        match (goal, limits.loss_target) {
-            (Goal::Loss, _) => o.sort_unstable_by_key(|x| (x.down, x.weight, x.cand, x.region)),
-            (_, Some(target)) => {
-                let (l, gs) = Lagrange::prepare(
-                    &mut o,
-                    |x| goal_weight(goal, x),
-                    limits.picks,
-                    limits.needed,
-                    target,
-                );
-                (lag, g) = (Some(l), gs);
-            }
-            _ => {
-                o.sort_unstable_by_key(|x| (goal_weight(goal, x), x.cost, x.down, x.cand, x.region))
-            }
+        // The search order: by unavailability for the availability objective, by weight
+        // otherwise (the profile search re-sorts by level).
+        let by_weight = goal != Goal::Loss;
+        if by_weight {
+            o.sort_unstable_by_key(|x| (goal_weight(goal, x), x.cost, x.down, x.cand, x.region));
+        } else {
+            o.sort_unstable_by_key(|x| (x.down, x.weight, x.cand, x.region));
         }
-        let by_weight = goal != Goal::Loss && lag.is_none();
         let mut prefix = Vec::new();
         if by_weight {
             prefix = vec![0u128; n + 1];
@@ -217,8 +216,6 @@ impl Search {
         let mut s = Search {
             min_cost: Vec::new(),
             min_weight: Vec::new(),
-            best_down: Vec::new(),
-            down_version: Vec::new(),
             prefix,
             region_end,
             chosen: Vec::with_capacity(limits.picks),
@@ -229,14 +226,7 @@ impl Search {
             cost: 0,
             downs: Vec::with_capacity(limits.picks),
             scratch: Vec::with_capacity(limits.picks * 2),
-            lag,
-            max_g: suffix_sums(&g_neg(&g), w, |x| *x, |a, b| a + b)
-                .into_iter()
-                .map(|v: i128| -v)
-                .collect(),
-            g,
-            chosen_g: Vec::with_capacity(limits.picks),
-            cur_g: 0,
+            levels: None,
             best: None,
             done: false,
             o,
@@ -255,31 +245,7 @@ impl Search {
                 |a, b| a.saturating_add(b),
             );
         }
-        if limits.loss_target.is_some() && goal != Goal::Loss {
-            s.build_best_down();
-        }
         s
-    }
-
-    /// `best_down[i][0..picks]`: the smallest unavailabilities from `i` on, ascending
-    /// (padded with 10 000: a missing pick is never available).
-    fn build_best_down(&mut self) {
-        let (n, p) = (self.o.len(), self.limits.picks);
-        self.best_down = vec![crate::loss::FULL_BP; (n + 1) * p];
-        self.down_version = vec![0; n + 1];
-        let mut top: Vec<u16> = Vec::with_capacity(p + 1);
-        let mut version = 0u32;
-        for i in (0..n).rev() {
-            let d = self.o[i].down;
-            let pos = top.partition_point(|&x| x <= d);
-            if pos < p {
-                top.insert(pos, d);
-                top.truncate(p);
-                version += 1;
-            }
-            self.best_down[i * p..i * p + top.len()].copy_from_slice(&top);
-            self.down_version[i] = version;
-        }
     }
 
     fn fits(&self, x: &Opt, left: usize) -> bool {
@@ -302,7 +268,7 @@ impl Search {
         true
     }
 
-    fn push(&mut self, x: &Opt, g: i128) {
+    fn push(&mut self, x: &Opt) {
         let r = usize::from(x.region);
         if self.region_count[r] == 0 {
             self.distinct += 1;
@@ -314,8 +280,6 @@ impl Search {
         self.weight += goal_weight(self.goal, x);
         self.cost = self.cost.saturating_add(x.cost);
         self.downs.push(x.down);
-        self.chosen_g.push(g);
-        self.cur_g += g;
         self.chosen.push(*x);
     }
 
@@ -332,9 +296,6 @@ impl Search {
         self.weight -= goal_weight(self.goal, &x);
         self.cost -= x.cost;
         self.downs.pop();
-        if let Some(g) = self.chosen_g.pop() {
-            self.cur_g -= g;
-        }
     }
 
     fn leaf(&mut self) {
@@ -376,32 +337,6 @@ impl Search {
         loss_of_downtimes(&mut self.scratch, self.limits.needed)
     }
 
-    /// Whether taking option `j` (`x`, with `g`) with `left` picks to go can still meet the
-    /// loss target's necessary condition and beat the incumbent (cost objectives with a
-    /// target: the Lagrangian bound of the child, before descending into it).
-    fn child_may_win(&self, j: usize, x: &Opt, g: i128, left: usize) -> bool {
-        let Some(lag) = &self.lag else {
-            return true;
-        };
-        let p = self.limits.picks;
-        let after = left - 1;
-        let rest = lag.need - self.cur_g - g;
-        if rest > self.max_g[(j + 1) * (p + 1) + after] {
-            return false;
-        }
-        let Some(best) = &self.best else {
-            return true;
-        };
-        let w = self.weight + goal_weight(self.goal, x);
-        if after == 0 {
-            return w < best.weight;
-        }
-        if w + self.min_weight[(j + 1) * (p + 1) + after] >= best.weight {
-            return false;
-        }
-        !lag.prunes(w, j + 1, after, rest, best.weight)
-    }
-
     /// Regions not used yet that appear from sorted index `j` on.
     fn new_regions_from(&self, j: usize) -> usize {
         self.region_end
@@ -423,8 +358,6 @@ impl Search {
         }
         let n = self.o.len();
         let p = self.limits.picks;
-        // The loss bound only changes where the suffix's best availabilities do.
-        let mut loss_seen: Option<(u32, bool)> = None;
         for j in start..n {
             if self.done || n - j < left {
                 return;
@@ -439,39 +372,11 @@ impl Search {
             }
             match self.goal {
                 Goal::Weight | Goal::Cost => {
-                    if let Some(best) = &self.best {
-                        let least = if self.prefix.is_empty() {
-                            self.min_weight[j * (p + 1) + left]
-                        } else {
-                            self.prefix[j + left] - self.prefix[j]
-                        };
-                        if self.weight + least >= best.weight {
-                            return;
-                        }
-                        if let Some(lag) = &self.lag {
-                            let rest = lag.need - self.cur_g;
-                            if lag.prunes(self.weight, j, left, rest, best.weight) {
-                                return;
-                            }
-                        }
-                    }
-                    if let Some(target) = self.limits.loss_target {
-                        let version = self.down_version[j];
-                        let ok = match loss_seen {
-                            Some((v, ok)) if v == version => ok,
-                            _ => {
-                                let row = j * p;
-                                let extra = (row..row + left).map(|k| self.best_down[k]);
-                                let extra: [u16; crate::MAX_PICKS] = collect_fixed(extra);
-                                let ok = self.loss_with(extra[..left].iter().copied())
-                                    <= target * (1.0 + SLACK);
-                                loss_seen = Some((version, ok));
-                                ok
-                            }
-                        };
-                        if !ok {
-                            return;
-                        }
+                    // Sorted by weight: the next `left` are the lightest left.
+                    if let Some(best) = &self.best
+                        && self.weight + (self.prefix[j + left] - self.prefix[j]) >= best.weight
+                    {
+                        return;
                     }
                 }
                 Goal::Loss => {
@@ -500,20 +405,11 @@ impl Search {
             if !self.fits(&x, left) {
                 continue;
             }
-            let g = self.g.get(j).copied().unwrap_or(0);
-            if !self.child_may_win(j, &x, g, left) {
-                continue;
-            }
-            self.push(&x, g);
+            self.push(&x);
             self.dfs(j + 1);
             self.pop();
         }
     }
-}
-
-/// `−g`, for suffix sums of the largest `g`.
-fn g_neg(g: &[i128]) -> Vec<i128> {
-    g.iter().map(|v| -v).collect()
 }
 
 /// The first `MAX_PICKS` items of `items` in a fixed array (the rest zero).
