@@ -43,6 +43,11 @@ pub(super) struct Levels {
     taken: Vec<usize>,
     /// The unavailabilities of the profile so far.
     profile: Vec<u16>,
+    /// The largest unavailability in each band.
+    band_max: Vec<u16>,
+    /// Whether some band holds more than one unavailability (placements then check the loss
+    /// as they go).
+    spread: bool,
 }
 
 impl Search {
@@ -53,15 +58,32 @@ impl Search {
             .sort_unstable_by_key(|x| (x.down, goal_weight(goal, x), x.cost, x.cand, x.region));
         let n = self.o.len();
         let picks = self.limits.picks;
+        // Levels are bands of close unavailabilities (the largest at most 1.5 × the smallest):
+        // a profile is judged by each band's best figure, which only makes its loss bound
+        // optimistic, and every placement is checked exactly as it is built.
         let mut start = Vec::new();
-        let mut down = Vec::new();
+        let mut down: Vec<u16> = Vec::new();
+        let mut spread = false;
         for (i, x) in self.o.iter().enumerate() {
-            if down.last() != Some(&x.down) {
-                start.push(i);
-                down.push(x.down);
+            match down.last() {
+                Some(&d) if 2 * u32::from(x.down) <= 3 * u32::from(d) => {
+                    spread |= x.down != d;
+                }
+                _ => {
+                    start.push(i);
+                    down.push(x.down);
+                }
             }
         }
         start.push(n);
+        let band_max: Vec<u16> = (0..down.len())
+            .map(|l| self.o[start[l + 1] - 1].down)
+            .collect();
+        // Within a band, cheapest first.
+        for l in 0..down.len() {
+            self.o[start[l]..start[l + 1]]
+                .sort_unstable_by_key(|x| (goal_weight(goal, x), x.cost, x.down, x.cand, x.region));
+        }
         let mut prefix = vec![0u128; n + 1];
         for (i, x) in self.o.iter().enumerate() {
             prefix[i + 1] = prefix[i] + goal_weight(goal, x);
@@ -124,6 +146,8 @@ impl Search {
             quota: vec![0; levels],
             taken: vec![0; levels],
             profile: Vec::with_capacity(picks),
+            band_max,
+            spread,
         });
     }
 
@@ -207,6 +231,55 @@ impl Search {
         loss_of_downtimes(&mut self.scratch, self.limits.needed) <= target * (1.0 + super::SLACK)
     }
 
+    /// The largest unavailability the next pick (from band `l`) may have so that the picks so
+    /// far, it, and the rest of each band's quota at the band's best can meet the loss target;
+    /// `None` when none can. Loss rises with unavailability, so a bisection finds it.
+    fn next_pick_limit(&mut self, l: usize) -> Option<u16> {
+        let (lo, hi) = self
+            .levels
+            .as_ref()
+            .map(|lv| (lv.down[l], lv.band_max[l]))?;
+        if !self.meets_with(l, lo) {
+            return None;
+        }
+        let (mut ok, mut bad) = (lo, hi.saturating_add(1));
+        while bad - ok > 1 {
+            let mid = ok + (bad - ok) / 2;
+            if self.meets_with(l, mid) {
+                ok = mid;
+            } else {
+                bad = mid;
+            }
+        }
+        Some(ok)
+    }
+
+    /// Whether the picks so far, one more of unavailability `d` from band `l`, and the rest of
+    /// each quota at its band's best meet the loss target (with the bounds' slack).
+    fn meets_with(&mut self, l: usize, d: u16) -> bool {
+        let Some(lv) = self.levels.as_ref() else {
+            return false;
+        };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.downs);
+        self.scratch.push(d);
+        // When every pick still to come is from a band of one figure, this is the placement's
+        // own loss, computed as the leaf will: compare it exactly, without the slack.
+        let mut exact = true;
+        for (m, best) in lv.down.iter().enumerate() {
+            let rest = lv.quota[m] - lv.taken[m] - usize::from(m == l);
+            exact &= rest == 0 || lv.band_max[m] == *best;
+            self.scratch.extend(std::iter::repeat_n(*best, rest));
+        }
+        let target = self.limits.loss_target.unwrap_or(1.0);
+        let limit = if exact {
+            target
+        } else {
+            target * (1.0 + super::SLACK)
+        };
+        loss_of_downtimes(&mut self.scratch, self.limits.needed) <= limit
+    }
+
     /// Sets level `l`'s quota (and the profile's unavailabilities with it).
     fn set_quota(&mut self, l: usize, c: usize) {
         if let Some(lv) = self.levels.as_mut() {
@@ -255,6 +328,16 @@ impl Search {
             return;
         }
         let end = lv.start[l + 1];
+        // The largest unavailability the next pick may have and still leave the target
+        // reachable (the rest of each quota at its band's best).
+        let max_down = if lv.spread {
+            match self.next_pick_limit(l) {
+                Some(d) => d,
+                None => return,
+            }
+        } else {
+            u16::MAX
+        };
         let left = self.limits.picks - self.chosen.len();
         let missing = self.limits.min_regions.saturating_sub(self.distinct);
         if missing > left {
@@ -292,7 +375,7 @@ impl Search {
                 return;
             }
             let x = self.o[i];
-            if !self.fits(&x, left) {
+            if x.down > max_down || !self.fits(&x, left) {
                 continue;
             }
             self.push(&x);
