@@ -50,6 +50,14 @@ pub(super) struct Levels {
     spread: bool,
 }
 
+/// Up to this many distinct availability figures, each is its own level (listings promise a
+/// few round figures); beyond, figures are grouped into bands.
+const EXACT_LEVELS: usize = 32;
+
+/// In a band, the largest unavailability is at most `3/2` of the smallest.
+const BAND_NUM: u32 = 3;
+const BAND_DEN: u32 = 2;
+
 impl Search {
     /// Sorts the options by availability level then weight and builds the level tables.
     pub(super) fn prepare_levels(&mut self) {
@@ -58,15 +66,23 @@ impl Search {
             .sort_unstable_by_key(|x| (x.down, goal_weight(goal, x), x.cost, x.cand, x.region));
         let n = self.o.len();
         let picks = self.limits.picks;
-        // Levels are bands of close unavailabilities (the largest at most 1.5 × the smallest):
-        // a profile is judged by each band's best figure, which only makes its loss bound
-        // optimistic, and every placement is checked exactly as it is built.
+        // Levels are the distinct availability figures, or with many of them (measured rather
+        // than promised figures) bands of close ones (the largest unavailability at most 1.5 ×
+        // the smallest): a profile is then judged by each band's best figure, which only makes
+        // its loss bound optimistic, and every placement is checked exactly as it is built.
+        let mut figures: Vec<u16> = self.o.iter().map(|x| x.down).collect();
+        figures.dedup();
+        let (num, den) = if figures.len() <= EXACT_LEVELS {
+            (1, 1)
+        } else {
+            (BAND_NUM, BAND_DEN)
+        };
         let mut start = Vec::new();
         let mut down: Vec<u16> = Vec::new();
         let mut spread = false;
         for (i, x) in self.o.iter().enumerate() {
             match down.last() {
-                Some(&d) if 2 * u32::from(x.down) <= 3 * u32::from(d) => {
+                Some(&d) if u32::from(x.down) * den <= num * u32::from(d) => {
                     spread |= x.down != d;
                 }
                 _ => {
@@ -228,7 +244,17 @@ impl Search {
         self.scratch.extend_from_slice(&lv.profile);
         self.scratch.extend(std::iter::repeat_n(lv.down[l], c));
         self.scratch.extend(std::iter::repeat_n(fill, rest));
-        loss_of_downtimes(&mut self.scratch, self.limits.needed) <= target * (1.0 + super::SLACK)
+        // A complete profile of one-figure bands is the placements' own loss: exactly.
+        let one_figure = |m: usize| lv.band_max[m] == lv.down[m];
+        let exact = rest == 0
+            && (0..l).all(|m| lv.quota[m] == 0 || one_figure(m))
+            && (c == 0 || one_figure(l));
+        let limit = if exact {
+            target
+        } else {
+            target * (1.0 + super::SLACK)
+        };
+        loss_of_downtimes(&mut self.scratch, self.limits.needed) <= limit
     }
 
     /// The largest unavailability the next pick (from band `l`) may have so that the picks so
