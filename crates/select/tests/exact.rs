@@ -565,3 +565,61 @@ proptest! {
         check_price_to_win(seed);
     }
 }
+
+#[test]
+fn consumers_with_different_seeds_spread_over_near_equal_providers() {
+    // Twenty providers within 1 % of each other; each consumer asks for two replicas.
+    let keys: Vec<PublicKey> = (1..=20u8)
+        .map(|i| SecretKey::from_seed(&[i; 32]).public())
+        .collect();
+    let cands: Vec<Candidate> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Candidate {
+            offer: Hash32::of(&[i as u8]),
+            provider: *k,
+            operator: None,
+            kind: ResourceKind::Storage,
+            price: Price {
+                amount: 10_000 + i as u64 * 5,
+                asset: "USD".try_into().unwrap(),
+                unit: PriceUnit::GibMonth,
+            },
+            capacity: 1 << 40,
+            min_duration_secs: 0,
+            max_duration_secs: 365 * DAY,
+            regions: vec!["eu-west".try_into().unwrap()],
+            availability_bp: 9990,
+            p95_latency_ms: 100,
+            throughput_bytes_per_sec: 1 << 20,
+            reputation: Some(0.9),
+            claims: vec![],
+        })
+        .collect();
+    let mut req = Request::new(
+        ResourceKind::Storage,
+        GIB,
+        30 * DAY,
+        Redundancy::Replicas(2),
+        "USD".try_into().unwrap(),
+    );
+    let picks = |req: &Request| -> Vec<usize> {
+        let sel = Selector::new(req, &cands).unwrap();
+        let p = sel.placement().unwrap();
+        // Within 1 % of the exact optimum (the two cheapest), which is reported.
+        assert_eq!(p.optimum_cost, Some(20_005));
+        assert!(p.total_cost * 100 <= 20_005 * 101, "{}", p.total_cost);
+        p.picks.iter().map(|p| p.candidate).collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for consumer in 0..20u8 {
+        req.seed = req.seed_for(&[consumer]);
+        let first = picks(&req);
+        assert_eq!(first, picks(&req), "one consumer, one answer");
+        seen.extend(first);
+    }
+    assert!(seen.len() >= 8, "20 consumers landed on only {seen:?}");
+    // Without a tolerance, everyone gets the two cheapest.
+    req.tolerance_bp = 0;
+    assert_eq!(picks(&req), vec![0, 1]);
+}
