@@ -18,6 +18,17 @@ fn offer(provider: &SecretKey, region: &str, cents: u64, availability_bp: u16) -
     Signed::sign(body, provider).unwrap()
 }
 
+/// Submits `offers` to `node` and waits until it holds them all.
+async fn publish(node: &TestNode, offers: &[Signed<Offer>]) {
+    for o in offers {
+        node.node.submit(&Object::Offer(o.clone())).await;
+    }
+    eventually("the node holds every offer", || async {
+        offers.iter().all(|o| node.holds(o.id()))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recommend_returns_the_true_optimum_and_explains_the_cheaper_ones() {
     let node = TestNode::start(&[]).await;
@@ -38,13 +49,7 @@ async fn recommend_returns_the_true_optimum_and_explains_the_cheaper_ones() {
         Signed::sign(euros, &keys[5]).unwrap(),   // F
         offer(&keys[5], "us-east", 40, 9990),     // G
     ];
-    for o in &offers {
-        node.node.submit(&Object::Offer(o.clone())).await;
-    }
-    eventually("the node holds every offer", || async {
-        offers.iter().all(|o| node.holds(o.id()))
-    })
-    .await;
+    publish(&node, &offers).await;
 
     let addr = node.addr();
     let base: Vec<String> = [
@@ -152,13 +157,7 @@ async fn recommend_names_the_rule_that_makes_a_request_impossible() {
         offer(&keys[1], "eu-west", 100, 9990),
         offer(&keys[2], "eu-central", 100, 9990),
     ];
-    for o in &offers {
-        node.node.submit(&Object::Offer(o.clone())).await;
-    }
-    eventually("the node holds every offer", || async {
-        offers.iter().all(|o| node.holds(o.id()))
-    })
-    .await;
+    publish(&node, &offers).await;
     let addr = node.addr();
     let out = tokio::task::spawn_blocking(move || {
         run_cli(&[

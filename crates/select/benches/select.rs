@@ -19,21 +19,13 @@
 use std::time::{Duration, Instant};
 
 use flashback_select::{
-    Candidate, Redundancy, Request, Selector, cheapest_passing, loss_probability,
+    Candidate, Redundancy, Request, Selector, cheapest_passing, loss_probability, splitmix as mix,
 };
 use flashback_types::{Hash32, Price, PriceUnit, PublicKey, ResourceKind, SecretKey, ShortText};
 
 const REGIONS: usize = 16;
 const OFFERS_PER_PROVIDER: usize = 5;
 const DAY: u64 = 86_400;
-
-/// splitmix64: deterministic and dependency-free.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
 
 fn region(i: usize) -> ShortText {
     format!("region-{i:02}").as_str().try_into().unwrap()

@@ -76,6 +76,8 @@ mod solve;
 pub use candidate::Candidate;
 pub use explain::{Explanation, PriceToWin};
 pub use loss::loss_probability;
+#[doc(hidden)]
+pub use model::splitmix;
 pub use request::{
     DEFAULT_TOLERANCE_BP, MAX_PICKS, MAX_TOLERANCE_BP, Objective, Redundancy, Request,
 };

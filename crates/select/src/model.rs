@@ -217,8 +217,9 @@ fn intern<'a>(
     })
 }
 
-/// splitmix64's finaliser: a bijective mix of 64 bits.
-fn splitmix(mut z: u64) -> u64 {
+/// splitmix64: a bijective mix of 64 bits (the anti-herding mix; the crate's tests and bench
+/// use it as their deterministic generator).
+pub fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

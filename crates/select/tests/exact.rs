@@ -11,7 +11,7 @@
 
 use flashback_select::{
     Candidate, Objective, PriceToWin, Redundancy, Request, Rule, Selector, Verdict,
-    loss_probability,
+    loss_probability, splitmix,
 };
 use flashback_types::{Claim, GIB, Hash32, Price, PriceUnit, PublicKey, ResourceKind, SecretKey};
 use proptest::prelude::*;
@@ -21,11 +21,8 @@ struct Gen(u64);
 
 impl Gen {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0 = self.0.wrapping_add(1);
+        splitmix(self.0)
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
