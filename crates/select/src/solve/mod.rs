@@ -124,20 +124,10 @@ pub(crate) fn solve(
         .max()
         .unwrap_or(0);
     let by_profile = profile::applies(goal, limits.loss_target);
-    let mut s = if by_profile {
-        // The profile search needs no Lagrangian tables: build without the target, then
-        // restore it.
-        let plain = Limits {
-            loss_target: None,
-            ..*limits
-        };
-        let mut s = Search::new(o, plain, goal, regions, any);
-        s.limits = *limits;
+    let mut s = Search::new(o, *limits, goal, regions, any);
+    if by_profile {
         s.prepare_levels();
-        s
-    } else {
-        Search::new(o, *limits, goal, regions, any)
-    };
+    }
     if let Some(p) = pre {
         if !s.fits(p, limits.picks) {
             return None;
