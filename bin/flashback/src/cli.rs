@@ -52,6 +52,107 @@ pub(crate) enum Command {
     /// Run a local testnet: many real nodes on this machine play a scenario and get a report.
     #[command(subcommand)]
     Testnet(TestnetCommand),
+    /// Recommend providers: the exact cheapest placement for replicas or erasure-coded shards
+    /// under QoS floors, a loss target, region rules, reputation, certificates and a budget,
+    /// with the reasons (light client).
+    ///
+    /// Fetches every live offer that matches the request from the node (verified), each
+    /// provider's reputation and the certificates offers cite, then solves exactly: the
+    /// answer is optimal within --tolerance (chosen per consumer so consumers do not all land
+    /// on the same providers), or the rule that makes the request impossible is named. Prints
+    /// the picks, the total cost, the availability and loss probability, and how many
+    /// candidates each rule removed. --why explains one provider or offer: the rule that
+    /// excluded it, with its value against the limit, and the highest price at which it would
+    /// have been picked.
+    Recommend(Box<RecommendArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecommendArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// storage or compute.
+    #[arg(long, value_name = "KIND", default_value = "storage")]
+    pub(crate) kind: String,
+    /// Volume of the data set: a size for storage ("2 TiB"), a unit count for compute.
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) volume: String,
+    /// Duration of service, e.g. 90d.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) duration: String,
+    /// Full copies, each on its own provider (default 1 unless --shards).
+    #[arg(long, value_name = "R", conflicts_with = "shards")]
+    pub(crate) replicas: Option<u8>,
+    /// Erasure coding: k/n shards of volume/k each, any k of which rebuild the data.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shards: Option<String>,
+    /// Each pick's availability at least this, in percent (e.g. 99.9).
+    #[arg(long, value_name = "PERCENT")]
+    pub(crate) min_availability: Option<f64>,
+    /// Each pick's promised p95 latency at most this, ms.
+    #[arg(long, value_name = "MS")]
+    pub(crate) max_p95_ms: Option<u32>,
+    /// Each pick's promised throughput at least this per second, e.g. "100 MiB".
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) min_throughput: Option<String>,
+    /// Probability of losing access to the data at most this (picks failing independently),
+    /// e.g. 1e-9.
+    #[arg(long, value_name = "P")]
+    pub(crate) loss_target: Option<f64>,
+    /// Allowed regions (comma-separated; default any).
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub(crate) regions: Vec<String>,
+    /// At most this many picks in one region.
+    #[arg(long, value_name = "M")]
+    pub(crate) max_per_region: Option<u32>,
+    /// At least this many distinct regions among the picks.
+    #[arg(long, value_name = "D", default_value_t = 0)]
+    pub(crate) min_regions: u32,
+    /// Total budget in the asset's major unit, e.g. "50 USD"; offers in other assets are
+    /// excluded.
+    #[arg(long, value_name = "AMOUNT")]
+    pub(crate) budget: Option<String>,
+    /// The asset costs are counted in, without a --budget.
+    #[arg(
+        long,
+        value_name = "CODE",
+        default_value = "USD",
+        conflicts_with = "budget"
+    )]
+    pub(crate) asset: String,
+    /// Each pick's provider reputation at least this (0.0 to 1.0); unrated providers are
+    /// excluded unless --explore allows some.
+    #[arg(long, value_name = "SCORE")]
+    pub(crate) min_reputation: Option<f64>,
+    /// With --min-reputation: at most this many picks may be unrated providers.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) explore: u32,
+    /// A claim every pick must hold from a trusted issuer, name=value (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub(crate) require_claim: Vec<String>,
+    /// A certificate issuer you trust, by public key (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) trust_issuer: Vec<String>,
+    /// Minimise the loss probability within the budget instead of the cost.
+    #[arg(long)]
+    pub(crate) maximize_availability: bool,
+    /// Anti-herding: the answer may cost this much more than the optimum, in percent,
+    /// chosen by your key (0 for the exact optimum).
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub(crate) tolerance: f64,
+    /// Your key file: the anti-herding choice is derived from your public key and the
+    /// request, so it is stable for you and differs between consumers.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed")]
+    pub(crate) key: Option<PathBuf>,
+    /// Any text to derive the anti-herding choice from, instead of --key.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) seed: Option<String>,
+    /// Explain one candidate: a provider key or an offer id (64 hex).
+    #[arg(long, value_name = "KEY|ID")]
+    pub(crate) why: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

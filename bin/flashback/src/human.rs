@@ -24,15 +24,7 @@ const CHAIN_DECIMALS: &[(&str, u16)] = &[
 
 /// `minor` minor units of `asset`, e.g. `1.20 USD`, `500 JPY`, `0.0001500 XLM`, `7 minor XAU`.
 pub(crate) fn amount(minor: u64, asset: &str) -> String {
-    let decimals = Currency::from_code(asset)
-        .and_then(|c| c.exponent())
-        .or_else(|| {
-            CHAIN_DECIMALS
-                .iter()
-                .find(|(code, _)| *code == asset)
-                .map(|(_, d)| *d)
-        });
-    match decimals {
+    match decimals(asset) {
         Some(0) => format!("{minor} {asset}"),
         // 10^19 is the largest power of ten in a u64.
         Some(exp) if exp <= 19 => {
@@ -42,6 +34,53 @@ pub(crate) fn amount(minor: u64, asset: &str) -> String {
         }
         _ => format!("{minor} minor {asset}"),
     }
+}
+
+/// Decimals of an asset's minor unit, when known (ISO 4217 or [`CHAIN_DECIMALS`]).
+fn decimals(asset: &str) -> Option<u16> {
+    Currency::from_code(asset)
+        .and_then(|c| c.exponent())
+        .or_else(|| {
+            CHAIN_DECIMALS
+                .iter()
+                .find(|(code, _)| *code == asset)
+                .map(|(_, d)| *d)
+        })
+}
+
+/// Parses an amount in an asset's major unit, the inverse of [`amount`]: `"50 USD"`,
+/// `"12.5 EUR"`, `"0.0001500 XLM"`; an asset without known decimals takes minor units
+/// (`"1500 FOO"`). Returns minor units and the asset code.
+pub(crate) fn parse_amount(text: &str) -> anyhow::Result<(u64, String)> {
+    let bad = || anyhow::anyhow!("{text:?} is not an amount like \"50 USD\"");
+    let mut parts = text.split_whitespace();
+    let (number, asset) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(a), None) => (n, a.to_ascii_uppercase()),
+        _ => return Err(bad()),
+    };
+    let exp = u32::from(decimals(&asset).unwrap_or(0));
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if frac.len() > exp as usize || whole.is_empty() && frac.is_empty() {
+        return Err(anyhow::anyhow!("{text:?}: {asset} has {exp} decimals"));
+    }
+    let digits = |d: &str| -> anyhow::Result<u64> {
+        if d.is_empty() {
+            Ok(0)
+        } else if d.bytes().all(|b| b.is_ascii_digit()) {
+            d.parse::<u64>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let scale = 10u64.checked_pow(exp).ok_or_else(bad)?;
+    let frac_minor = digits(frac)?
+        .checked_mul(10u64.pow(exp - frac.len() as u32))
+        .ok_or_else(bad)?;
+    let minor = digits(whole)?
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add(frac_minor))
+        .ok_or_else(bad)?;
+    Ok((minor, asset))
 }
 
 /// A volume in the unit its price is quoted for: bytes for storage, units for compute.
@@ -83,6 +122,19 @@ mod tests {
         assert_eq!(amount(123_456, "BHD"), "123.456 BHD");
         assert_eq!(amount(500, "JPY"), "500 JPY");
         assert_eq!(amount(u64::MAX, "USD"), "184467440737095516.15 USD");
+    }
+
+    #[test]
+    fn amounts_parse_back() {
+        assert_eq!(parse_amount("50 USD").unwrap(), (5000, "USD".into()));
+        assert_eq!(parse_amount("1.2 usd").unwrap(), (120, "USD".into()));
+        assert_eq!(parse_amount("500 JPY").unwrap(), (500, "JPY".into()));
+        assert_eq!(parse_amount("0.0001500 XLM").unwrap(), (1500, "XLM".into()));
+        assert_eq!(parse_amount("1500 FOO").unwrap(), (1500, "FOO".into()));
+        assert!(parse_amount("1.234 USD").is_err());
+        assert!(parse_amount("USD 50").is_err());
+        assert!(parse_amount("50").is_err());
+        assert!(parse_amount("99999999999999999999 USD").is_err());
     }
 
     #[test]

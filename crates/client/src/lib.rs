@@ -25,6 +25,7 @@ mod audit;
 pub mod http;
 pub mod probe;
 mod sla;
+pub mod recommend;
 mod spec;
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ use tokio::sync::mpsc;
 
 pub use audit::{CrossCheck, VerifiedProviderReport};
 pub use sla::Terms;
+pub use recommend::Feed;
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };

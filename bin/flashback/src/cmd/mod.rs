@@ -6,6 +6,7 @@ mod node;
 mod offer;
 mod probe;
 mod provider;
+mod recommend;
 mod sla;
 mod testnet;
 
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Testnet(TestnetCommand::Up(args)) => runtime()?.block_on(testnet::up(args)),
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
         Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
+        Command::Recommend(args) => runtime()?.block_on(recommend::run(*args)),
     }
 }
 

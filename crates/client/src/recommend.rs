@@ -1,0 +1,187 @@
+//! The placement optimizer's feed: candidates built from the listing, every object verified.
+//!
+//! [`Client::candidates`] pages through every live offer that matches the request's
+//! prefilters (kind, regions, capacity for one pick, availability and latency floors), asks
+//! for each provider's reputation (unrated when no attestation counted) and fetches the
+//! certificates offers cite, keeping the claims of issuers the caller trusts. The optimizer
+//! (`flashback-select`) then applies every rule itself, so a node that filters wrongly can
+//! hide an offer but cannot slip in one that breaks the request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flashback_select::{Candidate, Request};
+use flashback_types::{
+    BoundedVec, Claim, Object, ObjectId, Offer, OfferQuery, PublicKey, ShortText, Signed, SortKey,
+    wire::MAX_OBJECTS,
+};
+
+use crate::{Client, ClientError};
+
+/// The claim name that declares a provider's operator (at most one pick per operator).
+pub const OPERATOR_CLAIM: &str = "operator";
+
+/// Most offers one feed fetches (pages of 200): a bound on memory and on the node's work.
+pub const MAX_FEED_OFFERS: usize = 1_000_000;
+
+/// Candidates for one request and what they came from.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// One per offer, in the order the node listed them (cheapest first).
+    pub candidates: Vec<Candidate>,
+    /// The verified offers, in the same order.
+    pub offers: Vec<Signed<Offer>>,
+    /// Pages fetched.
+    pub pages: usize,
+    /// Providers left out because the node holds evidence that they equivocated.
+    pub flagged: Vec<PublicKey>,
+    /// Whether the listing had more matching offers than [`MAX_FEED_OFFERS`].
+    pub truncated: bool,
+}
+
+impl Client {
+    /// Builds the candidates for `req` from the listing: all pages of live offers matching
+    /// its prefilters, each provider's reputation (providers the node flagged for
+    /// equivocation are left out), and the claims of certificates by `trusted` issuers.
+    pub async fn candidates(
+        &self,
+        req: &Request,
+        trusted: &[PublicKey],
+    ) -> Result<Feed, ClientError> {
+        let query = prefilters(req);
+        let (offers, pages, truncated) = self.all_offers(&query).await?;
+
+        // Reputation per provider, from the node's report (its counted attestations).
+        let providers: BTreeSet<PublicKey> = offers.iter().map(|o| o.body().provider).collect();
+        let mut reputation: BTreeMap<PublicKey, Option<f64>> = BTreeMap::new();
+        let mut flagged = Vec::new();
+        for p in &providers {
+            let report = self.provider_report(*p).await?.report;
+            if report.flagged {
+                flagged.push(*p);
+            }
+            let rated = !report.counted.is_empty() && report.score.is_finite();
+            reputation.insert(*p, rated.then_some(report.score));
+        }
+
+        let claims = self.trusted_claims(&offers, &query, trusted).await?;
+        let mut candidates = Vec::with_capacity(offers.len());
+        let mut kept = Vec::with_capacity(offers.len());
+        for offer in offers {
+            let body = offer.body();
+            if flagged.contains(&body.provider) {
+                continue;
+            }
+            let held: Vec<Claim> = claims.get(&body.provider).cloned().unwrap_or_default();
+            let operator = held
+                .iter()
+                .find(|c| c.name.as_str() == OPERATOR_CLAIM)
+                .and_then(|c| ShortText::new(c.value.as_str()).ok());
+            let rating = reputation.get(&body.provider).copied().flatten();
+            candidates.push(Candidate::from_offer(
+                body,
+                offer.id(),
+                rating,
+                held,
+                operator,
+            ));
+            kept.push(offer);
+        }
+        Ok(Feed {
+            candidates,
+            offers: kept,
+            pages,
+            flagged,
+            truncated,
+        })
+    }
+
+    /// Every page of `query` (at most [`MAX_FEED_OFFERS`] offers).
+    async fn all_offers(
+        &self,
+        query: &OfferQuery,
+    ) -> Result<(Vec<Signed<Offer>>, usize, bool), ClientError> {
+        let mut query = query.clone();
+        let mut out = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = self.query_offers(&query).await?;
+            pages += 1;
+            out.extend(page.offers.into_iter().filter(|o| !o.body().withdrawn));
+            match page.next_cursor {
+                Some(cursor) if out.len() < MAX_FEED_OFFERS => query.cursor = Some(cursor),
+                Some(_) => return Ok((out, pages, true)),
+                None => return Ok((out, pages, false)),
+            }
+        }
+    }
+
+    /// Per provider: the claims of the live certificates its offers cite, issued to it by one
+    /// of `trusted`. A light client cannot list revocations, so a claim also needs the node's
+    /// word that the provider still holds an unrevoked certificate from that issuer (its
+    /// `certified_by` filter over the same offers).
+    async fn trusted_claims(
+        &self,
+        offers: &[Signed<Offer>],
+        query: &OfferQuery,
+        trusted: &[PublicKey],
+    ) -> Result<BTreeMap<PublicKey, Vec<Claim>>, ClientError> {
+        let mut out: BTreeMap<PublicKey, Vec<Claim>> = BTreeMap::new();
+        if trusted.is_empty() {
+            return Ok(out);
+        }
+        let mut unrevoked: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
+        for issuer in trusted {
+            let q = OfferQuery {
+                certified_by: Some(*issuer),
+                cursor: None,
+                ..query.clone()
+            };
+            let (certified, _, _) = self.all_offers(&q).await?;
+            unrevoked.insert(
+                *issuer,
+                certified.iter().map(|o| o.body().provider).collect(),
+            );
+        }
+        let cited: BTreeSet<ObjectId> = offers
+            .iter()
+            .flat_map(|o| o.body().certificates.iter().copied())
+            .collect();
+        let cited: Vec<ObjectId> = cited.into_iter().collect();
+        for chunk in cited.chunks(MAX_OBJECTS) {
+            for object in self.get(chunk).await? {
+                let Object::Certificate(cert) = object else {
+                    continue;
+                };
+                let c = cert.body();
+                let live = unrevoked
+                    .get(&c.issuer)
+                    .is_some_and(|subjects| subjects.contains(&c.subject));
+                if live {
+                    let held = out.entry(c.subject).or_default();
+                    for claim in c.claims.iter() {
+                        if !held.contains(claim) {
+                            held.push(claim.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The listing query that fetches what `req` could use: the node filters by what it can
+/// judge alike for every consumer; the optimizer applies every rule again.
+pub fn prefilters(req: &Request) -> OfferQuery {
+    OfferQuery {
+        kind: Some(req.kind),
+        // The query carries at most 16 regions; with more, the optimizer alone filters.
+        regions: BoundedVec::try_from_vec(req.regions.clone()).unwrap_or_default(),
+        min_capacity: Some(req.redundancy.share(req.volume)),
+        min_availability_bp: req.min_availability_bp,
+        max_p95_latency_ms: req.max_p95_latency_ms,
+        sort: SortKey::Price,
+        limit: flashback_types::MAX_QUERY_LIMIT,
+        ..OfferQuery::default()
+    }
+}
