@@ -11,7 +11,7 @@ use flashback_types::{BoundedVec, Object, Offer, SecretKey, Signed, samples};
 
 /// A signed offer of `provider`: `cents` per GiB-month in `region` at `availability_bp`.
 fn offer(provider: &SecretKey, region: &str, cents: u64, availability_bp: u16) -> Signed<Offer> {
-    let mut body = samples::offer(provider.public(), "rec", 1, flashback_node::now());
+    let mut body = samples::offer(provider.public(), "rec", 1, flashback_types::clock::now());
     body.regions = BoundedVec::try_from_vec(vec![region.try_into().unwrap()]).unwrap();
     body.price.amount = cents;
     body.qos.availability_bp = availability_bp;

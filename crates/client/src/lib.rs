@@ -24,8 +24,8 @@
 mod audit;
 pub mod http;
 pub mod probe;
-mod sla;
 pub mod recommend;
+mod sla;
 mod spec;
 
 use std::time::Duration;
@@ -43,8 +43,8 @@ use flashback_types::{
 use tokio::sync::mpsc;
 
 pub use audit::{CrossCheck, VerifiedProviderReport};
-pub use sla::Terms;
 pub use recommend::Feed;
+pub use sla::Terms;
 pub use spec::{
     ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
 };

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use flashback_select::{Candidate, Request};
 use flashback_types::{
     BoundedVec, Claim, Object, ObjectId, Offer, OfferQuery, PublicKey, ShortText, Signed, SortKey,
-    wire::MAX_OBJECTS,
+    protocol::MAX_OBJECTS,
 };
 
 use crate::{Client, ClientError};
