@@ -160,7 +160,8 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         gossip_heartbeat_ms: 100,
         ..NetConfig::default()
     };
-    let (m, mut m_events) = flashback_net::spawn(m_key.to_libp2p_keypair(), config)
+    let (m, mut m_events) = flashback_net::NetBuilder::new(m_key.to_libp2p_keypair(), config)
+        .spawn()
         .await
         .expect("test peer starts");
     tokio::spawn(async move { while m_events.recv().await.is_some() {} });
@@ -334,7 +335,8 @@ async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
         ..NetConfig::default()
     };
     let (watcher, mut events) =
-        flashback_net::spawn(SecretKey::generate().to_libp2p_keypair(), config)
+        flashback_net::NetBuilder::new(SecretKey::generate().to_libp2p_keypair(), config)
+            .spawn()
             .await
             .unwrap();
     let a_peer = a.node.net().local_peer_id();

@@ -21,7 +21,7 @@
 //!    - *signed*: the same peers with gossipsub's own message authentication, as libp2p ships
 //!      it (`MessageAuthenticity::Signed`, `ValidationMode::Strict`): every message carries a
 //!      signature by its publisher's peer key, which every peer checks on every copy it
-//!      receives, duplicates included, before forwarding (`Extras::signed_gossip`). This is
+//!      receives, duplicates included, before forwarding (`NetBuilder::signed_gossip`). This is
 //!      what gossipsub costs out of the box; Flashback's protocol drops that per-copy check and
 //!      has each node verify the object's own signature once instead;
 //!    - *full*: real [`Node`]s (sled in temp dirs, metrics endpoint off); the publisher calls
@@ -88,8 +88,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flashback_net::{
-    GossipValidator, Judged, Keypair, MessageId32, NetConfig, NetEvent, NetHandle, PeerId,
-    Registry, Validation, topics,
+    GossipValidator, Judged, Keypair, MessageId32, NetBuilder, NetConfig, NetEvent, NetHandle,
+    PeerId, Registry, Validation, topics,
 };
 use flashback_node::{MetricsConfig, Node, NodeConfig, PipelineConfig, SyncConfig, Verdict};
 use flashback_store::Applied;
@@ -364,7 +364,7 @@ enum Mode {
     /// Gossipsub forwarding Flashback's unsigned messages, with no work of its own.
     Baseline,
     /// Gossipsub as libp2p ships it: every message signed by its publisher's peer key and
-    /// checked on every copy received ([`flashback_net::Extras::signed_gossip`]).
+    /// checked on every copy received ([`flashback_net::NetBuilder::signed_gossip`]).
     Signed,
     /// Real nodes.
     Full,
@@ -479,15 +479,13 @@ impl Network {
                 Mode::Baseline | Mode::Signed => {
                     let mut registry = Registry::default();
                     let (seen_tx, seen_rx) = mpsc::channel(1024);
-                    let extras = flashback_net::Extras {
-                        registry: Some(&mut registry),
-                        gossip_validator: Some(Arc::new(AcceptAll(seen_tx))),
-                        signed_gossip: mode == Mode::Signed,
-                    };
-                    let (net, events) =
-                        flashback_net::spawn_with(Keypair::generate_ed25519(), config, extras)
-                            .await
-                            .expect("peer starts");
+                    let mut builder = NetBuilder::new(Keypair::generate_ed25519(), config)
+                        .metrics(&mut registry)
+                        .gossip_validator(Arc::new(AcceptAll(seen_tx)));
+                    if mode == Mode::Signed {
+                        builder = builder.signed_gossip();
+                    }
+                    let (net, events) = builder.spawn().await.expect("peer starts");
                     let listen = net.listen_addrs().await.expect("listen addrs");
                     addrs.push(format!("{}/p2p/{}", listen[0], net.local_peer_id()));
                     reporters.spawn(drain(events));

@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use files::JsonFile;
-use flashback_net::{NetEvent, NetHandle, Protocol, Registry, Validation};
+use flashback_net::{NetBuilder, NetEvent, NetHandle, Protocol, Registry, Validation};
 use flashback_store::Store;
 use flashback_types::wire::encode_message;
 use flashback_types::{BoundedVec, Object, PublicKey, SecretKey};
@@ -209,28 +209,23 @@ impl Node {
             config.pipeline.inline_percent,
             metrics.clone(),
         ));
-        let extras = flashback_net::Extras {
-            registry: Some(&mut registry),
-            gossip_validator: Some(inline.clone()),
-            ..flashback_net::Extras::default()
+        let started = NetBuilder::new(key.to_libp2p_keypair(), net_config)
+            .metrics(&mut registry)
+            .gossip_validator(inline.clone())
+            .spawn()
+            .await;
+        let (net, events) = match started {
+            Ok(started) => started,
+            // A stale address-book entry must not keep a node from starting.
+            Err(flashback_net::NetError::InvalidMultiaddr { .. }) => {
+                NetBuilder::new(key.to_libp2p_keypair(), config.net.clone())
+                    .metrics(&mut registry)
+                    .gossip_validator(inline)
+                    .spawn()
+                    .await?
+            }
+            Err(e) => return Err(e.into()),
         };
-        let (net, events) =
-            match flashback_net::spawn_with(key.to_libp2p_keypair(), net_config.clone(), extras)
-                .await
-            {
-                Ok(started) => started,
-                // A stale address-book entry must not keep a node from starting.
-                Err(flashback_net::NetError::InvalidMultiaddr { .. }) => {
-                    let extras = flashback_net::Extras {
-                        registry: Some(&mut registry),
-                        gossip_validator: Some(inline),
-                        ..flashback_net::Extras::default()
-                    };
-                    flashback_net::spawn_with(key.to_libp2p_keypair(), config.net.clone(), extras)
-                        .await?
-                }
-                Err(e) => return Err(e.into()),
-            };
 
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

@@ -1,4 +1,5 @@
-//! The small public types exchanged with the node: protocols, events, ids, verdicts.
+//! What the network and the node exchange besides commands: events, verdicts, message ids,
+//! response tokens, and the protocols and topics they name.
 
 use std::fmt;
 
@@ -90,7 +91,7 @@ impl From<Validation> for gossipsub::MessageAcceptance {
 
 /// Judges gossip on the network task itself, as each message arrives, so that a valid
 /// message is forwarded without a round trip through another task (see
-/// [`crate::spawn_with`]).
+/// [`crate::NetBuilder::gossip_validator`]).
 ///
 /// The network calls [`GossipValidator::validate`] for every gossip message before emitting
 /// it. `Some(verdict)` is reported to gossipsub at once and the message is not emitted;
