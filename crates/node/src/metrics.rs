@@ -11,6 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::NodeError;
@@ -110,19 +111,23 @@ impl Metrics {
     }
 }
 
-/// Binds the metrics endpoint (plus `extra` routes, if any) and serves it until `stop` is
+/// Binds the metrics endpoint on `addr`.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        NodeError::Metrics(format!(
+            "cannot listen on {addr}: {e}; pass another --metrics address or set metrics.listen"
+        ))
+    })
+}
+
+/// Serves the metrics endpoint (plus `extra` routes, if any) on `listener` until `stop` is
 /// cancelled. Returns the bound address (the configured port may be 0).
-pub(crate) async fn serve(
-    addr: SocketAddr,
+pub(crate) fn serve(
+    listener: TcpListener,
     registry: Arc<Mutex<Registry>>,
     extra: Option<axum::Router>,
     stop: CancellationToken,
 ) -> Result<SocketAddr, NodeError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        NodeError::Metrics(format!(
-            "cannot listen on {addr}: {e}; pass another --metrics address or set metrics.listen"
-        ))
-    })?;
     let bound = listener
         .local_addr()
         .map_err(|e| NodeError::Metrics(e.to_string()))?;
