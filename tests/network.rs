@@ -376,7 +376,7 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::test_config(dir.path(), &[]);
     config.metrics.enabled = true;
-    config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
     let node = flashback_node::Node::start(config, SecretKey::generate())
         .await
         .unwrap();

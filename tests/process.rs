@@ -502,3 +502,116 @@ async fn node_json_follows_the_listen_addresses() {
     assert!(listed("/ip4/10.213.0.1/tcp/")().await);
     drop(node);
 }
+
+/// `flashback node run` with a data dir, a listen address and the rest left to defaults, its
+/// stderr (warnings and errors) written to `log`.
+fn spawn_default_node(dir: &std::path::Path, log: &std::path::Path) -> ChildGuard {
+    let mut cmd = Command::new(flashback_bin());
+    cmd.args([
+        "node",
+        "run",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .env("RUST_LOG", "warn")
+    .env_remove("FLASHBACK_CONFIG")
+    .env_remove("FLASHBACK_METRICS")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::fs::File::create(log).unwrap());
+    ChildGuard {
+        child: Some(cmd.spawn().expect("spawns the flashback binary")),
+    }
+}
+
+/// `GET /metrics` at `addr`: the whole HTTP response.
+async fn get_metrics(addr: std::net::SocketAddr) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap()
+}
+
+/// Two nodes on one machine, started as a new user would (a data dir and a free listen port,
+/// no `--metrics`): both run, each serving metrics on its own address, named in its
+/// node.json. A node that finds the default metrics port taken says where it serves them
+/// instead. An explicit `--metrics` that is taken still stops the node with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_one_machine_serves_metrics_on_a_free_port() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let logs = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    let mut infos = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let log = logs.path().join(format!("node-{i}.log"));
+        let node = spawn_default_node(dir.path(), &log);
+        infos.push(node_info(dir.path(), node.child.as_ref().unwrap().id()).await);
+        nodes.push((node, log));
+    }
+    let addrs: Vec<_> = infos
+        .iter()
+        .map(|info| {
+            info.metrics_addr
+                .expect("node.json names a metrics address")
+        })
+        .collect();
+    assert_ne!(addrs[0], addrs[1], "each node has its own metrics address");
+    // (Another program on this machine may hold the default port; then both nodes move.)
+    assert!(
+        addrs
+            .iter()
+            .any(|a| *a != flashback_node::DEFAULT_METRICS_ADDR),
+        "{addrs:?}"
+    );
+    for ((node, log), addr) in nodes.iter_mut().zip(&addrs) {
+        let response = get_metrics(*addr).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.contains("flashback_"), "{response}");
+        if *addr != flashback_node::DEFAULT_METRICS_ADDR {
+            let text = std::fs::read_to_string(&*log).unwrap();
+            assert!(
+                text.contains(&format!(
+                    "the default metrics address {} is taken",
+                    flashback_node::DEFAULT_METRICS_ADDR
+                )) && text.contains(&format!("serving metrics on {addr} instead")),
+                "{text}"
+            );
+        }
+        assert!(node.terminate().is_some_and(|s| s.success()));
+    }
+
+    // Asked for by the operator, a taken address is an error, not a silent move.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(flashback_bin())
+        .args([
+            "node",
+            "run",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--metrics",
+            &busy,
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    one_line_error(&out, "metrics address in use");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {busy}")) && err.contains("--metrics"),
+        "{err}"
+    );
+}

@@ -50,7 +50,8 @@ mod trace;
 pub use admin::ADMIN_TOKEN;
 pub use clock::now;
 pub use config::{
-    BlobConfig, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig, SyncConfig, default_data_dir,
+    BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,
+    SyncConfig, default_data_dir,
 };
 pub use error::NodeError;
 pub use info::NodeInfo;

@@ -20,8 +20,8 @@ use crate::pipeline::Validator;
 use crate::service::Services;
 use crate::tasks::events::EventTask;
 use crate::{
-    APPLIED_LOG, Node, NodeConfig, NodeError, NodeInfo, admin, blobs, blocking, metrics, sla,
-    tasks, trace,
+    APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
+    blocking, metrics, sla, tasks, trace,
 };
 
 /// The listing's directory in the data dir.
@@ -91,9 +91,11 @@ impl NodeBuilder {
         let metrics_addr = if config.metrics.enabled {
             let listen = config.metrics.listen;
             let admin = if config.metrics.admin {
-                if !listen.ip().is_loopback() {
+                // Checked before binding: a fallback port keeps the default address's IP.
+                let addr = listen.unwrap_or(DEFAULT_METRICS_ADDR);
+                if !addr.ip().is_loopback() {
                     return Err(NodeError::Metrics(format!(
-                        "the admin endpoint is served on loopback only, not {listen}: set metrics.listen to 127.0.0.1:<port> or turn metrics.admin off",
+                        "the admin endpoint is served on loopback only, not {addr}: set metrics.listen to 127.0.0.1:<port> or turn metrics.admin off",
                     )));
                 }
                 Some(admin::router(&data_dir, net.clone())?)

@@ -39,7 +39,7 @@ pub(crate) fn effective_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         config.net.bootstrap = args.bootstrap.clone();
     }
     if let Some(addr) = args.metrics {
-        config.metrics.listen = addr;
+        config.metrics.listen = Some(addr);
         config.metrics.enabled = true;
     }
     if args.no_metrics {
