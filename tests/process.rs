@@ -615,3 +615,115 @@ async fn a_second_node_on_one_machine_serves_metrics_on_a_free_port() {
         "{err}"
     );
 }
+
+/// Flips a byte in the middle of every stored value except the schema record, as a disk
+/// fault would: the store's checksums catch it when the node opens the listing.
+fn damage_store(store: &std::path::Path) {
+    let db = sled::open(store).unwrap();
+    let mut damaged = 0;
+    for name in db.tree_names() {
+        if name.as_ref() == b"meta" || name.as_ref() == b"__sled__default" {
+            continue;
+        }
+        let tree = db.open_tree(&name).unwrap();
+        for entry in tree.iter() {
+            let (key, value) = entry.unwrap();
+            let mut value = value.to_vec();
+            let middle = value.len() / 2;
+            value[middle] ^= 0x5a;
+            tree.insert(key, value).unwrap();
+            damaged += 1;
+        }
+    }
+    db.flush().unwrap();
+    assert!(damaged > 0, "nothing to damage in {}", store.display());
+}
+
+/// A node whose listing database is damaged refuses to start and names `--rebuild-store`;
+/// started with it, the node moves the database aside (still on disk, still damaged), starts
+/// with an empty listing and refills it from its peer through sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_store_moves_a_damaged_listing_aside_and_refills_it_from_peers() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = spawn_node(dir_a.path(), None);
+    let a_info = node_info(dir_a.path(), a.child.as_ref().unwrap().id()).await;
+    let a_addr = a_info.dial_addr().unwrap().to_owned();
+    let mut b = spawn_node(dir_b.path(), Some(&a_addr));
+    let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
+    let offer = publish(&a_addr, &SecretKey::generate(), "kept-by-the-network").await;
+    let b_addr = b_info.dial_addr().unwrap().to_owned();
+    eventually("B lists the offer", || lists(b_addr.clone(), offer.id())).await;
+    assert!(
+        b.terminate().is_some_and(|s| s.success()),
+        "B stops cleanly"
+    );
+
+    let store = dir_b.path().join("store");
+    damage_store(&store);
+    let run_b = |extra: &[&str]| {
+        let mut cmd = Command::new(flashback_bin());
+        cmd.args([
+            "node",
+            "run",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-metrics",
+            "--bootstrap",
+            &a_addr,
+            "--data-dir",
+        ])
+        .arg(dir_b.path())
+        .args(extra)
+        .env("RUST_LOG", "warn");
+        cmd
+    };
+    let out = run_b(&[]).output().unwrap();
+    one_line_error(&out, "damaged listing");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("corrupt") && err.contains("flashback node run --rebuild-store"),
+        "{err}"
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("b.log");
+    let mut cmd = run_b(&["--rebuild-store"]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let b = ChildGuard {
+        child: Some(cmd.spawn().unwrap()),
+    };
+    let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
+    let b_addr = b_info.dial_addr().unwrap().to_owned();
+    eventually("B's new listing is refilled from A", || {
+        lists(b_addr.clone(), offer.id())
+    })
+    .await;
+
+    let aside: Vec<_> = std::fs::read_dir(dir_b.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("store.damaged-"))
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "one database set aside: {aside:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains(&format!(
+            "moved the listing database to {}",
+            aside[0].display()
+        )) && log.contains("refills from peers"),
+        "{log}"
+    );
+    // Still on disk, and still the damaged one.
+    match Store::open(&aside[0], StoreConfig::default()) {
+        Err(e) => assert!(e.to_string().contains("corrupt"), "{e}"),
+        Ok(_) => panic!("the database set aside opens: it is not the damaged one"),
+    }
+    drop(b);
+    drop(a);
+}

@@ -2,11 +2,11 @@
 //! the network with the gossip path's validator on its swarm task, serves the HTTP endpoints,
 //! writes `node.json`, and spawns the tasks ([`crate::gossip`], [`crate::tasks`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use flashback_net::{GossipValidator, NetBuilder, NetConfig, NetEvent, NetHandle, Registry};
-use flashback_store::{Store, StoreConfig};
+use flashback_store::{Store, StoreConfig, StoreError};
 use flashback_types::SecretKey;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ use crate::service::Services;
 use crate::tasks::events::EventTask;
 use crate::{
     APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
-    blocking, metrics, sla, tasks, trace,
+    blocking, metrics, now, sla, tasks, trace,
 };
 
 /// The listing's directory in the data dir.
@@ -33,6 +33,7 @@ const STORE_DIR: &str = "store";
 pub struct NodeBuilder {
     config: NodeConfig,
     key: SecretKey,
+    rebuild_store: bool,
 }
 
 impl Node {
@@ -46,18 +47,35 @@ impl Node {
 impl NodeBuilder {
     /// A node with this configuration and key.
     pub fn new(config: NodeConfig, key: SecretKey) -> Self {
-        Self { config, key }
+        Self {
+            config,
+            key,
+            rebuild_store: false,
+        }
+    }
+
+    /// Starts with an empty listing, which sync refills from peers: the way out of a damaged
+    /// or incompatible database (`flashback node run --rebuild-store`). The old database is
+    /// moved aside to `<data_dir>/store.damaged-<unix time>`, never deleted. Refused while
+    /// another process holds it open.
+    pub fn rebuild_store(mut self, rebuild: bool) -> Self {
+        self.rebuild_store = rebuild;
+        self
     }
 
     /// Opens the store, starts the network and every task, and writes `node.json`.
     pub async fn start(self) -> Result<Node, NodeError> {
-        let Self { config, key } = self;
+        let Self {
+            config,
+            key,
+            rebuild_store,
+        } = self;
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
             path: data_dir.clone(),
             source,
         })?;
-        let store = open_store(&data_dir, config.store.clone()).await?;
+        let store = open_store(&data_dir, config.store.clone(), rebuild_store).await?;
 
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
@@ -194,10 +212,60 @@ impl NodeBuilder {
     }
 }
 
-/// Opens the listing in `<data_dir>/store`.
-async fn open_store(data_dir: &Path, config: StoreConfig) -> Result<Store, NodeError> {
+/// Opens the listing in `<data_dir>/store`; with `rebuild`, moves the old one aside first.
+async fn open_store(
+    data_dir: &Path,
+    config: StoreConfig,
+    rebuild: bool,
+) -> Result<Store, NodeError> {
     let path = data_dir.join(STORE_DIR);
-    blocking(move || Ok(Store::open(&path, config)?)).await
+    blocking(move || {
+        if rebuild {
+            match set_aside(&path)? {
+                Some(aside) => tracing::warn!(
+                    "--rebuild-store: moved the listing database to {} (kept, not deleted); \
+                     starting with an empty listing, which sync refills from peers",
+                    aside.display()
+                ),
+                None => tracing::info!(
+                    "--rebuild-store: there was no listing database; starting with an empty one"
+                ),
+            }
+        }
+        Ok(Store::open(&path, config)?)
+    })
+    .await
+}
+
+/// Moves the listing database at `path` to a sibling `store.damaged-<unix time>` and returns
+/// that path; `None` when there is none. Refused while a process (another node) holds sled's
+/// lock on it: its files would move, but that process would go on writing them.
+fn set_aside(path: &Path) -> Result<Option<PathBuf>, NodeError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    // sled holds an exclusive flock on `db` while the database is open.
+    if let Ok(db) = std::fs::File::open(path.join("db"))
+        && let Err(std::fs::TryLockError::WouldBlock) = db.try_lock()
+    {
+        return Err(StoreError::Open {
+            path: path.to_path_buf(),
+            detail: "another process holds it open".into(),
+        }
+        .into());
+    }
+    let stamp = now();
+    let mut aside = path.with_file_name(format!("{STORE_DIR}.damaged-{stamp}"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = path.with_file_name(format!("{STORE_DIR}.damaged-{stamp}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &aside).map_err(|source| NodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(aside))
 }
 
 /// Starts the network, bootstrapping to the configured peers and to those the address book
