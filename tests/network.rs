@@ -391,18 +391,7 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     forged[last] ^= 1;
     node.submit_bytes(forged).await;
 
-    let body = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut body = String::new();
-        stream.read_to_string(&mut body).unwrap();
-        body
-    })
-    .await
-    .unwrap();
+    let body = common::get_metrics(addr).await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(
         body.contains(

@@ -6,26 +6,26 @@ mod common;
 
 use std::process::Command;
 
-use common::{ChildGuard, can_run, eventually, flashback_bin, run_cli};
+use common::{ChildGuard, can_run, eventually, flashback_bin, get_metrics, run_cli};
 use flashback_client::Client;
 use flashback_node::NodeInfo;
 use flashback_store::{Store, StoreConfig};
 use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
 
-fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
+/// `flashback node run` on loopback (a free port), data in `dir`, warnings and errors only,
+/// with `args`.
+fn node_command(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(flashback_bin());
-    cmd.args([
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-metrics",
-        "--sync-interval",
-        "2",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env("RUST_LOG", "warn");
+    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
+    let mut cmd = node_command(dir, &["--no-metrics", "--sync-interval", "2"]);
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
@@ -140,6 +140,25 @@ fn one_line_error(out: &std::process::Output, what: &str) {
     assert!(!err.contains("panicked"), "{what}: {err}");
 }
 
+/// `flashback node run <args> --data-dir <dir>` stops at once with one line that names the
+/// address it could not listen on and the flag to change it with.
+fn refused_start(args: &[&str], dir: &std::path::Path, (taken, flag): (&str, &str)) {
+    let out = Command::new(flashback_bin())
+        .args(["node", "run"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    one_line_error(&out, &format!("{taken} in use"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {taken}")) && err.contains(flag),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_input_gives_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,24 +199,10 @@ fn bad_input_gives_one_line_errors() {
     // A port another program holds: the node says which address and what to do, and stops.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = format!("/ip4/127.0.0.1/tcp/{}", taken.local_addr().unwrap().port());
-    let out = Command::new(flashback_bin())
-        .args([
-            "node",
-            "run",
-            "--no-metrics",
-            "--listen",
-            &listen,
-            "--data-dir",
-        ])
-        .arg(dir.path().join("taken"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    one_line_error(&out, "listen address in use");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot listen on {listen}")) && err.contains("--listen"),
-        "{err}"
+    refused_start(
+        &["--no-metrics", "--listen", &listen],
+        &dir.path().join("taken"),
+        (&listen, "--listen"),
     );
 
     let bad_files = [
@@ -506,40 +511,10 @@ async fn node_json_follows_the_listen_addresses() {
 /// `flashback node run` with a data dir, a listen address and the rest left to defaults, its
 /// stderr (warnings and errors) written to `log`.
 fn spawn_default_node(dir: &std::path::Path, log: &std::path::Path) -> ChildGuard {
-    let mut cmd = Command::new(flashback_bin());
-    cmd.args([
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--data-dir",
-    ])
-    .arg(dir)
-    .env("RUST_LOG", "warn")
-    .env_remove("FLASHBACK_CONFIG")
-    .env_remove("FLASHBACK_METRICS")
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::fs::File::create(log).unwrap());
-    ChildGuard {
-        child: Some(cmd.spawn().expect("spawns the flashback binary")),
-    }
-}
-
-/// `GET /metrics` at `addr`: the whole HTTP response.
-async fn get_metrics(addr: std::net::SocketAddr) -> String {
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    })
-    .await
-    .unwrap()
+    let mut cmd = node_command(dir, &[]);
+    cmd.env_remove("FLASHBACK_CONFIG")
+        .env_remove("FLASHBACK_METRICS");
+    ChildGuard::spawn_logging(&mut cmd, log)
 }
 
 /// Two nodes on one machine, started as a new user would (a data dir and a free listen port,
@@ -594,25 +569,10 @@ async fn a_second_node_on_one_machine_serves_metrics_on_a_free_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(flashback_bin())
-        .args([
-            "node",
-            "run",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--metrics",
-            &busy,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    one_line_error(&out, "metrics address in use");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot listen on {busy}")) && err.contains("--metrics"),
-        "{err}"
+    refused_start(
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", &busy],
+        dir.path(),
+        (&busy, "--metrics"),
     );
 }
 
@@ -661,24 +621,9 @@ async fn rebuild_store_moves_a_damaged_listing_aside_and_refills_it_from_peers()
 
     let store = dir_b.path().join("store");
     damage_store(&store);
-    let run_b = |extra: &[&str]| {
-        let mut cmd = Command::new(flashback_bin());
-        cmd.args([
-            "node",
-            "run",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-metrics",
-            "--bootstrap",
-            &a_addr,
-            "--data-dir",
-        ])
-        .arg(dir_b.path())
-        .args(extra)
-        .env("RUST_LOG", "warn");
-        cmd
-    };
-    let out = run_b(&[]).output().unwrap();
+    let out = node_command(dir_b.path(), &["--no-metrics", "--bootstrap", &a_addr])
+        .output()
+        .unwrap();
     one_line_error(&out, "damaged listing");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -688,13 +633,11 @@ async fn rebuild_store_moves_a_damaged_listing_aside_and_refills_it_from_peers()
 
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("b.log");
-    let mut cmd = run_b(&["--rebuild-store"]);
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let b = ChildGuard {
-        child: Some(cmd.spawn().unwrap()),
-    };
+    let mut cmd = node_command(
+        dir_b.path(),
+        &["--no-metrics", "--bootstrap", &a_addr, "--rebuild-store"],
+    );
+    let b = ChildGuard::spawn_logging(&mut cmd, &log);
     let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
     let b_addr = b_info.dial_addr().unwrap().to_owned();
     eventually("B's new listing is refilled from A", || {

@@ -106,6 +106,18 @@ impl ChildGuard {
         Self { child: Some(child) }
     }
 
+    /// Like [`ChildGuard::spawn`], with the child's stderr (its log) written to `log`.
+    pub fn spawn_logging(cmd: &mut Command, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("creates the log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawns the flashback binary");
+        Self { child: Some(child) }
+    }
+
     /// SIGKILL and reap now.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -139,6 +151,25 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `GET /metrics` at `addr` (a node's metrics endpoint), off the async runtime: the whole HTTP
+/// response.
+pub async fn get_metrics(addr: std::net::SocketAddr) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).expect("connects to the endpoint");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("sends the request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("reads the response");
+        response
+    })
+    .await
+    .expect("the request task runs")
 }
 
 /// The flashback binary under test.
