@@ -161,7 +161,8 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         gossip_heartbeat_ms: 100,
         ..NetConfig::default()
     };
-    let (m, mut m_events) = flashback_net::spawn(m_key.to_libp2p_keypair(), config)
+    let (m, mut m_events) = flashback_net::NetBuilder::new(m_key.to_libp2p_keypair(), config)
+        .spawn()
         .await
         .expect("test peer starts");
     tokio::spawn(async move { while m_events.recv().await.is_some() {} });
@@ -335,7 +336,8 @@ async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
         ..NetConfig::default()
     };
     let (watcher, mut events) =
-        flashback_net::spawn(SecretKey::generate().to_libp2p_keypair(), config)
+        flashback_net::NetBuilder::new(SecretKey::generate().to_libp2p_keypair(), config)
+            .spawn()
             .await
             .unwrap();
     let a_peer = a.node.net().local_peer_id();
@@ -375,7 +377,7 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::test_config(dir.path(), &[]);
     config.metrics.enabled = true;
-    config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
     let node = flashback_node::Node::start(config, SecretKey::generate())
         .await
         .unwrap();

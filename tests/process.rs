@@ -6,26 +6,26 @@ mod common;
 
 use std::process::Command;
 
-use common::{ChildGuard, can_run, eventually, flashback_bin, run_cli};
+use common::{ChildGuard, can_run, eventually, flashback_bin, get_metrics, run_cli};
 use flashback_client::Client;
 use flashback_node::NodeInfo;
 use flashback_store::{Store, StoreConfig};
 use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samples};
 
-fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
+/// `flashback node run` on loopback (a free port), data in `dir`, warnings and errors only,
+/// with `args`.
+fn node_command(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(flashback_bin());
-    cmd.args([
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-metrics",
-        "--sync-interval",
-        "2",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env("RUST_LOG", "warn");
+    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
+    let mut cmd = node_command(dir, &["--no-metrics", "--sync-interval", "2"]);
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
@@ -145,6 +145,25 @@ fn one_line_error(out: &std::process::Output, what: &str) {
     assert!(!err.contains("panicked"), "{what}: {err}");
 }
 
+/// `flashback node run <args> --data-dir <dir>` stops at once with one line that names the
+/// address it could not listen on and the flag to change it with.
+fn refused_start(args: &[&str], dir: &std::path::Path, (taken, flag): (&str, &str)) {
+    let out = Command::new(flashback_bin())
+        .args(["node", "run"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    one_line_error(&out, &format!("{taken} in use"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {taken}")) && err.contains(flag),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_input_gives_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,24 +204,10 @@ fn bad_input_gives_one_line_errors() {
     // A port another program holds: the node says which address and what to do, and stops.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = format!("/ip4/127.0.0.1/tcp/{}", taken.local_addr().unwrap().port());
-    let out = Command::new(flashback_bin())
-        .args([
-            "node",
-            "run",
-            "--no-metrics",
-            "--listen",
-            &listen,
-            "--data-dir",
-        ])
-        .arg(dir.path().join("taken"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    one_line_error(&out, "listen address in use");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("cannot listen on {listen}")) && err.contains("--listen"),
-        "{err}"
+    refused_start(
+        &["--no-metrics", "--listen", &listen],
+        &dir.path().join("taken"),
+        (&listen, "--listen"),
     );
 
     let bad_files = [
@@ -506,4 +511,167 @@ async fn node_json_follows_the_listen_addresses() {
     // The node's first address is still there.
     assert!(listed("/ip4/10.213.0.1/tcp/")().await);
     drop(node);
+}
+
+/// `flashback node run` with a data dir, a listen address and the rest left to defaults, its
+/// stderr (warnings and errors) written to `log`.
+fn spawn_default_node(dir: &std::path::Path, log: &std::path::Path) -> ChildGuard {
+    let mut cmd = node_command(dir, &[]);
+    cmd.env_remove("FLASHBACK_CONFIG")
+        .env_remove("FLASHBACK_METRICS");
+    ChildGuard::spawn_logging(&mut cmd, log)
+}
+
+/// Two nodes on one machine, started as a new user would (a data dir and a free listen port,
+/// no `--metrics`): both run, each serving metrics on its own address, named in its
+/// node.json. A node that finds the default metrics port taken says where it serves them
+/// instead. An explicit `--metrics` that is taken still stops the node with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_one_machine_serves_metrics_on_a_free_port() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let logs = tempfile::tempdir().unwrap();
+    let mut nodes = Vec::new();
+    let mut infos = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let log = logs.path().join(format!("node-{i}.log"));
+        let node = spawn_default_node(dir.path(), &log);
+        infos.push(node_info(dir.path(), node.child.as_ref().unwrap().id()).await);
+        nodes.push((node, log));
+    }
+    let addrs: Vec<_> = infos
+        .iter()
+        .map(|info| {
+            info.metrics_addr
+                .expect("node.json names a metrics address")
+        })
+        .collect();
+    assert_ne!(addrs[0], addrs[1], "each node has its own metrics address");
+    // (Another program on this machine may hold the default port; then both nodes move.)
+    assert!(
+        addrs
+            .iter()
+            .any(|a| *a != flashback_node::DEFAULT_METRICS_ADDR),
+        "{addrs:?}"
+    );
+    for ((node, log), addr) in nodes.iter_mut().zip(&addrs) {
+        let (status, response) = get_metrics(*addr).await;
+        assert_eq!(status, 200, "{response}");
+        assert!(response.contains("flashback_"), "{response}");
+        if *addr != flashback_node::DEFAULT_METRICS_ADDR {
+            let text = std::fs::read_to_string(&*log).unwrap();
+            assert!(
+                text.contains(&format!(
+                    "the default metrics address {} is taken",
+                    flashback_node::DEFAULT_METRICS_ADDR
+                )) && text.contains(&format!("serving metrics on {addr} instead")),
+                "{text}"
+            );
+        }
+        assert!(node.terminate().is_some_and(|s| s.success()));
+    }
+
+    // Asked for by the operator, a taken address is an error, not a silent move.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    refused_start(
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", &busy],
+        dir.path(),
+        (&busy, "--metrics"),
+    );
+}
+
+/// Flips a byte in the middle of every stored value except the schema record, as a disk
+/// fault would: the store's checksums catch it when the node opens the listing.
+fn damage_store(store: &std::path::Path) {
+    let db = sled::open(store).unwrap();
+    let mut damaged = 0;
+    for name in db.tree_names() {
+        if name.as_ref() == b"meta" || name.as_ref() == b"__sled__default" {
+            continue;
+        }
+        let tree = db.open_tree(&name).unwrap();
+        for entry in tree.iter() {
+            let (key, value) = entry.unwrap();
+            let mut value = value.to_vec();
+            let middle = value.len() / 2;
+            value[middle] ^= 0x5a;
+            tree.insert(key, value).unwrap();
+            damaged += 1;
+        }
+    }
+    db.flush().unwrap();
+    assert!(damaged > 0, "nothing to damage in {}", store.display());
+}
+
+/// A node whose listing database is damaged refuses to start and names `--rebuild-store`;
+/// started with it, the node moves the database aside (still on disk, still damaged), starts
+/// with an empty listing and refills it from its peer through sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_store_moves_a_damaged_listing_aside_and_refills_it_from_peers() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = spawn_node(dir_a.path(), None);
+    let a_info = node_info(dir_a.path(), a.child.as_ref().unwrap().id()).await;
+    let a_addr = a_info.dial_addr().unwrap().to_owned();
+    let mut b = spawn_node(dir_b.path(), Some(&a_addr));
+    let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
+    let offer = publish(&a_addr, &SecretKey::generate(), "kept-by-the-network").await;
+    let b_addr = b_info.dial_addr().unwrap().to_owned();
+    eventually("B lists the offer", || lists(b_addr.clone(), offer.id())).await;
+    assert!(
+        b.terminate().is_some_and(|s| s.success()),
+        "B stops cleanly"
+    );
+
+    let store = dir_b.path().join("store");
+    damage_store(&store);
+    let out = node_command(dir_b.path(), &["--no-metrics", "--bootstrap", &a_addr])
+        .output()
+        .unwrap();
+    one_line_error(&out, "damaged listing");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("corrupt") && err.contains("flashback node run --rebuild-store"),
+        "{err}"
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("b.log");
+    let mut cmd = node_command(
+        dir_b.path(),
+        &["--no-metrics", "--bootstrap", &a_addr, "--rebuild-store"],
+    );
+    let b = ChildGuard::spawn_logging(&mut cmd, &log);
+    let b_info = node_info(dir_b.path(), b.child.as_ref().unwrap().id()).await;
+    let b_addr = b_info.dial_addr().unwrap().to_owned();
+    eventually("B's new listing is refilled from A", || {
+        lists(b_addr.clone(), offer.id())
+    })
+    .await;
+
+    let aside: Vec<_> = std::fs::read_dir(dir_b.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("store.damaged-"))
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "one database set aside: {aside:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains(&format!(
+            "moved the listing database to {}",
+            aside[0].display()
+        )) && log.contains("refills from peers"),
+        "{log}"
+    );
+    // Still on disk, and still the damaged one.
+    match Store::open(&aside[0], StoreConfig::default()) {
+        Err(e) => assert!(e.to_string().contains("corrupt"), "{e}"),
+        Ok(_) => panic!("the database set aside opens: it is not the damaged one"),
+    }
+    drop(b);
+    drop(a);
 }

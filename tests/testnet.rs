@@ -162,7 +162,7 @@ async fn http(
 async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored_object() {
     let testnet_config = |c: &mut flashback_node::NodeConfig| {
         c.metrics.enabled = true;
-        c.metrics.listen = "127.0.0.1:0".parse().unwrap();
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
         c.metrics.admin = true;
         c.trace_applied = true;
     };
@@ -266,7 +266,7 @@ async fn the_admin_endpoint_is_refused_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::test_config(dir.path(), &[]);
     config.metrics.enabled = true;
-    config.metrics.listen = "0.0.0.0:0".parse().unwrap();
+    config.metrics.listen = Some("0.0.0.0:0".parse().unwrap());
     config.metrics.admin = true;
     let err = flashback_node::Node::start(config, SecretKey::generate())
         .await

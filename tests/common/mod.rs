@@ -106,6 +106,18 @@ impl ChildGuard {
         Self { child: Some(child) }
     }
 
+    /// Like [`ChildGuard::spawn`], with the child's stderr (its log) written to `log`.
+    pub fn spawn_logging(cmd: &mut Command, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("creates the log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawns the flashback binary");
+        Self { child: Some(child) }
+    }
+
     /// SIGKILL and reap now.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -139,6 +151,23 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `GET /metrics` at `addr` (a node's metrics endpoint), off the async runtime: the whole HTTP
+/// response.
+pub async fn get_metrics(addr: std::net::SocketAddr) -> (u16, String) {
+    use flashback_client::http::{HttpClient, Method};
+    let (status, body) = HttpClient::new(Duration::from_secs(10))
+        .send(
+            Method::GET,
+            &format!("http://{addr}/metrics"),
+            &[],
+            Vec::new(),
+            8 << 20,
+        )
+        .await
+        .expect("the metrics endpoint answers");
+    (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The flashback binary under test.

@@ -250,7 +250,19 @@ pub(crate) enum NodeCommand {
     /// Logs the node's peer id and listen addresses, and writes them to <data-dir>/node.json
     /// for scripts and for light-client commands on this machine. Stops cleanly on Ctrl-C or
     /// SIGTERM.
-    Run(NodeArgs),
+    Run(RunArgs),
+}
+
+/// `flashback node run`: the node settings, and what applies to this start only.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeArgs,
+    /// Start with an empty listing, which sync refills from peers: the way out when the
+    /// listing database is damaged or from a newer version. The old database is moved to
+    /// <data-dir>/store.damaged-<unix time>, not deleted.
+    #[arg(long)]
+    pub(crate) rebuild_store: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -197,7 +197,9 @@ impl Client {
         };
         // The transport identity is throwaway: objects are signed with the user's own key.
         let transport_key = SecretKey::generate().to_libp2p_keypair();
-        let (net, mut events) = flashback_net::spawn(transport_key, net_config).await?;
+        let (net, mut events) = flashback_net::NetBuilder::new(transport_key, net_config)
+            .spawn()
+            .await?;
         let mut waiting: Vec<PeerId> = targets.iter().map(|(_, _, p)| *p).collect();
         for (addr, parsed, _) in &targets {
             net.dial(parsed.clone())

@@ -133,7 +133,7 @@ impl Behaviour {
 }
 
 /// `signer`: sign every message with this key and check every copy's signature, as gossipsub
-/// does by default (`Extras::signed_gossip`, for the network bench only); without it, the
+/// does by default (`NetBuilder::signed_gossip`, for the network bench only); without it, the
 /// protocol's unsigned messages.
 fn build_gossipsub(
     config: &NetConfig,

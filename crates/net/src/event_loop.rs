@@ -29,8 +29,9 @@ use crate::{
     GossipValidator, MessageId32, NetConfig, NetError, NetEvent, Protocol, ResponseToken,
     Validation,
     behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL},
-    handle::{Command, Counters},
+    command::Command,
     rate_limit::RateLimiter,
+    stats::Counters,
 };
 
 /// How long [`EventLoop::start`] waits for every listener to report an address.

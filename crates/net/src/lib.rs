@@ -6,13 +6,20 @@
 //!
 //! # Shape
 //!
-//! [`spawn`] builds a libp2p swarm and hands it to one tokio task, which owns it. The node
-//! talks to that task through a cheap, cloneable [`NetHandle`] (commands over a bounded
+//! [`NetBuilder`] builds a libp2p swarm and hands it to one tokio task, which owns it. The
+//! node talks to that task through a cheap, cloneable [`NetHandle`] (commands over a bounded
 //! channel, each answered on a `oneshot`) and receives [`NetEvent`]s on a bounded channel.
 //! A node that does not drain its events loses them rather than stalling the network (see
 //! [`NetEvent`]). A node may also judge gossip on the swarm task itself, as it arrives
-//! ([`GossipValidator`], [`spawn_with`]), so that valid messages travel on without a hop
-//! through another task.
+//! ([`GossipValidator`], [`NetBuilder::gossip_validator`]), so that valid messages travel on
+//! without a hop through another task.
+//!
+//! Modules depend one way: `builder` starts the `event_loop` and hands out a `handle`; the
+//! handle and the event loop share only `command` (what the handle asks), `event` (what the
+//! network reports) and `stats` (what it dropped), never each other.
+//!
+//! Cargo feature `bench` (off by default) adds `NetBuilder::signed_gossip`, a baseline for
+//! the network bench that no node uses.
 //!
 //! # Wire
 //!
@@ -35,7 +42,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use flashback_net::{NetConfig, NetEvent, Validation};
+//! use flashback_net::{NetBuilder, NetConfig, NetEvent, Validation};
 //! use flashback_types::protocol::Topic;
 //! use libp2p::identity::Keypair;
 //!
@@ -44,7 +51,7 @@
 //!     bootstrap: vec!["/ip4/203.0.113.7/tcp/4077/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into()],
 //!     ..NetConfig::default()
 //! };
-//! let (net, mut events) = flashback_net::spawn(Keypair::generate_ed25519(), config).await?;
+//! let (net, mut events) = NetBuilder::new(Keypair::generate_ed25519(), config).spawn().await?;
 //! let (me, addrs) = (net.local_peer_id(), net.listen_addrs().await?);
 //! tracing::info!(%me, ?addrs, "network up");
 //!
@@ -67,23 +74,28 @@
 //! ```
 
 mod behaviour;
+mod builder;
 mod codec;
+mod command;
 mod config;
 mod error;
+mod event;
 mod event_loop;
 mod handle;
 mod link_delay;
 mod rate_limit;
-mod types;
+mod stats;
 
+pub use builder::NetBuilder;
 pub use config::{DEFAULT_PORT, NetConfig, ProtocolLimits};
 pub use error::NetError;
+pub use event::{GossipValidator, Judged, MessageId32, NetEvent, ResponseToken, Validation};
 /// The request-response protocols, defined with the rest of the wire in
 /// [`flashback_types::protocol`]; re-exported because [`NetEvent`] and [`NetHandle`] speak it.
 pub use flashback_types::protocol::Protocol;
-pub use handle::{Extras, NetHandle, NetStats, spawn, spawn_with, spawn_with_metrics};
-/// The Prometheus registry type [`spawn_with_metrics`] records into.
+pub use handle::NetHandle;
+/// The Prometheus registry type [`NetBuilder::metrics`] records into.
 pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use types::{GossipValidator, Judged, MessageId32, NetEvent, ResponseToken, Validation};
+pub use stats::NetStats;

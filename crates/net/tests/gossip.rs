@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use flashback_net::{Extras, GossipValidator, Judged, MessageId32, NetConfig, Validation};
+use flashback_net::{
+    GossipValidator, Judged, Keypair, MessageId32, NetBuilder, NetConfig, Validation,
+};
 use flashback_types::protocol::Topic;
 
 /// Kademlia would let C discover and dial A, breaking the line topology these tests need.
@@ -276,11 +278,12 @@ impl GossipValidator for FirstByte {
 async fn a_gossip_validator_judges_on_the_network_task() {
     let a = start(line_config()).await;
     let (done, mut after_report) = tokio::sync::mpsc::channel(8);
-    let extras = Extras {
-        gossip_validator: Some(Arc::new(FirstByte(done))),
-        ..Extras::default()
-    };
-    let mut b = start_with(bootstrap_to(line_config(), &[&a]), extras).await;
+    let builder = NetBuilder::new(
+        Keypair::generate_ed25519(),
+        bootstrap_to(line_config(), &[&a]),
+    )
+    .gossip_validator(Arc::new(FirstByte(done)));
+    let mut b = start_with(builder).await;
     let mut c = start(bootstrap_to(line_config(), &[&b])).await;
     wait_for_mesh(&b, Topic::Offers.name(), &[a.peer_id(), c.peer_id()]).await;
     wait_for_mesh(&c, Topic::Offers.name(), &[b.peer_id()]).await;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use flashback_net::{NetConfig, NetError, NetEvent, Registry};
+use flashback_net::{NetBuilder, NetConfig, NetError, NetEvent, Registry};
 use libp2p::{identity::Keypair, multiaddr::Protocol as AddrProtocol};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +37,8 @@ async fn spawn_listening_on(addr: String) -> Result<(), NetError> {
         listen: vec![addr],
         ..tcp_config()
     };
-    flashback_net::spawn(Keypair::generate_ed25519(), config)
+    NetBuilder::new(Keypair::generate_ed25519(), config)
+        .spawn()
         .await
         .map(drop)
 }
@@ -118,10 +119,11 @@ async fn dropping_every_handle_ends_the_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_recorded_into_the_registry() {
     let mut registry = Registry::default();
-    let (net, _events) =
-        flashback_net::spawn_with_metrics(Keypair::generate_ed25519(), tcp_config(), &mut registry)
-            .await
-            .expect("start");
+    let (net, _events) = NetBuilder::new(Keypair::generate_ed25519(), tcp_config())
+        .metrics(&mut registry)
+        .spawn()
+        .await
+        .expect("start");
     let b = start(tcp_config()).await;
     net.dial(b.addr.clone()).await.expect("dial");
     wait_until("connected", async || {

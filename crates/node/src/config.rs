@@ -163,14 +163,22 @@ impl Default for SyncConfig {
     }
 }
 
+/// Where metrics are served when `metrics.listen` is not set (and that port is free).
+pub const DEFAULT_METRICS_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+
 /// Prometheus endpoint settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Serve `/metrics`.
     pub enabled: bool,
-    /// Address to bind; loopback by default (port 0 picks a free port, written to node.json).
-    pub listen: SocketAddr,
+    /// Address to bind (port 0 picks a free port); the bound address is written to node.json.
+    /// Unset: [`DEFAULT_METRICS_ADDR`] (`127.0.0.1:9464`), or a free loopback port when another
+    /// process (a second node on the machine) holds that one. A set address that is taken is
+    /// an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
     /// Also serve the admin endpoint (`/admin/…`: block, unblock and dial peers) on this
     /// address, with a token in `<data_dir>/admin.token`. Needs a loopback `listen`. Off by
     /// default; testnets use it for partitions.
@@ -181,7 +189,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            listen: None,
             admin: false,
         }
     }

@@ -11,9 +11,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::NodeError;
+use crate::{DEFAULT_METRICS_ADDR, NodeError};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectLabels {
@@ -110,19 +111,44 @@ impl Metrics {
     }
 }
 
-/// Binds the metrics endpoint (plus `extra` routes, if any) and serves it until `stop` is
+/// Binds the metrics endpoint: on `listen` as given, or, when unset, on
+/// [`DEFAULT_METRICS_ADDR`], else (another node on this machine holds it) on a free port of
+/// the same address, logged (and written to `node.json` by the caller). A given address that
+/// is taken is an error: the operator asked for that one.
+pub(crate) async fn bind(listen: Option<SocketAddr>) -> Result<TcpListener, NodeError> {
+    let addr = listen.unwrap_or(DEFAULT_METRICS_ADDR);
+    let taken = |e: std::io::Error| {
+        NodeError::Metrics(format!(
+            "cannot listen on {addr}: {e}; pass another --metrics address or set metrics.listen"
+        ))
+    };
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if listen.is_none() && e.kind() == std::io::ErrorKind::AddrInUse => {
+            let listener = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+                .await
+                .map_err(taken)?;
+            if let Ok(bound) = listener.local_addr() {
+                tracing::warn!(
+                    "the default metrics address {addr} is taken (another node on this \
+                     machine?): serving metrics on {bound} instead (recorded in node.json; \
+                     pass --metrics to choose one)"
+                );
+            }
+            Ok(listener)
+        }
+        Err(e) => Err(taken(e)),
+    }
+}
+
+/// Serves the metrics endpoint (plus `extra` routes, if any) on `listener` until `stop` is
 /// cancelled. Returns the bound address (the configured port may be 0).
-pub(crate) async fn serve(
-    addr: SocketAddr,
+pub(crate) fn serve(
+    listener: TcpListener,
     registry: Arc<Mutex<Registry>>,
     extra: Option<axum::Router>,
     stop: CancellationToken,
 ) -> Result<SocketAddr, NodeError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        NodeError::Metrics(format!(
-            "cannot listen on {addr}: {e}; pass another --metrics address or set metrics.listen"
-        ))
-    })?;
     let bound = listener
         .local_addr()
         .map_err(|e| NodeError::Metrics(e.to_string()))?;

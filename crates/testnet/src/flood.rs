@@ -91,7 +91,9 @@ pub(crate) async fn run(
         enable_kad: false,
         ..NetConfig::default()
     };
-    let (net, mut events) = flashback_net::spawn(attacker.to_libp2p_keypair(), config).await?;
+    let (net, mut events) = flashback_net::NetBuilder::new(attacker.to_libp2p_keypair(), config)
+        .spawn()
+        .await?;
     let drain = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             // The attacker never validates: it reports nothing and forwards nothing it hears.

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use flashback_node::{Node, NodeConfig};
+use flashback_node::{NodeBuilder, NodeConfig};
 use flashback_types::SecretKey;
 
-use crate::cli::NodeArgs;
+use crate::cli::{NodeArgs, RunArgs};
 use crate::cmd::keys::{read_key_file, write_key_file};
 use crate::output;
 
@@ -39,7 +39,7 @@ pub(crate) fn effective_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
         config.net.bootstrap = args.bootstrap.clone();
     }
     if let Some(addr) = args.metrics {
-        config.metrics.listen = addr;
+        config.metrics.listen = Some(addr);
         config.metrics.enabled = true;
     }
     if args.no_metrics {
@@ -77,11 +77,13 @@ fn load_or_create_key(config: &NodeConfig) -> anyhow::Result<SecretKey> {
     Ok(key)
 }
 
-pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::cmd::init_logging("info,libp2p_gossipsub=warn,libp2p_kad=error");
-    let config = effective_config(&args)?;
+    let config = effective_config(&args.node)?;
     let key = load_or_create_key(&config)?;
-    let node = Node::start(config.clone(), key)
+    let node = NodeBuilder::new(config.clone(), key)
+        .rebuild_store(args.rebuild_store)
+        .start()
         .await
         .context("cannot start the node")?;
     let info = node.info();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use flashback_net::{NetConfig, NetEvent, NetHandle, Protocol};
+use flashback_net::{NetBuilder, NetConfig, NetEvent, NetHandle, Protocol};
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol as AddrProtocol};
 use tokio::sync::mpsc;
 
@@ -49,13 +49,11 @@ pub fn bootstrap_to(mut config: NetConfig, peers: &[&Node]) -> NetConfig {
 }
 
 pub async fn start(config: NetConfig) -> Node {
-    start_with(config, flashback_net::Extras::default()).await
+    start_with(NetBuilder::new(Keypair::generate_ed25519(), config)).await
 }
 
-pub async fn start_with(config: NetConfig, extras: flashback_net::Extras<'_>) -> Node {
-    let (net, events) = flashback_net::spawn_with(Keypair::generate_ed25519(), config, extras)
-        .await
-        .expect("network starts");
+pub async fn start_with(builder: NetBuilder<'_>) -> Node {
+    let (net, events) = builder.spawn().await.expect("network starts");
     let listen = net.listen_addrs().await.expect("listen addrs");
     let addr = listen
         .first()
@@ -154,7 +152,8 @@ pub async fn next_gossip(
 
 /// Starts a node that may have no listener (light clients); returns only its handle.
 pub async fn start_without_listeners(config: NetConfig) -> NetHandle {
-    let (net, _events) = flashback_net::spawn(Keypair::generate_ed25519(), config)
+    let (net, _events) = NetBuilder::new(Keypair::generate_ed25519(), config)
+        .spawn()
         .await
         .expect("network starts");
     net

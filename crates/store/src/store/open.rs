@@ -72,7 +72,7 @@ impl Store {
     ///
     /// Every stored object is checked against its id (blake3) while loading; a mismatch, an
     /// undecodable value or a schema version this build does not know is an error that says
-    /// how to rebuild (see [`Store::destroy_and_recreate`]).
+    /// how to rebuild (`flashback node run --rebuild-store`).
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Store, StoreError> {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
@@ -116,10 +116,10 @@ impl Store {
         Ok(store)
     }
 
-    /// Deletes the listing at `path` and opens an empty one: the documented way out of a
-    /// corrupt or incompatible database (`flashback node run --rebuild-store`). The network
-    /// refills the listing through sync. Refuses to delete a directory that does not look like
-    /// a sled database.
+    /// Deletes the listing at `path` and opens an empty one, for tools that want a damaged
+    /// database gone. The node does not use it: `flashback node run --rebuild-store` moves the
+    /// damaged database aside and opens a fresh one, and the network refills the listing
+    /// through sync. Refuses to delete a directory that does not look like a sled database.
     pub fn destroy_and_recreate(
         path: impl AsRef<Path>,
         config: StoreConfig,

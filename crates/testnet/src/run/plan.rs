@@ -69,9 +69,7 @@ pub(super) fn plan(
         c.sync.interval_secs = s.network.sync_interval_secs;
         c.pipeline.verify_threads = s.network.verify_threads;
         c.metrics.enabled = true;
-        c.metrics.listen = "127.0.0.1:0"
-            .parse()
-            .map_err(|e| TestnetError::Internal(format!("{e}")))?;
+        c.metrics.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         c.metrics.admin = true;
         configs.push((name, c));
     }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use flashback_net::{GossipValidator, Judged, Validation};
 use tokio::sync::mpsc;
 
-use crate::GossipItem;
+use super::GossipItem;
 use crate::metrics::{JudgedOn, Metrics};
 use crate::pipeline::{self, Judgement, Staged, Validator};
 

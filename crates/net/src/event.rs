@@ -1,5 +1,6 @@
-//! The small public types exchanged with the node: events, ids, verdicts. Topic names and
-//! protocol ids are the protocol's, in [`flashback_types::protocol`].
+//! What the network and the node exchange besides commands: events, verdicts, message ids and
+//! response tokens. Topic names and protocol ids are the protocol's, in
+//! [`flashback_types::protocol`].
 
 use std::fmt;
 
@@ -30,7 +31,7 @@ impl From<Validation> for gossipsub::MessageAcceptance {
 
 /// Judges gossip on the network task itself, as each message arrives, so that a valid
 /// message is forwarded without a round trip through another task (see
-/// [`crate::spawn_with`]).
+/// [`crate::NetBuilder::gossip_validator`]).
 ///
 /// The network calls [`GossipValidator::validate`] for every gossip message before emitting
 /// it. `Some(verdict)` is reported to gossipsub at once and the message is not emitted;
