@@ -5,10 +5,8 @@
 mod common;
 
 use common::{DEADLINE, TestNode, cli_stdout, eventually, line};
-use std::time::Duration;
 
 use flashback_client::Client;
-use flashback_client::http::{HttpClient, Method, StatusCode};
 use flashback_net::{NetConfig, NetEvent};
 use flashback_node::{Verdict, prometheus};
 use flashback_store::{Applied, Store, StoreConfig};
@@ -392,19 +390,8 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
     forged[last] ^= 1;
     node.submit_bytes(forged).await;
 
-    let http = HttpClient::new(Duration::from_secs(10));
-    let (status, body) = http
-        .send(
-            Method::GET,
-            &format!("http://{addr}/metrics"),
-            &[],
-            Vec::new(),
-            8 << 20,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK);
-    let body = String::from_utf8(body.to_vec()).unwrap();
+    let (status, body) = common::get_metrics(addr).await;
+    assert_eq!(status, 200, "{body}");
     let objects =
         |labels: &[(&str, &str)]| prometheus::sum(&body, "flashback_objects_total", labels);
     assert_eq!(

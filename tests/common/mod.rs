@@ -153,8 +153,7 @@ impl Drop for ChildGuard {
     }
 }
 
-/// `GET /metrics` at `addr` (a node's metrics endpoint), off the async runtime: the whole HTTP
-/// response.
+/// `GET /metrics` at `addr` (a node's metrics endpoint): the status and the text.
 pub async fn get_metrics(addr: std::net::SocketAddr) -> (u16, String) {
     use flashback_client::http::{HttpClient, Method};
     let (status, body) = HttpClient::new(Duration::from_secs(10))
