@@ -132,11 +132,15 @@ struct State {
 
 type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
 
+/// What cached scores depend on: the instant, the summaries' and the trust store's change
+/// counters, and the number of providers.
+type ScoresKey = (Timestamp, u64, u64, usize);
+
 #[derive(Default)]
 struct Caches {
     listing: Option<(u64, Hash32)>,
     providers: Option<(u64, ProviderDigests)>,
-    scores: Option<((Timestamp, u64, u64, usize), Arc<Scores>)>,
+    scores: Option<(ScoresKey, Arc<Scores>)>,
 }
 
 /// The trust store in force, and a counter of its changes (caches key on it).
