@@ -53,6 +53,18 @@ async fn cli_error(args: &[&str]) -> String {
     lines[0].to_owned()
 }
 
+/// `listing query` at `addr` with `filters`: each offer's provider and badges.
+async fn listing(addr: &str, filters: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut args = vec!["listing", "query", "--node", addr, "--json"];
+    args.extend_from_slice(filters);
+    listed(&cli_json(&args).await)
+}
+
+/// `cert show <id>` at `addr`.
+async fn cert_show(addr: &str, id: &str) -> Value {
+    cli_json(&["cert", "show", id, "--node", addr, "--json"]).await
+}
+
 fn key_file(dir: &Path, name: &str, key: &SecretKey) -> PathBuf {
     let path = dir.join(name);
     keyfile::write(&path, key, Existing::Keep).unwrap();
@@ -185,35 +197,17 @@ async fn certificates_count_where_their_issuer_is_trusted_until_revoked() {
         assert_eq!(entries[0]["subject"], p_pub.as_str());
         assert_eq!(entries[0]["claims"][0], "iso27001=certified");
         assert_eq!(entries[0]["certificates"][0]["status"], "valid");
-        let offers = cli_json(&[
-            "listing",
-            "query",
-            "--certified",
-            "iso27001",
-            "--node",
-            addr,
-            "--json",
-        ])
-        .await;
+        let offers = listing(addr, &["--certified", "iso27001"]).await;
         assert_eq!(
-            listed(&offers),
+            offers,
             [(p_pub.clone(), vec!["iso27001=certified".to_owned()])]
         );
     }
     // The node that does not trust the certifier says so, and lists nothing as certified.
-    let shown = cli_json(&["cert", "show", &cert_id, "--node", &b_addr, "--json"]).await;
+    let shown = cert_show(&b_addr, &cert_id).await;
     assert_eq!(shown["status"], "untrusted_issuer");
-    let offers = cli_json(&[
-        "listing",
-        "query",
-        "--certified",
-        "iso27001",
-        "--node",
-        &b_addr,
-        "--json",
-    ])
-    .await;
-    assert!(listed(&offers).is_empty(), "{offers}");
+    let offers = listing(&b_addr, &["--certified", "iso27001"]).await;
+    assert!(offers.is_empty(), "{offers:?}");
     let register = cli_json(&["register", "providers", "--node", &b_addr, "--json"]).await;
     assert!(register["entries"].as_array().unwrap().is_empty());
 
@@ -233,23 +227,14 @@ async fn certificates_count_where_their_issuer_is_trusted_until_revoked() {
     ])
     .await;
     let tier_id = tier["id"].as_str().unwrap().to_owned();
-    let shown = cli_json(&["cert", "show", &tier_id, "--node", &a_addr, "--json"]).await;
+    let shown = cert_show(&a_addr, &tier_id).await;
     assert_eq!(shown["status"], "outside_scheme");
     assert!(
         shown["detail"].as_str().unwrap().contains("tier"),
         "{shown}"
     );
-    let offers = cli_json(&[
-        "listing",
-        "query",
-        "--certified",
-        "tier",
-        "--node",
-        &a_addr,
-        "--json",
-    ])
-    .await;
-    assert!(listed(&offers).is_empty(), "{offers}");
+    let offers = listing(&a_addr, &["--certified", "tier"]).await;
+    assert!(offers.is_empty(), "{offers:?}");
     // provider show lists both certificates with their statuses.
     let profile = cli_json(&["provider", "show", &p_pub, "--node", &a_addr, "--json"]).await;
     let mut statuses: Vec<&str> = profile["certificates"]
@@ -282,20 +267,11 @@ async fn certificates_count_where_their_issuer_is_trusted_until_revoked() {
     .await;
     // (c's deprecated setting trusts the certifier for every claim, the tier among them.)
     for (addr, left) in [(&a_addr, vec![]), (&c_addr, vec!["tier=gold".to_owned()])] {
-        let offers = cli_json(&["listing", "query", "--node", addr, "--json"]).await;
-        assert_eq!(listed(&offers), [(p_pub.clone(), left)]);
-        let offers = cli_json(&[
-            "listing",
-            "query",
-            "--certified",
-            "iso27001",
-            "--node",
-            addr,
-            "--json",
-        ])
-        .await;
-        assert!(listed(&offers).is_empty(), "{offers}");
-        let shown = cli_json(&["cert", "show", &cert_id, "--node", addr, "--json"]).await;
+        let offers = listing(addr, &[]).await;
+        assert_eq!(offers, [(p_pub.clone(), left)]);
+        let offers = listing(addr, &["--certified", "iso27001"]).await;
+        assert!(offers.is_empty(), "{offers:?}");
+        let shown = cert_show(addr, &cert_id).await;
         assert_eq!(shown["status"], "revoked");
         assert_eq!(shown["detail"], "revoked: audit lapsed");
     }
@@ -395,9 +371,7 @@ async fn compliance_documents_are_checked_and_jurisdictions_verified() {
     // The declared jurisdiction filters the listing; the verified one too, by certificate.
     let by = |flag: &'static str, value: &'static str| {
         let addr = addr.clone();
-        async move {
-            listed(&cli_json(&["listing", "query", flag, value, "--node", &addr, "--json"]).await)
-        }
+        async move { listing(&addr, &[flag, value]).await }
     };
     assert_eq!(by("--jurisdiction", "de").await.len(), 1);
     assert!(by("--jurisdiction", "us").await.is_empty());

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flashback_net::PeerId;
 use flashback_types::clock::now;
-use flashback_types::trust::{RegisterFilter, counting_revocation, in_register};
+use flashback_types::trust::{
+    Judged, RegisterEntry, RegisterFilter, counting_revocation, in_register,
+};
 use flashback_types::wire::{CertificatePage, QueryRequest, QueryResponse};
 use flashback_types::{
     BoundedVec, CertQuery, CertStatus, Certificate, Claim, Object, ObjectId, OfferQuery, PublicKey,
@@ -20,18 +22,6 @@ use flashback_types::{
 };
 
 use crate::{Client, ClientError, OfferPage};
-
-/// A certificate, verified, with its status (recomputed by the client) and the revocation that
-/// counts for it.
-#[derive(Debug, Clone)]
-pub struct VerifiedCert {
-    /// The certificate.
-    pub certificate: Signed<Certificate>,
-    /// Its status under the trust store used.
-    pub status: CertStatus,
-    /// The revocation that makes it revoked, if it is.
-    pub revocation: Option<Signed<Revocation>>,
-}
 
 /// A page of certificates, every verdict checked.
 #[derive(Debug, Clone)]
@@ -41,20 +31,9 @@ pub struct VerifiedCertPage {
     /// The instant the node judged at.
     pub now: Timestamp,
     /// The certificates, in id order.
-    pub certificates: Vec<VerifiedCert>,
+    pub certificates: Vec<Judged>,
     /// Where the next page starts.
     pub next: Option<ObjectId>,
-}
-
-/// One key of a register.
-#[derive(Debug, Clone)]
-pub struct RegisterEntry {
-    /// The key.
-    pub subject: PublicKey,
-    /// The claims it holds.
-    pub held: Vec<Claim>,
-    /// Its certificates from the node's trusted issuers.
-    pub certificates: Vec<VerifiedCert>,
 }
 
 /// A page of a register, every entry checked against the query.
@@ -119,16 +98,9 @@ impl Client {
         let (trust, now, certificates) = self.check_page(node, page)?;
         let mut last = query.after;
         for c in &certificates {
-            let (id, b) = (c.certificate.id(), c.certificate.body());
-            let fits = (query.ids.is_empty() || query.ids.contains(&id))
-                && (query.subjects.is_empty() || query.subjects.contains(&b.subject))
-                && (query.issuers.is_empty() || query.issuers.contains(&b.issuer))
-                && query
-                    .claim
-                    .as_ref()
-                    .is_none_or(|f| b.claims.iter().any(|x| f.matches(x)))
-                && (!query.trusted_only || trust.issuer(&b.issuer).is_some())
-                && last.is_none_or(|l| id > l);
+            let id = c.certificate.id();
+            let fits =
+                query.matches(&id, c.certificate.body(), &trust) && last.is_none_or(|l| id > l);
             if !fits {
                 return Err(bad(
                     node,
@@ -165,7 +137,7 @@ impl Client {
             issuer,
             include_uncertified: query.include_uncertified,
         };
-        let mut by_subject: BTreeMap<PublicKey, Vec<VerifiedCert>> = BTreeMap::new();
+        let mut by_subject: BTreeMap<PublicKey, Vec<Judged>> = BTreeMap::new();
         for c in certificates {
             if trust.issuer(&c.certificate.body().issuer).is_none() {
                 return Err(bad(
@@ -323,7 +295,7 @@ impl Client {
         &self,
         node: PeerId,
         page: CertificatePage,
-    ) -> Result<(TrustStore, Timestamp, Vec<VerifiedCert>), ClientError> {
+    ) -> Result<(TrustStore, Timestamp, Vec<Judged>), ClientError> {
         page.trust.check().map_err(|e| bad(node, e.to_string()))?;
         let skew = self.config.time.max_future_skew_secs;
         if page.now.abs_diff(now()) > skew {
@@ -389,7 +361,7 @@ impl Client {
                     ),
                 ));
             }
-            out.push(VerifiedCert {
+            out.push(Judged {
                 certificate: cert,
                 status,
                 revocation: revocation.cloned(),

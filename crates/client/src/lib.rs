@@ -47,9 +47,7 @@ use tokio::sync::mpsc;
 
 pub use audit::{CrossCheck, VerifiedProviderReport};
 pub use certify::Certify;
-pub use certs::{
-    CertifiedPage, Register, RegisterEntry, TrustSource, VerifiedCert, VerifiedCertPage,
-};
+pub use certs::{CertifiedPage, Register, TrustSource, VerifiedCertPage};
 pub use compliance::{ComplianceReport, DocumentCheck, DocumentOutcome, VERIFIED_PLACE_CLAIMS};
 pub use recommend::Feed;
 pub use sla::Terms;

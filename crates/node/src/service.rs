@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use flashback_net::NetHandle;
-use flashback_store::Judged;
 use flashback_store::{Applied, Store};
 use flashback_types::protocol::MAX_OBJECTS;
+use flashback_types::trust::Judged;
 use flashback_types::wire::{
     CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, NodeStatus, ObjectBytes,
     ProviderReport, QueryRequest, QueryResponse, RegisterPage, SubmitRequest, SubmitResponse,

@@ -76,8 +76,8 @@ pub use reputation::{
     Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,
 };
 pub use store::{
-    Applied, CertPage, Counts, Judged, MAX_VERSIONS_PER_OFFER, QueryPage, RegisterEntry,
-    RegisterPage, SCHEMA_VERSION, Store,
+    Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, RegisterPage, SCHEMA_VERSION,
+    Store,
 };
 
 #[doc(no_inline)]

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bodies::{DataProtocol, ObjectId, Price, ResourceKind, ShortText};
+use crate::bodies::{Certificate, DataProtocol, ObjectId, Price, ResourceKind, ShortText};
 use crate::encoding::BoundedVec;
 use crate::keys::PublicKey;
-use crate::trust::ClaimFilter;
+use crate::trust::{ClaimFilter, TrustStore};
 
 /// Most results one query page may return.
 pub const MAX_QUERY_LIMIT: u32 = 200;
@@ -111,6 +111,19 @@ pub struct CertQuery {
 }
 
 impl CertQuery {
+    /// Whether the certificate `id` matches every filter (the cursor aside), with `trust`
+    /// the answering node's trust store.
+    pub fn matches(&self, id: &ObjectId, cert: &Certificate, trust: &TrustStore) -> bool {
+        (self.ids.is_empty() || self.ids.contains(id))
+            && (self.subjects.is_empty() || self.subjects.contains(&cert.subject))
+            && (self.issuers.is_empty() || self.issuers.contains(&cert.issuer))
+            && self
+                .claim
+                .as_ref()
+                .is_none_or(|f| cert.claims.iter().any(|c| f.matches(c)))
+            && (!self.trusted_only || trust.issuer(&cert.issuer).is_some())
+    }
+
     /// The effective page size.
     pub fn effective_limit(&self) -> usize {
         match self.limit {

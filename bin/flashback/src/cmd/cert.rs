@@ -3,7 +3,8 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use flashback_client::{Certify, Client, VerifiedCert, parse_duration};
+use flashback_client::{Certify, Client, parse_duration};
+use flashback_types::trust::Judged;
 use flashback_types::{BoundedVec, CertQuery, Hash32, PublicKey, TrustStore};
 use serde_json::{Value, json};
 
@@ -41,7 +42,7 @@ fn issuer_name(trust: &TrustStore, key: &PublicKey) -> String {
 }
 
 /// A judged certificate as JSON (the same shape in `cert`, `register` and `provider show`).
-pub(crate) fn cert_json(c: &VerifiedCert, trust: &TrustStore) -> Value {
+pub(crate) fn cert_json(c: &Judged, trust: &TrustStore) -> Value {
     let b = c.certificate.body();
     json!({
         "id": c.certificate.id().to_string(),
@@ -64,7 +65,7 @@ pub(crate) fn cert_json(c: &VerifiedCert, trust: &TrustStore) -> Value {
 }
 
 /// A judged certificate on one line.
-pub(crate) fn cert_line(c: &VerifiedCert, trust: &TrustStore) -> String {
+pub(crate) fn cert_line(c: &Judged, trust: &TrustStore) -> String {
     let b = c.certificate.body();
     let claims: Vec<String> = b
         .claims
@@ -171,17 +172,18 @@ pub(crate) async fn list(args: CertListArgs) -> anyhow::Result<()> {
             };
             query.issuers = BoundedVec::try_from_vec(vec![key])?;
         }
-        let mut found = Vec::new();
-        let trust = loop {
-            let page = client.certificates(&query).await?;
-            found.extend(page.certificates);
-            match page.next {
-                Some(after) if found.len() < args.limit => query.after = Some(after),
-                _ => break page.trust,
+        pages(args.limit, |after| {
+            let query = CertQuery {
+                after,
+                ..query.clone()
+            };
+            let client = &client;
+            async move {
+                let page = client.certificates(&query).await?;
+                Ok((page.certificates, page.trust, page.next))
             }
-        };
-        found.truncate(args.limit);
-        anyhow::Ok((trust, found))
+        })
+        .await
     }
     .await;
     client.close().await;
@@ -197,6 +199,31 @@ pub(crate) async fn list(args: CertListArgs) -> anyhow::Result<()> {
         output::line(cert_line(c, &trust));
     }
     Ok(())
+}
+
+/// Items from successive pages until `limit` or the last page, and the trust store of the
+/// last: `fetch(after)` asks for the page after a cursor.
+pub(crate) async fn pages<T, C, F, Fut>(
+    limit: usize,
+    mut fetch: F,
+) -> anyhow::Result<(TrustStore, Vec<T>)>
+where
+    F: FnMut(Option<C>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, TrustStore, Option<C>)>>,
+{
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, trust, next) = fetch(after.take()).await?;
+        items.extend(page);
+        match next {
+            Some(cursor) if items.len() < limit => after = Some(cursor),
+            _ => {
+                items.truncate(limit);
+                return Ok((trust, items));
+            }
+        }
+    }
 }
 
 pub(crate) async fn show(args: CertShowArgs) -> anyhow::Result<()> {

@@ -1,17 +1,18 @@
 //! `flashback register providers|consumers`: light-client commands (through
 //! `flashback-client`).
 
-use flashback_client::{Client, RegisterEntry};
+use flashback_client::Client;
+use flashback_types::trust::RegisterEntry;
 use flashback_types::{RegisterQuery, RegisterRole, TrustStore};
 use serde_json::{Value, json};
 
 use crate::cli_trust::RegisterArgs;
-use crate::cmd::cert::{cert_json, cert_line};
+use crate::cmd::cert::{cert_json, cert_line, pages};
 use crate::cmd::node::node_addr;
 use crate::output;
 
 pub(crate) async fn run(role: RegisterRole, args: RegisterArgs) -> anyhow::Result<()> {
-    let mut query = RegisterQuery {
+    let query = RegisterQuery {
         role,
         claim: args
             .claim
@@ -29,19 +30,17 @@ pub(crate) async fn run(role: RegisterRole, args: RegisterArgs) -> anyhow::Resul
         ..RegisterQuery::default()
     };
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = async {
-        let mut entries = Vec::new();
-        let trust = loop {
-            let page = client.register(&query).await?;
-            entries.extend(page.entries);
-            match page.next {
-                Some(after) if entries.len() < args.limit => query.after = Some(after),
-                _ => break page.trust,
-            }
+    let result = pages(args.limit, |after| {
+        let query = RegisterQuery {
+            after,
+            ..query.clone()
         };
-        entries.truncate(args.limit);
-        anyhow::Ok((trust, entries))
-    }
+        let client = &client;
+        async move {
+            let page = client.register(&query).await?;
+            Ok((page.entries, page.trust, page.next))
+        }
+    })
     .await;
     client.close().await;
     let (trust, entries) = result?;

@@ -7,37 +7,15 @@ use std::collections::{BTreeSet, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use flashback_types::trust::{RegisterFilter, in_register};
+use flashback_types::trust::{Judged, RegisterEntry, RegisterFilter, in_register};
 use flashback_types::{
     CertQuery, CertStatus, Certificate, Claim, ClaimFilter, Kind, ObjectId, PublicKey,
-    RegisterQuery, RegisterRole, Revocation, Signed, Timestamp, TrustStore,
+    RegisterQuery, RegisterRole, Signed, Timestamp, TrustStore,
 };
 
 use super::{State, Store, Tree};
 use crate::error::StoreError;
 use crate::summaries::CertMeta;
-
-/// A certificate with its status under the trust store, and the revocation that counts for it.
-#[derive(Debug, Clone)]
-pub struct Judged {
-    /// The certificate.
-    pub certificate: Signed<Certificate>,
-    /// Its status.
-    pub status: CertStatus,
-    /// The revocation that makes it revoked, if it is.
-    pub revocation: Option<Signed<Revocation>>,
-}
-
-/// One key of a register, with every certificate trusted issuers gave it.
-#[derive(Debug, Clone)]
-pub struct RegisterEntry {
-    /// The key.
-    pub subject: PublicKey,
-    /// The claims it holds.
-    pub held: Vec<Claim>,
-    /// Its certificates from issuers in the trust store, by id.
-    pub certificates: Vec<Judged>,
-}
 
 /// A page of certificates, judged under `trust`.
 #[derive(Debug, Clone)]
@@ -139,16 +117,7 @@ impl Store {
                 ),
                 None => Box::new(s.certs.range((after, Bound::Unbounded)).map(|(_, c)| c)),
             };
-            let wanted = |c: &&CertMeta| {
-                let b = &c.body;
-                (query.subjects.is_empty() || query.subjects.contains(&b.subject))
-                    && (query.issuers.is_empty() || query.issuers.contains(&b.issuer))
-                    && query
-                        .claim
-                        .as_ref()
-                        .is_none_or(|f| b.claims.iter().any(|x| f.matches(x)))
-                    && (!query.trusted_only || trust.issuer(&b.issuer).is_some())
-            };
+            let wanted = |c: &&CertMeta| query.matches(&c.id, &c.body, &trust);
             let limit = query.effective_limit();
             let mut page: Vec<&CertMeta> = candidates.filter(wanted).take(limit + 1).collect();
             let next = (page.len() > limit).then(|| {

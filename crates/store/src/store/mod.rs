@@ -44,7 +44,7 @@ mod open;
 mod query;
 mod trees;
 
-pub use certs::{CertPage, Judged, RegisterEntry, RegisterPage};
+pub use certs::{CertPage, RegisterPage};
 use commit::Tx;
 use kinds::{Home, Summarised, home};
 use trees::{Idx, TREES, Tree};

@@ -39,7 +39,9 @@ use crate::rules::{valid_claim_name, valid_offer_key};
 
 pub mod verdict;
 
-pub use verdict::{CertStatus, RegisterFilter, counting_revocation, in_register};
+pub use verdict::{
+    CertStatus, Judged, RegisterEntry, RegisterFilter, counting_revocation, in_register,
+};
 
 /// The scheme that lets a certifier certify any claim (what the deprecated
 /// `store.trusted_certifiers` meant).

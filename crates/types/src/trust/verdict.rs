@@ -12,6 +12,7 @@ use super::{ClaimFilter, Requirement, TrustStore};
 use crate::bodies::{Certificate, Claim, ObjectId, Revocation, ShortText, Text, Timestamp};
 use crate::encoding::BoundedVec;
 use crate::keys::PublicKey;
+use crate::signed::Signed;
 
 /// A certificate's standing under a trust store at some instant. Only [`CertStatus::Valid`]
 /// counts.
@@ -73,6 +74,29 @@ impl fmt::Display for CertStatus {
             }
         }
     }
+}
+
+/// A certificate with its status under a trust store, and the revocation that counts for it
+/// (what a node answers and a light client checks).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The certificate.
+    pub certificate: Signed<Certificate>,
+    /// Its status.
+    pub status: CertStatus,
+    /// The revocation that makes it revoked, if it is.
+    pub revocation: Option<Signed<Revocation>>,
+}
+
+/// One key of a register, with every certificate trusted issuers gave it.
+#[derive(Debug, Clone)]
+pub struct RegisterEntry {
+    /// The key.
+    pub subject: PublicKey,
+    /// The claims it holds.
+    pub held: Vec<Claim>,
+    /// Its certificates from issuers in the trust store, by id.
+    pub certificates: Vec<Judged>,
 }
 
 impl TrustStore {
