@@ -76,9 +76,11 @@ impl NodeBuilder {
             path: data_dir.clone(),
             source,
         })?;
-        let store = open_store(&data_dir, config.store.clone(), rebuild_store).await?;
+        // The trust file first: a damaged one stops the node before anything is opened.
         let legacy = config.store.legacy_trust();
-        store.set_trust(trust::initial(&config.trust_path(), &legacy)?);
+        let initial_trust = trust::initial(&config.trust_path(), &legacy)?;
+        let store = open_store(&data_dir, config.store.clone(), rebuild_store).await?;
+        store.set_trust(initial_trust);
 
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
