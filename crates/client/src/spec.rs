@@ -304,3 +304,58 @@ impl OfferSpec {
         Ok(offer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+offer_key = "eu"
+capacity = "1 TiB"
+protocols = ["s3"]
+endpoint = "https://s3.example.net"
+jurisdictions = ["eu", "de"]
+[price]
+amount = 120
+asset = "USD"
+"#;
+
+    fn doc(digest: &str) -> String {
+        format!(
+            "{BASE}[[compliance_docs]]\ntitle = \"DPA\"\nurl = \"http://legal.example.net/dpa\"\n\
+             digest = \"{digest}\"\n"
+        )
+    }
+
+    #[test]
+    fn jurisdictions_and_documents_become_sorted_signed_fields() {
+        let digest = Hash32::of(b"dpa").to_string();
+        let key = flashback_types::SecretKey::generate().public();
+        let offer = OfferSpec::from_toml(&doc(&digest))
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap();
+        let codes: Vec<&str> = offer.jurisdictions.iter().map(|j| j.as_str()).collect();
+        assert_eq!(codes, ["de", "eu"]);
+        assert_eq!(offer.compliance_docs[0].title.as_str(), "DPA");
+        assert_eq!(offer.compliance_docs[0].digest.to_string(), digest);
+    }
+
+    #[test]
+    fn bad_documents_and_codes_name_the_field() {
+        let key = flashback_types::SecretKey::generate().public();
+        let err = OfferSpec::from_toml(&doc("not-hex"))
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("compliance_docs \"DPA\""), "{err}");
+        let upper = BASE.replace("\"eu\", \"de\"", "\"EU\"");
+        let err = OfferSpec::from_toml(&upper)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jurisdictions"), "{err}");
+    }
+}
