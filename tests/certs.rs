@@ -488,3 +488,88 @@ async fn bad_input_is_one_line_and_stores_nothing() {
     assert!(!node.dir.path().join("trust.toml").exists());
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recommend_requires_claims_by_the_trust_store() {
+    let (certifier, stranger) = (SecretKey::generate(), SecretKey::generate());
+    let (cheap, certified) = (SecretKey::generate(), SecretKey::generate());
+    let node = TestNode::start_with(&[], |config| {
+        let mut trust = flashback_types::TrustStore::default();
+        let issuer = flashback_types::trust::Issuer::new(
+            "acme",
+            certifier.public(),
+            &[flashback_types::Role::Certifier],
+            &["iso27001"],
+        )
+        .unwrap();
+        trust.add(issuer, false).unwrap();
+        std::fs::write(config.trust_path(), trust.to_toml()).unwrap();
+    })
+    .await;
+    let now = flashback_types::clock::now();
+    let pricier = offer(&certified, |o| o.price.amount = 200);
+    let cheaper = offer(&cheap, |o| o.price.amount = 100);
+    let objects = [
+        Object::Offer(cheaper.clone()),
+        Object::Offer(pricier.clone()),
+        Object::Certificate(
+            Signed::sign(
+                samples::certificate(
+                    certifier.public(),
+                    certified.public(),
+                    "iso27001",
+                    "yes",
+                    now,
+                ),
+                &certifier,
+            )
+            .unwrap(),
+        ),
+        // The cheap provider's certificate is from a key the node does not trust.
+        Object::Certificate(
+            Signed::sign(
+                samples::certificate(stranger.public(), cheap.public(), "iso27001", "yes", now),
+                &stranger,
+            )
+            .unwrap(),
+        ),
+    ];
+    for object in &objects {
+        assert!(matches!(node.node.submit(object).await, Verdict::Stored(_)));
+    }
+    let addr = node.addr();
+    let base = [
+        "recommend",
+        "--node",
+        &addr,
+        "--volume",
+        "1 GiB",
+        "--duration",
+        "30d",
+        "--replicas",
+        "1",
+        "--tolerance",
+        "0",
+        "--require-claim",
+        "iso27001=yes",
+        "--json",
+    ];
+    // By the node's trust store: the certified provider, though it costs more.
+    let v = cli_json(&base).await;
+    assert_eq!(
+        v["placement"]["picks"][0]["offer"],
+        pricier.id().to_string(),
+        "{v}"
+    );
+    // By the caller's own trust (the stranger only): the cheap one.
+    let stranger_key = stranger.public().to_string();
+    let mut own = base.to_vec();
+    own.extend_from_slice(&["--trust-issuer", &stranger_key]);
+    let v = cli_json(&own).await;
+    assert_eq!(
+        v["placement"]["picks"][0]["offer"],
+        cheaper.id().to_string(),
+        "{v}"
+    );
+    node.node.shutdown().await;
+}
