@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use common::{TestNode, eventually, run_cli};
 use flashback_node::Verdict;
 use flashback_types::keyfile::{self, Existing};
+use flashback_types::trust::Issuer;
 use flashback_types::{
-    BoundedVec, ComplianceDoc, Hash32, Kind, Object, Offer, SecretKey, Signed, samples,
+    BoundedVec, ComplianceDoc, Hash32, Kind, Object, Offer, Role, SecretKey, Signed, TrustStore,
+    samples,
 };
 use serde_json::Value;
 
@@ -63,6 +65,18 @@ async fn listing(addr: &str, filters: &[&str]) -> Vec<(String, Vec<String>)> {
 /// `cert show <id>` at `addr`.
 async fn cert_show(addr: &str, id: &str) -> Value {
     cli_json(&["cert", "show", id, "--node", addr, "--json"]).await
+}
+
+/// A node whose trust file, written before it starts, trusts `key` as the certifier `name`
+/// for `scheme`.
+async fn node_trusting(name: &str, key: &SecretKey, scheme: &str) -> TestNode {
+    let issuer = Issuer::new(name, key.public(), &[Role::Certifier], &[scheme]).unwrap();
+    TestNode::start_with(&[], |config| {
+        let mut trust = TrustStore::default();
+        trust.add(issuer, false).unwrap();
+        std::fs::write(config.trust_path(), trust.to_toml()).unwrap();
+    })
+    .await
 }
 
 fn key_file(dir: &Path, name: &str, key: &SecretKey) -> PathBuf {
@@ -316,19 +330,7 @@ async fn compliance_documents_are_checked_and_jurisdictions_verified() {
     let content = Arc::new(Mutex::new(b"We process your data in the EU.".to_vec()));
     let (url, server) = document_server(content.clone()).await;
     // The node trusts a regulator for jurisdictions, from its trust file at start.
-    let node = TestNode::start_with(&[], |config| {
-        let mut trust = flashback_types::TrustStore::default();
-        let issuer = flashback_types::trust::Issuer::new(
-            "regulator",
-            regulator.public(),
-            &[flashback_types::Role::Certifier],
-            &["jurisdiction"],
-        )
-        .unwrap();
-        trust.add(issuer, false).unwrap();
-        std::fs::write(config.trust_path(), trust.to_toml()).unwrap();
-    })
-    .await;
+    let node = node_trusting("regulator", &regulator, "jurisdiction").await;
     let o = offer(&provider, |o| {
         o.jurisdictions =
             BoundedVec::try_from_vec(vec!["de".try_into().unwrap(), "eu".try_into().unwrap()])
@@ -493,19 +495,7 @@ async fn bad_input_is_one_line_and_stores_nothing() {
 async fn recommend_requires_claims_by_the_trust_store() {
     let (certifier, stranger) = (SecretKey::generate(), SecretKey::generate());
     let (cheap, certified) = (SecretKey::generate(), SecretKey::generate());
-    let node = TestNode::start_with(&[], |config| {
-        let mut trust = flashback_types::TrustStore::default();
-        let issuer = flashback_types::trust::Issuer::new(
-            "acme",
-            certifier.public(),
-            &[flashback_types::Role::Certifier],
-            &["iso27001"],
-        )
-        .unwrap();
-        trust.add(issuer, false).unwrap();
-        std::fs::write(config.trust_path(), trust.to_toml()).unwrap();
-    })
-    .await;
+    let node = node_trusting("acme", &certifier, "iso27001").await;
     let now = flashback_types::clock::now();
     let pricier = offer(&certified, |o| o.price.amount = 200);
     let cheaper = offer(&cheap, |o| o.price.amount = 100);
