@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
+
 /// Flashback: a peer-to-peer marketplace for storage and compute, with no central server.
 ///
 /// Providers run full nodes that gossip signed offers; consumers use light clients that verify
@@ -65,6 +67,22 @@ pub(crate) enum Command {
     /// excluded it, with its value against the limit, and the highest price at which it would
     /// have been picked.
     Recommend(Box<RecommendArgs>),
+    /// Issue, revoke, list and show certificates: signed claims about a key, such as
+    /// "iso27001=certified" or "region=eu-west" (light client).
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// This node's trust store: the certifier, auditor and arbiter keys it trusts, by name, and
+    /// the claims each may certify (edits <data-dir>/trust.toml; the node follows).
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Registers of certified providers and consumers, by the node's trust store, each
+    /// certificate with its status (light client).
+    #[command(subcommand)]
+    Register(RegisterCommand),
+    /// Check a provider's compliance: fetch each legal document its offers declare and compare
+    /// it with the signed digest (light client).
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,12 +145,17 @@ pub(crate) struct RecommendArgs {
     /// With --min-reputation: at most this many picks may be unrated providers.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) explore: u32,
-    /// A claim every pick must hold from a trusted issuer, name=value (repeatable).
+    /// A claim every pick must hold, name=value (repeatable), by the node's trust store
+    /// unless --trust-file or --trust-issuer say whom you trust.
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) require_claim: Vec<String>,
-    /// A certificate issuer you trust, by public key (repeatable).
-    #[arg(long, value_name = "KEY")]
+    /// A certificate issuer you trust for any claim, by public key (repeatable), instead of
+    /// the node's trust store.
+    #[arg(long, value_name = "KEY", conflicts_with = "trust_file")]
     pub(crate) trust_issuer: Vec<String>,
+    /// Your own trust store (a trust.toml, see `flashback trust`) instead of the node's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trust_file: Option<PathBuf>,
     /// Minimise the loss probability within the budget instead of the cost.
     #[arg(long)]
     pub(crate) maximize_availability: bool,
@@ -374,6 +397,9 @@ pub(crate) struct PublishArgs {
     /// Data-plane endpoint (URL or multiaddr).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
+    /// Jurisdiction the provider operates under (repeatable), e.g. eu, de, us-ca.
+    #[arg(long = "jurisdiction", value_name = "CODE")]
+    pub(crate) jurisdictions: Vec<String>,
     /// Availability promised, basis points (9990 = 99.90 %).
     #[arg(long, value_name = "BP", default_value_t = 0)]
     pub(crate) availability_bp: u16,
@@ -446,6 +472,14 @@ pub(crate) struct QueryArgs {
     /// Provider certified by this certifier key.
     #[arg(long, value_name = "KEY")]
     pub(crate) certified_by: Option<String>,
+    /// Provider holds this claim by the node's trust store: a name (iso27001) or name=value
+    /// (region=eu-west, the verified region rather than the declared one); repeatable, all
+    /// must hold.
+    #[arg(long, value_name = "CLAIM")]
+    pub(crate) certified: Vec<String>,
+    /// Offer declares this jurisdiction (repeatable: any of them).
+    #[arg(long = "jurisdiction", value_name = "CODE")]
+    pub(crate) jurisdictions: Vec<String>,
     /// Provider reputation at least this (0.0 to 1.0).
     #[arg(long, value_name = "SCORE")]
     pub(crate) min_reputation: Option<f64>,

@@ -22,6 +22,9 @@
 //! ```
 
 mod audit;
+mod certify;
+mod certs;
+mod compliance;
 pub mod http;
 pub mod probe;
 pub mod recommend;
@@ -43,10 +46,14 @@ use flashback_types::{
 use tokio::sync::mpsc;
 
 pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use certify::Certify;
+pub use certs::{CertifiedPage, Register, TrustSource, VerifiedCertPage};
+pub use compliance::{ComplianceReport, DocumentCheck, DocumentOutcome, VERIFIED_PLACE_CLAIMS};
 pub use recommend::Feed;
 pub use sla::Terms;
 pub use spec::{
-    ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration, parse_protocol, parse_size,
+    ComplianceDocSpec, ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration,
+    parse_protocol, parse_size,
 };
 
 /// What can go wrong for a light client. Every message says what to do next.

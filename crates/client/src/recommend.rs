@@ -2,8 +2,9 @@
 //!
 //! [`Client::candidates`] pages through every live offer that matches the request's
 //! prefilters (kind, regions, capacity for one pick, availability and latency floors), asks
-//! for each provider's reputation (unrated when no attestation counted) and fetches the
-//! certificates offers cite, keeping the claims of issuers the caller trusts. The optimizer
+//! for each provider's reputation (unrated when no attestation counted) and the claims each
+//! provider holds by a trust store (the node's, or the caller's: [`TrustSource`]), from the
+//! certificates about it, every verdict recomputed by the client. The optimizer
 //! (`flashback-select`) then applies every rule itself, so a node that filters wrongly can
 //! hide an offer but cannot slip in one that breaks the request.
 
@@ -11,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use flashback_select::{Candidate, Request};
 use flashback_types::{
-    BoundedVec, Claim, Object, ObjectId, Offer, OfferQuery, PublicKey, ShortText, Signed, SortKey,
-    protocol::MAX_OBJECTS,
+    BoundedVec, Claim, Offer, OfferQuery, PublicKey, ShortText, Signed, SortKey,
 };
 
-use crate::{Client, ClientError};
+use crate::{Client, ClientError, TrustSource};
 
 /// The claim name that declares a provider's operator (at most one pick per operator).
 pub const OPERATOR_CLAIM: &str = "operator";
@@ -41,11 +41,11 @@ pub struct Feed {
 impl Client {
     /// Builds the candidates for `req` from the listing: all pages of live offers matching
     /// its prefilters, each provider's reputation (providers the node flagged for
-    /// equivocation are left out), and the claims of certificates by `trusted` issuers.
+    /// equivocation are left out), and the claims each provider holds by `trust`.
     pub async fn candidates(
         &self,
         req: &Request,
-        trusted: &[PublicKey],
+        trust: &TrustSource,
     ) -> Result<Feed, ClientError> {
         let query = prefilters(req);
         let (offers, pages, truncated) = self.all_offers(&query).await?;
@@ -63,7 +63,8 @@ impl Client {
             reputation.insert(*p, rated.then_some(report.score));
         }
 
-        let claims = self.trusted_claims(&offers, &query, trusted).await?;
+        let providers: Vec<PublicKey> = providers.into_iter().collect();
+        let claims = self.claims_of(&providers, trust).await?;
         let mut candidates = Vec::with_capacity(offers.len());
         let mut kept = Vec::with_capacity(offers.len());
         for offer in offers {
@@ -113,60 +114,6 @@ impl Client {
                 None => return Ok((out, pages, false)),
             }
         }
-    }
-
-    /// Per provider: the claims of the live certificates its offers cite, issued to it by one
-    /// of `trusted`. A light client cannot list revocations, so a claim also needs the node's
-    /// word that the provider still holds an unrevoked certificate from that issuer (its
-    /// `certified_by` filter over the same offers).
-    async fn trusted_claims(
-        &self,
-        offers: &[Signed<Offer>],
-        query: &OfferQuery,
-        trusted: &[PublicKey],
-    ) -> Result<BTreeMap<PublicKey, Vec<Claim>>, ClientError> {
-        let mut out: BTreeMap<PublicKey, Vec<Claim>> = BTreeMap::new();
-        if trusted.is_empty() {
-            return Ok(out);
-        }
-        let mut unrevoked: BTreeMap<PublicKey, BTreeSet<PublicKey>> = BTreeMap::new();
-        for issuer in trusted {
-            let q = OfferQuery {
-                certified_by: Some(*issuer),
-                cursor: None,
-                ..query.clone()
-            };
-            let (certified, _, _) = self.all_offers(&q).await?;
-            unrevoked.insert(
-                *issuer,
-                certified.iter().map(|o| o.body().provider).collect(),
-            );
-        }
-        let cited: BTreeSet<ObjectId> = offers
-            .iter()
-            .flat_map(|o| o.body().certificates.iter().copied())
-            .collect();
-        let cited: Vec<ObjectId> = cited.into_iter().collect();
-        for chunk in cited.chunks(MAX_OBJECTS) {
-            for object in self.get(chunk).await? {
-                let Object::Certificate(cert) = object else {
-                    continue;
-                };
-                let c = cert.body();
-                let live = unrevoked
-                    .get(&c.issuer)
-                    .is_some_and(|subjects| subjects.contains(&c.subject));
-                if live {
-                    let held = out.entry(c.subject).or_default();
-                    for claim in c.claims.iter() {
-                        if !held.contains(claim) {
-                            held.push(claim.clone());
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

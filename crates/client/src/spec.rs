@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use flashback_types::{
-    BoundedVec, ComputeSpec, DataProtocol, Hash32, Offer, Price, PriceUnit, PublicKey, QosTargets,
-    ResourceKind, SignedBody, Text, Timestamp,
+    BoundedVec, ComplianceDoc, ComputeSpec, DataProtocol, Hash32, Offer, Price, PriceUnit,
+    PublicKey, QosTargets, ResourceKind, SignedBody, Text, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +47,12 @@ pub struct OfferSpec {
     /// Ids (hex) of certificates about the provider.
     #[serde(default)]
     pub certificates: Vec<String>,
-    /// blake3 digests (hex) of compliance documents.
+    /// Jurisdictions the provider operates under (lowercase codes: `eu`, `de`, `us-ca`).
     #[serde(default)]
-    pub compliance_docs: Vec<String>,
+    pub jurisdictions: Vec<String>,
+    /// Legal and compliance documents: title, URL and the blake3 of the document's bytes.
+    #[serde(default)]
+    pub compliance_docs: Vec<ComplianceDocSpec>,
     /// Compute details (compute offers only).
     #[serde(default)]
     pub compute: Option<ComputeSpecText>,
@@ -60,6 +63,18 @@ pub struct OfferSpec {
     /// supersedes the last.
     #[serde(default)]
     pub seq: Option<u64>,
+}
+
+/// A compliance document as written by a provider (`[[compliance_docs]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceDocSpec {
+    /// What it is (up to 128 bytes).
+    pub title: String,
+    /// Where anyone can fetch it.
+    pub url: String,
+    /// blake3 of its bytes (64 hex; `b3sum <file>` prints it).
+    pub digest: String,
 }
 
 /// Price as written by a provider.
@@ -208,6 +223,25 @@ impl OfferSpec {
                 .collect::<Result<Vec<_>, _>>()
                 .map(sorted_unique)
         };
+        let jurisdictions = sorted_unique(
+            self.jurisdictions
+                .iter()
+                .map(|j| j.trim().try_into().map_err(|e| bad("jurisdictions", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let docs = sorted_unique(
+            self.compliance_docs
+                .iter()
+                .map(|d| {
+                    let field = format!("compliance_docs {:?}", d.title);
+                    Ok(ComplianceDoc {
+                        title: d.title.trim().try_into().map_err(|e| bad(&field, e))?,
+                        url: d.url.trim().try_into().map_err(|e| bad(&field, e))?,
+                        digest: Hash32::from_str(d.digest.trim()).map_err(|e| bad(&field, e))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ClientError>>()?,
+        );
         let throughput = match &self.qos.throughput_per_sec {
             Some(t) if !t.trim().is_empty() => parse_size("qos.throughput_per_sec", t)?,
             _ => 0,
@@ -258,10 +292,8 @@ impl OfferSpec {
             },
             redundancy: self.redundancy,
             certificates: bounded("certificates", hashes("certificates", &self.certificates)?)?,
-            compliance_docs: bounded(
-                "compliance_docs",
-                hashes("compliance_docs", &self.compliance_docs)?,
-            )?,
+            jurisdictions: bounded("jurisdictions", jurisdictions)?,
+            compliance_docs: bounded("compliance_docs", docs)?,
             compute,
             created_at: now,
             expires_at: now.saturating_add(parse_duration("valid_for", &self.valid_for)?),
@@ -270,5 +302,60 @@ impl OfferSpec {
             .check()
             .map_err(|e| ClientError::InvalidInput(format!("offer is not valid: {}", e.detail)))?;
         Ok(offer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+offer_key = "eu"
+capacity = "1 TiB"
+protocols = ["s3"]
+endpoint = "https://s3.example.net"
+jurisdictions = ["eu", "de"]
+[price]
+amount = 120
+asset = "USD"
+"#;
+
+    fn doc(digest: &str) -> String {
+        format!(
+            "{BASE}[[compliance_docs]]\ntitle = \"DPA\"\nurl = \"http://legal.example.net/dpa\"\n\
+             digest = \"{digest}\"\n"
+        )
+    }
+
+    #[test]
+    fn jurisdictions_and_documents_become_sorted_signed_fields() {
+        let digest = Hash32::of(b"dpa").to_string();
+        let key = flashback_types::SecretKey::generate().public();
+        let offer = OfferSpec::from_toml(&doc(&digest))
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap();
+        let codes: Vec<&str> = offer.jurisdictions.iter().map(|j| j.as_str()).collect();
+        assert_eq!(codes, ["de", "eu"]);
+        assert_eq!(offer.compliance_docs[0].title.as_str(), "DPA");
+        assert_eq!(offer.compliance_docs[0].digest.to_string(), digest);
+    }
+
+    #[test]
+    fn bad_documents_and_codes_name_the_field() {
+        let key = flashback_types::SecretKey::generate().public();
+        let err = OfferSpec::from_toml(&doc("not-hex"))
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("compliance_docs \"DPA\""), "{err}");
+        let upper = BASE.replace("\"eu\", \"de\"", "\"EU\"");
+        let err = OfferSpec::from_toml(&upper)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jurisdictions"), "{err}");
     }
 }

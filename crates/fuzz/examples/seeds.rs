@@ -8,6 +8,20 @@ use flashback_types::{
     Agreement, Decision, EquivocationEvidence, Kind, Object, SecretKey, Signed, samples,
 };
 
+fn two_claims(
+    issuer: flashback_types::PublicKey,
+    subject: flashback_types::PublicKey,
+    now: u64,
+) -> flashback_types::Certificate {
+    let mut cert = samples::certificate(issuer, subject, "iso27001", "certified", now);
+    let region = samples::certificate(issuer, subject, "region", "eu-west", now).claims[0].clone();
+    let mut claims = cert.claims.to_vec();
+    claims.push(region);
+    cert.claims = flashback_types::BoundedVec::try_from_vec(claims).unwrap();
+    cert.evidence = None;
+    cert
+}
+
 fn main() {
     let now = 1_800_000_000;
     let p = SecretKey::from_seed(&[7; 32]);
@@ -70,6 +84,8 @@ fn main() {
         Object::from(
             Signed::sign(samples::revocation(p.public(), offer_obj.id(), now), &p).unwrap(),
         ),
+        // Several claims and no evidence: the other shape of a certificate.
+        Object::from(Signed::sign(two_claims(p.public(), c.public(), now), &p).unwrap()),
     ];
     // The two kinds made of other objects, for the `object` target only.
     let agreement = Agreement::from_parts(c_prop.clone(), decision).unwrap();

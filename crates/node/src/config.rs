@@ -20,8 +20,10 @@ pub struct NodeConfig {
     pub key_file: Option<PathBuf>,
     /// Network settings (listen addresses, bootstrap peers, limits).
     pub net: NetConfig,
-    /// Listing store settings (cache size, price rates, trusted certifiers).
+    /// Listing store settings (cache size, price rates, reputation).
     pub store: StoreConfig,
+    /// Where the trust store is and how often it is re-read.
+    pub trust: TrustConfig,
     /// Clock-skew rule for incoming objects.
     pub time: TimeRules,
     /// Validation pipeline settings.
@@ -46,6 +48,7 @@ impl Default for NodeConfig {
             key_file: None,
             net: NetConfig::default(),
             store: StoreConfig::default(),
+            trust: TrustConfig::default(),
             time: TimeRules::default(),
             pipeline: PipelineConfig::default(),
             sync: SyncConfig::default(),
@@ -77,6 +80,14 @@ impl NodeConfig {
             .unwrap_or_else(|| self.data_dir.join("node.key"))
     }
 
+    /// The trust file in use.
+    pub fn trust_path(&self) -> PathBuf {
+        self.trust
+            .file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::TRUST_FILE))
+    }
+
     /// Where `node.json` is written.
     pub fn node_json_path(&self) -> PathBuf {
         self.data_dir.join(NODE_JSON)
@@ -95,6 +106,28 @@ pub fn default_data_dir() -> PathBuf {
     dirs::data_dir()
         .map(|d| d.join("flashback"))
         .unwrap_or_else(|| PathBuf::from("flashback-data"))
+}
+
+/// The trust store's file: the issuer keys this node trusts, their roles and the claims each
+/// may certify (edited by `flashback trust add|remove|require`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    /// The trust file. Default: `<data_dir>/trust.toml`; a missing file trusts nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// How often the node re-reads the file, in milliseconds: an edit takes effect within this
+    /// delay, without a restart.
+    pub reload_ms: u64,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            reload_ms: 1000,
+        }
+    }
 }
 
 /// Validation pipeline settings.

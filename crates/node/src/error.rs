@@ -19,6 +19,14 @@ pub enum NodeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The trust file cannot be used, or an edit of it was refused.
+    #[error("trust file {path}: {detail}")]
+    Trust {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// The metrics endpoint could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(String),

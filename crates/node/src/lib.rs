@@ -14,7 +14,7 @@
 //!   light clients' query and submit; `sla.rs`: the provider's answer to SLA proposals;
 //! - `config.rs`, `error.rs`, `info.rs` (`node.json`), `address_book.rs` (`peers.json`),
 //!   `files.rs` (files mirrored from memory), `metrics.rs`, `admin.rs`, `blobs.rs`,
-//!   `trace.rs`, `clock.rs`.
+//!   `trace.rs`, `trust.rs` (the trust file: read, edited, watched), `clock.rs`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), flashback_node::NodeError> {
@@ -46,11 +46,12 @@ mod support;
 mod sync;
 mod tasks;
 mod trace;
+mod trust;
 
 pub use admin::ADMIN_TOKEN;
 pub use config::{
     BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,
-    SyncConfig, default_data_dir,
+    SyncConfig, TrustConfig, default_data_dir,
 };
 pub use error::NodeError;
 pub use info::NodeInfo;
@@ -60,5 +61,6 @@ pub use sla::{SlaPolicy, decide};
 pub use start::NodeBuilder;
 pub use sync::RoundStats;
 pub use trace::APPLIED_LOG;
+pub use trust::{TRUST_FILE, edit_trust_file, load_trust_file};
 
 pub(crate) use support::{blocking, bounded};

@@ -6,11 +6,13 @@ use std::time::Duration;
 use flashback_net::NetHandle;
 use flashback_store::{Applied, Store};
 use flashback_types::protocol::MAX_OBJECTS;
+use flashback_types::trust::Judged;
 use flashback_types::wire::{
-    CountedAttestation, ErrorReply, ExcludedAttestation, NodeStatus, ObjectBytes, ProviderReport,
-    QueryRequest, QueryResponse, SubmitRequest, SubmitResponse, decode_request, truncated,
+    CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, NodeStatus, ObjectBytes,
+    ProviderReport, QueryRequest, QueryResponse, RegisterPage, SubmitRequest, SubmitResponse,
+    decode_request, truncated,
 };
-use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule};
+use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule, Timestamp, TrustStore};
 use tokio::sync::broadcast;
 
 use crate::pipeline::{Judgement, Validator, Verdict};
@@ -109,6 +111,39 @@ impl Services {
                 .await?;
                 QueryResponse::Status(status)
             }
+            QueryRequest::Certificates(query) => {
+                let page = blocking(move || {
+                    let now = now();
+                    let page = store.certificate_page(&query, now)?;
+                    Ok(certificate_page(
+                        &page.trust,
+                        now,
+                        &page.certificates,
+                        page.next,
+                    ))
+                })
+                .await?;
+                QueryResponse::Certificates(page)
+            }
+            QueryRequest::Register(query) => {
+                let page = blocking(move || {
+                    let now = now();
+                    let register = store.register(&query, now)?;
+                    let judged: Vec<Judged> = register
+                        .entries
+                        .iter()
+                        .flat_map(|e| e.certificates.iter().cloned())
+                        .collect();
+                    Ok(RegisterPage {
+                        page: certificate_page(&register.trust, now, &judged, None),
+                        subjects: bounded(register.entries.iter().map(|e| e.subject).collect()),
+                        next: register.next,
+                    })
+                })
+                .await?;
+                QueryResponse::Register(page)
+            }
+            QueryRequest::Trust => QueryResponse::Trust((*self.store.trust()).clone()),
         })
     }
 
@@ -283,6 +318,34 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
         counted: bounded(counted),
         excluded: bounded(excluded),
     })
+}
+
+/// Judged certificates as the query protocol carries them.
+fn certificate_page(
+    trust: &TrustStore,
+    now: Timestamp,
+    judged: &[Judged],
+    next: Option<ObjectId>,
+) -> CertificatePage {
+    CertificatePage {
+        trust: trust.clone(),
+        now,
+        certificates: bounded(
+            judged
+                .iter()
+                .map(|j| bytes(j.certificate.encoded()))
+                .collect(),
+        ),
+        statuses: bounded(judged.iter().map(|j| j.status.clone()).collect()),
+        revocations: bounded(
+            judged
+                .iter()
+                .filter_map(|j| j.revocation.as_ref())
+                .map(|r| bytes(r.encoded()))
+                .collect(),
+        ),
+        next,
+    }
 }
 
 fn bytes(b: &[u8]) -> ObjectBytes {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flashback_net::{GossipValidator, NetBuilder, NetConfig, NetEvent, NetHandle, Registry};
 use flashback_store::{Store, StoreConfig, StoreError};
@@ -21,7 +22,7 @@ use crate::service::Services;
 use crate::tasks::events::EventTask;
 use crate::{
     APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
-    blocking, metrics, sla, tasks, trace,
+    blocking, metrics, sla, tasks, trace, trust,
 };
 
 /// The listing's directory in the data dir.
@@ -75,7 +76,11 @@ impl NodeBuilder {
             path: data_dir.clone(),
             source,
         })?;
+        // The trust file first: a damaged one stops the node before anything is opened.
+        let legacy = config.store.legacy_trust();
+        let initial_trust = trust::initial(&config.trust_path(), &legacy)?;
         let store = open_store(&data_dir, config.store.clone(), rebuild_store).await?;
+        store.set_trust(initial_trust);
 
         let mut registry = Registry::default();
         let metrics = metrics::Metrics::register(&mut registry);
@@ -187,6 +192,13 @@ impl NodeBuilder {
             stop.clone(),
         ));
         tasks.spawn(tasks::gc::run(store.clone(), stop.clone()));
+        tasks.spawn(trust::watch(
+            store.clone(),
+            config.trust_path(),
+            legacy,
+            Duration::from_millis(config.trust.reload_ms.max(10)),
+            stop.clone(),
+        ));
         tasks.spawn(sla::run(
             services.clone(),
             key.clone(),

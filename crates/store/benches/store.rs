@@ -152,6 +152,7 @@ fn make_offer(i: u64, key: &SecretKey, salt: u64) -> Signed<Offer> {
         },
         redundancy: 1 + (r(15) % 3) as u8,
         certificates: BoundedVec::new(),
+        jurisdictions: BoundedVec::new(),
         compliance_docs: BoundedVec::new(),
         compute: compute.then(|| ComputeSpec {
             vcpus: 4,

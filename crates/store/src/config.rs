@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use flashback_types::{PublicKey, valid_asset};
+use flashback_types::{PublicKey, TrustStore, valid_asset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -67,11 +67,15 @@ pub struct StoreConfig {
     /// assets; an offer whose asset has no rate is left out of cross-asset price filters and
     /// sorts last on price.
     pub rates: BTreeMap<String, Rate>,
-    /// Certifier keys this node trusts (like TLS roots): [`crate::Store::trusted_certificates`]
-    /// returns the valid certificates they issued about a key.
+    /// Deprecated: the trust store (`<data-dir>/trust.toml`, `flashback trust add`) replaces
+    /// it. Still honoured: each key is trusted as a certifier for every claim (scheme `*`),
+    /// unless the trust store names that key; the node warns at start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_certifiers: Vec<PublicKey>,
-    /// Keys whose certificate with claim `auditor` on an attester lets that attester's
-    /// attestations count without an agreement.
+    /// Deprecated: the trust store replaces it. Still honoured: each key is trusted as an
+    /// auditor (its `auditor` certificates make attestations count without an agreement),
+    /// unless the trust store names that key; the node warns at start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_auditors: Vec<PublicKey>,
     /// Reputation parameters.
     pub reputation: ReputationParams,
@@ -91,6 +95,12 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The trust the deprecated `trusted_certifiers` and `trusted_auditors` settings give
+    /// ([`TrustStore::legacy`]); empty when neither is set.
+    pub fn legacy_trust(&self) -> TrustStore {
+        TrustStore::legacy(&self.trusted_certifiers, &self.trusted_auditors)
+    }
+
     /// Checks the settings that would otherwise fail later, with a message naming the field.
     pub fn validate(&self) -> Result<(), StoreError> {
         for (asset, rate) in &self.rates {

@@ -66,6 +66,9 @@ pub enum StoreError {
     /// The configuration cannot be used.
     #[error("invalid store configuration: {0}; fix the `[store]` section of the node config")]
     Config(String),
+    /// A query named trust settings that do not exist (an unknown issuer name).
+    #[error(transparent)]
+    Trust(#[from] flashback_types::trust::TrustError),
     /// `destroy_and_recreate` was pointed at a directory that is not a listing database.
     #[error(
         "refusing to delete {path}: it does not look like a listing database ({detail}); \

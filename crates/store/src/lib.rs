@@ -11,6 +11,8 @@
 //!   is acknowledged only once it is durable.
 //! - [`Store::query_offers`] answers an [`OfferQuery`] with signed offers, one page at a time.
 //! - [`Store::reputation`] / [`Store::explain`]: agreement-backed, time-decayed, deterministic.
+//! - [`Store::set_trust`]: the trust store every verdict reads; [`Store::certificate_page`],
+//!   [`Store::register`], [`Store::held_claims`]: certificates judged under it.
 //! - [`Store::listing_digest`], [`Store::provider_digests`], [`Store::all_ids`]: what the sync
 //!   protocol compares. The same objects give the same digests in any order.
 //!
@@ -42,6 +44,7 @@
 //!     qos: QosTargets { availability_bp: 9990, ..Default::default() },
 //!     redundancy: 2,
 //!     certificates: BoundedVec::new(),
+//!     jurisdictions: BoundedVec::new(),
 //!     compliance_docs: BoundedVec::new(),
 //!     compute: None,
 //!     created_at: now,
@@ -68,11 +71,14 @@ mod summaries;
 
 pub use config::{Rate, ReputationParams, StoreConfig};
 pub use error::StoreError;
+pub use flashback_types::trust::AUDITOR_CLAIM;
 pub use reputation::{
     Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,
 };
-pub use store::{Applied, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, SCHEMA_VERSION, Store};
-pub use summaries::AUDITOR_CLAIM;
+pub use store::{
+    Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, RegisterPage, SCHEMA_VERSION,
+    Store,
+};
 
 #[doc(no_inline)]
 pub use flashback_types::{Object, OfferQuery};

@@ -1,6 +1,7 @@
 //! Reputation: a deterministic function of the stored objects and `now`.
 //!
-//! Only attestations backed by an agreement (or by a trusted auditor's certificate) count; per
+//! Only attestations backed by an agreement (or by a certificate from an issuer the trust
+//! store holds as an auditor) count; per
 //! `(attester, subject)` only the newest eligible window counts; one attester contributes at
 //! most `max_probes_per_attester` probes. The score mixes a time-decayed Beta mean with the
 //! share of windows that met the agreed QoS. Every sum runs in attester-key order with plain
@@ -9,7 +10,7 @@
 
 use std::fmt;
 
-use flashback_types::{ObjectId, PublicKey, Timestamp};
+use flashback_types::{ObjectId, PublicKey, Timestamp, TrustStore};
 
 use crate::config::ReputationParams;
 use crate::summaries::{AgrMeta, AttMeta, Summaries};
@@ -35,7 +36,8 @@ pub enum Basis {
     /// The attester is the consumer of this agreement (named by its proposal id) with the
     /// subject, and its service period covers the window.
     Agreement(ObjectId),
-    /// The attester holds this valid `auditor` certificate from a trusted auditor.
+    /// The attester holds this valid `auditor` certificate from an issuer the trust store
+    /// holds as an auditor.
     Auditor(ObjectId),
 }
 
@@ -225,7 +227,7 @@ fn basis(
     summaries: &Summaries,
     a: &AttMeta,
     now: Timestamp,
-    auditors: &[PublicKey],
+    trust: &TrustStore,
 ) -> Result<(Basis, Option<bool>), ExclusionReason> {
     if a.expires_at <= now {
         return Err(ExclusionReason::Expired);
@@ -254,7 +256,7 @@ fn basis(
     if let Some(agr) = covering {
         return Ok((Basis::Agreement(agr.proposal_id), Some(met_sla(a, agr))));
     }
-    if let Some(cert) = summaries.auditor_cert(&a.attester, auditors, now) {
+    if let Some(cert) = summaries.auditor_cert(&a.attester, trust, now) {
         return Ok((Basis::Auditor(cert), None));
     }
     Err(if any_live {
@@ -270,7 +272,7 @@ pub(crate) fn explain(
     provider: &PublicKey,
     now: Timestamp,
     params: &ReputationParams,
-    auditors: &[PublicKey],
+    trust: &TrustStore,
 ) -> Explanation {
     let mut counted: Vec<CountedAttestation> = Vec::new();
     let mut excluded: Vec<ExcludedAttestation> = Vec::new();
@@ -291,7 +293,7 @@ pub(crate) fn explain(
         let mut eligible: Vec<&AttMeta> = Vec::new();
         while j < atts.len() && atts[j].attester == attester {
             let a = atts[j];
-            match basis(summaries, a, now, auditors) {
+            match basis(summaries, a, now, trust) {
                 Err(reason) => excluded.push(excluded_of(a, reason)),
                 Ok((b, met)) => {
                     eligible.push(a);

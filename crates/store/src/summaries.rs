@@ -3,14 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use flashback_types::trust::{AUDITOR_CLAIM, counting_revocation};
 use flashback_types::{
-    Agreement, Certificate, ObjectId, PublicKey, QosAttestation, Revocation, ShortText, Signed,
-    Timestamp,
+    Agreement, CertStatus, Certificate, Claim, ObjectId, PublicKey, QosAttestation, Revocation,
+    Role, ShortText, Signed, Timestamp, TrustStore,
 };
-
-/// The certificate claim name that makes the subject an auditor (see
-/// [`StoreConfig::trusted_auditors`](crate::StoreConfig::trusted_auditors)).
-pub const AUDITOR_CLAIM: &str = "auditor";
 
 #[derive(Debug, Clone)]
 pub(crate) struct AgrMeta {
@@ -79,42 +76,36 @@ impl AttMeta {
     }
 }
 
+/// A certificate's body (small: certificates are few, and verdicts read every claim).
 #[derive(Debug, Clone)]
 pub(crate) struct CertMeta {
     pub(crate) id: ObjectId,
-    pub(crate) issuer: PublicKey,
-    pub(crate) subject: PublicKey,
-    pub(crate) auditor: bool,
+    pub(crate) body: Certificate,
     pub(crate) expires_at: Timestamp,
 }
 
 impl CertMeta {
     pub(crate) fn of(c: &Signed<Certificate>) -> Self {
-        let b = c.body();
         Self {
             id: c.id(),
-            issuer: b.issuer,
-            subject: b.subject,
-            auditor: b.claims.iter().any(|c| c.name.as_str() == AUDITOR_CLAIM),
-            expires_at: b.expires_at,
+            body: c.body().clone(),
+            expires_at: c.body().expires_at,
         }
     }
 }
 
+/// A revocation's body.
 #[derive(Debug, Clone)]
 pub(crate) struct RevMeta {
-    pub(crate) issuer: PublicKey,
-    pub(crate) certificate: ObjectId,
+    pub(crate) body: Revocation,
     pub(crate) expires_at: Timestamp,
 }
 
 impl RevMeta {
     pub(crate) fn of(r: &Signed<Revocation>) -> Self {
-        let b = r.body();
         Self {
-            issuer: b.issuer,
-            certificate: b.certificate,
-            expires_at: b.expires_at,
+            body: r.body().clone(),
+            expires_at: r.body().expires_at,
         }
     }
 }
@@ -360,11 +351,11 @@ impl Summaries {
 
     pub(crate) fn add_cert(&mut self, m: CertMeta) {
         self.certs_by_subject
-            .entry(m.subject)
+            .entry(m.body.subject)
             .or_default()
             .insert(m.id);
         self.certs_by_issuer
-            .entry(m.issuer)
+            .entry(m.body.issuer)
             .or_default()
             .insert(m.id);
         self.certs.insert(m.id, m);
@@ -373,8 +364,8 @@ impl Summaries {
 
     pub(crate) fn remove_cert(&mut self, id: &ObjectId) -> Option<CertMeta> {
         let m = self.certs.remove(id)?;
-        remove_from(&mut self.certs_by_subject, &m.subject, id);
-        remove_from(&mut self.certs_by_issuer, &m.issuer, id);
+        remove_from(&mut self.certs_by_subject, &m.body.subject, id);
+        remove_from(&mut self.certs_by_issuer, &m.body.issuer, id);
         self.epoch += 1;
         Some(m)
     }
@@ -388,7 +379,7 @@ impl Summaries {
 
     pub(crate) fn add_revocation(&mut self, id: ObjectId, m: RevMeta) {
         self.rev_by_cert
-            .entry(m.certificate)
+            .entry(m.body.certificate)
             .or_default()
             .insert(id);
         self.revocations.insert(id, m);
@@ -397,51 +388,120 @@ impl Summaries {
 
     pub(crate) fn remove_revocation(&mut self, id: &ObjectId) -> Option<RevMeta> {
         let m = self.revocations.remove(id)?;
-        remove_from(&mut self.rev_by_cert, &m.certificate, id);
+        remove_from(&mut self.rev_by_cert, &m.body.certificate, id);
         self.epoch += 1;
         Some(m)
     }
 
-    /// Not expired, and no unexpired revocation by its issuer.
-    pub(crate) fn cert_valid(&self, cert: &CertMeta, now: Timestamp) -> bool {
-        if cert.expires_at <= now {
-            return false;
-        }
-        let revoked = self.rev_by_cert.get(&cert.id).is_some_and(|revs| {
-            revs.iter().any(|r| {
-                self.revocations
-                    .get(r)
-                    .is_some_and(|r| r.issuer == cert.issuer && r.expires_at > now)
-            })
-        });
-        !revoked
+    /// Certificates issued by `issuer`, by id.
+    pub(crate) fn certs_by(&self, issuer: &PublicKey) -> Vec<ObjectId> {
+        self.certs_by_issuer
+            .get(issuer)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
-    /// Keys holding a valid certificate from `issuer`.
+    /// The revocation that counts for `cert` at `now`, with its id.
+    pub(crate) fn revocation_of(
+        &self,
+        cert: &CertMeta,
+        now: Timestamp,
+    ) -> Option<(ObjectId, &Revocation)> {
+        let ids = self.rev_by_cert.get(&cert.id)?;
+        let candidates = ids
+            .iter()
+            .filter_map(|id| self.revocations.get(id).map(|r| (*id, &r.body)));
+        counting_revocation(&cert.id, &cert.body, candidates, now)
+    }
+
+    /// Not expired, and no unexpired revocation by its issuer (whoever the issuer is).
+    pub(crate) fn cert_live(&self, cert: &CertMeta, now: Timestamp) -> bool {
+        cert.expires_at > now && self.revocation_of(cert, now).is_none()
+    }
+
+    /// The certificate's status under `trust` at `now`.
+    pub(crate) fn status(&self, cert: &CertMeta, trust: &TrustStore, now: Timestamp) -> CertStatus {
+        let revocation = self.revocation_of(cert, now).map(|(_, r)| r);
+        trust.status(&cert.body, revocation, now)
+    }
+
+    /// `subject`'s certificates from issuers in `trust`, by id.
+    pub(crate) fn trusted_certs_about(
+        &self,
+        subject: &PublicKey,
+        trust: &TrustStore,
+    ) -> Vec<&CertMeta> {
+        self.certs_by_subject
+            .get(subject)
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .filter_map(|id| self.certs.get(id))
+            .filter(|c| trust.issuer(&c.body.issuer).is_some())
+            .collect()
+    }
+
+    /// The claims `subject` holds under `trust` at `now`.
+    pub(crate) fn held_claims(
+        &self,
+        subject: &PublicKey,
+        trust: &TrustStore,
+        now: Timestamp,
+    ) -> Vec<Claim> {
+        let certs = self.trusted_certs_about(subject, trust);
+        let statuses: Vec<CertStatus> = certs.iter().map(|c| self.status(c, trust, now)).collect();
+        trust.held_claims(certs.iter().map(|c| &c.body).zip(&statuses))
+    }
+
+    /// Keys with at least one certificate from an issuer in `trust`, sorted.
+    pub(crate) fn trusted_subjects(&self, trust: &TrustStore) -> BTreeSet<PublicKey> {
+        trust
+            .issuers
+            .iter()
+            .filter_map(|i| self.certs_by_issuer.get(&i.key))
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| self.certs.get(id))
+            .map(|c| c.body.subject)
+            .collect()
+    }
+
+    /// Keys holding a live certificate from `issuer`.
     pub(crate) fn certified_by(&self, issuer: &PublicKey, now: Timestamp) -> Vec<PublicKey> {
         self.certs_by_issuer
             .get(issuer)
             .into_iter()
             .flat_map(|s| s.iter())
             .filter_map(|id| self.certs.get(id))
-            .filter(|c| self.cert_valid(c, now))
-            .map(|c| c.subject)
+            .filter(|c| self.cert_live(c, now))
+            .map(|c| c.body.subject)
             .collect()
     }
 
-    /// The smallest-id valid `auditor` certificate on `key` from one of `auditors`.
+    /// The smallest-id valid certificate with the claim `auditor` on `key` from an issuer
+    /// `trust` holds as an auditor.
     pub(crate) fn auditor_cert(
         &self,
         key: &PublicKey,
-        auditors: &[PublicKey],
+        trust: &TrustStore,
         now: Timestamp,
     ) -> Option<ObjectId> {
         self.certs_by_subject
             .get(key)?
             .iter()
             .filter_map(|id| self.certs.get(id))
-            .find(|c| c.auditor && auditors.contains(&c.issuer) && self.cert_valid(c, now))
+            .find(|c| {
+                c.body
+                    .claims
+                    .iter()
+                    .any(|x| x.name.as_str() == AUDITOR_CLAIM)
+                    && trust.has_role(&c.body.issuer, Role::Auditor)
+                    && self.status(c, trust, now).is_valid()
+            })
             .map(|c| c.id)
+    }
+
+    /// Keys that are the consumer of an agreement held.
+    pub(crate) fn consumers(&self) -> BTreeSet<PublicKey> {
+        self.agreements.values().map(|a| a.consumer).collect()
     }
 
     pub(crate) fn add_evidence(&mut self, id: ObjectId, m: EvMeta) {

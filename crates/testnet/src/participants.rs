@@ -106,6 +106,7 @@ pub(crate) fn offer(
         qos: PROMISED,
         redundancy: 1,
         certificates: BoundedVec::new(),
+        jurisdictions: BoundedVec::new(),
         compliance_docs: BoundedVec::new(),
         compute: None,
         created_at: now,

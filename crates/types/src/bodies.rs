@@ -27,6 +27,8 @@ pub const GIB: u64 = 1 << 30;
 pub type ShortText = BoundedString<64>;
 /// Longer free text (endpoints, claim values, reasons).
 pub type Text = BoundedString<256>;
+/// Titles (of compliance documents).
+pub type Title = BoundedString<128>;
 
 /// What is for sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -128,6 +130,18 @@ pub struct ComputeSpec {
     pub accelerator: ShortText,
 }
 
+/// A legal or compliance document an offer declares: anyone can fetch it from `url` and check
+/// that its blake3 is `digest`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ComplianceDoc {
+    /// What the document is, e.g. `GDPR data-processing agreement` (1 to 128 bytes).
+    pub title: Title,
+    /// Where it is published (1 to 256 bytes, no whitespace).
+    pub url: Text,
+    /// blake3 of the document's bytes.
+    pub digest: Hash32,
+}
+
 /// A provider's offer. `(provider, offer_key)` names the offer; a higher `seq` supersedes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
@@ -161,8 +175,13 @@ pub struct Offer {
     pub redundancy: u8,
     /// Ids of certificates about this provider, sorted and unique.
     pub certificates: BoundedVec<ObjectId, 16>,
-    /// blake3 digests of compliance documents, sorted and unique.
-    pub compliance_docs: BoundedVec<Hash32, 16>,
+    /// Jurisdictions the provider operates under (lowercase codes such as `eu`, `de`,
+    /// `us-ca`), sorted and unique. Declared: a certificate with a `jurisdiction` claim from
+    /// a trusted issuer is what verifies one.
+    pub jurisdictions: BoundedVec<ShortText, 16>,
+    /// Legal and compliance documents (terms, data-processing agreements…), each named by the
+    /// blake3 of its bytes; sorted and unique.
+    pub compliance_docs: BoundedVec<ComplianceDoc, 8>,
     /// Compute details; present exactly when `kind` is compute.
     pub compute: Option<ComputeSpec>,
     /// When signed.
@@ -356,9 +375,10 @@ pub struct QosAttestation {
 /// One claim in a certificate (`name = value`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Claim {
-    /// Claim name, e.g. `iso27001`, `region`, `auditor`.
+    /// Claim name, e.g. `iso27001`, `region`, `auditor` (1 to 64 of `[A-Za-z0-9._-]`): the
+    /// scheme a trust store lets an issuer certify.
     pub name: ShortText,
-    /// Claim value, e.g. `certified`, `eu`.
+    /// Claim value, e.g. `certified`, `eu-west` (1 to 256 bytes).
     pub value: Text,
 }
 
@@ -373,6 +393,9 @@ pub struct Certificate {
     pub claims: BoundedVec<Claim, 16>,
     /// Issuer's serial number.
     pub serial: u64,
+    /// blake3 of the evidence behind the claims (an audit report, say), kept by the issuer
+    /// and shown to whoever needs to check it; `None` when the issuer names none.
+    pub evidence: Option<Hash32>,
     /// When signed (issued).
     pub created_at: Timestamp,
     /// When it stops being valid.

@@ -11,6 +11,8 @@
 //! - [`Object::decode`]: the one decode function for untrusted bytes (size limit per kind,
 //!   trailing bytes rejected, canonical re-encoding required, never panics).
 //! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
+//! - [`trust`]: a node's trust store (issuer keys by name, roles, the claims each may certify)
+//!   and its verdicts on certificates.
 //! - [`Kind`]: every kind of object and every per-kind rule (topic, sync class, listing
 //!   digest, store tree, limits, GC), each one exhaustive `match`; [`protocol`]: topic names,
 //!   protocol ids and the limits of the wire.
@@ -36,6 +38,7 @@
 //!     qos: QosTargets { availability_bp: 9990, ..Default::default() },
 //!     redundancy: 2,
 //!     certificates: BoundedVec::new(),
+//!     jurisdictions: BoundedVec::new(),
 //!     compliance_docs: BoundedVec::new(),
 //!     compute: None,
 //!     created_at: now,
@@ -70,6 +73,7 @@ mod rules;
 pub mod samples;
 mod signed;
 pub mod stats;
+pub mod trust;
 pub mod validate;
 pub mod wire;
 
@@ -79,7 +83,11 @@ pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
 pub use kind::{GcRule, Kind, PerKind, SyncClass};
 pub use object::Object;
-pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
-pub use rules::{valid_asset, valid_offer_key, valid_region};
+pub use query::{
+    CertQuery, Cursor, MAX_CERT_LIMIT, MAX_QUERY_LIMIT, OfferQuery, RegisterQuery, RegisterRole,
+    SortKey,
+};
+pub use rules::{valid_asset, valid_claim_name, valid_offer_key, valid_region};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
+pub use trust::{CertStatus, ClaimFilter, Role, TrustStore};
 pub use validate::{Label, ObjectError, Rule, TimeRules};

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bodies::{DataProtocol, ObjectId, Price, ResourceKind, ShortText};
+use crate::bodies::{Certificate, DataProtocol, ObjectId, Price, ResourceKind, ShortText};
 use crate::encoding::BoundedVec;
 use crate::keys::PublicKey;
+use crate::trust::{ClaimFilter, TrustStore};
 
 /// Most results one query page may return.
 pub const MAX_QUERY_LIMIT: u32 = 200;
@@ -46,6 +47,11 @@ pub struct OfferQuery {
     pub max_p95_latency_ms: Option<u32>,
     /// Provider holds a valid, unrevoked certificate from this certifier.
     pub certified_by: Option<PublicKey>,
+    /// Provider holds every one of these claims under the node's trust store (trusted
+    /// issuers, live, unrevoked, within their schemes, as many issuers as the claim needs).
+    pub certified: BoundedVec<ClaimFilter, 8>,
+    /// Offers declaring at least one of these jurisdictions (empty = any).
+    pub jurisdictions: BoundedVec<ShortText, 16>,
     /// Provider reputation score at least this (0.0 ..= 1.0, scaled by 10 000: 7500 = 0.75).
     pub min_reputation_bp: Option<u16>,
     /// Only this provider's offers.
@@ -78,4 +84,93 @@ pub struct Cursor {
     pub after_value: u64,
     /// The id of the last item.
     pub after_id: ObjectId,
+}
+
+/// Most certificates one certificate or register page returns.
+pub const MAX_CERT_LIMIT: u32 = 256;
+
+/// Certificates a light client asks a node for, each answered with its status under the
+/// node's trust store. Every filter is optional; all given filters must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CertQuery {
+    /// These certificates (empty = any).
+    pub ids: BoundedVec<ObjectId, 256>,
+    /// About one of these keys (empty = any).
+    pub subjects: BoundedVec<PublicKey, 256>,
+    /// Issued by one of these keys (empty = any).
+    pub issuers: BoundedVec<PublicKey, 64>,
+    /// Stating this claim.
+    pub claim: Option<ClaimFilter>,
+    /// Only from issuers in the node's trust store (leaves out what strangers say about a key).
+    pub trusted_only: bool,
+    /// At most this many (capped at [`MAX_CERT_LIMIT`]; 0 means the cap).
+    pub limit: u32,
+    /// Continue after this certificate id (results come in id order).
+    pub after: Option<ObjectId>,
+}
+
+impl CertQuery {
+    /// Whether the certificate `id` matches every filter (the cursor aside), with `trust`
+    /// the answering node's trust store.
+    pub fn matches(&self, id: &ObjectId, cert: &Certificate, trust: &TrustStore) -> bool {
+        (self.ids.is_empty() || self.ids.contains(id))
+            && (self.subjects.is_empty() || self.subjects.contains(&cert.subject))
+            && (self.issuers.is_empty() || self.issuers.contains(&cert.issuer))
+            && self
+                .claim
+                .as_ref()
+                .is_none_or(|f| cert.claims.iter().any(|c| f.matches(c)))
+            && (!self.trusted_only || trust.issuer(&cert.issuer).is_some())
+    }
+
+    /// The effective page size.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => MAX_CERT_LIMIT as usize,
+            n => n.min(MAX_CERT_LIMIT) as usize,
+        }
+    }
+}
+
+/// Whose register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterRole {
+    /// Keys with at least one live offer.
+    #[default]
+    Providers,
+    /// Keys that are the consumer of an agreement the node holds.
+    Consumers,
+    /// Every certified key.
+    Any,
+}
+
+/// A register: certified keys of one role, by the node's trust store, in key order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegisterQuery {
+    /// Providers, consumers, or anyone.
+    pub role: RegisterRole,
+    /// Only keys holding this claim.
+    pub claim: Option<ClaimFilter>,
+    /// Only keys with a valid certificate from the issuer of this name in the node's trust
+    /// store (an unknown name is an error).
+    pub issuer: Option<ShortText>,
+    /// Also keys whose certificates from trusted issuers all fail (their statuses say why).
+    pub include_uncertified: bool,
+    /// At most this many keys (capped at 64; 0 means 64).
+    pub limit: u32,
+    /// Continue after this key.
+    pub after: Option<PublicKey>,
+}
+
+impl RegisterQuery {
+    /// The effective number of keys per page.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => 64,
+            n => n.min(64) as usize,
+        }
+    }
 }

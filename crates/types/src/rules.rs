@@ -2,8 +2,8 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    Certificate, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets, ResourceKind,
-    Revocation, SlaDecision, SlaProposal, Timestamp,
+    Certificate, ComplianceDoc, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets,
+    ResourceKind, Revocation, SlaDecision, SlaProposal, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
@@ -75,11 +75,41 @@ fn check_redundancy(r: u8) -> Result<(), ObjectError> {
 }
 
 fn check_regions(regions: &[BoundedString<64>]) -> Result<(), ObjectError> {
-    ensure(regions.iter().all(|r| valid_region(r)), || {
-        "regions must be lowercase [a-z0-9-]".into()
+    check_codes("regions", regions)
+}
+
+/// Region and jurisdiction codes: lowercase `[a-z0-9-]`, sorted, unique.
+fn check_codes(what: &str, codes: &[BoundedString<64>]) -> Result<(), ObjectError> {
+    ensure(codes.iter().all(|r| valid_region(r)), || {
+        format!("{what} must be lowercase [a-z0-9-]")
     })?;
-    ensure(sorted_unique(regions), || {
-        "regions must be sorted and unique".into()
+    ensure(sorted_unique(codes), || {
+        format!("{what} must be sorted and unique")
+    })
+}
+
+/// Claim names (the schemes of a trust store): 1 to 64 of `[A-Za-z0-9._-]`.
+pub fn valid_claim_name(s: &str) -> bool {
+    is_ident(s, &['.', '_', '-'])
+}
+
+fn check_docs(docs: &[ComplianceDoc]) -> Result<(), ObjectError> {
+    for d in docs {
+        ensure(!d.title.trim().is_empty(), || {
+            "a compliance document needs a title".into()
+        })?;
+        ensure(
+            !d.url.is_empty() && !d.url.chars().any(|c| c.is_whitespace() || c.is_control()),
+            || {
+                format!(
+                    "compliance document {:?}: its url must be non-empty, without spaces",
+                    d.title.as_str()
+                )
+            },
+        )?;
+    }
+    ensure(sorted_unique(docs), || {
+        "compliance_docs must be sorted and unique".into()
     })
 }
 
@@ -157,9 +187,8 @@ impl Fields for Offer {
         ensure(sorted_unique(&self.certificates), || {
             "certificates must be sorted and unique".into()
         })?;
-        ensure(sorted_unique(&self.compliance_docs), || {
-            "compliance_docs must be sorted and unique".into()
-        })?;
+        check_codes("jurisdictions", &self.jurisdictions)?;
+        check_docs(&self.compliance_docs)?;
         ensure(
             self.compute.is_some() == (self.kind == ResourceKind::Compute),
             || "compute details are required for compute offers and only for them".into(),
@@ -240,11 +269,12 @@ impl Fields for Certificate {
             "a certificate needs a claim".into()
         })?;
         ensure(
-            self.claims
-                .iter()
-                .all(|c| is_ident(&c.name, &['.', '_', '-'])),
+            self.claims.iter().all(|c| valid_claim_name(&c.name)),
             || "claim names must be [A-Za-z0-9._-]".into(),
         )?;
+        ensure(self.claims.iter().all(|c| !c.value.is_empty()), || {
+            "claim values must not be empty".into()
+        })?;
         ensure(sorted_unique(&self.claims), || {
             "claims must be sorted and unique".into()
         })

@@ -34,8 +34,13 @@ pub fn offer(provider: PublicKey, offer_key: &str, seq: u64, now: Timestamp) -> 
         },
         redundancy: 2,
         certificates: BoundedVec::new(),
-        compliance_docs: BoundedVec::try_from_vec(vec![Hash32::of(b"gdpr-dpa-v3.pdf")])
-            .expect("one document"),
+        jurisdictions: BoundedVec::try_from_vec(vec![short("eu")]).expect("one jurisdiction"),
+        compliance_docs: BoundedVec::try_from_vec(vec![ComplianceDoc {
+            title: Title::new("GDPR data-processing agreement").expect("short title"),
+            url: Text::new("https://storage.example.net/legal/dpa-v3.pdf").expect("short url"),
+            digest: Hash32::of(b"gdpr-dpa-v3.pdf"),
+        }])
+        .expect("one document"),
         compute: None,
         created_at: now,
         expires_at: now + 24 * HOUR_SECS,
@@ -163,6 +168,7 @@ pub fn certificate(
         }])
         .expect("one claim"),
         serial: 1,
+        evidence: Some(Hash32::of(b"audit report 2026")),
         created_at: now,
         expires_at: now + 365 * 24 * HOUR_SECS,
     }

@@ -16,7 +16,8 @@ use crate::protocol::{
     MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_QUERY_OBJECTS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
     MAX_SUMMARY_KINDS,
 };
-use crate::query::{Cursor, OfferQuery};
+use crate::query::{CertQuery, Cursor, OfferQuery, RegisterQuery};
+use crate::trust::{CertStatus, TrustStore};
 use crate::validate::Rule;
 
 /// One encoded object as carried in responses (at most the largest object).
@@ -149,6 +150,12 @@ pub enum QueryRequest {
     },
     /// The node's identity and listing digest.
     Status,
+    /// Certificates, each with its status under the node's trust store.
+    Certificates(CertQuery),
+    /// A register: certified providers, consumers or keys, with their certificates.
+    Register(RegisterQuery),
+    /// The node's trust store.
+    Trust,
 }
 
 /// `/flashback/query/1` responses.
@@ -174,6 +181,43 @@ pub enum QueryResponse {
     Status(NodeStatus),
     /// The request could not be served.
     Error(ErrorReply),
+    /// Answer to [`QueryRequest::Certificates`].
+    Certificates(CertificatePage),
+    /// Answer to [`QueryRequest::Register`].
+    Register(RegisterPage),
+    /// Answer to [`QueryRequest::Trust`].
+    Trust(TrustStore),
+}
+
+/// Certificates with the node's verdict on each, and everything a light client needs to
+/// recompute it: the certificates and revocations (signed, re-verified by the client), the
+/// trust store and the instant the node judged at.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CertificatePage {
+    /// The node's trust store.
+    pub trust: TrustStore,
+    /// The node's clock when it judged.
+    pub now: Timestamp,
+    /// Encoded signed certificates, in id order (per key in a register).
+    pub certificates: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    /// The node's status of each certificate, in the same order.
+    pub statuses: BoundedVec<CertStatus, MAX_OBJECTS>,
+    /// The revocation that counts for each revoked certificate (encoded signed objects).
+    pub revocations: BoundedVec<ObjectBytes, MAX_OBJECTS>,
+    /// Where the next page starts (certificate queries), if there is one.
+    pub next: Option<ObjectId>,
+}
+
+/// A page of a register: for each key (in key order), its certificates from trusted issuers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RegisterPage {
+    /// The keys' certificates, grouped by subject.
+    pub page: CertificatePage,
+    /// The keys of this page, in order (a key is listed with all its certificates from
+    /// trusted issuers, at most 256 in all per page).
+    pub subjects: BoundedVec<PublicKey, 64>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PublicKey>,
 }
 
 /// A provider's profile as a node sees it. The objects are signed and re-verified by the

@@ -48,6 +48,32 @@ fn hashes() -> impl Strategy<Value = BoundedVec<Hash32, 16>> {
         .prop_map(|set| BoundedVec::try_from_vec(set.into_iter().collect()).unwrap())
 }
 
+fn jurisdictions() -> impl Strategy<Value = BoundedVec<ShortText, 16>> {
+    prop::collection::btree_set("[a-z0-9-]{1,12}", 0..4).prop_map(|set| {
+        BoundedVec::try_from_vec(
+            set.into_iter()
+                .map(|j| ShortText::new(j).unwrap())
+                .collect(),
+        )
+        .unwrap()
+    })
+}
+
+fn docs() -> impl Strategy<Value = BoundedVec<ComplianceDoc, 8>> {
+    let doc = ("[ -~]{1,128}", "[!-~]{1,256}", any::<[u8; 32]>()).prop_filter_map(
+        "a title is not blank",
+        |(title, url, digest)| {
+            (!title.trim().is_empty()).then(|| ComplianceDoc {
+                title: Title::new(title).unwrap(),
+                url: Text::new(url).unwrap(),
+                digest: Hash32(digest),
+            })
+        },
+    );
+    prop::collection::btree_set(doc, 0..3)
+        .prop_map(|set| BoundedVec::try_from_vec(set.into_iter().collect()).unwrap())
+}
+
 prop_compose! {
     fn offer()(
         seed in 1u8..=255,
@@ -65,7 +91,8 @@ prop_compose! {
         qos in qos(),
         redundancy in 1u8..=16,
         certificates in hashes(),
-        compliance_docs in hashes(),
+        jurisdictions in jurisdictions(),
+        compliance_docs in docs(),
         created_at in 0u64..4_000_000_000,
         lifetime in 1u64..=400 * 86_400,
     ) -> (SecretKey, Offer) {
@@ -87,6 +114,7 @@ prop_compose! {
             qos,
             redundancy,
             certificates,
+            jurisdictions,
             compliance_docs,
             compute: compute.then(|| ComputeSpec { vcpus: 4, memory_bytes: 8 * GIB, accelerator: "a100".try_into().unwrap() }),
             created_at,

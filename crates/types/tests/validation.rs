@@ -332,6 +332,52 @@ fn field_rules_of_each_kind() {
         "certificate without claims",
         Signed::sign_unchecked(cert, &k.provider).encoded().to_vec(),
     ));
+    let mut cert = samples::certificate(k.provider.public(), k.consumer.public(), "iso", "", NOW);
+    cert.serial = 2;
+    cases.push((
+        "certificate with an empty claim value",
+        Signed::sign_unchecked(cert, &k.provider).encoded().to_vec(),
+    ));
+    let cert = samples::certificate(k.provider.public(), k.provider.public(), "iso", "yes", NOW);
+    cases.push((
+        "self-issued certificate",
+        Signed::sign_unchecked(cert, &k.provider).encoded().to_vec(),
+    ));
+    let offer_with = |f: &dyn Fn(&mut Offer)| {
+        let mut o = samples::offer(k.provider.public(), "juris", 1, NOW);
+        f(&mut o);
+        Signed::sign_unchecked(o, &k.provider).encoded().to_vec()
+    };
+    cases.push((
+        "unsorted jurisdictions",
+        offer_with(&|o| {
+            o.jurisdictions =
+                BoundedVec::try_from_vec(vec!["us".try_into().unwrap(), "eu".try_into().unwrap()])
+                    .unwrap()
+        }),
+    ));
+    cases.push((
+        "uppercase jurisdiction",
+        offer_with(&|o| {
+            o.jurisdictions = BoundedVec::try_from_vec(vec!["EU".try_into().unwrap()]).unwrap()
+        }),
+    ));
+    cases.push((
+        "compliance document without a title",
+        offer_with(&|o| {
+            let mut doc = o.compliance_docs[0].clone();
+            doc.title = " ".try_into().unwrap();
+            o.compliance_docs = BoundedVec::try_from_vec(vec![doc]).unwrap();
+        }),
+    ));
+    cases.push((
+        "compliance document url with a space",
+        offer_with(&|o| {
+            let mut doc = o.compliance_docs[0].clone();
+            doc.url = "https://example.net/a b.pdf".try_into().unwrap();
+            o.compliance_docs = BoundedVec::try_from_vec(vec![doc]).unwrap();
+        }),
+    ));
 
     for (what, bytes) in cases {
         let err = check(&bytes).expect_err(what);

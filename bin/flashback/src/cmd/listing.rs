@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use flashback_client::{Client, parse_protocol, parse_size};
 use flashback_types::{
-    BoundedVec, Offer, OfferQuery, Price, PriceUnit, PublicKey, ResourceKind, Signed, SortKey,
+    BoundedVec, Claim, ClaimFilter, Offer, OfferQuery, Price, PriceUnit, PublicKey, ResourceKind,
+    Signed, SortKey,
 };
 
 use crate::cli::QueryArgs;
@@ -72,6 +73,22 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         min_availability_bp: args.min_availability_bp,
         max_p95_latency_ms: args.max_latency_ms,
         certified_by: key("--certified-by", &args.certified_by)?,
+        certified: BoundedVec::try_from_vec(
+            args.certified
+                .iter()
+                .map(|c| c.parse::<ClaimFilter>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("--certified: {e}"))?,
+        )
+        .map_err(|e| anyhow::anyhow!("--certified: {e}"))?,
+        jurisdictions: BoundedVec::try_from_vec(
+            args.jurisdictions
+                .iter()
+                .map(|j| j.trim().try_into())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("--jurisdiction: {e}"))?,
+        )
+        .map_err(|e| anyhow::anyhow!("--jurisdiction: {e}"))?,
         min_reputation_bp,
         provider: key("--provider", &args.provider)?,
         include_withdrawn: args.include_withdrawn,
@@ -88,6 +105,14 @@ pub(crate) fn offer_json(offer: &Signed<Offer>) -> anyhow::Result<serde_json::Va
         map.insert("id".into(), offer.id().to_string().into());
     }
     Ok(value)
+}
+
+/// The claims a provider holds, as badges (`name=value`).
+fn badges(claims: &[Claim]) -> Vec<String> {
+    claims
+        .iter()
+        .map(|c| format!("{}={}", c.name, c.value))
+        .collect()
 }
 
 fn human_row(o: &Signed<Offer>) -> String {
@@ -127,22 +152,47 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let query = build_query(&args)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = client.query_offers(&query).await;
+    let result = client.certified_offers(&query).await;
     client.close().await;
-    let page = result?;
+    let certified = result?;
+    if !certified.dropped.is_empty() {
+        output::warn(format_args!(
+            "{} offer(s) left out: the node's certificates say their providers no longer hold              the claims asked for",
+            certified.dropped.len()
+        ));
+    }
+    let page = certified.page;
+    let held = |o: &Signed<Offer>| {
+        badges(
+            certified
+                .claims
+                .get(&o.body().provider)
+                .map_or(&[][..], Vec::as_slice),
+        )
+    };
     if args.json {
-        let items = page
-            .offers
-            .iter()
-            .map(offer_json)
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut items = Vec::with_capacity(page.offers.len());
+        for offer in &page.offers {
+            let mut item = offer_json(offer)?;
+            item["certified"] = held(offer).into();
+            items.push(item);
+        }
         output::json(&items)
     } else {
         if page.offers.is_empty() {
             output::line("no offers match");
         }
         for offer in &page.offers {
-            output::line(human_row(offer));
+            let badges = held(offer);
+            if badges.is_empty() {
+                output::line(human_row(offer));
+            } else {
+                output::line(format_args!(
+                    "{}  ✓ {}",
+                    human_row(offer),
+                    badges.join(" ✓ ")
+                ));
+            }
         }
         if page.next_cursor.is_some() {
             output::line(format_args!(

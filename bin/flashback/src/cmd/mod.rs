@@ -1,5 +1,7 @@
 //! Command implementations.
 
+mod cert;
+mod compliance;
 mod keys;
 mod listing;
 mod node;
@@ -7,13 +9,16 @@ mod offer;
 mod probe;
 mod provider;
 mod recommend;
+mod register;
 mod sla;
 mod testnet;
+mod trust;
 
 use crate::cli::{
-    Cli, Command, ConfigCommand, ListingCommand, NodeCommand, OfferCommand, ProviderCommand,
-    SlaCommand, TestnetCommand,
+    CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ListingCommand, NodeCommand,
+    OfferCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
 };
+use flashback_types::RegisterRole;
 
 /// Runs one parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,6 +37,23 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
         Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
         Command::Recommend(args) => runtime()?.block_on(recommend::run(*args)),
+        Command::Cert(CertCommand::Issue(args)) => runtime()?.block_on(cert::issue(args)),
+        Command::Cert(CertCommand::Revoke(args)) => runtime()?.block_on(cert::revoke(args)),
+        Command::Cert(CertCommand::List(args)) => runtime()?.block_on(cert::list(args)),
+        Command::Cert(CertCommand::Show(args)) => runtime()?.block_on(cert::show(args)),
+        Command::Trust(TrustCommand::Add(args)) => trust::add(args),
+        Command::Trust(TrustCommand::Remove(args)) => trust::remove(args),
+        Command::Trust(TrustCommand::Require(args)) => trust::require(args),
+        Command::Trust(TrustCommand::List(args)) => runtime()?.block_on(trust::list(args)),
+        Command::Register(RegisterCommand::Providers(args)) => {
+            runtime()?.block_on(register::run(RegisterRole::Providers, args))
+        }
+        Command::Register(RegisterCommand::Consumers(args)) => {
+            runtime()?.block_on(register::run(RegisterRole::Consumers, args))
+        }
+        Command::Compliance(ComplianceCommand::Verify(args)) => {
+            runtime()?.block_on(compliance::verify(args))
+        }
     }
 }
 

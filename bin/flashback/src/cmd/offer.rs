@@ -43,6 +43,7 @@ fn spec_from_flags(args: &PublishArgs) -> anyhow::Result<OfferSpec> {
         },
         redundancy: args.redundancy,
         certificates: Vec::new(),
+        jurisdictions: args.jurisdictions.clone(),
         compliance_docs: Vec::new(),
         compute: None,
         valid_for: args.valid_for.clone(),

@@ -3,10 +3,11 @@
 use std::str::FromStr;
 
 use flashback_client::Client;
-use flashback_types::PublicKey;
+use flashback_types::{BoundedVec, CertQuery, PublicKey};
 use serde_json::json;
 
 use crate::cli::ProviderShowArgs;
+use crate::cmd::cert::{cert_json, cert_line};
 use crate::cmd::listing::offer_json;
 use crate::cmd::node::node_addr;
 use crate::cmd::sla::agreement_json;
@@ -17,9 +18,20 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("provider key {:?}: {e}", args.provider))?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = client.provider_report(provider).await;
+    // Every certificate about the provider, whoever issued it and whether its offers cite it.
+    let certs_query = CertQuery {
+        subjects: BoundedVec::try_from_vec(vec![provider])?,
+        ..CertQuery::default()
+    };
+    let result = async {
+        anyhow::Ok((
+            client.provider_report(provider).await?,
+            client.certificates(&certs_query).await?,
+        ))
+    }
+    .await;
     client.close().await;
-    let v = result?;
+    let (v, certs) = result?;
     let r = &v.report;
     if args.json {
         return output::json(&json!({
@@ -45,6 +57,8 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
             },
             "offers": v.offers.iter().map(offer_json).collect::<anyhow::Result<Vec<_>>>()?,
             "agreements": v.agreements.iter().map(agreement_json).collect::<Vec<_>>(),
+            "certificates": certs.certificates.iter().map(|c| cert_json(c, &certs.trust)).collect::<Vec<_>>(),
+            "more_certificates": certs.next.is_some(),
         }));
     }
     output::line(format_args!("provider {provider}"));
@@ -62,6 +76,18 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
         v.offers.len(),
         v.agreements.len()
     ));
+    output::line(format_args!(
+        "  certificates: {}{}",
+        certs.certificates.len(),
+        if certs.next.is_some() {
+            " (more: `flashback cert list --subject`)"
+        } else {
+            ""
+        }
+    ));
+    for c in &certs.certificates {
+        output::line(format_args!("    {}", cert_line(c, &certs.trust)));
+    }
     output::line(format_args!("  counted attestations: {}", r.counted.len()));
     for c in r.counted.iter() {
         output::line(format_args!(

@@ -3,11 +3,12 @@
 
 use std::str::FromStr;
 
-use flashback_client::{Client, parse_duration, parse_size};
+use flashback_client::{Client, TrustSource, parse_duration, parse_size};
 use flashback_select::{
     Explanation, Objective, PriceToWin, Recommendation, Redundancy, Request, Selector, Verdict,
 };
-use flashback_types::{Claim, Hash32, PriceUnit, PublicKey, ResourceKind, SecretKey};
+use flashback_types::trust::{Issuer, Role, parse_claim};
+use flashback_types::{Hash32, PriceUnit, PublicKey, ResourceKind, SecretKey, TrustStore};
 use serde_json::json;
 
 use crate::cli::RecommendArgs;
@@ -91,21 +92,7 @@ fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
     req.required_claims = args
         .require_claim
         .iter()
-        .map(|c| {
-            let (name, value) = c
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("--require-claim {c:?}: use name=value"))?;
-            Ok(Claim {
-                name: name
-                    .trim()
-                    .try_into()
-                    .map_err(|e| anyhow::anyhow!("--require-claim {c:?}: {e}"))?,
-                value: value
-                    .trim()
-                    .try_into()
-                    .map_err(|e| anyhow::anyhow!("--require-claim {c:?}: {e}"))?,
-            })
-        })
+        .map(|c| parse_claim(c).map_err(|e| anyhow::anyhow!("--require-claim: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if args.maximize_availability {
         req.objective = Objective::MaxAvailability;
@@ -127,16 +114,31 @@ fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
     Ok(req)
 }
 
+/// Whose trust decides which claims count: `--trust-file`, `--trust-issuer` keys (any claim),
+/// or by default the node's trust store.
+fn trust_source(args: &RecommendArgs) -> anyhow::Result<TrustSource> {
+    if let Some(path) = &args.trust_file {
+        return Ok(TrustSource::Local(flashback_node::load_trust_file(path)?));
+    }
+    if args.trust_issuer.is_empty() {
+        return Ok(TrustSource::Node);
+    }
+    let mut trust = TrustStore::default();
+    for (n, text) in args.trust_issuer.iter().enumerate() {
+        let key = PublicKey::from_str(text.trim())
+            .map_err(|e| anyhow::anyhow!("--trust-issuer {text:?}: {e}"))?;
+        let issuer = Issuer::new(&format!("issuer-{n}"), key, &[Role::Certifier], &["*"])?;
+        trust.add(issuer, false)?;
+    }
+    Ok(TrustSource::Local(trust))
+}
+
 pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     let req = build_request(&args)?;
-    let trusted = args
-        .trust_issuer
-        .iter()
-        .map(|k| PublicKey::from_str(k).map_err(|e| anyhow::anyhow!("--trust-issuer {k:?}: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let trust = trust_source(&args)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let feed = client.candidates(&req, &trusted).await;
+    let feed = client.candidates(&req, &trust).await;
     client.close().await;
     let feed = feed?;
     if feed.truncated {

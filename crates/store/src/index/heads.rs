@@ -63,6 +63,14 @@ impl OfferIndex {
             self.proto_overflow
                 .insert(slot, proto_extra.into_boxed_slice());
         }
+        if !b.jurisdictions.is_empty() {
+            let ids: Vec<u32> = b
+                .jurisdictions
+                .iter()
+                .map(|j| self.jurisdictions.intern(j))
+                .collect();
+            self.jurisdiction_sets.insert(slot, ids.into_boxed_slice());
+        }
         let entry = Entry {
             id: o.id(),
             seq: b.seq,
@@ -157,6 +165,7 @@ impl OfferIndex {
         }
         self.region_overflow.remove(&slot);
         self.proto_overflow.remove(&slot);
+        self.jurisdiction_sets.remove(&slot);
     }
 
     fn alloc_slot(&mut self) -> u32 {
@@ -194,6 +203,7 @@ impl OfferIndex {
                 } else {
                     self.region_overflow.remove(&slot);
                     self.proto_overflow.remove(&slot);
+                    self.jurisdiction_sets.remove(&slot);
                 }
                 (slot, Some(old))
             }

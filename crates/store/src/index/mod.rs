@@ -153,6 +153,9 @@ pub(crate) struct OfferIndex {
     by_provider: HashMap<u32, Vec<u32>>,
     region_overflow: HashMap<u32, Box<[u32]>>,
     proto_overflow: HashMap<u32, Box<[u32]>>,
+    jurisdictions: Interner<ShortText>,
+    /// Slot → the jurisdictions its offer declares, for offers that declare any.
+    jurisdiction_sets: HashMap<u32, Box<[u32]>>,
     global: [Ordered; 4],
     by_region: Vec<[Ordered; 3]>,
     /// Unpriced assets only: heads by amount, for same-asset price queries.
@@ -286,6 +289,10 @@ impl OfferIndex {
 
     pub(crate) fn region_lookup(&self, region: &ShortText) -> Option<u32> {
         self.regions.get(region)
+    }
+
+    pub(crate) fn jurisdiction_lookup(&self, code: &ShortText) -> Option<u32> {
+        self.jurisdictions.get(code)
     }
 
     pub(crate) fn protocol_lookup(&self, protocol: &DataProtocol) -> Option<u32> {

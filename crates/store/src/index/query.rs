@@ -59,6 +59,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) min_avail: Option<u16>,
     pub(crate) max_p95: Option<u32>,
     pub(crate) provider: Option<u32>,
+    /// Jurisdiction ids, any of which the offer must declare.
+    pub(crate) jurisdictions: Option<Vec<u32>>,
     pub(crate) certified: Option<&'a HashSet<u32>>,
     pub(crate) min_reputation_bp: Option<u16>,
     pub(crate) scores: &'a Scores,
@@ -150,6 +152,12 @@ impl OfferIndex {
         }
         if plan.certified.is_some_and(|c| !c.contains(&e.provider)) {
             return false;
+        }
+        if let Some(wanted) = &plan.jurisdictions {
+            let declared = self.jurisdiction_sets.get(&slot);
+            if !declared.is_some_and(|d| wanted.iter().any(|j| d.contains(j))) {
+                return false;
+            }
         }
         if let Some(bp) = plan.min_reputation_bp
             && plan.scores.of(e.provider) * 10_000.0 < f64::from(bp)

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 
 use flashback_types::{
     Cursor, EquivocationEvidence, Hash32, Kind, Offer, PerKind, PublicKey, Rule, Signed, Timestamp,
+    TrustStore,
 };
 
 use crate::cache::OfferCache;
@@ -33,6 +34,7 @@ use crate::index::{OfferIndex, Scores};
 use crate::summaries::Summaries;
 
 mod apply;
+mod certs;
 mod commit;
 mod decode;
 mod digest;
@@ -42,6 +44,7 @@ mod open;
 mod query;
 mod trees;
 
+pub use certs::{CertPage, RegisterPage};
 use commit::Tx;
 use kinds::{Home, Summarised, home};
 use trees::{Idx, TREES, Tree};
@@ -129,11 +132,22 @@ struct State {
 
 type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
 
+/// What cached scores depend on: the instant, the summaries' and the trust store's change
+/// counters, and the number of providers.
+type ScoresKey = (Timestamp, u64, u64, usize);
+
 #[derive(Default)]
 struct Caches {
     listing: Option<(u64, Hash32)>,
     providers: Option<(u64, ProviderDigests)>,
-    scores: Option<((Timestamp, u64, usize), Arc<Scores>)>,
+    scores: Option<(ScoresKey, Arc<Scores>)>,
+}
+
+/// The trust store in force, and a counter of its changes (caches key on it).
+#[derive(Debug, Default)]
+struct Trust {
+    store: Arc<TrustStore>,
+    epoch: u64,
 }
 
 struct Inner {
@@ -151,6 +165,7 @@ struct Inner {
     poisoned: Mutex<Option<String>>,
     caches: Mutex<Caches>,
     offer_cache: Mutex<OfferCache>,
+    trust: RwLock<Trust>,
 }
 
 /// The listing: a sled database plus in-memory indexes. Cheap to clone (an `Arc` inside),
@@ -207,5 +222,33 @@ impl Store {
     /// The configuration the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config
+    }
+
+    /// The trust store every verdict reads: which issuers count for which claims, who is an
+    /// auditor (reputation) or an arbiter. At open: the deprecated `trusted_certifiers` and
+    /// `trusted_auditors` settings ([`StoreConfig::legacy_trust`]); the node replaces it with
+    /// its trust file.
+    pub fn trust(&self) -> Arc<TrustStore> {
+        self.read_trust().store.clone()
+    }
+
+    /// Replaces the trust store. Queries, registers and reputation use it from now on.
+    pub fn set_trust(&self, trust: TrustStore) {
+        let mut current = self
+            .inner
+            .trust
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current.store != trust {
+            current.store = Arc::new(trust);
+            current.epoch += 1;
+        }
+    }
+
+    fn read_trust(&self) -> RwLockReadGuard<'_, Trust> {
+        self.inner
+            .trust
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use flashback_types::{Kind, ObjectId, Offer, ShortText, Signed};
 use tracing::{info, warn};
 
-use super::{Caches, Home, Idx, Inner, SCHEMA_VERSION, State, Store, TREES, Tree, home};
+use super::{Caches, Home, Idx, Inner, SCHEMA_VERSION, State, Store, TREES, Tree, Trust, home};
 use crate::cache::OfferCache;
 use crate::codec::{seal, unseal};
 use crate::config::StoreConfig;
@@ -90,7 +90,6 @@ impl Store {
                     ..State::default()
                 }),
                 path,
-                config,
                 db,
                 trees,
                 writer: Mutex::new(()),
@@ -100,6 +99,11 @@ impl Store {
                 poisoned: Mutex::new(None),
                 caches: Mutex::new(Caches::default()),
                 offer_cache,
+                trust: RwLock::new(Trust {
+                    store: Arc::new(config.legacy_trust()),
+                    epoch: 0,
+                }),
+                config,
             }),
         };
         store.check_schema()?;

@@ -4,9 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use flashback_types::{
-    Agreement, Certificate, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer,
-    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision,
-    SlaProposal, Timestamp,
+    Agreement, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer, OfferQuery,
+    PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision, SlaProposal,
+    Timestamp,
 };
 
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
@@ -170,10 +170,35 @@ impl Store {
                 }
             }
         };
-        let certified: Option<HashSet<u32>> = q.certified_by.map(|issuer| {
+        let jurisdictions = if q.jurisdictions.is_empty() {
+            None
+        } else {
+            let ids: Vec<u32> = q
+                .jurisdictions
+                .iter()
+                .filter_map(|j| index.jurisdiction_lookup(j))
+                .collect();
+            if ids.is_empty() {
+                return empty;
+            }
+            Some(ids)
+        };
+        // Providers certified by the issuer asked for, and holding the claims asked for.
+        let mut certified: Option<HashSet<PublicKey>> = q.certified_by.map(|issuer| {
             st.summaries
                 .certified_by(&issuer, now)
-                .iter()
+                .into_iter()
+                .collect()
+        });
+        if !q.certified.is_empty() {
+            let holders = self.holders(st, &q.certified, now);
+            certified = Some(match certified {
+                Some(by) => by.intersection(&holders).copied().collect(),
+                None => holders,
+            });
+        }
+        let certified: Option<HashSet<u32>> = certified.map(|keys| {
+            keys.iter()
                 .filter_map(|k| index.provider_lookup(k))
                 .collect()
         });
@@ -194,6 +219,7 @@ impl Store {
             min_avail: q.min_availability_bp,
             max_p95: q.max_p95_latency_ms,
             provider,
+            jurisdictions,
             certified: certified.as_ref(),
             min_reputation_bp: q.min_reputation_bp,
             scores: &scores,
@@ -206,7 +232,16 @@ impl Store {
     }
 
     fn scores(&self, st: &State, now: Timestamp) -> Arc<Scores> {
-        let key = (now, st.summaries.epoch, st.index.providers_len());
+        let (trust, trust_epoch) = {
+            let t = self.read_trust();
+            (t.store.clone(), t.epoch)
+        };
+        let key = (
+            now,
+            st.summaries.epoch,
+            trust_epoch,
+            st.index.providers_len(),
+        );
         if let Some((k, s)) = &lock(&self.inner.caches).scores
             && *k == key
         {
@@ -219,13 +254,7 @@ impl Store {
             .into_iter()
             .filter_map(|s| {
                 let p = st.index.provider_lookup(s)?;
-                let r = reputation::explain(
-                    &st.summaries,
-                    s,
-                    now,
-                    &cfg.reputation,
-                    &cfg.trusted_auditors,
-                );
+                let r = reputation::explain(&st.summaries, s, now, &cfg.reputation, &trust);
                 Some((p, r.reputation.score))
             })
             .collect();
@@ -390,50 +419,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Certificates about `subject` (valid or not), by id.
-    pub fn certificates_about(
-        &self,
-        subject: &PublicKey,
-    ) -> Result<Vec<Signed<Certificate>>, StoreError> {
-        let ids = self.read_state().summaries.certs_about(subject);
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(c) = self.load_signed(Tree::Objects(Kind::Certificate), &id)? {
-                out.push(c);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Certificates about `subject` that are valid at `now` (unexpired, unrevoked) and issued
-    /// by a key in [`StoreConfig::trusted_certifiers`](crate::StoreConfig::trusted_certifiers).
-    pub fn trusted_certificates(
-        &self,
-        subject: &PublicKey,
-        now: Timestamp,
-    ) -> Result<Vec<Signed<Certificate>>, StoreError> {
-        let ids: Vec<ObjectId> = {
-            let st = self.read_state();
-            st.summaries
-                .certs_about(subject)
-                .into_iter()
-                .filter(|id| {
-                    st.summaries.certs.get(id).is_some_and(|c| {
-                        self.inner.config.trusted_certifiers.contains(&c.issuer)
-                            && st.summaries.cert_valid(c, now)
-                    })
-                })
-                .collect()
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(c) = self.load_signed(Tree::Objects(Kind::Certificate), &id)? {
-                out.push(c);
-            }
-        }
-        Ok(out)
-    }
-
     /// Demands still open at `now`, by id.
     pub fn demands(&self, now: Timestamp) -> Result<Vec<Signed<Demand>>, StoreError> {
         let mut out = Vec::new();
@@ -506,14 +491,14 @@ impl Store {
     /// `provider`'s reputation at `now` with every attestation that counted, how much, and
     /// every one that did not, with the reason.
     pub fn explain(&self, provider: &PublicKey, now: Timestamp) -> Explanation {
+        let trust = self.trust();
         let st = self.read_state();
-        let cfg = &self.inner.config;
         reputation::explain(
             &st.summaries,
             provider,
             now,
-            &cfg.reputation,
-            &cfg.trusted_auditors,
+            &self.inner.config.reputation,
+            &trust,
         )
     }
 }

@@ -57,6 +57,7 @@ pub fn offer_body(provider: &SecretKey, offer_key: &str, seq: u64) -> Offer {
         },
         redundancy: 2,
         certificates: BoundedVec::new(),
+        jurisdictions: BoundedVec::new(),
         compliance_docs: BoundedVec::new(),
         compute: None,
         created_at: NOW - 10,
@@ -187,6 +188,7 @@ pub fn certificate(
         }])
         .unwrap(),
         serial,
+        evidence: None,
         created_at: NOW - DAY,
         expires_at: NOW + 365 * DAY,
     };
@@ -202,6 +204,16 @@ pub fn revocation(issuer: &SecretKey, cert: &Signed<Certificate>) -> Signed<Revo
         expires_at: cert.expires_at() + DAY,
     };
     Signed::sign(body, issuer).unwrap()
+}
+
+/// A trust store of `(name, key, roles, schemes)`.
+pub fn trust(issuers: &[(&str, &SecretKey, &[Role], &[&str])]) -> TrustStore {
+    let mut store = TrustStore::default();
+    for (name, key, roles, schemes) in issuers {
+        let issuer = trust::Issuer::new(name, key.public(), roles, schemes).unwrap();
+        store.add(issuer, false).unwrap();
+    }
+    store
 }
 
 pub fn open(dir: &tempfile::TempDir, name: &str) -> Store {
