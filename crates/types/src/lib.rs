@@ -59,6 +59,7 @@ mod macros;
 
 pub mod bodies;
 pub mod clock;
+mod code;
 mod composite;
 pub mod encoding;
 pub mod keys;
@@ -74,12 +75,16 @@ pub mod validate;
 pub mod wire;
 
 pub use bodies::*;
+pub use code::ErrorCode;
 pub use composite::{Agreement, EquivocationEvidence};
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
 pub use kind::{GcRule, Kind, PerKind, SyncClass};
 pub use object::Object;
-pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
+pub use query::{
+    Cursor, DEFAULT_QUERY_LIMIT, IdPrefix, IdSpace, MAX_QUERY_LIMIT, MIN_ID_PREFIX, OfferQuery,
+    SortKey, price_group,
+};
 pub use rules::{valid_asset, valid_offer_key, valid_region};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
 pub use validate::{Label, ObjectError, Rule, TimeRules};
