@@ -40,6 +40,7 @@ mod gc;
 mod kinds;
 mod open;
 mod query;
+mod resolve;
 mod trees;
 
 use commit::Tx;
