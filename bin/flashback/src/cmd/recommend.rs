@@ -1,19 +1,18 @@
 //! `flashback recommend`: a light-client command (the feed through `flashback-client`, the
 //! optimizer in `flashback-select`).
 
-use std::str::FromStr;
-
-use flashback_client::{Client, parse_duration, parse_size};
+use flashback_client::{Client, human, parse_duration, parse_size};
 use flashback_select::{
     Explanation, Objective, PriceToWin, Recommendation, Redundancy, Request, Selector, Verdict,
 };
-use flashback_types::{Claim, Hash32, PriceUnit, PublicKey, ResourceKind, SecretKey};
+use flashback_types::{Claim, PriceUnit, ResourceKind, SecretKey};
 use serde_json::json;
 
 use crate::cli::RecommendArgs;
+use crate::cmd::ids::{self, OfferOrKey};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
-use crate::{human, output};
+use crate::output;
 
 fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
     let kind = match args.kind.as_str() {
@@ -129,16 +128,23 @@ fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
 
 pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     let req = build_request(&args)?;
-    let trusted = args
-        .trust_issuer
-        .iter()
-        .map(|k| PublicKey::from_str(k).map_err(|e| anyhow::anyhow!("--trust-issuer {k:?}: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let feed = client.candidates(&req, &trusted).await;
+    let fetched = async {
+        let mut trusted = Vec::new();
+        for text in &args.trust_issuer {
+            trusted.push(ids::key(&client, "--trust-issuer", text).await?);
+        }
+        let target = match &args.why {
+            Some(text) => Some(ids::offer_or_key(&client, "--why", text).await?),
+            None => None,
+        };
+        let feed = client.candidates(&req, &trusted).await?;
+        anyhow::Ok((target, feed))
+    }
+    .await;
     client.close().await;
-    let feed = feed?;
+    let (target, feed) = fetched?;
     if feed.truncated {
         output::warn(format_args!(
             "the listing has more matching offers than {}: only those were considered",
@@ -147,7 +153,7 @@ pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     }
     let selector = Selector::new(&req, &feed.candidates)?;
     let rec = selector.recommendation();
-    let why = match &args.why {
+    let why = match &target {
         Some(target) => {
             let found = matching(&selector, target)?;
             found
@@ -170,40 +176,30 @@ pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Candidates whose offer id or provider key is `target`.
-fn matching(selector: &Selector<'_>, target: &str) -> anyhow::Result<Vec<usize>> {
-    let offer = Hash32::from_str(target.trim()).ok();
-    let provider = PublicKey::from_str(target.trim()).ok();
-    anyhow::ensure!(
-        offer.is_some() || provider.is_some(),
-        "--why {target:?}: give a provider key or an offer id (64 hex)"
-    );
+/// Candidates with this offer id or provider key.
+fn matching(selector: &Selector<'_>, target: &OfferOrKey) -> anyhow::Result<Vec<usize>> {
     let found: Vec<usize> = selector
         .candidates()
         .iter()
         .enumerate()
-        .filter(|(_, c)| Some(c.offer) == offer || Some(c.provider) == provider)
+        .filter(|(_, c)| match target {
+            OfferOrKey::Offer(id) => c.offer == *id,
+            OfferOrKey::Key(k) => c.provider == *k,
+        })
         .map(|(i, _)| i)
         .collect();
     anyhow::ensure!(
         !found.is_empty(),
-        "--why {target}: no live offer of that kind, in those regions, with that id or provider"
+        "--why: no live offer of that kind, in those regions, with that id or provider"
     );
     Ok(found)
-}
-
-fn unit(u: PriceUnit) -> &'static str {
-    match u {
-        PriceUnit::GibMonth => "GiB-month",
-        PriceUnit::UnitHour => "unit-hour",
-    }
 }
 
 fn print_human(selector: &Selector<'_>, rec: &Recommendation, why: &[Explanation]) {
     let req = selector.request();
     let asset = req.asset.as_str();
     let shape = match req.redundancy {
-        Redundancy::Replicas(r) => format!("{r} replicas"),
+        Redundancy::Replicas(r) => human::count(usize::from(r), "replica"),
         Redundancy::Shards { k, n } => format!("{k}-of-{n} shards"),
     };
     output::line(format_args!(
@@ -242,10 +238,10 @@ fn print_human(selector: &Selector<'_>, rec: &Recommendation, why: &[Explanation
                 human::amount(p.total_cost, asset)
             ));
             output::line(format_args!(
-                "loss probability {:.3e}, availability {:.9} %, {} regions",
+                "loss probability {:.3e}, availability {:.9} %, {}",
                 p.loss_probability,
                 p.availability * 100.0,
-                p.regions
+                human::count(p.regions, "region")
             ));
         }
         (None, Some(inf)) => {
@@ -275,13 +271,13 @@ fn print_explanation(selector: &Selector<'_>, e: &Explanation) {
     let c = &selector.candidates()[e.candidate];
     let regions: Vec<&str> = c.regions.iter().map(|r| r.as_str()).collect();
     output::line(format_args!(
-        "offer {} by provider {}: [{}], {}/{}, availability {:.2} %, {}",
+        "offer {} by provider {}: [{}], {}/{}, availability {}, {}",
         e.offer,
         e.provider,
         regions.join(","),
         human::amount(c.price.amount, c.price.asset.as_str()),
-        unit(c.price.unit),
-        f64::from(c.availability_bp) / 100.0,
+        human::unit(c.price.unit),
+        human::availability(c.availability_bp),
         c.reputation
             .map_or_else(|| "unrated".to_owned(), |r| format!("reputation {r:.3}"))
     ));
@@ -325,7 +321,7 @@ fn print_explanation(selector: &Selector<'_>, e: &Explanation) {
         PriceToWin::AtMost { amount } => output::line(format_args!(
             "  price to win: at most {}/{} (now {now})",
             human::amount(*amount, req.asset.as_str()),
-            unit(c.price.unit)
+            human::unit(c.price.unit)
         )),
         PriceToWin::AnyPrice => output::line("  price to win: any (no placement works without it)"),
         PriceToWin::Never { finding } => {
