@@ -247,7 +247,7 @@ async fn sla_commands_work_human_and_json() {
     let total = j["total"].as_u64().unwrap();
     let dollars = format!("total {}.{:02} USD", total / 100, total % 100);
     assert!(
-        text(&human).contains(&format!(" for 1.0 GiB over 2days, {dollars}")),
+        text(&human).contains(&format!(" for 1.0 GiB over 2d, {dollars}")),
         "{}",
         text(&human)
     );
@@ -258,12 +258,11 @@ async fn sla_commands_work_human_and_json() {
     );
     let agreement_id = j["agreement_id"].as_str().unwrap().to_owned();
 
-    assert_eq!(
-        text(&list_human).lines().count(),
-        2,
-        "{}",
-        text(&list_human)
-    );
+    // A header row, then the two agreements.
+    let list_text = text(&list_human);
+    let rows: Vec<&str> = list_text.lines().collect();
+    assert_eq!(rows.len(), 3, "{list_text}");
+    assert!(rows[0].starts_with("AGREEMENT"), "{}", rows[0]);
     let list: serde_json::Value = serde_json::from_slice(&list_json.stdout).unwrap();
     let ids: Vec<&str> = list
         .as_array()

@@ -52,8 +52,16 @@ impl TestNode {
 
     /// Starts a node after `adjust` has changed its test configuration.
     pub async fn start_with(bootstrap: &[String], adjust: impl FnOnce(&mut NodeConfig)) -> Self {
+        Self::start_keyed(bootstrap, SecretKey::generate(), adjust).await
+    }
+
+    /// Starts a node with this key (a provider's node, which answers proposals in its name).
+    pub async fn start_keyed(
+        bootstrap: &[String],
+        key: SecretKey,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let key = SecretKey::generate();
         let mut config = test_config(dir.path(), bootstrap);
         adjust(&mut config);
         let node = Node::start(config, key.clone()).await.expect("node starts");
