@@ -7,6 +7,7 @@ use std::time::Duration;
 use flashback_client::probe::{ProbeConfig, ProbeEvent, probe_agreements_with};
 use flashback_client::{Client, human, parse_duration};
 use flashback_types::clock::now;
+use flashback_types::{QosAttestation, Signed};
 use serde_json::json;
 
 use crate::cli::ProbeArgs;
@@ -61,19 +62,22 @@ fn report(event: ProbeEvent) {
                 ""
             }
         )),
-        ProbeEvent::Attested(a) => {
-            let b = a.body();
-            output::progress(format_args!(
-                "  attested {}: provider {} {}/{} reads ok, p50 {} ms, p95 {} ms",
-                a.id().fmt_short(),
-                b.subject.fmt_short(),
-                b.successes,
-                b.probes,
-                b.latency_p50_ms,
-                b.latency_p95_ms
-            ));
-        }
+        ProbeEvent::Attested(a) => output::progress(format_args!("  {}", attested(&a))),
     }
+}
+
+/// One signed attestation, for people.
+fn attested(a: &Signed<QosAttestation>) -> String {
+    let b = a.body();
+    format!(
+        "attested {}: provider {} {}/{} reads ok, p50 {} ms, p95 {} ms",
+        a.id().fmt_short(),
+        b.subject.fmt_short(),
+        b.successes,
+        b.probes,
+        b.latency_p50_ms,
+        b.latency_p95_ms
+    )
 }
 
 pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
@@ -114,16 +118,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         output::line("no attestations signed: no live agreement of this key could be probed");
     }
     for a in &attestations {
-        let b = a.body();
-        output::line(format_args!(
-            "attested {}: provider {} {}/{} reads ok, p50 {} ms, p95 {} ms",
-            a.id().fmt_short(),
-            b.subject.fmt_short(),
-            b.successes,
-            b.probes,
-            b.latency_p50_ms,
-            b.latency_p95_ms
-        ));
+        output::line(attested(a));
     }
     Ok(())
 }
