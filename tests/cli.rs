@@ -8,16 +8,15 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{TestNode, eventually, run_cli};
+use common::{TestNode, eventually, run_cli, write_key};
 use flashback_client::{Client, ClientError, Terms};
 use flashback_types::clock::now;
 use flashback_types::{
     BoundedVec, DataProtocol, ErrorCode, GIB, Kind, Object, Offer, OfferQuery, Rule, SecretKey,
-    Signed, keyfile, samples,
+    Signed, samples,
 };
 use serde_json::Value;
 
@@ -69,12 +68,6 @@ async fn json_error(args: &[&str]) -> Value {
     let v: Value = serde_json::from_str(stdout(&out).trim())
         .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(&out)));
     v["error"].clone()
-}
-
-fn write_key(dir: &Path, name: &str, key: &SecretKey) -> String {
-    let path = dir.join(name);
-    keyfile::write(&path, key, keyfile::Existing::Keep).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 /// Publishes an offer from flags through the CLI; its JSON.

@@ -212,6 +212,14 @@ pub async fn cli_stdout(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Writes `key` as a key file `name` in `dir`; its path.
+pub fn write_key(dir: &Path, name: &str, key: &SecretKey) -> String {
+    let path = dir.join(name);
+    flashback_types::keyfile::write(&path, key, flashback_types::keyfile::Existing::Keep)
+        .expect("writes the key file");
+    path.to_str().expect("a UTF-8 path").to_owned()
+}
+
 /// For a test that needs what this machine may lack: true when `available`. Otherwise the
 /// test prints that it was skipped and why, and should return; under CI (`CI` set), which
 /// provides what every test needs, it fails instead.
