@@ -369,8 +369,7 @@ impl Guide {
                     self.vars.extend(captures);
                     return;
                 }
-                Err(why) if attrs.eventually && start.elapsed() < DEADLINE => {
-                    let _ = why;
+                Err(_) if attrs.eventually && start.elapsed() < DEADLINE => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(why) => panic!(
