@@ -7,11 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, cli_stdout, eventually, line, run_cli};
+use common::{TestNode, cli_stdout, eventually, line, run_cli, write_key};
 use flashback_client::{Client, Terms};
 use flashback_types::clock::now;
 use flashback_types::{
-    Decision, GIB, Hash32, Object, Offer, RejectReason, SecretKey, Signed, keyfile, samples,
+    Decision, GIB, Hash32, Object, Offer, RejectReason, SecretKey, Signed, samples,
 };
 
 /// Publishes a 10 GiB storage offer signed with the provider node's own key.
@@ -21,12 +21,6 @@ async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
     let offer = Signed::sign(body, &provider.key).unwrap();
     provider.node.submit(&Object::Offer(offer.clone())).await;
     offer
-}
-
-fn write_key(dir: &std::path::Path, name: &str, key: &SecretKey) -> String {
-    let path = dir.join(name);
-    keyfile::write(&path, key, keyfile::Existing::Keep).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,6 +95,11 @@ async fn a_light_client_makes_an_agreement_with_a_provider_two_hops_away() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("rejected: capacity"), "{stdout}");
+    // With the offer's limit, so that the consumer knows what would fit.
+    assert!(
+        stdout.contains("(the offer has 10.0 GiB in all, less what agreements still running hold;"),
+        "{stdout}"
+    );
 
     // A proposal that fits is still accepted after the rejection.
     let client = Client::connect(&[home.addr()]).await.unwrap();
@@ -245,25 +244,24 @@ async fn sla_commands_work_human_and_json() {
     assert_eq!(j["volume"], GIB);
     // The human line in units a person reads: the total in dollars, not cents.
     let total = j["total"].as_u64().unwrap();
-    let dollars = format!("total {}.{:02} USD", total / 100, total % 100);
+    let dollars = format!("{}.{:02} USD", total / 100, total % 100);
     assert!(
-        text(&human).contains(&format!(" for 1.0 GiB over 2days, {dollars}")),
+        text(&human).contains(&format!(" for 1.0 GiB over 2d, total {dollars}")),
         "{}",
         text(&human)
     );
     assert!(
-        text(&list_human).contains(&dollars),
+        text(&list_human).contains(&format!("  {dollars}")),
         "{}",
         text(&list_human)
     );
     let agreement_id = j["agreement_id"].as_str().unwrap().to_owned();
 
-    assert_eq!(
-        text(&list_human).lines().count(),
-        2,
-        "{}",
-        text(&list_human)
-    );
+    // A header row, then the two agreements.
+    let list_text = text(&list_human);
+    let rows: Vec<&str> = list_text.lines().collect();
+    assert_eq!(rows.len(), 3, "{list_text}");
+    assert!(rows[0].starts_with("AGREEMENT"), "{}", rows[0]);
     let list: serde_json::Value = serde_json::from_slice(&list_json.stdout).unwrap();
     let ids: Vec<&str> = list
         .as_array()

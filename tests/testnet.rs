@@ -85,9 +85,29 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
         "{rows:?}"
     );
 
+    // Prices carry their asset and unit.
+    for row in rows {
+        let price = &row["price"];
+        assert!(price["amount"].as_u64().is_some(), "{row}");
+        assert_eq!(price["asset"], "USD", "{row}");
+        assert_eq!(price["unit"], "gib_month", "{row}");
+    }
+
     // The human report and the plots are there; PNG files start with the PNG signature.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("PASS") && md.contains("## Reputation"), "{md}");
+    // The table shows prices in major units; the rerun line reproduces the run, every count
+    // made explicit.
+    assert!(md.contains(" USD/GiB-month |"), "{md}");
+    let rerun = report["run"]["rerun"].as_str().unwrap();
+    for part in [
+        "flashback testnet up --scenario smoke --nodes 5 --providers ",
+        " --consumers ",
+        " --duration 12s --seed 7",
+    ] {
+        assert!(rerun.contains(part), "{rerun}");
+    }
+    assert!(md.contains(&format!("Rerun with `{rerun}`")), "{md}");
     for png in ["propagation_cdf.png", "reputation.png"] {
         let bytes = std::fs::read(out.join(png)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{png}");

@@ -52,8 +52,16 @@ impl TestNode {
 
     /// Starts a node after `adjust` has changed its test configuration.
     pub async fn start_with(bootstrap: &[String], adjust: impl FnOnce(&mut NodeConfig)) -> Self {
+        Self::start_keyed(bootstrap, SecretKey::generate(), adjust).await
+    }
+
+    /// Starts a node with this key (a provider's node, which answers proposals in its name).
+    pub async fn start_keyed(
+        bootstrap: &[String],
+        key: SecretKey,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let key = SecretKey::generate();
         let mut config = test_config(dir.path(), bootstrap);
         adjust(&mut config);
         let node = Node::start(config, key.clone()).await.expect("node starts");
@@ -201,6 +209,14 @@ pub async fn cli_stdout(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `key` as a key file `name` in `dir`; its path.
+pub fn write_key(dir: &Path, name: &str, key: &SecretKey) -> String {
+    let path = dir.join(name);
+    flashback_types::keyfile::write(&path, key, flashback_types::keyfile::Existing::Keep)
+        .expect("writes the key file");
+    path.to_str().expect("a UTF-8 path").to_owned()
 }
 
 /// For a test that needs what this machine may lack: true when `available`. Otherwise the

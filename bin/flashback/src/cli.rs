@@ -170,7 +170,8 @@ pub(crate) struct RecommendArgs {
     /// Any text to derive the anti-herding choice from, instead of --key.
     #[arg(long, value_name = "TEXT")]
     pub(crate) seed: Option<String>,
-    /// Explain one candidate: a provider key or an offer id (64 hex).
+    /// Explain one candidate: a provider key or an offer id (any unique start of at least 8
+    /// hex characters).
     #[arg(long, value_name = "KEY|ID")]
     pub(crate) why: Option<String>,
     /// Print JSON.
@@ -197,13 +198,14 @@ pub(crate) struct ProposeArgs {
     pub(crate) key: PathBuf,
     #[command(flatten)]
     pub(crate) node: NodeAddr,
-    /// Id of the offer (64 hex, as `listing query` prints with --json).
+    /// The offer: its id, or any unique start of it (at least 8 hex characters, as `listing
+    /// query` prints).
     #[arg(long, value_name = "ID")]
     pub(crate) offer: String,
     /// Volume: a size for storage ("100 GiB"), a unit count for compute.
     #[arg(long, value_name = "SIZE")]
     pub(crate) volume: String,
-    /// Duration of service, e.g. 30d.
+    /// Duration of service, e.g. 30d, 1h 30m, "1 month" (30 days, as billing counts it).
     #[arg(long, value_name = "DURATION")]
     pub(crate) duration: String,
     /// How long to wait for the decision.
@@ -218,8 +220,9 @@ pub(crate) struct ProposeArgs {
 pub(crate) struct SlaListArgs {
     #[command(flatten)]
     pub(crate) node: NodeAddr,
-    /// Only agreements where this key is the consumer or the provider.
-    #[arg(long, value_name = "KEY")]
+    /// Only agreements where this key is the consumer or the provider: a public key, any
+    /// unique start of one (8+ hex characters), or a key file.
+    #[arg(long, value_name = "KEY|FILE")]
     pub(crate) party: Option<String>,
     /// Print JSON.
     #[arg(long)]
@@ -242,7 +245,7 @@ pub(crate) struct ProbeArgs {
     /// Reads per window and agreement.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub(crate) probes: u32,
-    /// Print JSON (one object per attestation).
+    /// Print JSON (one object per attestation). Progress still goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -256,8 +259,9 @@ pub(crate) enum ProviderCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ProviderShowArgs {
-    /// The provider's public key (64 hex).
-    #[arg(value_name = "KEY")]
+    /// The provider: its public key, any unique start of one (8+ hex characters), or its key
+    /// file.
+    #[arg(value_name = "KEY|FILE")]
     pub(crate) provider: String,
     #[command(flatten)]
     pub(crate) node: NodeAddr,
@@ -274,6 +278,20 @@ pub(crate) enum NodeCommand {
     /// for scripts and for light-client commands on this machine. Stops cleanly on Ctrl-C or
     /// SIGTERM.
     Run(RunArgs),
+    /// A node's status: peer id, addresses, peers, listing counts, anti-entropy (light client).
+    Status(NodeQueryArgs),
+    /// The peers a node is connected to (light client).
+    Peers(NodeQueryArgs),
+}
+
+/// A light-client question to a node about itself.
+#[derive(Debug, Args)]
+pub(crate) struct NodeQueryArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `flashback node run`: the node settings, and what applies to this start only.
@@ -356,11 +374,37 @@ pub(crate) struct NodeAddr {
 pub(crate) enum OfferCommand {
     /// Sign an offer with your key and publish it through a node.
     ///
-    /// Give the offer as a TOML file (--file; see docs/examples/offer.toml) or with flags.
-    /// The sequence number defaults to the current time, so a new publish supersedes the last.
+    /// Give the offer as a TOML file (--file; see docs/examples/offer.toml) or with flags;
+    /// flags given with --file override the file's fields. Each publish takes the next free
+    /// sequence number: above the node's live one and every seq this key signed for the offer
+    /// (recorded in <key file>.seq), and no lower than the current time, so a new publish
+    /// supersedes the last and never reuses a seq.
     Publish(PublishArgs),
-    /// Withdraw one of your offers (publishes a signed tombstone with a higher seq).
+    /// Withdraw one of your offers (publishes a signed tombstone with the next free seq).
     Withdraw(WithdrawArgs),
+    /// List a provider's offers (all of them, withdrawn ones with --include-withdrawn).
+    List(OfferListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OfferListArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// Your own offers: those of --key.
+    #[arg(long, requires = "key", conflicts_with = "provider")]
+    pub(crate) mine: bool,
+    /// Your key file (with --mine).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// Another provider's offers: a public key, any unique start of one, or a key file.
+    #[arg(long, value_name = "KEY|FILE", required_unless_present = "mine")]
+    pub(crate) provider: Option<String>,
+    /// Include withdrawn offers.
+    #[arg(long)]
+    pub(crate) include_withdrawn: bool,
+    /// Print JSON (an array of offers).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -370,29 +414,30 @@ pub(crate) struct PublishArgs {
     pub(crate) key: PathBuf,
     #[command(flatten)]
     pub(crate) node: NodeAddr,
-    /// Offer file (TOML).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["offer_key", "capacity", "price", "endpoint"])]
+    /// Offer file (TOML). Flags given with it override its fields.
+    #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
     /// Offer name among your offers.
     #[arg(long, value_name = "NAME")]
     pub(crate) offer_key: Option<String>,
-    /// storage or compute.
-    #[arg(long, value_name = "KIND", default_value = "storage")]
-    pub(crate) kind: String,
+    /// storage or compute (default storage).
+    #[arg(long, value_name = "KIND")]
+    pub(crate) kind: Option<String>,
     /// Capacity, e.g. "1 TiB" (storage) or 8 (compute units).
     #[arg(long, value_name = "SIZE")]
     pub(crate) capacity: Option<String>,
     /// Price in minor units (cents) per GiB-month (storage) or unit-hour (compute).
     #[arg(long, value_name = "AMOUNT")]
     pub(crate) price: Option<u64>,
-    /// Asset of the price.
-    #[arg(long, value_name = "CODE", default_value = "USD")]
-    pub(crate) asset: String,
+    /// Asset of the price (default USD).
+    #[arg(long, value_name = "CODE")]
+    pub(crate) asset: Option<String>,
     /// Region code (repeatable).
     #[arg(long = "region", value_name = "REGION")]
     pub(crate) regions: Vec<String>,
-    /// Data protocol (repeatable): s3, https, ipfs, sftp, flashback_blob, or a name.
-    #[arg(long = "protocol", value_name = "PROTO", default_value = "https")]
+    /// Data protocol (repeatable): s3, https, ipfs, sftp, flashback_blob, or a name (default
+    /// https).
+    #[arg(long = "protocol", value_name = "PROTO")]
     pub(crate) protocols: Vec<String>,
     /// Data-plane endpoint (URL or multiaddr).
     #[arg(long, value_name = "URL")]
@@ -400,19 +445,26 @@ pub(crate) struct PublishArgs {
     /// Jurisdiction the provider operates under (repeatable), e.g. eu, de, us-ca.
     #[arg(long = "jurisdiction", value_name = "CODE")]
     pub(crate) jurisdictions: Vec<String>,
-    /// Availability promised, basis points (9990 = 99.90 %).
-    #[arg(long, value_name = "BP", default_value_t = 0)]
-    pub(crate) availability_bp: u16,
-    /// p95 latency promised, ms.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub(crate) p95_latency_ms: u32,
-    /// Copies kept.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub(crate) redundancy: u8,
-    /// How long the offer is valid, e.g. 30d.
-    #[arg(long, value_name = "DURATION", default_value = "30d")]
-    pub(crate) valid_for: String,
-    /// Sequence number (default: now, in Unix seconds).
+    /// Availability promised, basis points (9990 = 99.90 %; default 0, not promised).
+    #[arg(long, value_name = "BP")]
+    pub(crate) availability_bp: Option<u16>,
+    /// p95 latency promised, ms (default 0, not promised).
+    #[arg(long, value_name = "MS")]
+    pub(crate) p95_latency_ms: Option<u32>,
+    /// Copies kept (default 1).
+    #[arg(long, value_name = "N")]
+    pub(crate) redundancy: Option<u8>,
+    /// Shortest agreement accepted, e.g. 1h (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) min_duration: Option<String>,
+    /// Longest agreement accepted, e.g. 365d (default 365d).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_duration: Option<String>,
+    /// How long the offer is valid, e.g. 30d (default 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) valid_for: Option<String>,
+    /// Sequence number (overrides the file's). Default: the next free one. Refused unless it
+    /// is above the node's live seq and every seq this key signed for the offer.
     #[arg(long, value_name = "N")]
     pub(crate) seq: Option<u64>,
     /// Print JSON.
@@ -438,6 +490,11 @@ pub(crate) struct WithdrawArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ListingCommand {
     /// List offers matching filters, verified, sorted and paginated.
+    ///
+    /// A page holds --limit offers (1 to 200); the next page is asked for with --after and
+    /// the cursor a page ends with, or every page at once with --all. Sorted by price, offers
+    /// are grouped by pricing unit and asset (prices in two assets are never ranked against
+    /// each other), cheapest first within each group.
     Query(QueryArgs),
 }
 
@@ -454,12 +511,12 @@ pub(crate) struct QueryArgs {
     /// Serving this protocol.
     #[arg(long, value_name = "PROTO")]
     pub(crate) protocol: Option<String>,
-    /// Unit price at most this many minor units of --asset.
-    #[arg(long, value_name = "AMOUNT")]
+    /// Unit price at most this many minor units of --asset (cents for USD).
+    #[arg(long, value_name = "AMOUNT", requires = "asset")]
     pub(crate) max_price: Option<u64>,
-    /// Asset of --max-price.
-    #[arg(long, value_name = "CODE", default_value = "USD")]
-    pub(crate) asset: String,
+    /// Only offers priced in this asset (e.g. USD).
+    #[arg(long, value_name = "CODE")]
+    pub(crate) asset: Option<String>,
     /// Capacity at least this, e.g. "100 GiB".
     #[arg(long, value_name = "SIZE")]
     pub(crate) min_capacity: Option<String>,
@@ -469,7 +526,7 @@ pub(crate) struct QueryArgs {
     /// p95 latency target at most this, ms.
     #[arg(long, value_name = "MS")]
     pub(crate) max_latency_ms: Option<u32>,
-    /// Provider certified by this certifier key.
+    /// Provider certified by this certifier key (or any unique start of it).
     #[arg(long, value_name = "KEY")]
     pub(crate) certified_by: Option<String>,
     /// Provider holds this claim by the node's trust store: a name (iso27001) or name=value
@@ -483,19 +540,27 @@ pub(crate) struct QueryArgs {
     /// Provider reputation at least this (0.0 to 1.0).
     #[arg(long, value_name = "SCORE")]
     pub(crate) min_reputation: Option<f64>,
-    /// Only this provider's offers.
-    #[arg(long, value_name = "KEY")]
+    /// Only this provider's offers: a public key, any unique start of one, or a key file.
+    #[arg(long, value_name = "KEY|FILE")]
     pub(crate) provider: Option<String>,
     /// Include withdrawn offers.
     #[arg(long)]
     pub(crate) include_withdrawn: bool,
-    /// Order: price, reputation, capacity or newest.
+    /// Order: price (grouped by asset, cheapest first), reputation, capacity or newest.
     #[arg(long, value_name = "KEY", default_value = "price")]
     pub(crate) sort: String,
-    /// Most results (up to 200).
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Offers per page: 1 to 200.
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(flashback_types::MAX_QUERY_LIMIT)))]
     pub(crate) limit: u32,
-    /// Print JSON (an array of offers with id, provider, offer_key, seq and every field).
+    /// Continue after this cursor (printed at the end of the previous page).
+    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    pub(crate) after: Option<String>,
+    /// Every page, not just the first.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print JSON (an array of offers with id, provider, offer_key, seq and every field); the
+    /// next page's cursor, if any, goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -3,17 +3,21 @@
 mod cli;
 mod cli_trust;
 mod cmd;
-mod human;
 mod output;
+mod table;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let json = output::wants_json(std::env::args_os());
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return output::usage(err, json),
+    };
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            output::error(&err);
+            output::error(&err, json);
             std::process::ExitCode::FAILURE
         }
     }

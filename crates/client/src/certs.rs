@@ -251,8 +251,19 @@ impl Client {
     /// (by the certificates the node sends next) is dropped; one that does not declare an
     /// asked-for jurisdiction is the node's fault.
     pub async fn certified_offers(&self, query: &OfferQuery) -> Result<CertifiedPage, ClientError> {
+        let page = self.query_offers(query).await?;
+        self.certify(query, page).await
+    }
+
+    /// [`Client::certified_offers`] for offers already fetched for `query` (one page, or
+    /// every page of [`Client::all_offers`]): the claims their providers hold, and the offers
+    /// the node should not have listed for the query's filters dropped or reported.
+    pub async fn certify(
+        &self,
+        query: &OfferQuery,
+        mut page: OfferPage,
+    ) -> Result<CertifiedPage, ClientError> {
         let node = self.first();
-        let mut page = self.query_offers(query).await?;
         if !query.jurisdictions.is_empty() {
             for offer in &page.offers {
                 let declared = &offer.body().jurisdictions;

@@ -26,8 +26,11 @@ mod certify;
 mod certs;
 mod compliance;
 pub mod http;
+pub mod human;
 pub mod probe;
+mod publish;
 pub mod recommend;
+mod resolve;
 mod sla;
 mod spec;
 
@@ -36,12 +39,12 @@ use std::time::Duration;
 use flashback_net::{Multiaddr, NetConfig, NetEvent, NetHandle, PeerId, Protocol};
 use flashback_types::clock::now;
 use flashback_types::wire::{
-    NodeStatus, ObjectBytes, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
+    NodeStatus, ObjectBytes, PeerInfo, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
     decode_response, encode_message,
 };
 use flashback_types::{
-    Cursor, MAX_QUERY_LIMIT, Object, ObjectError, ObjectId, Offer, OfferQuery, Rule, SecretKey,
-    Signed, TimeRules,
+    Cursor, ErrorCode, MAX_QUERY_LIMIT, Object, ObjectError, ObjectId, Offer, OfferQuery,
+    RejectReason, Rule, SecretKey, Signed, TimeRules,
 };
 use tokio::sync::mpsc;
 
@@ -49,12 +52,17 @@ pub use audit::{CrossCheck, VerifiedProviderReport};
 pub use certify::Certify;
 pub use certs::{CertifiedPage, Register, TrustSource, VerifiedCertPage};
 pub use compliance::{ComplianceReport, DocumentCheck, DocumentOutcome, VERIFIED_PLACE_CLAIMS};
+pub use human::parse_duration;
+pub use publish::{Published, SeqBook, Withdrawn};
 pub use recommend::Feed;
-pub use sla::Terms;
+pub use sla::{Terms, limits_for};
 pub use spec::{
-    ComplianceDocSpec, ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_duration,
-    parse_protocol, parse_size,
+    ComplianceDocSpec, ComputeSpecText, OfferSpec, PriceSpec, QosSpec, parse_protocol, parse_size,
 };
+
+/// Most offers [`Client::all_offers`] fetches (pages of 200): a bound on memory and on the
+/// node's work.
+pub const MAX_ALL_OFFERS: usize = 1_000_000;
 
 /// What can go wrong for a light client. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +115,49 @@ pub enum ClientError {
     /// The node reported an error.
     #[error("node error: {0}")]
     Node(String),
+    /// The node refused to serve a request, saying why.
+    #[error("node error: {message}")]
+    NodeReply {
+        /// Why, for programs.
+        code: ErrorCode,
+        /// Why, for people.
+        message: String,
+    },
     /// Input from the user is not valid.
     #[error("{0}")]
     InvalidInput(String),
+    /// Nothing matches the id, key or name given.
+    #[error("{0}")]
+    NotFound(String),
+    /// An id prefix matches more than one object.
+    #[error(
+        "{noun} id {prefix} is ambiguous: it starts {}{}: {}; give more characters",
+        human::count(matches.len(), noun),
+        if *more { " and more" } else { "" },
+        matches.join(", ")
+    )]
+    Ambiguous {
+        /// What the ids name (`offer`, `agreement`, `key`).
+        noun: &'static str,
+        /// The prefix given.
+        prefix: String,
+        /// Ids that start with it (at most 16).
+        matches: Vec<String>,
+        /// More matched than listed.
+        more: bool,
+    },
+    /// A sequence number or version conflicts with what this key has signed or the node
+    /// holds; the message says what to pass instead.
+    #[error("{0}")]
+    Conflict(String),
+    /// A proposal breaks the offer's terms; checked before anything is signed.
+    #[error("the proposal breaks the offer's terms ({}): {detail}", reason.code())]
+    Terms {
+        /// The term broken, as the provider's node would reject it.
+        reason: RejectReason,
+        /// The offer's limit against what was asked.
+        detail: String,
+    },
     /// An HTTP request got no usable answer.
     #[error("{url}: {detail}; is the endpoint up and reachable?")]
     Http {
@@ -120,6 +168,32 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The stable code of this error ([`ErrorCode`]), for programs.
+    pub fn code(&self) -> ErrorCode {
+        use flashback_net::NetError;
+        match self {
+            ClientError::BadAddress { .. }
+            | ClientError::InvalidInput(_)
+            | ClientError::Terms { .. } => ErrorCode::InvalidInput,
+            ClientError::Unreachable { .. } => ErrorCode::Unreachable,
+            ClientError::Net(NetError::RequestTimeout { .. }) => ErrorCode::Timeout,
+            ClientError::Net(NetError::Dial { .. }) => ErrorCode::Unreachable,
+            ClientError::Net(_) | ClientError::Node(_) => ErrorCode::NodeFailed,
+            ClientError::NodeReply { code, .. } => *code,
+            ClientError::BadResponse { .. } | ClientError::BadObject { .. } => ErrorCode::BadNode,
+            ClientError::Refused { rule, .. } => match rule {
+                Rule::Duplicate | Rule::Superseded | Rule::Equivocation => ErrorCode::Conflict,
+                _ => ErrorCode::Refused,
+            },
+            ClientError::NotFound(_) => ErrorCode::NotFound,
+            ClientError::Ambiguous { .. } => ErrorCode::Ambiguous,
+            ClientError::Conflict(_) => ErrorCode::Conflict,
+            ClientError::Http { .. } => ErrorCode::Endpoint,
+        }
+    }
+}
+
 /// A page of verified offers.
 #[derive(Debug, Clone)]
 pub struct OfferPage {
@@ -127,6 +201,17 @@ pub struct OfferPage {
     pub offers: Vec<Signed<Offer>>,
     /// Pass in the next query's `cursor` to continue.
     pub next_cursor: Option<Cursor>,
+}
+
+/// Every offer of a query, page after page ([`Client::all_offers`]).
+#[derive(Debug, Clone, Default)]
+pub struct AllOffers {
+    /// Offers, each verified, in the query's order.
+    pub offers: Vec<Signed<Offer>>,
+    /// Pages fetched.
+    pub pages: usize,
+    /// More matched than the bound let through.
+    pub truncated: bool,
 }
 
 /// What the node did with a submitted object.
@@ -271,7 +356,7 @@ impl Client {
         &self.nodes
     }
 
-    fn first(&self) -> PeerId {
+    pub(crate) fn first(&self) -> PeerId {
         self.nodes[0]
     }
 
@@ -285,7 +370,10 @@ impl Client {
             .request(node, Protocol::Query, encode_message(req))
             .await?;
         match decode_response::<QueryResponse>(&bytes) {
-            Ok(QueryResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
+            Ok(QueryResponse::Error(e)) => Err(ClientError::NodeReply {
+                code: e.code,
+                message: e.message.to_string(),
+            }),
             Ok(resp) => Ok(resp),
             Err(e) => Err(ClientError::BadResponse {
                 node: node.to_string(),
@@ -338,6 +426,34 @@ impl Client {
                 })
             }
             _ => Err(self.wrong(node)),
+        }
+    }
+
+    /// Every page of `query` from the first node, each offer verified, until `max` offers
+    /// (at most [`MAX_ALL_OFFERS`]). Pages hold `query.limit` offers (0: [`MAX_QUERY_LIMIT`]).
+    pub async fn all_offers(
+        &self,
+        query: &OfferQuery,
+        max: usize,
+    ) -> Result<AllOffers, ClientError> {
+        let max = max.min(MAX_ALL_OFFERS);
+        let mut query = query.clone();
+        if query.limit == 0 {
+            query.limit = MAX_QUERY_LIMIT;
+        }
+        let mut all = AllOffers::default();
+        loop {
+            let page = self.query_offers(&query).await?;
+            all.pages += 1;
+            all.offers.extend(page.offers);
+            match page.next_cursor {
+                Some(cursor) if all.offers.len() < max => query.cursor = Some(cursor),
+                next => {
+                    all.truncated = next.is_some() || all.offers.len() > max;
+                    all.offers.truncate(max);
+                    return Ok(all);
+                }
+            }
         }
     }
 
@@ -408,6 +524,15 @@ impl Client {
         }
     }
 
+    /// The peers the node is connected to.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ClientError> {
+        let node = self.first();
+        match self.query_node(node, &QueryRequest::Peers).await? {
+            QueryResponse::Peers(peers) => Ok(peers.into_inner()),
+            _ => Err(self.wrong(node)),
+        }
+    }
+
     /// Hands a signed object to the first node, which validates, stores and publishes it.
     pub async fn submit(&self, object: &Object) -> Result<Submitted, ClientError> {
         let node = self.first();
@@ -424,7 +549,10 @@ impl Client {
                 rule,
                 detail: detail.to_string(),
             }),
-            Ok(SubmitResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
+            Ok(SubmitResponse::Error(e)) => Err(ClientError::NodeReply {
+                code: e.code,
+                message: e.message.to_string(),
+            }),
             Err(e) => Err(ClientError::BadResponse {
                 node: node.to_string(),
                 detail: e.to_string(),
@@ -432,42 +560,7 @@ impl Client {
         }
     }
 
-    /// Withdraws `provider`'s offer `offer_key`: finds the newest version the node holds, signs
-    /// its tombstone ([`Offer::withdrawal`]) and submits it. Returns the signed tombstone and
-    /// what the node did with it.
-    pub async fn withdraw_offer(
-        &self,
-        provider: &SecretKey,
-        offer_key: &str,
-    ) -> Result<(Signed<Offer>, Submitted), ClientError> {
-        let page = self
-            .query_offers(&OfferQuery {
-                provider: Some(provider.public()),
-                include_withdrawn: true,
-                limit: MAX_QUERY_LIMIT,
-                ..OfferQuery::default()
-            })
-            .await?;
-        let current = page
-            .offers
-            .into_iter()
-            .filter(|o| o.body().offer_key.as_str() == offer_key)
-            .max_by_key(|o| o.body().seq)
-            .ok_or_else(|| {
-                ClientError::InvalidInput(format!(
-                    "the node knows no offer {offer_key:?} from {}: check the offer key and the \
-                     provider key",
-                    provider.public()
-                ))
-            })?;
-        let tombstone = Signed::sign(current.body().withdrawal(now()), provider).map_err(|e| {
-            ClientError::InvalidInput(format!("the tombstone is not valid: {}", e.detail))
-        })?;
-        let submitted = self.submit(&Object::Offer(tombstone.clone())).await?;
-        Ok((tombstone, submitted))
-    }
-
-    fn wrong(&self, node: PeerId) -> ClientError {
+    pub(crate) fn wrong(&self, node: PeerId) -> ClientError {
         ClientError::BadResponse {
             node: node.to_string(),
             detail: "answered with the wrong message".into(),

@@ -338,6 +338,52 @@ pub fn attest(
         .map_err(|e| ClientError::InvalidInput(format!("attestation is not valid: {}", e.detail)))
 }
 
+/// What [`probe_agreements_with`] reports as it goes, for a person watching a run that may
+/// last hours.
+#[derive(Debug, Clone)]
+pub enum ProbeEvent {
+    /// What will be probed, and how; sent once, before the first window.
+    Plan {
+        /// The agreements probed, with their endpoints.
+        targets: Vec<ProbeTarget>,
+        /// Windows to run.
+        windows: u32,
+        /// Length of each window.
+        window: Duration,
+        /// Reads per window and agreement.
+        probes_per_window: u32,
+    },
+    /// A live agreement that cannot be probed, and why.
+    Skipped {
+        /// The agreement.
+        agreement: ObjectId,
+        /// Why.
+        reason: String,
+    },
+    /// A window starts now; it is measured until `ends_at`.
+    WindowStarted {
+        /// Its number, from 1.
+        window: u32,
+        /// Windows in all.
+        of: u32,
+        /// When it ends (Unix seconds).
+        ends_at: Timestamp,
+    },
+    /// An attestation was signed and accepted by the node.
+    Attested(Box<Signed<QosAttestation>>),
+}
+
+/// One agreement the prober measures.
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    /// The agreement (its proposal's id).
+    pub agreement: ObjectId,
+    /// The provider measured.
+    pub provider: flashback_types::PublicKey,
+    /// The data-plane endpoint probed.
+    pub endpoint: String,
+}
+
 /// Probes every live agreement of `consumer` (started, not ended) for `windows` consecutive
 /// windows. In each window the agreements are probed concurrently (at most
 /// `config.max_concurrent` at once); when the window is over, one attestation per agreement is
@@ -352,11 +398,22 @@ pub async fn probe_agreements(
     config: &ProbeConfig,
     windows: u32,
 ) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
+    probe_agreements_with(client, consumer, config, windows, |_| {}).await
+}
+
+/// [`probe_agreements`], telling `progress` what it does as it goes ([`ProbeEvent`]).
+pub async fn probe_agreements_with(
+    client: &Client,
+    consumer: &SecretKey,
+    config: &ProbeConfig,
+    windows: u32,
+    mut progress: impl FnMut(ProbeEvent),
+) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
     config.check()?;
     let me = consumer.public();
     let t = now();
     let mut targets: Vec<(Agreement, String)> = Vec::new();
-    let mut endpoints: HashMap<ObjectId, Option<String>> = HashMap::new();
+    let mut endpoints: HashMap<ObjectId, Result<String, String>> = HashMap::new();
     for agreement in client.agreements(Some(me)).await? {
         let proposal = agreement.proposal().body();
         if agreement.consumer() != &me || proposal.start > t || agreement.expires_at() <= t {
@@ -369,16 +426,44 @@ pub async fn probe_agreements(
                 .insert(offer_endpoint(client, offer_id, agreement.provider()).await)
                 .clone(),
         };
-        if let Some(endpoint) = endpoint {
-            targets.push((agreement, endpoint));
+        match endpoint {
+            Ok(endpoint) => targets.push((agreement, endpoint)),
+            Err(reason) => {
+                tracing::warn!(agreement = %agreement.proposal_id(), %reason, "agreement skipped");
+                progress(ProbeEvent::Skipped {
+                    agreement: agreement.proposal_id(),
+                    reason,
+                });
+            }
         }
     }
+    progress(ProbeEvent::Plan {
+        targets: targets
+            .iter()
+            .map(|(a, endpoint)| ProbeTarget {
+                agreement: a.proposal_id(),
+                provider: *a.provider(),
+                endpoint: endpoint.clone(),
+            })
+            .collect(),
+        windows,
+        window: config.window,
+        probes_per_window: config.probes_per_window,
+    });
 
     let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
     let mut attestations = Vec::new();
     for window in 0..windows {
         let started = now();
         targets.retain(|(a, _)| a.expires_at() > started);
+        if targets.is_empty() {
+            break;
+        }
+        progress(ProbeEvent::WindowStarted {
+            window: window + 1,
+            of: windows,
+            ends_at: started.saturating_add(config.window.as_secs()),
+        });
         let mut running = tokio::task::JoinSet::new();
         for (index, (_, endpoint)) in targets.iter().enumerate() {
             let mut config = config.clone();
@@ -409,40 +494,30 @@ pub async fn probe_agreements(
             client
                 .submit(&Object::QosAttestation(attestation.clone()))
                 .await?;
+            progress(ProbeEvent::Attested(Box::new(attestation.clone())));
             attestations.push(attestation);
         }
     }
     Ok(attestations)
 }
 
-/// The endpoint of the offer an agreement was made on, or `None` (logged) when it cannot be
-/// probed.
+/// The endpoint of the offer an agreement was made on, or why it cannot be probed.
 async fn offer_endpoint(
     client: &Client,
     offer_id: ObjectId,
     provider: &flashback_types::PublicKey,
-) -> Option<String> {
-    let offer = match client.get(&[offer_id]).await {
-        Ok(objects) => objects.into_iter().find_map(|o| match o {
+) -> Result<String, String> {
+    let offer = client
+        .get(&[offer_id])
+        .await
+        .map_err(|e| format!("cannot fetch its offer {offer_id}: {e}"))?
+        .into_iter()
+        .find_map(|o| match o {
             Object::Offer(o) if o.id() == offer_id && &o.body().provider == provider => Some(o),
             _ => None,
-        }),
-        Err(e) => {
-            tracing::warn!(offer = %offer_id, error = %e, "cannot fetch the offer of an agreement");
-            return None;
-        }
-    };
-    let Some(offer) = offer else {
-        tracing::warn!(offer = %offer_id, "the node does not serve the offer of an agreement: skipped");
-        return None;
-    };
-    match endpoint_of(offer.body()) {
-        Ok(endpoint) => Some(endpoint),
-        Err(e) => {
-            tracing::warn!(offer = %offer_id, error = %e, "agreement skipped");
-            None
-        }
-    }
+        })
+        .ok_or_else(|| format!("the node no longer serves its offer {offer_id}"))?;
+    endpoint_of(offer.body()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::{Client, ClientError, TrustSource};
 pub const OPERATOR_CLAIM: &str = "operator";
 
 /// Most offers one feed fetches (pages of 200): a bound on memory and on the node's work.
-pub const MAX_FEED_OFFERS: usize = 1_000_000;
+pub const MAX_FEED_OFFERS: usize = crate::MAX_ALL_OFFERS;
 
 /// Candidates for one request and what they came from.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl Client {
         trust: &TrustSource,
     ) -> Result<Feed, ClientError> {
         let query = prefilters(req);
-        let (offers, pages, truncated) = self.all_offers(&query).await?;
+        let (offers, pages, truncated) = self.all_offers_live(&query).await?;
 
         // Reputation per provider, from the node's report (its counted attestations).
         let providers: BTreeSet<PublicKey> = offers.iter().map(|o| o.body().provider).collect();
@@ -96,24 +96,18 @@ impl Client {
         })
     }
 
-    /// Every page of `query` (at most [`MAX_FEED_OFFERS`] offers).
-    async fn all_offers(
+    /// Every page of live offers of `query` (at most [`MAX_FEED_OFFERS`]).
+    async fn all_offers_live(
         &self,
         query: &OfferQuery,
     ) -> Result<(Vec<Signed<Offer>>, usize, bool), ClientError> {
-        let mut query = query.clone();
-        let mut out = Vec::new();
-        let mut pages = 0;
-        loop {
-            let page = self.query_offers(&query).await?;
-            pages += 1;
-            out.extend(page.offers.into_iter().filter(|o| !o.body().withdrawn));
-            match page.next_cursor {
-                Some(cursor) if out.len() < MAX_FEED_OFFERS => query.cursor = Some(cursor),
-                Some(_) => return Ok((out, pages, true)),
-                None => return Ok((out, pages, false)),
-            }
-        }
+        let all = self.all_offers(query, MAX_FEED_OFFERS).await?;
+        let live = all
+            .offers
+            .into_iter()
+            .filter(|o| !o.body().withdrawn)
+            .collect();
+        Ok((live, all.pages, all.truncated))
     }
 }
 

@@ -6,9 +6,41 @@ use std::time::Duration;
 
 use flashback_types::clock::now;
 use flashback_types::wire::{QueryRequest, QueryResponse};
-use flashback_types::{Object, Offer, SecretKey, Signed, SlaDecision, SlaProposal};
+use flashback_types::{Object, Offer, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal};
 
-use crate::{Client, ClientError};
+use crate::{Client, ClientError, human};
+
+/// What `offer` allows for the term a rejection names, for people: the limit to propose
+/// within (`None` when the reason is not about the offer's terms).
+pub fn limits_for(offer: &Offer, reason: RejectReason) -> Option<String> {
+    let unit = offer.price.unit;
+    Some(match reason {
+        RejectReason::Duration => format!(
+            "the offer accepts durations from {} to {}",
+            human::duration(offer.min_duration_secs),
+            human::duration(offer.max_duration_secs)
+        ),
+        RejectReason::Capacity => format!(
+            "the offer has {} in all, less what agreements still running hold",
+            human::volume(offer.capacity, unit)
+        ),
+        RejectReason::Price => format!("the offer's price is {}", human::price(&offer.price)),
+        RejectReason::Terms => format!(
+            "the offer is priced in {} per {} and keeps at most {} copies",
+            offer.price.asset.as_str(),
+            human::unit(unit),
+            offer.redundancy
+        ),
+        RejectReason::OfferUnavailable => {
+            "that version of the offer is no longer live (superseded, withdrawn or expired): \
+             find its current version with `listing query`"
+                .into()
+        }
+        RejectReason::ConsumerDenied => "the provider's policy refuses this consumer".into(),
+        RejectReason::Expired => "the proposal expired before the provider decided".into(),
+        RejectReason::Other => return None,
+    })
+}
 
 /// Terms of a proposal.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +57,8 @@ pub struct Terms {
 
 impl Client {
     /// Signs a proposal for `offer` at the offer's price and terms, and submits it through the
-    /// node, which gossips it to the provider's node. Returns the signed proposal; wait for
+    /// node, which gossips it to the provider's node. A volume or duration the offer does not
+    /// allow is refused before signing ([`ClientError::Terms`], naming the offer's limits). Returns the signed proposal; wait for
     /// the answer with [`Client::wait_decision`].
     pub async fn propose(
         &self,
@@ -59,6 +92,24 @@ impl Client {
             created_at: t,
             expires_at: t + terms.decide_within.as_secs().max(1),
         };
+        // Checked here, before anything is signed, against what the provider's node checks
+        // (it alone knows the capacity agreements already hold).
+        if let Some(reason) = body.breaks_terms_of(o, 0) {
+            let asked = match reason {
+                RejectReason::Duration => {
+                    format!("a duration of {}", human::duration(body.duration_secs))
+                }
+                RejectReason::Capacity => {
+                    format!("a volume of {}", human::volume(body.volume, o.price.unit))
+                }
+                _ => "these terms".into(),
+            };
+            let limits = limits_for(o, reason).unwrap_or_default();
+            return Err(ClientError::Terms {
+                reason,
+                detail: format!("you asked for {asked}; {limits}"),
+            });
+        }
         let signed = Signed::sign(body, consumer).map_err(|e| {
             ClientError::InvalidInput(format!("proposal is not valid: {}", e.detail))
         })?;

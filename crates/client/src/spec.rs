@@ -10,6 +10,7 @@ use flashback_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::ClientError;
+use crate::human::parse_duration;
 
 /// An offer as a provider writes it. Sizes and durations are human strings (`"1 TiB"`,
 /// `"30d"`); see `docs/examples/offer.toml` for every field explained.
@@ -59,8 +60,9 @@ pub struct OfferSpec {
     /// How long the offer stays valid after publishing (`"30d"`). Default `30d`.
     #[serde(default = "default_valid_for")]
     pub valid_for: String,
-    /// Sequence number. Default: the publishing time in Unix seconds, so each publish
-    /// supersedes the last.
+    /// Sequence number. Default: the next free one, chosen when publishing
+    /// ([`crate::Client::publish_offer`]: above every seq signed for the offer, no lower than
+    /// the publishing time); [`OfferSpec::to_offer`] then puts the time here.
     #[serde(default)]
     pub seq: Option<u64>,
 }
@@ -142,18 +144,6 @@ pub fn parse_size(field: &str, text: &str) -> Result<u64, ClientError> {
             bad(
                 field,
                 format!("{text:?} is not a size like \"500 GiB\" ({e})"),
-            )
-        })
-}
-
-/// Parses a duration: `"30d"`, `"1h 30m"`, `"3600s"`; returns seconds.
-pub fn parse_duration(field: &str, text: &str) -> Result<u64, ClientError> {
-    humantime::parse_duration(text.trim())
-        .map(|d| d.as_secs())
-        .map_err(|e| {
-            bad(
-                field,
-                format!("{text:?} is not a duration like \"30d\" ({e})"),
             )
         })
 }

@@ -42,6 +42,13 @@ impl Book {
             .unwrap_or_default()
     }
 
+    /// The listen addresses remembered for `peer` (empty when none).
+    pub(crate) fn addrs_of(&self, peer: &flashback_net::PeerId) -> Vec<String> {
+        self.0
+            .read(|peers| peers.get(&peer.to_string()).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Records a peer's listen addresses. True when the caller should run [`Book::save`]:
     /// the book changed and no save is queued yet.
     pub(crate) fn remember(

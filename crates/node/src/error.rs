@@ -30,6 +30,10 @@ pub enum NodeError {
     /// The metrics endpoint could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(String),
+    /// A light client asked for something the node does not serve as asked (a page larger
+    /// than the limit, a malformed prefix): the message says what to ask instead.
+    #[error("{0}")]
+    Request(String),
     /// A peer misbehaved or answered wrongly.
     #[error("{0}")]
     Peer(String),

@@ -42,6 +42,7 @@ pub mod prometheus;
 mod service;
 mod sla;
 mod start;
+mod status;
 mod support;
 mod sync;
 mod tasks;

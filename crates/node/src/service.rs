@@ -1,21 +1,26 @@
 //! The light-client services: `/flashback/query/1` (answered from the store with signed
 //! objects) and `/flashback/submit/1` (validate, store, publish).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use flashback_net::NetHandle;
+use flashback_net::{NetHandle, PeerId};
 use flashback_store::{Applied, Store};
-use flashback_types::protocol::MAX_OBJECTS;
+use flashback_types::protocol::{MAX_OBJECTS, MAX_RESOLVED};
 use flashback_types::trust::Judged;
 use flashback_types::wire::{
-    CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, NodeStatus, ObjectBytes,
+    CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, ObjectBytes,
     ProviderReport, QueryRequest, QueryResponse, RegisterPage, SubmitRequest, SubmitResponse,
     decode_request, truncated,
 };
-use flashback_types::{Kind, Object, ObjectId, PublicKey, Rule, Timestamp, TrustStore};
+use flashback_types::{
+    ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, PublicKey, Rule, Timestamp, TrustStore,
+};
 use tokio::sync::broadcast;
 
+use crate::address_book::Book;
 use crate::pipeline::{Judgement, Validator, Verdict};
+use crate::status::SharedSync;
 use crate::{NodeError, blocking, bounded};
 use flashback_types::clock::now;
 
@@ -30,25 +35,41 @@ pub(crate) struct Services {
     pub(crate) validator: Validator,
     pub(crate) applied: broadcast::Sender<Object>,
     pub(crate) node_key: PublicKey,
+    /// Peers' remembered addresses (for `Peers`).
+    pub(crate) book: Arc<Book>,
+    /// Anti-entropy's progress (for `Status`).
+    pub(crate) sync: SharedSync,
+    /// The reference blob endpoint, when served (for `Status`).
+    pub(crate) blob_endpoint: Option<String>,
 }
 
 impl Services {
-    /// Answers one query.
-    pub(crate) async fn query(&self, request: &[u8]) -> QueryResponse {
+    /// Answers one query from `from`.
+    pub(crate) async fn query(&self, from: PeerId, request: &[u8]) -> QueryResponse {
         let req = match decode_request::<QueryRequest>(request) {
             Ok(req) => req,
-            Err(e) => return QueryResponse::Error(ErrorReply::new(format!("bad query: {e}"))),
+            Err(e) => {
+                return QueryResponse::Error(ErrorReply::with_code(
+                    ErrorCode::InvalidInput,
+                    format!("bad query: {e}"),
+                ));
+            }
         };
-        match self.answer(req).await {
+        match self.answer(from, req).await {
             Ok(resp) => resp,
+            Err(e @ NodeError::Request(_)) => QueryResponse::Error(ErrorReply::with_code(
+                ErrorCode::InvalidInput,
+                e.to_string(),
+            )),
             Err(e) => QueryResponse::Error(ErrorReply::new(e.to_string())),
         }
     }
 
-    async fn answer(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
+    async fn answer(&self, from: PeerId, req: QueryRequest) -> Result<QueryResponse, NodeError> {
         let store = self.store.clone();
         Ok(match req {
             QueryRequest::Offers(query) => {
+                query.check_limit().map_err(NodeError::Request)?;
                 let page = blocking(move || Ok(store.query_offers(&query, now())?)).await?;
                 QueryResponse::Offers {
                     offers: bounded(page.offers.iter().map(|o| bytes(o.encoded())).collect()),
@@ -96,20 +117,16 @@ impl Services {
                 proposal_id,
                 timeout_secs,
             } => QueryResponse::Decision(self.wait_decision(proposal_id, timeout_secs).await?),
-            QueryRequest::Status => {
-                let peers = self.net.connected_peers().await.map_or(0, |p| p.len());
-                let node_key = self.node_key;
-                let status = blocking(move || {
-                    Ok(NodeStatus {
-                        node_key,
-                        listing_digest: store.listing_digest(),
-                        offers: store.counts().of(Kind::Offer),
-                        peers: u32::try_from(peers).unwrap_or(u32::MAX),
-                        now: now(),
-                    })
-                })
-                .await?;
-                QueryResponse::Status(status)
+            QueryRequest::Status => QueryResponse::Status(crate::status::status(self, from).await?),
+            QueryRequest::Peers => QueryResponse::Peers(crate::status::peers(self, from).await?),
+            QueryRequest::Resolve { space, prefix } => {
+                let prefix: IdPrefix = prefix.as_str().parse().map_err(NodeError::Request)?;
+                let (matches, more) =
+                    blocking(move || Ok(store.resolve(space, &prefix, MAX_RESOLVED)?)).await?;
+                QueryResponse::Resolved {
+                    matches: bounded(matches.into_iter().map(Hash32).collect()),
+                    more,
+                }
             }
             QueryRequest::Certificates(query) => {
                 let page = blocking(move || {
@@ -199,6 +216,23 @@ impl Services {
             }
         };
         let (verdict, object) = self.submit_bytes(req.object.into_vec()).await;
+        // A copy of an offer that lost to a newer version is held (as history), but it is not
+        // what the listing shows: say so rather than "accepted".
+        if let (Verdict::Stored(Applied::Duplicate), Some(Object::Offer(offer))) =
+            (&verdict, &object)
+        {
+            let (store, o) = (self.store.clone(), offer.body().clone());
+            let current = blocking(move || Ok(store.current_offer(&o.provider, &o.offer_key)?))
+                .await
+                .ok()
+                .flatten();
+            if let Some(current) = current.filter(|c| c.id() != offer.id()) {
+                return refused(
+                    Rule::Superseded,
+                    &superseded(offer.body().seq, current.body()),
+                );
+            }
+        }
         match (verdict, object) {
             (Verdict::Stored(applied @ (Applied::Applied | Applied::Duplicate)), Some(object)) => {
                 SubmitResponse::Accepted {
@@ -210,6 +244,18 @@ impl Services {
                 Rule::Equivocation,
                 "a different offer with this seq is already known; both are now evidence of equivocation",
             ),
+            (Verdict::Stored(Applied::Superseded), Some(Object::Offer(offer))) => {
+                let (store, o) = (self.store.clone(), offer.body().clone());
+                let current = blocking(move || Ok(store.current_offer(&o.provider, &o.offer_key)?))
+                    .await
+                    .ok()
+                    .flatten();
+                let detail = match current {
+                    Some(c) => superseded(offer.body().seq, c.body()),
+                    None => format!("seq {} is superseded", offer.body().seq),
+                };
+                refused(Rule::Superseded, &detail)
+            }
             (Verdict::Stored(other), _) => {
                 let rule = other.rule().unwrap_or(Rule::Duplicate);
                 refused(rule, &format!("{other:?}"))
@@ -262,6 +308,22 @@ impl Services {
             tracing::debug!(id = %object.id(), %topic, error = %e, "publish did not go out");
         }
     }
+}
+
+/// Why an offer at `seq` is not the one listed: `current` holds a higher seq.
+fn superseded(seq: u64, current: &flashback_types::Offer) -> String {
+    format!(
+        "seq {seq} of offer {:?} is below the live seq {}{}: sign a new version with a higher \
+         seq (seq {} or more)",
+        current.offer_key.as_str(),
+        current.seq,
+        if current.withdrawn {
+            " (a withdrawal)"
+        } else {
+            ""
+        },
+        current.seq.saturating_add(1)
+    )
 }
 
 fn refused(rule: Rule, detail: &str) -> SubmitResponse {

@@ -46,7 +46,7 @@ pub fn decide(
     proposal: &SlaProposal,
     now: u64,
 ) -> Result<Decision, crate::NodeError> {
-    use RejectReason::*;
+    use RejectReason::{ConsumerDenied, Expired, OfferUnavailable};
     let reject = |r| Ok(Decision::Reject(r));
     if proposal.expires_at <= now {
         return reject(Expired);
@@ -67,22 +67,9 @@ pub fn decide(
     if !live {
         return reject(OfferUnavailable);
     }
-    if proposal.price.asset != o.price.asset
-        || proposal.price.unit != o.price.unit
-        || proposal.redundancy > o.redundancy
-    {
-        return reject(Terms);
-    }
-    if proposal.price.amount < o.price.amount {
-        return reject(Price);
-    }
-    if proposal.duration_secs < o.min_duration_secs || proposal.duration_secs > o.max_duration_secs
-    {
-        return reject(Duration);
-    }
-    let used = store.accepted_volume(&o.provider, &o.offer_key, now);
-    if used.saturating_add(proposal.volume) > o.capacity {
-        return reject(Capacity);
+    let promised = store.accepted_volume(&o.provider, &o.offer_key, now);
+    if let Some(reason) = proposal.breaks_terms_of(o, promised) {
+        return reject(reason);
     }
     Ok(Decision::Accept)
 }

@@ -151,6 +151,9 @@ impl NodeBuilder {
             validator: validator.clone(),
             applied: applied_tx.clone(),
             node_key: key.public(),
+            book: book.clone(),
+            sync: Default::default(),
+            blob_endpoint: blob_endpoint.clone(),
         };
 
         // node.json before the events task runs: from then on it keeps the addresses current.

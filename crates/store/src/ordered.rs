@@ -59,6 +59,11 @@ impl Ordered {
         self.len
     }
 
+    /// Whether it holds nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The first position whose entry is greater than `(key, id)` (`strict`) or not less.
     fn search<'a>(
         &self,

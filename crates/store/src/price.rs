@@ -1,23 +1,7 @@
-//! Prices across assets: sort keys and exact comparisons through the rate table.
+//! Prices across assets: exact comparisons through the rate table (what a `max_price` in
+//! another asset lets through; the price order never converts).
 
 use crate::config::Rate;
-
-/// Sort keys are reference units × this, so that cheap assets keep their order.
-const PRICE_SCALE: u128 = 1_000_000;
-
-/// The price sort key of an offer whose asset has no rate: after every priced offer.
-pub(crate) const NO_RATE_KEY: u64 = u64::MAX;
-
-/// `floor(amount × num / den × PRICE_SCALE)`, saturating below [`NO_RATE_KEY`]; monotone in the
-/// true reference price, so exact filters and key order agree.
-pub(crate) fn price_key(amount: u64, rate: Option<Rate>) -> u64 {
-    let Some(rate) = rate else {
-        return NO_RATE_KEY;
-    };
-    let scaled = (u128::from(amount) * u128::from(rate.num)).saturating_mul(PRICE_SCALE)
-        / u128::from(rate.den.max(1));
-    u64::try_from(scaled.min(u128::from(NO_RATE_KEY - 1))).unwrap_or(NO_RATE_KEY - 1)
-}
 
 /// `x × y` as a 192-bit number `(high, low)`.
 fn mul_wide(x: u128, y: u64) -> (u128, u128) {
@@ -62,21 +46,5 @@ mod tests {
             u64::MAX,
             r(u64::MAX, 7)
         ));
-    }
-
-    #[test]
-    fn keys_are_monotone_and_unpriced_last() {
-        let usd = Some(Rate { num: 1, den: 1 });
-        assert!(price_key(1, usd) < price_key(2, usd));
-        assert!(
-            price_key(
-                u64::MAX,
-                Some(Rate {
-                    num: u64::MAX,
-                    den: 1
-                })
-            ) < NO_RATE_KEY
-        );
-        assert_eq!(price_key(5, None), NO_RATE_KEY);
     }
 }

@@ -349,6 +349,22 @@ impl Summaries {
         self.att_by_subject.keys()
     }
 
+    /// The proposal ids of the agreements held (an agreement's name).
+    pub(crate) fn proposal_ids(&self) -> impl Iterator<Item = &ObjectId> + '_ {
+        self.agr_by_proposal.keys()
+    }
+
+    /// Every key the summaries name: parties to agreements, attesters and subjects of
+    /// attestations, issuers and subjects of certificates (with repeats).
+    pub(crate) fn known_keys(&self) -> impl Iterator<Item = &PublicKey> + '_ {
+        self.agr_by_party
+            .keys()
+            .chain(self.att_by_subject.keys())
+            .chain(self.attestations.values().map(|a| &a.attester))
+            .chain(self.certs_by_subject.keys())
+            .chain(self.certs_by_issuer.keys())
+    }
+
     pub(crate) fn add_cert(&mut self, m: CertMeta) {
         self.certs_by_subject
             .entry(m.body.subject)

@@ -259,13 +259,14 @@ fn cross_asset_price_with_rates() {
         ..q()
     };
     // USD 100: o1 (100), o2 (50), o4 (XLM ≈ 12 cents), o5 (EUR 90 = 99). Not o8 (GBP has no
-    // rate: never mispriced) nor o3 (priced per unit-hour).
-    assert_eq!(m.names(max(100, "USD")), ["o4", "o2", "o5", "o1"]);
-    assert_eq!(m.names(max(98, "USD")), ["o4", "o2"]);
+    // rate: never mispriced) nor o3 (priced per unit-hour). The rates decide what passes; the
+    // order stays by asset, then amount: prices in two assets are never ranked together.
+    assert_eq!(m.names(max(100, "USD")), ["o5", "o2", "o1", "o4"]);
+    assert_eq!(m.names(max(98, "USD")), ["o2", "o4"]);
     assert_eq!(m.names(max(12, "USD")), ["o4"]);
     assert!(m.names(max(11, "USD")).is_empty());
     // In EUR: 90 EUR = 99 USD.
-    assert_eq!(m.names(max(90, "EUR")), ["o4", "o2", "o5"]);
+    assert_eq!(m.names(max(90, "EUR")), ["o5", "o2", "o4"]);
     // A query in an unpriced asset compares only within that asset, by amount.
     assert_eq!(m.names(max(80, "GBP")), ["o8"]);
     assert!(m.names(max(79, "GBP")).is_empty());
@@ -294,14 +295,9 @@ fn price_without_a_rate_table() {
     assert_eq!(m.names(max(100, "USD")), ["o2", "o1"]);
     assert_eq!(m.names(max(90, "EUR")), ["o5"]);
     assert_eq!(m.names(max(10_000_000, "XLM")), ["o4"]);
-    // Sorting by price without rates: everything is unpriced, ordered by id.
-    let mut by_id: Vec<(&str, ObjectId)> = ["o1", "o2", "o3", "o4", "o5", "o8"]
-        .into_iter()
-        .map(|n| (n, m.o[n].id()))
-        .collect();
-    by_id.sort_by_key(|(_, id)| *id);
-    let expected: Vec<&str> = by_id.into_iter().map(|(n, _)| n).collect();
-    assert_eq!(m.names(q()), expected);
+    // Sorting by price needs no rate: per GiB-month before per unit-hour, each asset in
+    // turn (by code), cheapest first within it.
+    assert_eq!(m.names(q()), ["o5", "o8", "o2", "o1", "o4", "o3"]);
 }
 
 #[test]
@@ -312,10 +308,10 @@ fn sorts() {
         sort,
         ..q()
     };
-    // Unpriced GBP sorts last on price.
+    // By asset code, then amount; rates change nothing here.
     assert_eq!(
         m.names(storage(SortKey::Price)),
-        ["o4", "o2", "o5", "o1", "o8"]
+        ["o5", "o8", "o2", "o1", "o4"]
     );
     // o1 and o5 have the same capacity: the smaller id comes first.
     let (o1, o5) = if m.o["o1"].id() < m.o["o5"].id() {
@@ -469,11 +465,8 @@ fn pagination_never_repeats_or_skips() {
     }
     let objects: Vec<Object> = offers.iter().cloned().map(Object::from).collect();
     store.apply_batch(&objects, NOW).unwrap();
-    let usd_value = |o: &Offer| -> u128 {
-        // Reference units × 10^6, as the store's sort key.
-        let r = rates()[o.price.asset.as_str()];
-        u128::from(o.price.amount) * u128::from(r.num) * 1_000_000 / u128::from(r.den)
-    };
+    // The price order: by price group (unit, then asset code), then amount.
+    let price_key = |o: &Offer| (price_group(o.price.unit, &o.price.asset), o.price.amount);
     for sort in [
         SortKey::Price,
         SortKey::Capacity,
@@ -484,7 +477,7 @@ fn pagination_never_repeats_or_skips() {
         expected.sort_by(|a, b| {
             let (x, y) = (a.body(), b.body());
             let by = match sort {
-                SortKey::Price => usd_value(x).cmp(&usd_value(y)),
+                SortKey::Price => price_key(x).cmp(&price_key(y)),
                 SortKey::Capacity => y.capacity.cmp(&x.capacity),
                 SortKey::Newest => y.created_at.cmp(&x.created_at),
                 SortKey::Reputation => std::cmp::Ordering::Equal,
@@ -653,4 +646,88 @@ fn many_regions_and_protocols_beyond_the_bitmasks() {
         ..Default::default()
     };
     assert_eq!(store.query_offers(&q, NOW).unwrap().offers.len(), 99);
+}
+
+#[test]
+fn an_asset_filter_alone_filters_and_prices_sort_within_each_asset() {
+    for config in [StoreConfig::default(), with_rates()] {
+        let m = market(config);
+        let asset = |a: &str| OfferQuery {
+            asset: Some(a.try_into().unwrap()),
+            ..q()
+        };
+        // USD alone: storage o2 (50) and o1 (100), then the compute offer o3.
+        assert_eq!(m.names(asset("USD")), ["o2", "o1", "o3"]);
+        assert_eq!(m.names(asset("EUR")), ["o5"]);
+        assert!(m.names(asset("JPY")).is_empty());
+        // With a kind and a price cap in the same asset.
+        let cheap = OfferQuery {
+            kind: Some(ResourceKind::Storage),
+            max_price: Some(usd(60)),
+            ..asset("USD")
+        };
+        assert_eq!(m.names(cheap), ["o2"]);
+    }
+}
+
+#[test]
+fn an_offer_key_filter_finds_one_offer_of_a_provider() {
+    let m = market(StoreConfig::default());
+    let one = |k: u16, key: &str, withdrawn| OfferQuery {
+        provider: Some(common::key(k).public()),
+        offer_key: Some(st(key)),
+        include_withdrawn: withdrawn,
+        ..q()
+    };
+    assert_eq!(m.names(one(1, "b", false)), ["o2"]);
+    assert!(m.names(one(3, "b", false)).is_empty(), "a tombstone");
+    assert_eq!(m.names(one(3, "b", true)), ["o6"]);
+    assert!(m.names(one(1, "zz", true)).is_empty());
+}
+
+#[test]
+fn ids_resolve_from_their_start() {
+    let m = market(StoreConfig::default());
+    let o2 = m.o["o2"].id();
+    let text = o2.to_string();
+    let prefix = |len: usize| -> IdPrefix { text[..len].parse().unwrap() };
+    let (found, more) = m.store.resolve(IdSpace::Offers, &prefix(12), 16).unwrap();
+    assert_eq!(found, vec![o2.0]);
+    assert!(!more);
+    // Every offer starts with one of 16 hex digits: a short start matches several, in order.
+    let all: Vec<[u8; 32]> = m.o.values().map(|o| o.id().0).collect();
+    let mut starting: Vec<[u8; 32]> = all
+        .iter()
+        .copied()
+        .filter(|id| prefix(8).matches(id))
+        .collect();
+    starting.sort();
+    assert_eq!(
+        m.store.resolve(IdSpace::Offers, &prefix(8), 16).unwrap().0,
+        starting
+    );
+    // Keys: providers with offers.
+    let p1 = common::key(1).public();
+    let p1_text = p1.to_string();
+    let (keys, _) = m
+        .store
+        .resolve(IdSpace::Keys, &p1_text[..9].parse().unwrap(), 16)
+        .unwrap();
+    assert_eq!(keys, vec![*p1.as_bytes()]);
+    // Nothing else starts like this.
+    let none: IdPrefix = "0000000000000000".parse().unwrap();
+    assert!(
+        m.store
+            .resolve(IdSpace::Offers, &none, 16)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    assert!(
+        m.store
+            .resolve(IdSpace::Agreements, &none, 16)
+            .unwrap()
+            .0
+            .is_empty()
+    );
 }

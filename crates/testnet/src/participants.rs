@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashback_client::Terms;
 use flashback_client::probe::{ProbeConfig, attest, endpoint_of, probe_window};
+use flashback_client::{SeqBook, Terms, Withdrawn};
 use flashback_types::clock::now_ms;
 use flashback_types::{
     Agreement, BoundedVec, DataProtocol, Decision, GIB, HOUR_SECS, Object, Offer, OfferQuery,
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::TestnetError;
 use crate::observe::{Ctx, Published, lock};
+use crate::report::Republish;
 use crate::scenario::MarketSpec;
 
 /// Availability and latency every provider promises (flaky ones fail to keep it).
@@ -69,6 +70,15 @@ fn text<const N: usize>(s: &str) -> Result<flashback_types::BoundedString<N>, Te
         .map_err(|e| TestnetError::Internal(format!("{s:?}: {e}")))
 }
 
+/// A storage price of `amount` US cents per GiB-month: the testnet's market is in one asset.
+pub(crate) fn usd(amount: u64) -> Result<Price, TestnetError> {
+    Ok(Price {
+        amount,
+        asset: text("USD")?,
+        unit: PriceUnit::GibMonth,
+    })
+}
+
 /// Signs a storage offer of `p` on its blob endpoint.
 pub(crate) fn offer(
     p: &Provider,
@@ -77,6 +87,18 @@ pub(crate) fn offer(
     endpoint: &str,
     now: u64,
 ) -> Result<Signed<Offer>, TestnetError> {
+    Signed::sign(offer_body(p, offer_key, price, endpoint, now)?, &p.key)
+        .map_err(|e| TestnetError::Internal(format!("our offer is invalid: {}", e.detail)))
+}
+
+/// The body of a storage offer of `p` on its blob endpoint, at seq 1.
+fn offer_body(
+    p: &Provider,
+    offer_key: &str,
+    price: u64,
+    endpoint: &str,
+    now: u64,
+) -> Result<Offer, TestnetError> {
     let mut regions: Vec<ShortText> = p
         .regions
         .iter()
@@ -91,11 +113,7 @@ pub(crate) fn offer(
         withdrawn: false,
         kind: ResourceKind::Storage,
         capacity: 10 * 1024 * GIB,
-        price: Price {
-            amount: price,
-            asset: text("USD")?,
-            unit: PriceUnit::GibMonth,
-        },
+        price: usd(price)?,
         min_duration_secs: HOUR_SECS,
         max_duration_secs: 365 * 24 * HOUR_SECS,
         regions: BoundedVec::try_from_vec(regions)
@@ -112,8 +130,46 @@ pub(crate) fn offer(
         created_at: now,
         expires_at: now + 24 * HOUR_SECS,
     };
-    Signed::sign(body, &p.key)
-        .map_err(|e| TestnetError::Internal(format!("our offer is invalid: {}", e.detail)))
+    Ok(body)
+}
+
+/// An honest provider republishing as fast as it can, through the client's seq scheme: two
+/// versions of one offer in the same second, its withdrawal, and a third version. Returns the
+/// seqs signed; no node may flag the provider for any of them.
+pub(crate) async fn republish(ctx: &Ctx, p: &Provider) -> Republish {
+    let mut report = Republish {
+        provider: p.key.public().to_string(),
+        ..Republish::default()
+    };
+    let started = flashback_types::clock::now();
+    let steps = async {
+        let client = ctx.client(p.node).await?;
+        let endpoint = endpoint(ctx, p)?;
+        let mut book = SeqBook::in_memory(p.key.public());
+        for step in 0..4u64 {
+            let now = flashback_types::clock::now();
+            let seq = if step == 2 {
+                match client
+                    .withdraw_offer(&p.key, "republished", &mut book)
+                    .await?
+                {
+                    Withdrawn::Now { tombstone, .. } => tombstone.body().seq,
+                    Withdrawn::Already(t) => t.body().seq,
+                }
+            } else {
+                let body = offer_body(p, "republished", p.price + step, &endpoint, now)?;
+                let published = client.publish_offer(&p.key, body, None, &mut book).await?;
+                published.offer.body().seq
+            };
+            report.seqs.push(seq);
+        }
+        Ok::<(), TestnetError>(())
+    };
+    if let Err(e) = steps.await {
+        report.error = Some(e.to_string());
+    }
+    report.within_secs = flashback_types::clock::now().saturating_sub(started);
+    report
 }
 
 fn endpoint(ctx: &Ctx, p: &Provider) -> Result<String, TestnetError> {

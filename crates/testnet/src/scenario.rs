@@ -58,6 +58,12 @@ impl std::str::FromStr for Span {
     }
 }
 
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
 impl Span {
     /// Seconds.
     pub const fn secs(s: u64) -> Self {
@@ -102,6 +108,9 @@ pub struct Scenario {
     pub flood: Option<FloodSpec>,
     /// What must hold for the run to pass (exit code 0).
     pub expect: Expect,
+    /// Where it was loaded from: a built-in name or a file path (for the report's rerun line).
+    #[serde(skip)]
+    pub source: String,
 }
 
 impl Default for Scenario {
@@ -120,6 +129,7 @@ impl Default for Scenario {
             partition: None,
             flood: None,
             expect: Expect::default(),
+            source: String::new(),
         }
     }
 }
@@ -307,13 +317,14 @@ impl Default for Expect {
 impl Scenario {
     /// Parses a scenario file's text.
     pub fn parse(text: &str, origin: &str) -> Result<Self, TestnetError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
             TestnetError::Scenario(format!(
                 "{origin}: {}",
                 e.to_string().lines().collect::<Vec<_>>().join(" ")
             ))
         })?;
         scenario.check()?;
+        scenario.source = origin.to_owned();
         Ok(scenario)
     }
 

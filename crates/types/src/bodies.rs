@@ -191,19 +191,45 @@ pub struct Offer {
 }
 
 impl Offer {
+    /// The highest `seq` a live offer may carry: the one above it stays free for the offer's
+    /// withdrawal, so every live offer can be withdrawn (a node refuses a live offer above it).
+    pub const MAX_LIVE_SEQ: u64 = u64::MAX - 1;
+
+    /// The `seq` of the next version of an offer signed at `now`: above `taken`, the highest
+    /// seq its provider is known to have signed for it (the node's current version, the
+    /// signer's own record), and no lower than `now`, so that seqs follow the clock and a
+    /// provider publishing from two machines still moves forward. A provider never signs two
+    /// bodies with one seq (that is equivocation), so every new body takes a new seq, even
+    /// within one second. `None` when no seq is left: above [`Offer::MAX_LIVE_SEQ`] for a live
+    /// offer, above `u64::MAX` for a withdrawal.
+    pub fn next_seq(taken: Option<u64>, now: Timestamp, withdrawn: bool) -> Option<u64> {
+        let floor = match taken {
+            Some(seq) => seq.checked_add(1)?,
+            None => 0,
+        };
+        let seq = floor.max(now);
+        let highest = if withdrawn {
+            u64::MAX
+        } else {
+            Self::MAX_LIVE_SEQ
+        };
+        (seq <= highest).then_some(seq)
+    }
+
     /// The tombstone that withdraws this offer, for its provider to sign at `now`: the same
-    /// body marked withdrawn, with a `seq` that supersedes it (one more, or `now` when that is
-    /// higher, the seq a publish takes by default, so that the tombstone also supersedes a
-    /// version published since this one was read), created at `now` and valid for at least a
-    /// second more.
-    pub fn withdrawal(&self, now: Timestamp) -> Offer {
-        Offer {
+    /// body marked withdrawn, with the seq [`Offer::next_seq`] gives above this version and
+    /// `taken` (so it also supersedes a version signed since this one was read), created at
+    /// `now` and valid for at least a second more. `None` when this version already holds the
+    /// last seq (only a tombstone can).
+    pub fn withdrawal(&self, now: Timestamp, taken: Option<u64>) -> Option<Offer> {
+        let taken = taken.map_or(self.seq, |t| t.max(self.seq));
+        Some(Offer {
             withdrawn: true,
-            seq: self.seq.saturating_add(1).max(now),
+            seq: Self::next_seq(Some(taken), now, true)?,
             created_at: now,
             expires_at: self.expires_at.max(now + 1),
             ..self.clone()
-        }
+        })
     }
 }
 
@@ -273,6 +299,31 @@ impl SlaProposal {
     /// When the service would end.
     pub fn end(&self) -> Timestamp {
         self.start.saturating_add(self.duration_secs)
+    }
+
+    /// The first term of `offer` this proposal breaks, given `promised`: the volume of the
+    /// offer already promised in agreements still running. What a provider's node checks once
+    /// it knows the offer is its live version, and what a client checks before it signs (with
+    /// nothing promised, which it cannot know). `None` when every term holds.
+    pub fn breaks_terms_of(&self, offer: &Offer, promised: u64) -> Option<RejectReason> {
+        if self.price.asset != offer.price.asset
+            || self.price.unit != offer.price.unit
+            || self.redundancy > offer.redundancy
+        {
+            return Some(RejectReason::Terms);
+        }
+        if self.price.amount < offer.price.amount {
+            return Some(RejectReason::Price);
+        }
+        if self.duration_secs < offer.min_duration_secs
+            || self.duration_secs > offer.max_duration_secs
+        {
+            return Some(RejectReason::Duration);
+        }
+        if promised.saturating_add(self.volume) > offer.capacity {
+            return Some(RejectReason::Capacity);
+        }
+        None
     }
 }
 

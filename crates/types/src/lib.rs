@@ -62,6 +62,7 @@ mod macros;
 
 pub mod bodies;
 pub mod clock;
+mod code;
 mod composite;
 pub mod encoding;
 pub mod keys;
@@ -78,14 +79,15 @@ pub mod validate;
 pub mod wire;
 
 pub use bodies::*;
+pub use code::ErrorCode;
 pub use composite::{Agreement, EquivocationEvidence};
 pub use encoding::{BoundedString, BoundedVec, DecodeError, LengthError};
 pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyfile};
 pub use kind::{GcRule, Kind, PerKind, SyncClass};
 pub use object::Object;
 pub use query::{
-    CertQuery, Cursor, MAX_CERT_LIMIT, MAX_QUERY_LIMIT, OfferQuery, RegisterQuery, RegisterRole,
-    SortKey,
+    CertQuery, Cursor, DEFAULT_QUERY_LIMIT, IdPrefix, IdSpace, MAX_CERT_LIMIT, MAX_QUERY_LIMIT,
+    MIN_ID_PREFIX, OfferQuery, RegisterQuery, RegisterRole, SortKey, price_group,
 };
 pub use rules::{valid_asset, valid_claim_name, valid_offer_key, valid_region};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};

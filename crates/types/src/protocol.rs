@@ -117,6 +117,10 @@ pub const MAX_OBJECTS: usize = 256;
 pub const MAX_PROVIDERS: usize = 4096;
 /// Most per-kind digests in one sync summary: room for every kind there will be.
 pub const MAX_SUMMARY_KINDS: usize = 16;
+/// Most matches one id-prefix resolution lists.
+pub const MAX_RESOLVED: usize = 16;
+/// Most peers one `Peers` answer lists.
+pub const MAX_PEERS_LISTED: usize = 512;
 /// Most offers in one query page ([`MAX_QUERY_LIMIT`]).
 pub const MAX_QUERY_OBJECTS: usize = MAX_QUERY_LIMIT as usize;
 

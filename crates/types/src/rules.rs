@@ -164,6 +164,13 @@ impl Fields for Offer {
         ensure(self.capacity > 0 || self.withdrawn, || {
             "capacity must be positive".into()
         })?;
+        ensure(self.withdrawn || self.seq <= Offer::MAX_LIVE_SEQ, || {
+            format!(
+                "seq {} leaves no seq for the offer's withdrawal: a live offer's seq is at most {}",
+                self.seq,
+                Offer::MAX_LIVE_SEQ
+            )
+        })?;
         check_price(&self.price, self.kind, "price")?;
         ensure(self.max_duration_secs > 0, || {
             "max_duration_secs must be positive".into()

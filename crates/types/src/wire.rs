@@ -9,14 +9,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bodies::{ObjectId, Timestamp};
+use crate::code::ErrorCode;
 use crate::encoding::{BoundedString, BoundedVec, DecodeError};
 use crate::keys::{Hash32, PublicKey};
 use crate::kind::Kind;
 use crate::protocol::{
-    MAX_IDS, MAX_OBJECTS, MAX_PROVIDERS, MAX_QUERY_OBJECTS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
-    MAX_SUMMARY_KINDS,
+    MAX_IDS, MAX_OBJECTS, MAX_PEERS_LISTED, MAX_PROVIDERS, MAX_QUERY_OBJECTS, MAX_REQUEST_BYTES,
+    MAX_RESOLVED, MAX_RESPONSE_BYTES, MAX_SUMMARY_KINDS,
 };
-use crate::query::{CertQuery, Cursor, OfferQuery, RegisterQuery};
+use crate::query::{CertQuery, Cursor, IdSpace, OfferQuery, RegisterQuery};
 use crate::trust::{CertStatus, TrustStore};
 use crate::validate::Rule;
 
@@ -148,7 +149,7 @@ pub enum QueryRequest {
         /// How long to wait.
         timeout_secs: u32,
     },
-    /// The node's identity and listing digest.
+    /// The node's identity, addresses, peers, listing counts and sync state.
     Status,
     /// Certificates, each with its status under the node's trust store.
     Certificates(CertQuery),
@@ -156,6 +157,15 @@ pub enum QueryRequest {
     Register(RegisterQuery),
     /// The node's trust store.
     Trust,
+    /// The ids (or keys) of `space` that start with `prefix` (8 to 64 hex characters).
+    Resolve {
+        /// Among which ids.
+        space: IdSpace,
+        /// The start of the id, hex.
+        prefix: BoundedString<64>,
+    },
+    /// The peers the node is connected to.
+    Peers,
 }
 
 /// `/flashback/query/1` responses.
@@ -187,6 +197,16 @@ pub enum QueryResponse {
     Register(RegisterPage),
     /// Answer to [`QueryRequest::Trust`].
     Trust(TrustStore),
+    /// Answer to `Resolve`: the matches in increasing order (at most [`MAX_RESOLVED`]), and
+    /// whether there are more.
+    Resolved {
+        /// Ids or keys (raw 32 bytes) that start with the prefix.
+        matches: BoundedVec<Hash32, MAX_RESOLVED>,
+        /// More matched than listed.
+        more: bool,
+    },
+    /// Answer to `Peers`.
+    Peers(BoundedVec<PeerInfo, MAX_PEERS_LISTED>),
 }
 
 /// Certificates with the node's verdict on each, and everything a light client needs to
@@ -279,12 +299,55 @@ pub struct NodeStatus {
     pub node_key: PublicKey,
     /// Listing digest.
     pub listing_digest: Hash32,
-    /// Number of live offers.
+    /// Offers held: one per `(provider, offer_key)`, withdrawn ones included until collected.
     pub offers: u64,
-    /// Connected peers.
+    /// Connected peers (other than the client asking).
     pub peers: u32,
     /// The node's clock.
     pub now: Timestamp,
+    /// The node's software version.
+    pub version: BoundedString<32>,
+    /// Where the node listens, each address ending in `/p2p/<peer id>`.
+    pub listen_addrs: BoundedVec<BoundedString<256>, 16>,
+    /// Objects held per kind (offers: one per `(provider, offer_key)`).
+    pub counts: BoundedVec<(SummaryKind, u64), MAX_SUMMARY_KINDS>,
+    /// Offers among `offers` that are withdrawn.
+    pub withdrawn_offers: u64,
+    /// Providers the node holds equivocation evidence against.
+    pub flagged_providers: u64,
+    /// Anti-entropy with peers.
+    pub sync: SyncStatus,
+    /// The reference blob endpoint the node serves (`[blobs]`), if any: what a provider puts
+    /// in its offers' `endpoint`.
+    pub blob_endpoint: Option<BoundedString<256>>,
+}
+
+/// Anti-entropy as a node reports it in [`NodeStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Rounds completed since the node started.
+    pub rounds: u64,
+    /// Rounds that failed (peer gone, timeout).
+    pub failed_rounds: u64,
+    /// When the last round completed.
+    pub last_round_at: Option<Timestamp>,
+    /// Objects the last round fetched.
+    pub last_fetched: u64,
+    /// When a round last found nothing to fetch: the listing matched that peer's.
+    pub last_in_sync_at: Option<Timestamp>,
+}
+
+/// A connected peer, as `Peers` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: BoundedString<64>,
+    /// The listen addresses it announced (identify), as far as the node remembers them.
+    pub addrs: BoundedVec<BoundedString<256>, 8>,
+    /// In the node's gossip mesh for offers.
+    pub in_mesh: bool,
+    /// Its gossipsub score at the node, when scored.
+    pub score: Option<f64>,
 }
 
 /// `/flashback/submit/1` request: one encoded object to validate, store and publish.
@@ -320,13 +383,22 @@ pub enum SubmitResponse {
 pub struct ErrorReply {
     /// What went wrong.
     pub message: BoundedString<512>,
+    /// Why, for programs.
+    pub code: ErrorCode,
 }
 
 impl ErrorReply {
-    /// An error reply, truncating the message to fit.
+    /// The node could not serve the request ([`ErrorCode::NodeFailed`]), truncating the
+    /// message to fit.
     pub fn new(message: impl Into<String>) -> Self {
+        Self::with_code(ErrorCode::NodeFailed, message)
+    }
+
+    /// An error reply with its code, truncating the message to fit.
+    pub fn with_code(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             message: truncated(message.into()),
+            code,
         }
     }
 }

@@ -436,14 +436,14 @@ fn errors_are_one_readable_line_with_their_label() {
 #[test]
 fn a_withdrawal_supersedes_the_offer_and_is_valid() {
     let k = keys();
-    let t = |o: &Offer, at| {
-        let signed = Signed::sign(o.withdrawal(at), &k.provider).unwrap();
+    let t = |o: &Offer, at, taken| {
+        let signed = Signed::sign(o.withdrawal(at, taken).unwrap(), &k.provider).unwrap();
         Object::decode_at(signed.encoded(), at, &TimeRules::default()).unwrap();
         signed.body().clone()
     };
     // Published with a small seq: the tombstone takes the time, which is higher.
     let small = samples::offer(k.provider.public(), "t", 1, NOW - 100);
-    let tomb = t(&small, NOW);
+    let tomb = t(&small, NOW, None);
     assert!(tomb.withdrawn);
     assert_eq!(tomb.seq, NOW);
     assert_eq!(tomb.created_at, NOW);
@@ -457,16 +457,48 @@ fn a_withdrawal_supersedes_the_offer_and_is_valid() {
         small,
         "nothing else changes"
     );
-    // Published with a seq ahead of the clock (the default seq is the publishing time): one
-    // more than it.
+    // Published with a seq ahead of the clock (a same-second republish takes one more than
+    // the last): one more than it.
     let ahead = samples::offer(k.provider.public(), "t", NOW + 50, NOW);
-    assert_eq!(t(&ahead, NOW).seq, NOW + 51);
+    assert_eq!(t(&ahead, NOW, None).seq, NOW + 51);
+    // A higher seq this key signed since (not yet at the node): above that one too.
+    assert_eq!(t(&ahead, NOW, Some(NOW + 80)).seq, NOW + 81);
     // An offer about to expire: the tombstone is still valid when signed.
     let mut expiring = samples::offer(k.provider.public(), "t", 3, NOW - 100);
     expiring.expires_at = NOW;
-    assert_eq!(t(&expiring, NOW).expires_at, NOW + 1);
-    assert_eq!(
-        small.withdrawal(NOW).seq,
-        small.withdrawal(NOW).withdrawal(NOW).seq - 1
-    );
+    assert_eq!(t(&expiring, NOW, None).expires_at, NOW + 1);
+}
+
+#[test]
+fn every_live_offer_leaves_a_seq_for_its_withdrawal() {
+    let k = keys();
+    let signed = |o: &Offer| {
+        Signed::sign_unchecked(o.clone(), &k.provider)
+            .encoded()
+            .to_vec()
+    };
+    // The highest live seq can still be withdrawn, at the last seq there is.
+    let top = samples::offer(k.provider.public(), "t", Offer::MAX_LIVE_SEQ, NOW);
+    check(&signed(&top)).unwrap();
+    let tomb = top.withdrawal(NOW, None).unwrap();
+    assert_eq!(tomb.seq, u64::MAX);
+    check(&signed(&tomb)).unwrap();
+    // No live offer above it: it could never be withdrawn.
+    let err = check(&offer_with(|o| o.seq = u64::MAX)).unwrap_err();
+    assert_eq!(err.rule, Rule::InvalidField);
+    assert!(err.detail.contains("withdrawal"), "{}", err.detail);
+    // And nothing follows a tombstone at the last seq.
+    assert!(tomb.withdrawal(NOW, None).is_none());
+    assert_eq!(Offer::next_seq(Some(Offer::MAX_LIVE_SEQ), NOW, false), None);
+    assert_eq!(Offer::next_seq(Some(u64::MAX), NOW, true), None);
+}
+
+#[test]
+fn the_next_seq_is_above_what_was_taken_and_follows_the_clock() {
+    assert_eq!(Offer::next_seq(None, NOW, false), Some(NOW));
+    // Same second: one more, never the same.
+    assert_eq!(Offer::next_seq(Some(NOW), NOW, false), Some(NOW + 1));
+    assert_eq!(Offer::next_seq(Some(NOW + 1), NOW, false), Some(NOW + 2));
+    // A seq from long ago: the clock.
+    assert_eq!(Offer::next_seq(Some(5), NOW, false), Some(NOW));
 }

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use flashback_client::{Certify, Client, parse_duration};
+use flashback_client::{Certify, Client, human, parse_duration};
 use flashback_types::trust::Judged;
 use flashback_types::{BoundedVec, CertQuery, Hash32, PublicKey, TrustStore};
 use serde_json::{Value, json};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::cli_trust::{CertIssueArgs, CertListArgs, CertRevokeArgs, CertShowArgs};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
-use crate::{human, output};
+use crate::output;
 
 /// A key given on the command line.
 pub(crate) fn parse_key(flag: &str, text: &str) -> anyhow::Result<PublicKey> {

@@ -1,16 +1,19 @@
-//! `flashback listing query`: a light-client command (through `flashback-client`).
+//! `flashback listing query`: a light-client command (through `flashback-client`), and the
+//! offer table the other offer commands print too.
 
-use std::str::FromStr;
+use std::collections::BTreeMap;
 
-use flashback_client::{Client, parse_protocol, parse_size};
+use flashback_client::{Client, OfferPage, human, parse_protocol, parse_size};
 use flashback_types::{
-    BoundedVec, Claim, ClaimFilter, Offer, OfferQuery, Price, PriceUnit, PublicKey, ResourceKind,
-    Signed, SortKey,
+    BoundedString, BoundedVec, Claim, ClaimFilter, Cursor, Offer, OfferQuery, Price, PriceUnit,
+    PublicKey, ResourceKind, Signed, SortKey,
 };
 
 use crate::cli::QueryArgs;
+use crate::cmd::ids;
 use crate::cmd::node::node_addr;
-use crate::{human, output};
+use crate::output;
+use crate::table::{Align, Table};
 
 fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
     let kind = match args.kind.as_deref() {
@@ -25,11 +28,6 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         "capacity" => SortKey::Capacity,
         "newest" => SortKey::Newest,
         other => anyhow::bail!("--sort {other:?}: use price, reputation, capacity or newest"),
-    };
-    let key = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<PublicKey>> {
-        text.as_deref()
-            .map(|t| PublicKey::from_str(t).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
-            .transpose()
     };
     let regions = args
         .regions
@@ -47,24 +45,37 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         Some(s) => Some((s * 10_000.0).round() as u16),
         None => None,
     };
+    let asset: Option<BoundedString<12>> = args
+        .asset
+        .as_deref()
+        .map(|a| {
+            a.to_ascii_uppercase()
+                .as_str()
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("--asset {a:?}: {e}"))
+        })
+        .transpose()?;
+    let cursor = args
+        .after
+        .as_deref()
+        .map(|c| {
+            c.parse::<Cursor>()
+                .map_err(|e| anyhow::anyhow!("--after: {e}"))
+        })
+        .transpose()?;
     Ok(OfferQuery {
         kind,
         regions: BoundedVec::try_from_vec(regions).map_err(|e| anyhow::anyhow!("--region: {e}"))?,
         protocol: args.protocol.as_deref().map(parse_protocol).transpose()?,
-        max_price: args
-            .max_price
-            .map(|amount| -> anyhow::Result<Price> {
-                Ok(Price {
-                    amount,
-                    asset: args
-                        .asset
-                        .as_str()
-                        .try_into()
-                        .map_err(|e| anyhow::anyhow!("--asset: {e}"))?,
-                    unit: PriceUnit::for_kind(kind.unwrap_or(ResourceKind::Storage)),
-                })
-            })
-            .transpose()?,
+        max_price: match (args.max_price, &asset) {
+            (Some(amount), Some(asset)) => Some(Price {
+                amount,
+                asset: asset.clone(),
+                unit: PriceUnit::for_kind(kind.unwrap_or(ResourceKind::Storage)),
+            }),
+            (Some(_), None) => anyhow::bail!("--max-price needs --asset (e.g. --asset USD)"),
+            (None, _) => None,
+        },
         min_capacity: args
             .min_capacity
             .as_deref()
@@ -72,7 +83,7 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
             .transpose()?,
         min_availability_bp: args.min_availability_bp,
         max_p95_latency_ms: args.max_latency_ms,
-        certified_by: key("--certified-by", &args.certified_by)?,
+        certified_by: None,
         certified: BoundedVec::try_from_vec(
             args.certified
                 .iter()
@@ -90,11 +101,13 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         )
         .map_err(|e| anyhow::anyhow!("--jurisdiction: {e}"))?,
         min_reputation_bp,
-        provider: key("--provider", &args.provider)?,
+        provider: None,
         include_withdrawn: args.include_withdrawn,
         sort,
         limit: args.limit,
-        cursor: None,
+        cursor,
+        asset,
+        offer_key: None,
     })
 }
 
@@ -115,91 +128,177 @@ fn badges(claims: &[Claim]) -> Vec<String> {
         .collect()
 }
 
-fn human_row(o: &Signed<Offer>) -> String {
-    let b = o.body();
-    let capacity = human::volume(b.capacity, PriceUnit::for_kind(b.kind));
-    let unit = match b.price.unit {
-        PriceUnit::GibMonth => "GiB-month",
-        PriceUnit::UnitHour => "unit-hour",
-    };
-    let regions: Vec<&str> = b.regions.iter().map(|r| r.as_str()).collect();
-    let protocols: Vec<String> = b
-        .protocols
-        .iter()
-        .map(|p| {
-            serde_json::to_value(p)
-                .map(|v| v.to_string().replace('"', ""))
-                .unwrap_or_default()
-        })
-        .collect();
-    format!(
-        "{}  {}  {:<16} seq {:<10} {:<10} {:>12}/{}  avail {:>5.2}%  [{}] [{}]{}",
-        o.id().fmt_short(),
-        b.provider.fmt_short(),
-        b.offer_key.as_str(),
-        b.seq,
-        capacity,
-        human::amount(b.price.amount, b.price.asset.as_str()),
-        unit,
-        f64::from(b.qos.availability_bp) / 100.0,
-        regions.join(","),
-        protocols.join(","),
-        if b.withdrawn { "  WITHDRAWN" } else { "" }
-    )
+/// A provider's reputation in a table cell: the node's score, `unrated` when no attestation
+/// counted (the score is then the formula's prior), `FLAGGED` for a provider that equivocated.
+pub(crate) fn reputation_cell(report: &flashback_types::wire::ProviderReport) -> String {
+    if report.flagged {
+        "FLAGGED".into()
+    } else if report.counted.is_empty() {
+        "unrated".into()
+    } else {
+        format!("{:.3}", report.score)
+    }
+}
+
+/// The offers as a table with a header row: every term a consumer compares, and each
+/// provider's reputation as the node computes it; with `claims`, a last column of the claims
+/// each provider holds (the listing's badges).
+pub(crate) async fn offer_table(
+    client: &Client,
+    offers: &[Signed<Offer>],
+    claims: Option<&BTreeMap<PublicKey, Vec<Claim>>>,
+) -> anyhow::Result<Table> {
+    let mut reputation: BTreeMap<PublicKey, String> = BTreeMap::new();
+    for o in offers {
+        let p = o.body().provider;
+        if let std::collections::btree_map::Entry::Vacant(slot) = reputation.entry(p) {
+            slot.insert(reputation_cell(&client.reputation(p).await?));
+        }
+    }
+    let mut columns = vec![
+        ("ID", Align::Left),
+        ("PROVIDER", Align::Left),
+        ("OFFER", Align::Left),
+        ("SEQ", Align::Right),
+        ("CAPACITY", Align::Right),
+        ("PRICE", Align::Right),
+        ("AVAILABILITY", Align::Right),
+        ("P95", Align::Right),
+        ("DURATIONS", Align::Left),
+        ("COPIES", Align::Right),
+        ("REPUTATION", Align::Right),
+        ("REGIONS", Align::Left),
+        ("PROTOCOLS", Align::Left),
+        ("EXPIRES", Align::Left),
+    ];
+    if claims.is_some() {
+        columns.push(("CERTIFIED", Align::Left));
+    }
+    let mut table = Table::new(&columns);
+    for o in offers {
+        let b = o.body();
+        let protocols: Vec<String> = b
+            .protocols
+            .iter()
+            .map(|p| {
+                serde_json::to_value(p)
+                    .map(|v| v.to_string().replace('"', ""))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let regions: Vec<&str> = b.regions.iter().map(|r| r.as_str()).collect();
+        let mut row = vec![
+            o.id().fmt_short(),
+            b.provider.fmt_short(),
+            if b.withdrawn {
+                format!("{} (withdrawn)", b.offer_key)
+            } else {
+                b.offer_key.to_string()
+            },
+            b.seq.to_string(),
+            human::volume(b.capacity, PriceUnit::for_kind(b.kind)),
+            human::price(&b.price),
+            human::availability(b.qos.availability_bp),
+            human::latency(b.qos.p95_latency_ms),
+            format!(
+                "{} to {}",
+                human::duration(b.min_duration_secs),
+                human::duration(b.max_duration_secs)
+            ),
+            b.redundancy.to_string(),
+            reputation.get(&b.provider).cloned().unwrap_or_default(),
+            if regions.is_empty() {
+                "any".into()
+            } else {
+                regions.join(",")
+            },
+            protocols.join(","),
+            human::date(b.expires_at),
+        ];
+        if let Some(claims) = claims {
+            let held = claims.get(&b.provider).map_or(&[][..], Vec::as_slice);
+            row.push(badges(held).join(","));
+        }
+        table.row(row);
+    }
+    Ok(table)
 }
 
 pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
-    let query = build_query(&args)?;
+    let mut query = build_query(&args)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = client.certified_offers(&query).await;
-    client.close().await;
-    let certified = result?;
-    if !certified.dropped.is_empty() {
-        output::warn(format_args!(
-            "{} offer(s) left out: the node's certificates say their providers no longer hold              the claims asked for",
-            certified.dropped.len()
-        ));
-    }
-    let page = certified.page;
-    let held = |o: &Signed<Offer>| {
-        badges(
-            certified
-                .claims
-                .get(&o.body().provider)
-                .map_or(&[][..], Vec::as_slice),
-        )
-    };
-    if args.json {
-        let mut items = Vec::with_capacity(page.offers.len());
-        for offer in &page.offers {
-            let mut item = offer_json(offer)?;
-            item["certified"] = held(offer).into();
-            items.push(item);
+    let result = async {
+        if let Some(text) = &args.provider {
+            query.provider = Some(ids::key(&client, "--provider", text).await?);
         }
-        output::json(&items)
-    } else {
-        if page.offers.is_empty() {
-            output::line("no offers match");
+        if let Some(text) = &args.certified_by {
+            query.certified_by = Some(ids::key(&client, "--certified-by", text).await?);
         }
-        for offer in &page.offers {
-            let badges = held(offer);
-            if badges.is_empty() {
-                output::line(human_row(offer));
-            } else {
-                output::line(format_args!(
-                    "{}  ✓ {}",
-                    human_row(offer),
-                    badges.join(" ✓ ")
+        let page = if args.all {
+            let all = client
+                .all_offers(&query, flashback_client::MAX_ALL_OFFERS)
+                .await?;
+            if all.truncated {
+                output::warn(format_args!(
+                    "more offers match than the {} fetched",
+                    flashback_client::MAX_ALL_OFFERS
                 ));
             }
+            OfferPage {
+                offers: all.offers,
+                next_cursor: None,
+            }
+        } else {
+            client.query_offers(&query).await?
+        };
+        let certified = client.certify(&query, page).await?;
+        let table = if args.json {
+            None
+        } else {
+            Some(offer_table(&client, &certified.page.offers, Some(&certified.claims)).await?)
+        };
+        anyhow::Ok((certified, table))
+    }
+    .await;
+    client.close().await;
+    let (certified, table) = result?;
+    if !certified.dropped.is_empty() {
+        output::warn(format_args!(
+            "{} left out: the node's certificates say their providers no longer hold the claims \
+             asked for",
+            human::count(certified.dropped.len(), "offer")
+        ));
+    }
+    let (offers, next) = (&certified.page.offers, certified.page.next_cursor);
+    if args.json {
+        let mut items = Vec::with_capacity(offers.len());
+        for offer in offers {
+            let mut item = offer_json(offer)?;
+            let held = certified
+                .claims
+                .get(&offer.body().provider)
+                .map_or(&[][..], Vec::as_slice);
+            item["certified"] = badges(held).into();
+            items.push(item);
         }
-        if page.next_cursor.is_some() {
-            output::line(format_args!(
-                "(more: raise --limit, up to {})",
-                flashback_types::MAX_QUERY_LIMIT
+        output::json(&items)?;
+        if let Some(cursor) = next {
+            output::progress(format_args!(
+                "more offers: the next page is --after {cursor}"
             ));
         }
-        Ok(())
+        return Ok(());
     }
+    match table {
+        Some(table) if !table.is_empty() => table.print(),
+        _ => output::line("no offers match"),
+    }
+    if let Some(cursor) = next {
+        output::line(format_args!(
+            "{} shown; more match: add --after {cursor} for the next page, or --all",
+            human::count(offers.len(), "offer")
+        ));
+    }
+    Ok(())
 }

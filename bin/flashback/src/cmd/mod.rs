@@ -2,6 +2,7 @@
 
 mod cert;
 mod compliance;
+mod ids;
 mod keys;
 mod listing;
 mod node;
@@ -11,6 +12,7 @@ mod provider;
 mod recommend;
 mod register;
 mod sla;
+mod status;
 mod testnet;
 mod trust;
 
@@ -26,8 +28,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Config(ConfigCommand::Dump(args)) => node::dump(&args),
         Command::Node(NodeCommand::Run(args)) => runtime()?.block_on(node::run(args)),
+        Command::Node(NodeCommand::Status(args)) => runtime()?.block_on(status::status(args)),
+        Command::Node(NodeCommand::Peers(args)) => runtime()?.block_on(status::peers(args)),
         Command::Offer(OfferCommand::Publish(args)) => runtime()?.block_on(offer::publish(args)),
         Command::Offer(OfferCommand::Withdraw(args)) => runtime()?.block_on(offer::withdraw(args)),
+        Command::Offer(OfferCommand::List(args)) => runtime()?.block_on(offer::list(args)),
         Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
         Command::Sla(SlaCommand::Propose(args)) => runtime()?.block_on(sla::propose(args)),
         Command::Sla(SlaCommand::List(args)) => runtime()?.block_on(sla::list(args)),

@@ -1,16 +1,84 @@
-//! `flashback probe`: the consumer's QoS prober (through `flashback-client`).
+//! `flashback probe`: the consumer's QoS prober (through `flashback-client`). Says what it will
+//! do, then reports each window as it starts and each attestation as it is signed (on stderr,
+//! so that `--json` output stays one document).
 
 use std::time::Duration;
 
-use flashback_client::Client;
-use flashback_client::parse_duration;
-use flashback_client::probe::{ProbeConfig, probe_agreements};
+use flashback_client::probe::{ProbeConfig, ProbeEvent, probe_agreements_with};
+use flashback_client::{Client, human, parse_duration};
+use flashback_types::clock::now;
+use flashback_types::{QosAttestation, Signed};
 use serde_json::json;
 
 use crate::cli::ProbeArgs;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::output;
+
+fn report(event: ProbeEvent) {
+    match event {
+        ProbeEvent::Plan {
+            targets,
+            windows,
+            window,
+            probes_per_window,
+        } => {
+            if targets.is_empty() {
+                output::progress("no live agreements to probe for this key");
+                return;
+            }
+            let each = human::duration(window.as_secs());
+            output::progress(format_args!(
+                "probing {} for {} of {each} ({probes_per_window} reads each), about {} in all; \
+                 an attestation is signed per agreement at the end of each window",
+                human::count(targets.len(), "agreement"),
+                human::count(windows as usize, "window"),
+                human::duration(window.as_secs().saturating_mul(u64::from(windows)))
+            ));
+            for t in targets {
+                output::progress(format_args!(
+                    "  agreement {}  provider {}  {}",
+                    t.agreement.fmt_short(),
+                    t.provider.fmt_short(),
+                    t.endpoint
+                ));
+            }
+        }
+        ProbeEvent::Skipped { agreement, reason } => output::progress(format_args!(
+            "skipping agreement {}: {reason}",
+            agreement.fmt_short()
+        )),
+        ProbeEvent::WindowStarted {
+            window,
+            of,
+            ends_at,
+        } => output::progress(format_args!(
+            "window {window}/{of} started; it ends at {} (in {}){}",
+            human::time(ends_at),
+            human::duration(ends_at.saturating_sub(now())),
+            if window < of {
+                "; the next window starts then"
+            } else {
+                ""
+            }
+        )),
+        ProbeEvent::Attested(a) => output::progress(format_args!("  {}", attested(&a))),
+    }
+}
+
+/// One signed attestation, for people.
+fn attested(a: &Signed<QosAttestation>) -> String {
+    let b = a.body();
+    format!(
+        "attested {}: provider {} {}/{} reads ok, p50 {} ms, p95 {} ms",
+        a.id().fmt_short(),
+        b.subject.fmt_short(),
+        b.successes,
+        b.probes,
+        b.latency_p50_ms,
+        b.latency_p95_ms
+    )
+}
 
 pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let key = read_key_file(&args.key)?;
@@ -21,7 +89,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     };
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = probe_agreements(&client, &key, &config, args.windows).await;
+    let result = probe_agreements_with(&client, &key, &config, args.windows, report).await;
     client.close().await;
     let attestations = result?;
     if args.json {
@@ -47,19 +115,10 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         );
     }
     if attestations.is_empty() {
-        output::line("no live agreements to probe for this key");
+        output::line("no attestations signed: no live agreement of this key could be probed");
     }
     for a in &attestations {
-        let b = a.body();
-        output::line(format_args!(
-            "attested {}: provider {} {}/{} reads ok, p50 {} ms, p95 {} ms",
-            a.id().fmt_short(),
-            b.subject.fmt_short(),
-            b.successes,
-            b.probes,
-            b.latency_p50_ms,
-            b.latency_p95_ms
-        ));
+        output::line(attested(a));
     }
     Ok(())
 }

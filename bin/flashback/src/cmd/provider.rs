@@ -1,43 +1,52 @@
 //! `flashback provider show`: a light-client command (through `flashback-client`).
 
-use std::str::FromStr;
-
-use flashback_client::Client;
-use flashback_types::{BoundedVec, CertQuery, PublicKey};
+use flashback_client::{Client, human};
+use flashback_types::{BoundedVec, CertQuery};
 use serde_json::json;
 
 use crate::cli::ProviderShowArgs;
 use crate::cmd::cert::{cert_json, cert_line};
-use crate::cmd::listing::offer_json;
+use crate::cmd::ids;
+use crate::cmd::listing::{offer_json, offer_table};
 use crate::cmd::node::node_addr;
 use crate::cmd::sla::agreement_json;
 use crate::output;
 
+/// Offers listed in the human output; `offer list --provider` lists them all.
+const OFFERS_SHOWN: usize = 20;
+
 pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
-    let provider = PublicKey::from_str(&args.provider)
-        .map_err(|e| anyhow::anyhow!("provider key {:?}: {e}", args.provider))?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    // Every certificate about the provider, whoever issued it and whether its offers cite it.
-    let certs_query = CertQuery {
-        subjects: BoundedVec::try_from_vec(vec![provider])?,
-        ..CertQuery::default()
-    };
     let result = async {
-        anyhow::Ok((
-            client.provider_report(provider).await?,
-            client.certificates(&certs_query).await?,
-        ))
+        let provider = ids::key(&client, "provider", &args.provider).await?;
+        let report = client.provider_report(provider).await?;
+        // Every certificate about the provider, whoever issued it and whether its offers cite
+        // it.
+        let certs_query = CertQuery {
+            subjects: BoundedVec::try_from_vec(vec![provider])?,
+            ..CertQuery::default()
+        };
+        let certs = client.certificates(&certs_query).await?;
+        let table = if args.json {
+            None
+        } else {
+            let shown = &report.offers[..report.offers.len().min(OFFERS_SHOWN)];
+            Some(offer_table(&client, shown, None).await?)
+        };
+        anyhow::Ok((provider, report, certs, table))
     }
     .await;
     client.close().await;
-    let (v, certs) = result?;
+    let (provider, v, certs, table) = result?;
     let r = &v.report;
+    let rated = !r.counted.is_empty();
     if args.json {
         return output::json(&json!({
             "provider": provider.to_string(),
             "flagged_equivocation": r.flagged,
             "reputation": {
+                "rated": rated,
                 "score": r.score,
                 "beta_mean": r.beta_mean,
                 "compliance": r.compliance,
@@ -62,20 +71,51 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
         }));
     }
     output::line(format_args!("provider {provider}"));
+    let known = !v.offers.is_empty()
+        || !v.agreements.is_empty()
+        || rated
+        || !r.excluded.is_empty()
+        || r.flagged;
+    if !known {
+        output::line(
+            "  the node knows no offer, agreement or attestation of this key as a provider: \
+             it is not a provider (or its offers have not reached this node)",
+        );
+        return Ok(());
+    }
     if r.flagged {
         output::line(
             "  WARNING: this provider signed two different offers with the same seq (equivocation)",
         );
     }
+    if rated {
+        output::line(format_args!(
+            "  reputation {:.3}  (beta mean {:.3}, SLA compliance {:.3}; see the user guide, \
+             \"Reputation\")",
+            r.score, r.beta_mean, r.compliance
+        ));
+    } else {
+        output::line(
+            "  reputation unrated: no attestation counts yet (see the user guide, \"Reputation\")",
+        );
+    }
     output::line(format_args!(
-        "  reputation {:.3}  (beta mean {:.3}, SLA compliance {:.3})",
-        r.score, r.beta_mean, r.compliance
+        "  {}, {}",
+        human::count(v.offers.len(), "offer"),
+        human::count(v.agreements.len(), "agreement")
     ));
-    output::line(format_args!(
-        "  {} offers, {} agreements",
-        v.offers.len(),
-        v.agreements.len()
-    ));
+    if let Some(table) = table.filter(|t| !t.is_empty()) {
+        for line in table.lines() {
+            output::line(format_args!("  {line}"));
+        }
+        if v.offers.len() > OFFERS_SHOWN {
+            output::line(format_args!(
+                "  ({OFFERS_SHOWN} of {} offers shown: `flashback offer list --provider {}` lists them all)",
+                v.offers.len(),
+                provider
+            ));
+        }
+    }
     output::line(format_args!(
         "  certificates: {}{}",
         certs.certificates.len(),

@@ -1,20 +1,19 @@
 //! `flashback recommend`: a light-client command (the feed through `flashback-client`, the
 //! optimizer in `flashback-select`).
 
-use std::str::FromStr;
-
-use flashback_client::{Client, TrustSource, parse_duration, parse_size};
+use flashback_client::{Client, TrustSource, human, parse_duration, parse_size};
 use flashback_select::{
     Explanation, Objective, PriceToWin, Recommendation, Redundancy, Request, Selector, Verdict,
 };
 use flashback_types::trust::{Issuer, Role, parse_claim};
-use flashback_types::{Hash32, PriceUnit, PublicKey, ResourceKind, SecretKey, TrustStore};
+use flashback_types::{PriceUnit, ResourceKind, SecretKey, TrustStore};
 use serde_json::json;
 
 use crate::cli::RecommendArgs;
+use crate::cmd::ids::{self, OfferOrKey};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
-use crate::{human, output};
+use crate::output;
 
 fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
     let kind = match args.kind.as_str() {
@@ -114,9 +113,10 @@ fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
     Ok(req)
 }
 
-/// Whose trust decides which claims count: `--trust-file`, `--trust-issuer` keys (any claim),
-/// or by default the node's trust store.
-fn trust_source(args: &RecommendArgs) -> anyhow::Result<TrustSource> {
+/// Whose trust decides which claims count: `--trust-file`, `--trust-issuer` keys (any claim;
+/// a key, a key file or any unique start of a key the node knows), or by default the node's
+/// trust store.
+async fn trust_source(client: &Client, args: &RecommendArgs) -> anyhow::Result<TrustSource> {
     if let Some(path) = &args.trust_file {
         return Ok(TrustSource::Local(flashback_node::load_trust_file(path)?));
     }
@@ -125,8 +125,7 @@ fn trust_source(args: &RecommendArgs) -> anyhow::Result<TrustSource> {
     }
     let mut trust = TrustStore::default();
     for (n, text) in args.trust_issuer.iter().enumerate() {
-        let key = PublicKey::from_str(text.trim())
-            .map_err(|e| anyhow::anyhow!("--trust-issuer {text:?}: {e}"))?;
+        let key = ids::key(client, "--trust-issuer", text).await?;
         let issuer = Issuer::new(&format!("issuer-{n}"), key, &[Role::Certifier], &["*"])?;
         trust.add(issuer, false)?;
     }
@@ -135,12 +134,20 @@ fn trust_source(args: &RecommendArgs) -> anyhow::Result<TrustSource> {
 
 pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     let req = build_request(&args)?;
-    let trust = trust_source(&args)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let feed = client.candidates(&req, &trust).await;
+    let fetched = async {
+        let trust = trust_source(&client, &args).await?;
+        let target = match &args.why {
+            Some(text) => Some(ids::offer_or_key(&client, "--why", text).await?),
+            None => None,
+        };
+        let feed = client.candidates(&req, &trust).await?;
+        anyhow::Ok((target, feed))
+    }
+    .await;
     client.close().await;
-    let feed = feed?;
+    let (target, feed) = fetched?;
     if feed.truncated {
         output::warn(format_args!(
             "the listing has more matching offers than {}: only those were considered",
@@ -149,7 +156,7 @@ pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     }
     let selector = Selector::new(&req, &feed.candidates)?;
     let rec = selector.recommendation();
-    let why = match &args.why {
+    let why = match &target {
         Some(target) => {
             let found = matching(&selector, target)?;
             found
@@ -172,40 +179,30 @@ pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Candidates whose offer id or provider key is `target`.
-fn matching(selector: &Selector<'_>, target: &str) -> anyhow::Result<Vec<usize>> {
-    let offer = Hash32::from_str(target.trim()).ok();
-    let provider = PublicKey::from_str(target.trim()).ok();
-    anyhow::ensure!(
-        offer.is_some() || provider.is_some(),
-        "--why {target:?}: give a provider key or an offer id (64 hex)"
-    );
+/// Candidates with this offer id or provider key.
+fn matching(selector: &Selector<'_>, target: &OfferOrKey) -> anyhow::Result<Vec<usize>> {
     let found: Vec<usize> = selector
         .candidates()
         .iter()
         .enumerate()
-        .filter(|(_, c)| Some(c.offer) == offer || Some(c.provider) == provider)
+        .filter(|(_, c)| match target {
+            OfferOrKey::Offer(id) => c.offer == *id,
+            OfferOrKey::Key(k) => c.provider == *k,
+        })
         .map(|(i, _)| i)
         .collect();
     anyhow::ensure!(
         !found.is_empty(),
-        "--why {target}: no live offer of that kind, in those regions, with that id or provider"
+        "--why: no live offer of that kind, in those regions, with that id or provider"
     );
     Ok(found)
-}
-
-fn unit(u: PriceUnit) -> &'static str {
-    match u {
-        PriceUnit::GibMonth => "GiB-month",
-        PriceUnit::UnitHour => "unit-hour",
-    }
 }
 
 fn print_human(selector: &Selector<'_>, rec: &Recommendation, why: &[Explanation]) {
     let req = selector.request();
     let asset = req.asset.as_str();
     let shape = match req.redundancy {
-        Redundancy::Replicas(r) => format!("{r} replicas"),
+        Redundancy::Replicas(r) => human::count(usize::from(r), "replica"),
         Redundancy::Shards { k, n } => format!("{k}-of-{n} shards"),
     };
     output::line(format_args!(
@@ -244,10 +241,10 @@ fn print_human(selector: &Selector<'_>, rec: &Recommendation, why: &[Explanation
                 human::amount(p.total_cost, asset)
             ));
             output::line(format_args!(
-                "loss probability {:.3e}, availability {:.9} %, {} regions",
+                "loss probability {:.3e}, availability {:.9} %, {}",
                 p.loss_probability,
                 p.availability * 100.0,
-                p.regions
+                human::count(p.regions, "region")
             ));
         }
         (None, Some(inf)) => {
@@ -277,13 +274,13 @@ fn print_explanation(selector: &Selector<'_>, e: &Explanation) {
     let c = &selector.candidates()[e.candidate];
     let regions: Vec<&str> = c.regions.iter().map(|r| r.as_str()).collect();
     output::line(format_args!(
-        "offer {} by provider {}: [{}], {}/{}, availability {:.2} %, {}",
+        "offer {} by provider {}: [{}], {}/{}, availability {}, {}",
         e.offer,
         e.provider,
         regions.join(","),
         human::amount(c.price.amount, c.price.asset.as_str()),
-        unit(c.price.unit),
-        f64::from(c.availability_bp) / 100.0,
+        human::unit(c.price.unit),
+        human::availability(c.availability_bp),
         c.reputation
             .map_or_else(|| "unrated".to_owned(), |r| format!("reputation {r:.3}"))
     ));
@@ -327,7 +324,7 @@ fn print_explanation(selector: &Selector<'_>, e: &Explanation) {
         PriceToWin::AtMost { amount } => output::line(format_args!(
             "  price to win: at most {}/{} (now {now})",
             human::amount(*amount, req.asset.as_str()),
-            unit(c.price.unit)
+            human::unit(c.price.unit)
         )),
         PriceToWin::AnyPrice => output::line("  price to win: any (no placement works without it)"),
         PriceToWin::Never { finding } => {

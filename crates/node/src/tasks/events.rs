@@ -116,7 +116,7 @@ impl EventTask {
                         Err(_) => return,
                     }
                 }
-                Protocol::Query => encode_message(&services.query(&data).await),
+                Protocol::Query => encode_message(&services.query(peer, &data).await),
                 Protocol::Submit => encode_message(&services.submit(&data).await),
             };
             if let Err(e) = net.respond(reply, response).await {

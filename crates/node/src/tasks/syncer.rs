@@ -66,12 +66,16 @@ pub(crate) async fn run(
                 } = &services;
                 match crate::sync::round(net, store, validator, peer, batch).await {
                     Ok(stats) => {
+                        services.sync.completed(&stats);
                         metrics.sync_round(stats.fetched as u64);
                         if stats.wanted > 0 {
                             tracing::info!(%peer, wanted = stats.wanted, stored = stats.stored, "synced");
                         }
                     }
-                    Err(e) => tracing::debug!(%peer, error = %e, "sync round failed"),
+                    Err(e) => {
+                        services.sync.failed();
+                        tracing::debug!(%peer, error = %e, "sync round failed");
+                    }
                 }
                 if let Ok(mut r) = running.lock() {
                     r.remove(&peer);

@@ -1,18 +1,20 @@
 //! Writing heads: building an offer's entry, linking it into the ordered lists (globally, per
-//! region, per unpriced asset), replacing and removing heads, and the history of superseded
+//! region, per price group), replacing and removing heads, and the history of superseded
 //! versions.
 
-use flashback_types::{Offer, PriceUnit, ResourceKind, Signed};
+use flashback_types::{Offer, PriceUnit, ResourceKind, Signed, price_group};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{
     Entry, F_COMPUTE, F_PROTO_OVERFLOW, F_REGION_OVERFLOW, F_UNIT_HOUR, F_WITHDRAWN, GLOBAL_ORDERS,
-    OfferIndex, REGION_ORDERS, T_COMPUTE, T_PROTO_BITS, T_PROTO_SHIFT, T_WITHDRAWN, Version,
-    order_key,
+    GroupLists, OfferIndex, REGION_ORDERS, T_COMPUTE, T_PROTO_BITS, T_PROTO_SHIFT, T_WITHDRAWN,
+    Version, order_key,
 };
 use crate::ordered::Ordered;
-use crate::price;
+
+/// `(key, slot)` pairs to sort into an [`Ordered`].
+type Pairs = Vec<(u64, u32)>;
 
 impl OfferIndex {
     fn build_entry(&mut self, o: &Signed<Offer>, slot: u32) -> (Entry, u32) {
@@ -20,7 +22,6 @@ impl OfferIndex {
         let provider = self.providers.intern(&b.provider);
         let offer_key = self.keys.intern(&b.offer_key);
         let asset = self.asset_id(&b.price.asset);
-        let rate = self.asset_rates.get(asset as usize).copied().flatten();
         let mut flags = 0u8;
         let mut tags = 0u32;
         if b.kind == ResourceKind::Compute {
@@ -77,7 +78,7 @@ impl OfferIndex {
             created_at: b.created_at,
             expires_at: b.expires_at,
             capacity: b.capacity,
-            price_key: price::price_key(b.price.amount, rate),
+            group: price_group(b.price.unit, &b.price.asset),
             amount: b.price.amount,
             regions,
             provider,
@@ -101,42 +102,31 @@ impl OfferIndex {
         out
     }
 
-    fn unpriced_asset(&self, slot: u32) -> Option<u32> {
-        let e = &self.slab[slot as usize];
-        match self.asset_rates.get(e.asset as usize) {
-            Some(None) => Some(e.asset),
-            _ => None,
-        }
-    }
-
     fn link(&mut self, slot: u32) {
+        let regions = self.region_ids(slot);
         let slab = &self.slab;
         let id_of = |s: u32| &slab[s as usize].id;
         let e = &slab[slot as usize];
         for (i, order) in GLOBAL_ORDERS.iter().enumerate() {
             self.global[i].insert(order_key(e, *order), slot, &id_of);
         }
-        let regions = {
-            let mut out: Vec<u32> = (0..64).filter(|i| e.regions & (1 << i) != 0).collect();
-            if e.flags & F_REGION_OVERFLOW != 0
-                && let Some(extra) = self.region_overflow.get(&slot)
-            {
-                out.extend_from_slice(extra);
-            }
-            out
-        };
-        for r in regions {
-            let r = r as usize;
-            if self.by_region.len() <= r {
-                self.by_region.resize_with(r + 1, Default::default);
+        let group = self.by_group.entry(e.group).or_insert_with(|| GroupLists {
+            asset: e.asset,
+            unit_hour: e.flags & F_UNIT_HOUR != 0,
+            ..GroupLists::default()
+        });
+        group.all.insert(e.amount, slot, &id_of);
+        for &r in &regions {
+            let at = r as usize;
+            if self.by_region.len() <= at {
+                self.by_region.resize_with(at + 1, Default::default);
             }
             for (i, order) in REGION_ORDERS.iter().enumerate() {
-                self.by_region[r][i].insert(order_key(e, *order), slot, &id_of);
+                self.by_region[at][i].insert(order_key(e, *order), slot, &id_of);
             }
-        }
-        if let Some(None) = self.asset_rates.get(e.asset as usize) {
-            self.by_asset
-                .entry(e.asset)
+            group
+                .by_region
+                .entry(r)
                 .or_default()
                 .insert(e.amount, slot, &id_of);
         }
@@ -144,24 +134,32 @@ impl OfferIndex {
 
     fn unlink(&mut self, slot: u32) {
         let regions = self.region_ids(slot);
-        let unpriced = self.unpriced_asset(slot);
         let slab = &self.slab;
         let id_of = |s: u32| &slab[s as usize].id;
         let e = &slab[slot as usize];
         for (i, order) in GLOBAL_ORDERS.iter().enumerate() {
             self.global[i].remove(order_key(e, *order), slot, &id_of);
         }
-        for r in regions {
+        for &r in &regions {
             if let Some(lists) = self.by_region.get_mut(r as usize) {
                 for (i, order) in REGION_ORDERS.iter().enumerate() {
                     lists[i].remove(order_key(e, *order), slot, &id_of);
                 }
             }
         }
-        if let Some(asset) = unpriced
-            && let Some(list) = self.by_asset.get_mut(&asset)
-        {
-            list.remove(e.amount, slot, &id_of);
+        if let Some(group) = self.by_group.get_mut(&e.group) {
+            group.all.remove(e.amount, slot, &id_of);
+            for r in &regions {
+                if let Some(list) = group.by_region.get_mut(r) {
+                    list.remove(e.amount, slot, &id_of);
+                    if list.is_empty() {
+                        group.by_region.remove(r);
+                    }
+                }
+            }
+            if group.all.is_empty() {
+                self.by_group.remove(&e.group);
+            }
         }
         self.region_overflow.remove(&slot);
         self.proto_overflow.remove(&slot);
@@ -260,18 +258,31 @@ impl OfferIndex {
                 })
             })
             .collect();
-        let mut per_asset: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        // Per price group: by amount, all heads and per region.
+        let mut per_group: BTreeMap<u64, (Pairs, HashMap<u32, Pairs>)> = BTreeMap::new();
         for &s in &live {
-            if let Some(a) = self.unpriced_asset(s) {
-                per_asset
-                    .entry(a)
-                    .or_default()
-                    .push((slab[s as usize].amount, s));
+            let e = &slab[s as usize];
+            let (all, regions) = per_group.entry(e.group).or_default();
+            all.push((e.amount, s));
+            for r in self.region_ids(s) {
+                regions.entry(r).or_default().push((e.amount, s));
             }
         }
-        self.by_asset = per_asset
+        self.by_group = per_group
             .into_iter()
-            .map(|(a, pairs)| (a, sorted(pairs)))
+            .map(|(group, (all, regions))| {
+                let first = &slab[all[0].1 as usize];
+                let lists = GroupLists {
+                    asset: first.asset,
+                    unit_hour: first.flags & F_UNIT_HOUR != 0,
+                    all: sorted(all),
+                    by_region: regions
+                        .into_iter()
+                        .map(|(r, pairs)| (r, sorted(pairs)))
+                        .collect(),
+                };
+                (group, lists)
+            })
             .collect();
     }
 
@@ -301,9 +312,13 @@ impl OfferIndex {
                 .map(Ordered::heap_bytes)
                 .sum::<usize>()
             + self
-                .by_asset
+                .by_group
                 .values()
-                .map(Ordered::heap_bytes)
+                .map(|g| {
+                    g.all.heap_bytes()
+                        + g.by_region.values().map(Ordered::heap_bytes).sum::<usize>()
+                        + g.by_region.capacity() * 48
+                })
                 .sum::<usize>();
         let slab = self.slab.capacity() * (std::mem::size_of::<Entry>() + 4);
         let heads = self.heads.capacity() * 13;

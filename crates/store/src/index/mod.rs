@@ -1,6 +1,8 @@
 //! The in-memory index of current offers: one compact entry per `(provider, offer_key)` head,
-//! interned strings, and ordered lists per sort key (globally and per region). The signed
-//! bytes stay in sled; a query finds ids here and fetches only the page it returns.
+//! interned strings, and ordered lists per sort key (globally and per region; for price, per
+//! price group, i.e. pricing unit and asset, since prices in two assets are never ranked
+//! against each other). The signed bytes stay in sled; a query finds ids here and fetches only
+//! the page it returns.
 //!
 //! - this module: the entries, the interners and the lookups;
 //! - [`heads`]: writing heads (building entries, linking them into the ordered lists, history);
@@ -80,7 +82,8 @@ pub(crate) struct Entry {
     pub(crate) created_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) capacity: u64,
-    pub(crate) price_key: u64,
+    /// [`flashback_types::price_group`] of its pricing unit and asset.
+    pub(crate) group: u64,
     pub(crate) amount: u64,
     /// Region ids below 64; others in the overflow table.
     regions: u64,
@@ -106,21 +109,19 @@ pub(crate) struct Version {
     pub(crate) expires_at: u64,
 }
 
-/// Orders kept for every head.
+/// Orders kept for every head, besides price (kept per price group: [`GroupLists`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
-    Price = 0,
-    Capacity = 1,
-    Newest = 2,
-    Id = 3,
+    Capacity = 0,
+    Newest = 1,
+    Id = 2,
 }
 
-const GLOBAL_ORDERS: [Order; 4] = [Order::Price, Order::Capacity, Order::Newest, Order::Id];
-const REGION_ORDERS: [Order; 3] = [Order::Price, Order::Capacity, Order::Newest];
+const GLOBAL_ORDERS: [Order; 3] = [Order::Capacity, Order::Newest, Order::Id];
+const REGION_ORDERS: [Order; 2] = [Order::Capacity, Order::Newest];
 
 fn order_key(e: &Entry, order: Order) -> u64 {
     match order {
-        Order::Price => e.price_key,
         Order::Capacity => !e.capacity,
         Order::Newest => !e.created_at,
         Order::Id => id_key(&e.id),
@@ -156,13 +157,24 @@ pub(crate) struct OfferIndex {
     jurisdictions: Interner<ShortText>,
     /// Slot → the jurisdictions its offer declares, for offers that declare any.
     jurisdiction_sets: HashMap<u32, Box<[u32]>>,
-    global: [Ordered; 4],
-    by_region: Vec<[Ordered; 3]>,
-    /// Unpriced assets only: heads by amount, for same-asset price queries.
-    by_asset: HashMap<u32, Ordered>,
+    global: [Ordered; 3],
+    by_region: Vec<[Ordered; 2]>,
+    /// Heads by amount, per price group, in group order (the price sort walks them in turn).
+    by_group: BTreeMap<u64, GroupLists>,
     history_len: usize,
 }
 
+/// The price order of one price group (one pricing unit, one asset): its heads by amount,
+/// all of them and per region.
+#[derive(Debug, Default)]
+pub(crate) struct GroupLists {
+    /// The group's asset (interned).
+    asset: u32,
+    /// Priced per unit-hour (compute) rather than per GiB-month (storage).
+    unit_hour: bool,
+    all: Ordered,
+    by_region: HashMap<u32, Ordered>,
+}
 impl OfferIndex {
     pub(crate) fn new(rates: BTreeMap<String, Rate>) -> Self {
         Self {

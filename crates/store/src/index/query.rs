@@ -1,13 +1,14 @@
 //! Answering a query: the [`Plan`] resolved against the interners, the walk along the list of
-//! its sort (merged across regions), the filters, cursors, and the reputation sort.
+//! its sort (merged across regions; for price, group after group), the filters, cursors, and
+//! the reputation sort.
 
 use std::collections::{HashMap, HashSet};
 
 use flashback_types::{Cursor, ObjectId, ResourceKind, SortKey};
 
 use super::{
-    Entry, F_PROTO_OVERFLOW, F_REGION_OVERFLOW, F_UNIT_HOUR, OfferIndex, Order, T_COMPUTE,
-    T_PROTO_BITS, T_PROTO_SHIFT, T_WITHDRAWN, id_key,
+    Entry, F_PROTO_OVERFLOW, F_REGION_OVERFLOW, F_UNIT_HOUR, GroupLists, OfferIndex, Order,
+    T_COMPUTE, T_PROTO_BITS, T_PROTO_SHIFT, T_WITHDRAWN, id_key,
 };
 use crate::config::Rate;
 use crate::ordered::{Ordered, Pos};
@@ -28,7 +29,6 @@ pub(crate) enum PriceFilter {
         asset: Option<u32>,
         amount: u64,
         rate: Rate,
-        max_key: u64,
     },
 }
 
@@ -61,6 +61,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) provider: Option<u32>,
     /// Jurisdiction ids, any of which the offer must declare.
     pub(crate) jurisdictions: Option<Vec<u32>>,
+    pub(crate) asset: Option<u32>,
+    pub(crate) offer_key: Option<u32>,
     pub(crate) certified: Option<&'a HashSet<u32>>,
     pub(crate) min_reputation_bp: Option<u16>,
     pub(crate) scores: &'a Scores,
@@ -117,7 +119,10 @@ impl OfferIndex {
         if e.expires_at <= plan.now {
             return false;
         }
-        if plan.provider.is_some_and(|p| p != e.provider) {
+        if plan.provider.is_some_and(|p| p != e.provider)
+            || plan.asset.is_some_and(|a| a != e.asset)
+            || plan.offer_key.is_some_and(|k| k != e.offer_key)
+        {
             return false;
         }
         if plan.min_capacity.is_some_and(|c| e.capacity < c) {
@@ -196,39 +201,44 @@ impl OfferIndex {
         }
     }
 
-    /// The internal (ascending) sort key of a slot, and the cursor value that names it.
-    fn sort_value(&self, slot: u32, plan: &Plan<'_>, asset_mode: bool) -> (u64, u64) {
+    /// The internal (ascending) sort key of a slot (for price: its group, then its amount),
+    /// and the cursor that names it.
+    fn sort_value(&self, slot: u32, plan: &Plan<'_>) -> (u128, Cursor) {
         let e = &self.slab[slot as usize];
+        let cursor = |after_value, after_group| Cursor {
+            after_value,
+            after_id: e.id,
+            after_group,
+        };
         match plan.sort {
-            SortKey::Price if asset_mode => (e.amount, e.amount),
-            SortKey::Price => (e.price_key, e.price_key),
-            SortKey::Capacity => (!e.capacity, e.capacity),
-            SortKey::Newest => (!e.created_at, e.created_at),
+            SortKey::Price => (
+                (u128::from(e.group) << 64) | u128::from(e.amount),
+                cursor(e.amount, e.group),
+            ),
+            SortKey::Capacity => (u128::from(!e.capacity), cursor(e.capacity, 0)),
+            SortKey::Newest => (u128::from(!e.created_at), cursor(e.created_at, 0)),
             SortKey::Reputation => {
                 let bits = plan.scores.of(e.provider).to_bits();
-                (!bits, bits)
+                (u128::from(!bits), cursor(bits, 0))
             }
         }
     }
 
-    fn internal_cursor(plan: &Plan<'_>) -> Option<(u64, ObjectId)> {
+    fn internal_cursor(plan: &Plan<'_>) -> Option<(u128, ObjectId)> {
         plan.cursor.map(|c| {
             let k = match plan.sort {
-                SortKey::Price => c.after_value,
-                _ => !c.after_value,
+                SortKey::Price => (u128::from(c.after_group) << 64) | u128::from(c.after_value),
+                _ => u128::from(!c.after_value),
             };
             (k, c.after_id)
         })
     }
 
-    fn finish(&self, plan: &Plan<'_>, mut slots: Vec<u32>, asset_mode: bool) -> PageIds {
+    fn finish(&self, plan: &Plan<'_>, mut slots: Vec<u32>) -> PageIds {
         let more = slots.len() > plan.limit;
         slots.truncate(plan.limit);
         let next = if more {
-            slots.last().map(|&s| Cursor {
-                after_value: self.sort_value(s, plan, asset_mode).1,
-                after_id: self.slab[s as usize].id,
-            })
+            slots.last().map(|&s| self.sort_value(s, plan).1)
         } else {
             None
         };
@@ -238,24 +248,17 @@ impl OfferIndex {
         }
     }
 
-    /// Sorts a candidate set in memory (one provider, one reputation level).
+    /// Sorts a candidate set in memory (one provider).
     fn sort_candidates(
         &self,
         plan: &Plan<'_>,
         candidates: impl Iterator<Item = u32>,
-        asset_mode: bool,
-        after: Option<(u64, ObjectId)>,
+        after: Option<(u128, ObjectId)>,
         want: usize,
     ) -> Vec<u32> {
-        let mut found: Vec<(u64, ObjectId, u32)> = candidates
+        let mut found: Vec<(u128, ObjectId, u32)> = candidates
             .filter(|&s| self.matches(s, plan, true))
-            .map(|s| {
-                (
-                    self.sort_value(s, plan, asset_mode).0,
-                    self.slab[s as usize].id,
-                    s,
-                )
-            })
+            .map(|s| (self.sort_value(s, plan).0, self.slab[s as usize].id, s))
             .filter(|(k, id, _)| after.is_none_or(|a| (*k, *id) > a))
             .collect();
         found.sort_unstable();
@@ -267,50 +270,25 @@ impl OfferIndex {
     pub(crate) fn query(&self, plan: &Plan<'_>) -> PageIds {
         let want = plan.limit + 1;
         let after = Self::internal_cursor(plan);
-        let asset_mode = plan.sort == SortKey::Price
-            && matches!(plan.price, Some(PriceFilter::SameAsset { .. }));
         if let Some(p) = plan.provider {
             let slots = self.by_provider.get(&p).map_or(&[][..], Vec::as_slice);
-            let found = self.sort_candidates(plan, slots.iter().copied(), asset_mode, after, want);
-            return self.finish(plan, found, asset_mode);
-        }
-        if plan.sort == SortKey::Reputation {
-            let found = self.query_reputation(plan, want);
-            return self.finish(plan, found, false);
-        }
-        let slab = &self.slab;
-        let id_of = |s: u32| &slab[s as usize].id;
-        // Same-asset price order: its own list, by amount.
-        if let (SortKey::Price, Some(PriceFilter::SameAsset { asset, amount, .. })) =
-            (plan.sort, plan.price)
-        {
-            let mut found = Vec::new();
-            if let Some(list) = self.by_asset.get(&asset) {
-                let mut pos = list.seek(after, &id_of);
-                while let Some(((k, s), next)) = list.next(pos) {
-                    pos = next;
-                    if k > amount {
-                        break;
-                    }
-                    if self.matches(s, plan, true) {
-                        found.push(s);
-                        if found.len() == want {
-                            break;
-                        }
-                    }
-                }
-            }
-            return self.finish(plan, found, true);
+            let found = self.sort_candidates(plan, slots.iter().copied(), after, want);
+            return self.finish(plan, found);
         }
         let order = match plan.sort {
-            SortKey::Price => Order::Price,
+            SortKey::Reputation => {
+                let found = self.query_reputation(plan, want);
+                return self.finish(plan, found);
+            }
+            SortKey::Price => {
+                let found = self.query_price(plan, want);
+                return self.finish(plan, found);
+            }
             SortKey::Capacity => Order::Capacity,
-            SortKey::Newest | SortKey::Reputation => Order::Newest,
+            SortKey::Newest => Order::Newest,
         };
-        let stop_above = match (plan.sort, plan.price) {
-            (SortKey::Price, Some(PriceFilter::Cross { max_key, .. })) => max_key,
-            _ => u64::MAX,
-        };
+        // Capacity and newest keys fit in 64 bits (see `sort_value`).
+        let after = after.map(|(k, id)| (k as u64, id));
         let mut merge = match &plan.regions {
             Some(regions) => {
                 let lists = regions
@@ -323,10 +301,7 @@ impl OfferIndex {
             None => self.merge(vec![&self.global[order as usize]], after),
         };
         let mut found = Vec::new();
-        while let Some((k, s)) = self.merge_next(&mut merge) {
-            if k > stop_above {
-                break;
-            }
+        while let Some((_, s)) = self.merge_next(&mut merge) {
             if self.matches(s, plan, false) {
                 found.push(s);
                 if found.len() == want {
@@ -334,7 +309,96 @@ impl OfferIndex {
                 }
             }
         }
-        self.finish(plan, found, false)
+        self.finish(plan, found)
+    }
+
+    /// The price sort: the price groups in order (from the cursor's), each cheapest first,
+    /// merged across the query's regions; a group is skipped when the query's kind, asset or
+    /// price filter rules it out, and left at the first amount above the price filter.
+    fn query_price(&self, plan: &Plan<'_>, want: usize) -> Vec<u32> {
+        let start = plan.cursor.map_or(0, |c| c.after_group);
+        let mut found = Vec::new();
+        for (&group, lists) in self.by_group.range(start..) {
+            if !self.group_ok(lists, plan) {
+                continue;
+            }
+            let ordered: Vec<&crate::ordered::Ordered> = match &plan.regions {
+                Some(regions) => regions
+                    .iter()
+                    .filter_map(|r| lists.by_region.get(r))
+                    .collect(),
+                None => vec![&lists.all],
+            };
+            let after = plan
+                .cursor
+                .filter(|c| c.after_group == group)
+                .map(|c| (c.after_value, c.after_id));
+            let mut merge = self.merge(ordered, after);
+            while let Some((amount, s)) = self.merge_next(&mut merge) {
+                if !self.amount_ok(lists, amount, plan) {
+                    break;
+                }
+                if self.matches(s, plan, false) {
+                    found.push(s);
+                    if found.len() == want {
+                        return found;
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether any offer of a price group can match the plan's kind, asset and price filter.
+    fn group_ok(&self, g: &GroupLists, plan: &Plan<'_>) -> bool {
+        if plan
+            .kind
+            .is_some_and(|k| (k == ResourceKind::Compute) != g.unit_hour)
+            || plan.asset.is_some_and(|a| a != g.asset)
+        {
+            return false;
+        }
+        match plan.price {
+            None => true,
+            Some(PriceFilter::SameAsset {
+                unit_hour, asset, ..
+            }) => g.unit_hour == unit_hour && g.asset == asset,
+            Some(PriceFilter::Cross {
+                unit_hour, asset, ..
+            }) => {
+                g.unit_hour == unit_hour
+                    && (asset == Some(g.asset)
+                        || self
+                            .asset_rates
+                            .get(g.asset as usize)
+                            .copied()
+                            .flatten()
+                            .is_some())
+            }
+        }
+    }
+
+    /// Whether `amount` of a group's asset passes the plan's price filter; amounts only grow
+    /// along a group's list, so the first one that does not ends the group.
+    fn amount_ok(&self, g: &GroupLists, amount: u64, plan: &Plan<'_>) -> bool {
+        match plan.price {
+            None => true,
+            Some(PriceFilter::SameAsset { amount: max, .. }) => amount <= max,
+            Some(PriceFilter::Cross {
+                asset,
+                amount: max,
+                rate,
+                ..
+            }) => {
+                if asset == Some(g.asset) {
+                    return amount <= max;
+                }
+                match self.asset_rates.get(g.asset as usize).copied().flatten() {
+                    Some(r) => price::at_most(amount, r, max, rate),
+                    None => false,
+                }
+            }
+        }
     }
 
     fn merge<'i>(&'i self, lists: Vec<&'i Ordered>, after: Option<(u64, ObjectId)>) -> Merge<'i> {

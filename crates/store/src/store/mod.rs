@@ -42,6 +42,7 @@ mod gc;
 mod kinds;
 mod open;
 mod query;
+mod resolve;
 mod trees;
 
 pub use certs::{CertPage, RegisterPage};

@@ -12,7 +12,6 @@ use flashback_types::{
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
 use crate::error::StoreError;
 use crate::index::{PageIds, Plan, PriceFilter, Scores};
-use crate::price;
 use crate::reputation::{self, Explanation, Reputation};
 
 impl Store {
@@ -146,6 +145,20 @@ impl Store {
                 None => return empty,
             },
         };
+        let asset = match &q.asset {
+            None => None,
+            Some(a) => match index.asset_lookup(a) {
+                Some(id) => Some(id),
+                None => return empty,
+            },
+        };
+        let offer_key = match &q.offer_key {
+            None => None,
+            Some(k) => match index.keys.get(k) {
+                Some(id) => Some(id),
+                None => return empty,
+            },
+        };
         let price = match &q.max_price {
             None => None,
             Some(p) => {
@@ -165,7 +178,6 @@ impl Store {
                         asset,
                         amount: p.amount,
                         rate,
-                        max_key: price::price_key(p.amount, Some(rate)),
                     }),
                 }
             }
@@ -220,6 +232,8 @@ impl Store {
             max_p95: q.max_p95_latency_ms,
             provider,
             jurisdictions,
+            asset,
+            offer_key,
             certified: certified.as_ref(),
             min_reputation_bp: q.min_reputation_bp,
             scores: &scores,

@@ -31,7 +31,7 @@ impl Report {
             s,
             "{} nodes ({} providers, {} of them flaky; {} consumers) on {} cores, activity {:.0} \
              s, seed {}. Start-up {:.1} s, set-up {:.1} s, whole run {:.1} s. Rerun with \
-             `flashback testnet up --scenario {} --nodes {} --seed {}`.\n",
+             `{}`.\n",
             r.nodes,
             r.providers,
             r.flaky_providers,
@@ -42,9 +42,14 @@ impl Report {
             r.startup_secs,
             r.setup_secs,
             r.wall_secs,
-            r.scenario,
-            r.nodes,
-            r.seed
+            if r.rerun.is_empty() {
+                format!(
+                    "flashback testnet up --scenario {} --nodes {} --seed {}",
+                    r.scenario, r.nodes, r.seed
+                )
+            } else {
+                r.rerun.clone()
+            }
         );
 
         let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
@@ -151,7 +156,9 @@ impl Report {
                 if row.flaky { "yes" } else { "no" },
                 row.failure_rate,
                 row.added_latency_ms,
-                row.price,
+                row.price
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), flashback_client::human::price),
                 row.regions.join(" "),
                 row.agreements,
                 row.counted,
@@ -232,6 +239,25 @@ impl Report {
                 f.rejected_elsewhere,
                 f.honest_offers,
                 f.honest_delivered_everywhere
+            );
+            let r = &f.republish;
+            let seqs: Vec<String> = r.seqs.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                s,
+                "\nMeanwhile provider `{}…` published one offer twice, withdrew it and published it \
+                 again within {} s, at seqs {}{}: {} nodes flag any provider for equivocation.",
+                short(&r.provider),
+                r.within_secs,
+                if seqs.is_empty() {
+                    "none".to_owned()
+                } else {
+                    seqs.join(", ")
+                },
+                r.error
+                    .as_ref()
+                    .map(|e| format!(" (stopped: {e})"))
+                    .unwrap_or_default(),
+                r.flagging_nodes
             );
         }
 

@@ -59,6 +59,9 @@ pub struct RunInfo {
     pub description: String,
     /// Seed (rerun with `--seed` to make the same choices).
     pub seed: u64,
+    /// The command that plays this run again: scenario, node, provider and consumer counts,
+    /// duration and seed.
+    pub rerun: String,
     /// Node processes.
     pub nodes: usize,
     /// Providers.
@@ -209,6 +212,8 @@ pub struct NodeDigest {
     pub offers: u64,
     /// Connected peers.
     pub peers: u32,
+    /// Providers it holds equivocation evidence against.
+    pub flagged_providers: u64,
 }
 
 /// One provider's reputation.
@@ -225,8 +230,8 @@ pub struct ReputationRow {
     pub failure_rate: f64,
     /// Latency its data plane adds, ms.
     pub added_latency_ms: u64,
-    /// Price of its main offer, USD cents per GiB-month.
-    pub price: u64,
+    /// Price of its main offer: amount in minor units, asset and pricing unit.
+    pub price: Option<flashback_types::Price>,
     /// Regions of its main offer.
     pub regions: Vec<String>,
     /// Agreements as provider.
@@ -331,10 +336,29 @@ pub struct FloodReport {
     pub gossip_unvalidated: u64,
     /// Objects rejected during the flood at the other nodes (0: nothing invalid was relayed).
     pub rejected_elsewhere: u64,
+    /// An honest provider republishing during the flood: two versions of one offer in the
+    /// same second, a withdrawal and a third version, each at the next free seq.
+    pub republish: Republish,
     /// Honest offers published while the flood ran.
     pub honest_offers: usize,
     /// Of those, the ones every node stored.
     pub honest_delivered_everywhere: usize,
+}
+
+/// An honest provider's fast republishes (flood scenario): none may get it flagged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Republish {
+    /// The provider (hex).
+    pub provider: String,
+    /// The seqs it signed, in order (publish, publish, withdraw, publish).
+    pub seqs: Vec<u64>,
+    /// Seconds from the first signature to the last.
+    pub within_secs: u64,
+    /// Why it stopped short, if it did.
+    pub error: Option<String>,
+    /// Nodes that flag any provider for equivocation at the end (0 when it held).
+    pub flagging_nodes: usize,
 }
 
 /// Process hygiene.

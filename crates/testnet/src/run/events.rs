@@ -12,7 +12,8 @@ use rand::{RngExt as _, SeedableRng as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::{Ctx, lock};
-use crate::report::{ChurnEvent, FloodReport, PartitionReport};
+use crate::participants::{self, Provider};
+use crate::report::{ChurnEvent, FloodReport, PartitionReport, Republish};
 use crate::scenario::{ChurnSpec, FloodSpec, PartitionSpec, Scenario};
 use crate::{TestnetError, flood};
 
@@ -30,6 +31,7 @@ pub(super) async fn scenario_events(
     edges: Vec<(usize, usize)>,
     churn_pool: Vec<usize>,
     flood_target: Option<usize>,
+    republisher: Option<Arc<Provider>>,
     mut rng: StdRng,
 ) -> Result<Events, TestnetError> {
     let (churn_rng, partition_rng, flood_rng) = (rng.fork(), rng.fork(), rng.fork());
@@ -49,7 +51,11 @@ pub(super) async fn scenario_events(
     };
     let flood = async {
         match (&s.flood, flood_target) {
-            (Some(spec), Some(target)) => flood(&ctx, &s, spec, target, flood_rng).await.map(Some),
+            (Some(spec), Some(target)) => {
+                flood(&ctx, &s, spec, target, republisher.as_deref(), flood_rng)
+                    .await
+                    .map(Some)
+            }
             _ => Ok(None),
         }
     };
@@ -292,6 +298,7 @@ async fn flood(
     s: &Scenario,
     spec: &FloodSpec,
     target: usize,
+    republisher: Option<&Provider>,
     rng: StdRng,
 ) -> Result<(FloodReport, u64, u64), TestnetError> {
     at(ctx, s, spec.from).await;
@@ -322,7 +329,17 @@ async fn flood(
         at(ctx, s, spec.until).await;
         stop.cancel();
     };
-    let (sent, ()) = tokio::join!(attack, until);
+    // Meanwhile an honest provider republishes as fast as it can.
+    let republish = async {
+        match republisher {
+            Some(p) => participants::republish(ctx, p).await,
+            None => Republish::default(),
+        }
+    };
+    let (sent, (), republish) = tokio::join!(attack, until, republish);
+    if let Some(e) = &republish.error {
+        ctx.say(format!("flood: the honest republish stopped: {e}"));
+    }
     let sent = sent?;
     let until_unix = now_ms();
     let until_ms = ctx.activity_ms();
@@ -379,6 +396,7 @@ async fn flood(
                 .sum::<u64>()
                 .saturating_sub(at_target.saturating_sub(sent.submits_refused)),
             rejected_elsewhere: elsewhere,
+            republish,
             honest_offers: 0,
             honest_delivered_everywhere: 0,
         },

@@ -43,7 +43,7 @@ pub(super) async fn reputation(
             flaky: p.flaky,
             failure_rate: p.failure_rate,
             added_latency_ms: p.added_latency_ms,
-            price: p.price,
+            price: participants::usd(p.price).ok(),
             regions: p.regions.clone(),
             agreements: setup.deals.iter().filter(|d| d.provider == k).count(),
             counted: r.counted.len(),
@@ -204,6 +204,11 @@ pub(super) fn finish(
             .iter()
             .filter(|id| logs.iter().all(|l| l.contains_key(**id)))
             .count();
+        f.republish.flagging_nodes = played
+            .digests
+            .iter()
+            .filter(|d| d.flagged_providers > 0)
+            .count();
         flood = Some(f);
     }
 
@@ -323,6 +328,24 @@ pub(super) fn finish(
                 f.rejected_elsewhere,
                 f.honest_delivered_everywhere,
                 f.honest_offers
+            ),
+        ));
+        let r = &f.republish;
+        let distinct: HashSet<u64> = r.seqs.iter().copied().collect();
+        checks.push(check(
+            "honest same-second republish never flagged",
+            r.error.is_none() && r.seqs.len() == 4 && distinct.len() == 4 && r.flagging_nodes == 0,
+            format!(
+                "publish, publish, withdraw, publish within {} s at seqs {:?}{}; {} of {} nodes \
+                 flag a provider",
+                r.within_secs,
+                r.seqs,
+                r.error
+                    .as_ref()
+                    .map(|e| format!(" (stopped: {e})"))
+                    .unwrap_or_default(),
+                r.flagging_nodes,
+                played.digests.len()
             ),
         ));
     }

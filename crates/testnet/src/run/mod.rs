@@ -291,7 +291,10 @@ async fn play(
     let events = {
         let (ctx, s, edges) = (ctx.clone(), s.clone(), edges.clone());
         let (pool, target, events_rng) = (plan.churn_pool.clone(), plan.flood_target, rng.fork());
-        tokio::spawn(async move { scenario_events(ctx, s, edges, pool, target, events_rng).await })
+        let republisher = plan.providers.first().cloned();
+        tokio::spawn(async move {
+            scenario_events(ctx, s, edges, pool, target, republisher, events_rng).await
+        })
     };
     tokio::time::sleep(duration).await;
     activity.cancel();
@@ -321,6 +324,7 @@ async fn play(
             digest: st.as_ref().map(|s| s.listing_digest.to_string()),
             offers: st.as_ref().map_or(0, |s| s.offers),
             peers: st.as_ref().map_or(0, |s| s.peers),
+            flagged_providers: st.as_ref().map_or(0, |s| s.flagged_providers),
         })
         .collect();
     let offers_listed = statuses
@@ -338,6 +342,7 @@ async fn play(
             scenario: s.name.clone(),
             description: s.description.clone(),
             seed,
+            rerun: rerun(s, n, plan, duration, seed),
             nodes: n,
             providers: plan.providers.len(),
             flaky_providers: plan.providers.iter().filter(|p| p.flaky).count(),
@@ -404,4 +409,28 @@ async fn sample(ctx: Arc<Ctx>, stop: CancellationToken) {
             ));
         }
     }
+}
+
+/// The command line that plays a run again: every count and the seed made explicit.
+fn rerun(s: &Scenario, nodes: usize, plan: &Plan, duration: Duration, seed: u64) -> String {
+    let scenario = if s.source.is_empty() {
+        &s.name
+    } else {
+        &s.source
+    };
+    let quote = |t: String| {
+        if t.contains(char::is_whitespace) {
+            format!("\"{t}\"")
+        } else {
+            t
+        }
+    };
+    format!(
+        "flashback testnet up --scenario {} --nodes {nodes} --providers {} --consumers {} \
+         --duration {} --seed {seed}",
+        quote(scenario.clone()),
+        plan.providers.len(),
+        plan.consumers.len(),
+        quote(crate::scenario::Span(duration).to_string()),
+    )
 }
