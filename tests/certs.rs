@@ -441,6 +441,18 @@ async fn bad_input_is_one_line_and_stores_nothing() {
     ])
     .await;
     assert!(e.contains("no issuer named \"nosuch\""), "{e}");
+    // For scripts: nothing has that name, whether the node or the client finds out.
+    for args in [
+        ["register", "providers", "--issuer"],
+        ["cert", "list", "--issuer"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["nosuch", "--node", &addr, "--json"]);
+        let out = cli(&args).await;
+        assert!(!out.status.success(), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{args:?}: {v}");
+    }
     let dir = node.dir.path().to_str().unwrap().to_owned();
     let e = cli_error(&["trust", "remove", "nosuch", "--data-dir", &dir]).await;
     assert!(e.contains("no issuer named \"nosuch\""), "{e}");

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stderr)]
 
 use flashback_client::ClientError;
+use flashback_types::trust::TrustError;
 use flashback_types::{ErrorCode, KeyError};
 use serde::Serialize;
 use serde_json::json;
@@ -58,6 +59,12 @@ pub(crate) fn code_of(err: &anyhow::Error) -> ErrorCode {
         }
         if cause.downcast_ref::<KeyError>().is_some() {
             return ErrorCode::InvalidInput;
+        }
+        if let Some(e) = cause.downcast_ref::<TrustError>() {
+            return match e {
+                TrustError::UnknownIssuer(_) => ErrorCode::NotFound,
+                _ => ErrorCode::InvalidInput,
+            };
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return ErrorCode::Io;

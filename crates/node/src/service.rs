@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashback_net::{NetHandle, PeerId};
-use flashback_store::{Applied, Store};
+use flashback_store::{Applied, Store, StoreError};
 use flashback_types::protocol::{MAX_OBJECTS, MAX_RESOLVED};
-use flashback_types::trust::Judged;
+use flashback_types::trust::{Judged, TrustError};
 use flashback_types::wire::{
     CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, ObjectBytes,
     ProviderReport, QueryRequest, QueryResponse, RegisterPage, SubmitRequest, SubmitResponse,
@@ -57,11 +57,7 @@ impl Services {
         };
         match self.answer(from, req).await {
             Ok(resp) => resp,
-            Err(e @ NodeError::Request(_)) => QueryResponse::Error(ErrorReply::with_code(
-                ErrorCode::InvalidInput,
-                e.to_string(),
-            )),
-            Err(e) => QueryResponse::Error(ErrorReply::new(e.to_string())),
+            Err(e) => QueryResponse::Error(ErrorReply::with_code(query_code(&e), e.to_string())),
         }
     }
 
@@ -307,6 +303,18 @@ impl Services {
         if let Err(e) = self.net.publish(topic, object.encoded().to_vec()).await {
             tracing::debug!(id = %object.id(), %topic, error = %e, "publish did not go out");
         }
+    }
+}
+
+/// The stable code of a query the node could not answer: the asker's mistake (a request it
+/// does not serve as asked, a trust setting the node does not have), or the node's failure.
+fn query_code(e: &NodeError) -> ErrorCode {
+    match e {
+        NodeError::Request(_) => ErrorCode::InvalidInput,
+        // A register query naming an issuer the node's trust store does not have.
+        NodeError::Store(StoreError::Trust(TrustError::UnknownIssuer(_))) => ErrorCode::NotFound,
+        NodeError::Store(StoreError::Trust(_)) => ErrorCode::InvalidInput,
+        _ => ErrorCode::NodeFailed,
     }
 }
 
