@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{TestNode, eventually, run_cli};
+use common::{TestNode, cli, eventually};
 use flashback_node::Verdict;
 use flashback_types::keyfile::{self, Existing};
 use flashback_types::trust::Issuer;
@@ -21,17 +21,6 @@ use flashback_types::{
     samples,
 };
 use serde_json::Value;
-
-/// Runs the binary off the async runtime.
-async fn cli(args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&args)
-    })
-    .await
-    .unwrap()
-}
 
 /// Runs the binary, expects success and JSON on stdout.
 async fn cli_json(args: &[&str]) -> Value {

@@ -11,7 +11,7 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{TestNode, eventually, run_cli, write_key};
+use common::{TestNode, cli, eventually, write_key};
 use flashback_client::{Client, ClientError, Terms};
 use flashback_types::clock::now;
 use flashback_types::{
@@ -19,17 +19,6 @@ use flashback_types::{
     Signed, samples,
 };
 use serde_json::Value;
-
-/// Runs the binary off the async runtime.
-async fn cli(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&args)
-    })
-    .await
-    .unwrap()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -192,16 +192,21 @@ pub fn run_cli(args: &[&str]) -> std::process::Output {
         .expect("runs the flashback binary")
 }
 
-/// Runs the `flashback` binary off the async runtime, asserts that it succeeded (showing its
-/// stderr if not) and returns its stdout.
-pub async fn cli_stdout(args: &[&str]) -> String {
+/// Runs the binary to completion off the async runtime (whose nodes keep running meanwhile).
+pub async fn cli(args: &[&str]) -> std::process::Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run_cli(&args)
     })
     .await
-    .expect("the CLI task runs");
+    .expect("the CLI task runs")
+}
+
+/// Runs the `flashback` binary off the async runtime, asserts that it succeeded (showing its
+/// stderr if not) and returns its stdout.
+pub async fn cli_stdout(args: &[&str]) -> String {
+    let out = cli(args).await;
     assert!(
         out.status.success(),
         "flashback exited with {}: {}",
