@@ -11,6 +11,8 @@
 //! - [`Object::decode`]: the one decode function for untrusted bytes (size limit per kind,
 //!   trailing bytes rejected, canonical re-encoding required, never panics).
 //! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
+//! - [`seal`]: access credentials sealed to a consumer's key (HPKE), what an
+//!   [`AccessGrant`] carries.
 //! - [`Kind`]: every kind of object and every per-kind rule (topic, sync class, listing
 //!   digest, store tree, limits, GC), each one exhaustive `match`; [`protocol`]: topic names,
 //!   protocol ids and the limits of the wire.
@@ -68,6 +70,7 @@ pub mod protocol;
 pub mod query;
 mod rules;
 pub mod samples;
+pub mod seal;
 mod signed;
 pub mod stats;
 pub mod validate;

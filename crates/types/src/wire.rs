@@ -68,7 +68,7 @@ impl SummaryKind {
 
 impl From<Kind> for SummaryKind {
     fn from(kind: Kind) -> Self {
-        Self(kind.index() as u32)
+        Self(u32::from(kind.tag()) - 1)
     }
 }
 
@@ -328,7 +328,7 @@ mod tests {
         }
         // A summary from a newer node, naming a kind this one does not know.
         let hash = Hash32::of(b"ids");
-        let newer = Kind::COUNT as u32;
+        let newer = u32::from(Kind::MAX_TAG);
         let summary = SyncResponse::Summary {
             listing: hash,
             kinds: BoundedVec::try_from_vec(vec![
