@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod address_book;
 mod admin;
 mod blobs;
@@ -47,6 +48,7 @@ mod sync;
 mod tasks;
 mod trace;
 
+pub use access::AccessConfig;
 pub use admin::ADMIN_TOKEN;
 pub use config::{
     BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,

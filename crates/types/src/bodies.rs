@@ -103,6 +103,21 @@ pub enum DataProtocol {
     Other(ShortText),
 }
 
+impl DataProtocol {
+    /// The name users write and tools read (`s3`, `https`, `flashback_blob`, or the other
+    /// protocol's own name).
+    pub fn name(&self) -> &str {
+        match self {
+            DataProtocol::S3 => "s3",
+            DataProtocol::Https => "https",
+            DataProtocol::Ipfs => "ipfs",
+            DataProtocol::Sftp => "sftp",
+            DataProtocol::FlashbackBlob => "flashback_blob",
+            DataProtocol::Other(name) => name.as_str(),
+        }
+    }
+}
+
 /// Quality-of-service targets (in offers, demands and proposals).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(default)]
