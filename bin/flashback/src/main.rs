@@ -11,9 +11,12 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            output::error(&err);
-            std::process::ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<cmd::Exit>() {
+            Some(cmd::Exit(code)) => std::process::ExitCode::from(*code),
+            None => {
+                output::error(&err);
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -22,7 +22,9 @@
 //! ```
 
 mod audit;
+pub mod data;
 pub mod http;
+mod lifecycle;
 pub mod probe;
 pub mod recommend;
 mod sla;
@@ -43,6 +45,7 @@ use flashback_types::{
 use tokio::sync::mpsc;
 
 pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use lifecycle::{AgreementRecord, AgreementStatus, Commitment};
 pub use recommend::Feed;
 pub use sla::Terms;
 pub use spec::{

@@ -91,8 +91,9 @@ pub fn decide(
     {
         return reject(Duration);
     }
-    // Terminated agreements no longer count (`Store::accepted_volume`).
-    let used = store.accepted_volume(&o.provider, &o.offer_key, now);
+    // Terminated agreements no longer count (`Store::accepted_volume`), nor those that end by
+    // the time this one starts (a renewal follows its agreement, it does not add to it).
+    let used = store.accepted_volume(&o.provider, &o.offer_key, proposal.start.max(now));
     if used.saturating_add(proposal.volume) > o.capacity {
         return reject(Capacity);
     }

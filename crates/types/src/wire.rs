@@ -149,6 +149,16 @@ pub enum QueryRequest {
     },
     /// The node's identity and listing digest.
     Status,
+    /// What the node holds about one agreement, as encoded objects: its proposal, the
+    /// provider's decision, the agreement, access grants and terminations. With
+    /// `wait_grant_secs` > 0 the answer is held (capped by the node) until an access grant for
+    /// it is stored. Appended with access grants: older nodes answer it with an error.
+    AgreementRecord {
+        /// The agreement (the id of its proposal).
+        proposal_id: ObjectId,
+        /// How long to wait for an access grant.
+        wait_grant_secs: u32,
+    },
 }
 
 /// `/flashback/query/1` responses.

@@ -23,7 +23,21 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let client = Client::connect(&[addr]).await?;
     let result = probe_agreements(&client, &key, &config, args.windows).await;
     client.close().await;
-    let attestations = result?;
+    let report = result?;
+    // Never skipped silently: each agreement not probed is named, with the reason.
+    for s in &report.skipped {
+        output::warn(format_args!(
+            "not probed: agreement {} with {}{}: {}",
+            s.agreement,
+            s.provider.fmt_short(),
+            s.protocol
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
+            s.reason
+        ));
+    }
+    let attestations = report.attestations;
     if args.json {
         return output::json(
             &attestations
@@ -46,7 +60,7 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         );
     }
-    if attestations.is_empty() {
+    if attestations.is_empty() && report.skipped.is_empty() {
         output::line("no live agreements to probe for this key");
     }
     for a in &attestations {

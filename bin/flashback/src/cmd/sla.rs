@@ -3,14 +3,49 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use flashback_client::{Client, Terms, parse_duration, parse_size};
-use flashback_types::{Agreement, Decision, Hash32, Object, PublicKey, ResourceKind};
+use flashback_client::{AgreementStatus, Client, Terms, parse_duration, parse_size};
+use flashback_types::clock::now;
+use flashback_types::{
+    Agreement, Decision, Hash32, Object, PublicKey, ResourceKind, Signed, SlaDecision, SlaProposal,
+};
 use serde_json::json;
 
 use crate::cli::{ProposeArgs, SlaListArgs};
+use crate::cmd::Exit;
+use crate::cmd::agreement::{status_json, status_text};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::{human, output};
+
+/// `sla propose`'s exit status on a rejection.
+const EXIT_REJECTED: u8 = 3;
+/// `sla propose`'s exit status when no decision came within `--wait`.
+const EXIT_NO_DECISION: u8 = 4;
+/// How long to wait for the access grant after an acceptance (it travels with the decision).
+const GRANT_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits for the decision on `proposal` and, on acceptance, for the provider's access grant:
+/// the decision and the grant's protocol.
+pub(crate) async fn decided(
+    client: &Client,
+    proposal: Signed<SlaProposal>,
+    wait: Duration,
+) -> anyhow::Result<(
+    Signed<SlaProposal>,
+    Option<Signed<SlaDecision>>,
+    Option<String>,
+)> {
+    let decision = client.wait_decision(&proposal, wait).await?;
+    let mut access = None;
+    if decision
+        .as_ref()
+        .is_some_and(|d| d.body().decision == Decision::Accept)
+    {
+        let record = client.agreement_record(proposal.id(), GRANT_WAIT).await?;
+        access = record.grant().map(|g| g.body().protocol.name().to_owned());
+    }
+    Ok((proposal, decision, access))
+}
 
 pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     let key = read_key_file(&args.key)?;
@@ -38,20 +73,42 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
             decide_within: wait.max(Duration::from_secs(60)),
         };
         let proposal = client.propose(&key, &offer, terms).await?;
-        let decision = client.wait_decision(&proposal, wait).await?;
-        anyhow::Ok((proposal, decision))
+        decided(&client, proposal, wait).await
     }
     .await;
     client.close().await;
-    let (proposal, decision) = result?;
+    let (proposal, decision, access) = result?;
+    report_decision(
+        &proposal,
+        decision.as_ref(),
+        access.as_deref(),
+        &args.wait,
+        args.json,
+    )
+}
+
+/// Prints the outcome of a proposal and ends with its exit status: 0 accepted, 3 rejected,
+/// 4 no decision.
+pub(crate) fn report_decision(
+    proposal: &Signed<SlaProposal>,
+    decision: Option<&Signed<SlaDecision>>,
+    access: Option<&str>,
+    wait: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let p = proposal.body();
-    let (status, reason) = match decision.as_ref().map(|d| d.body().decision) {
+    let (status, reason) = match decision.map(|d| d.body().decision) {
         Some(Decision::Accept) => ("accepted", None),
         Some(Decision::Reject(r)) => ("rejected", Some(r.code())),
         None => ("no decision", None),
     };
-    if args.json {
-        return output::json(&json!({
+    let exit = match status {
+        "accepted" => Ok(()),
+        "rejected" => Err(Exit(EXIT_REJECTED).into()),
+        _ => Err(Exit(EXIT_NO_DECISION).into()),
+    };
+    if json {
+        output::json(&json!({
             "proposal_id": proposal.id().to_string(),
             "agreement_id": (status == "accepted").then(|| proposal.id().to_string()),
             "provider": p.provider.to_string(),
@@ -62,28 +119,40 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
             "asset": p.price.asset.as_str(),
             "status": status,
             "reason": reason,
-        }));
+            "access": access,
+        }))?;
+        return exit;
     }
     match (status, reason) {
-        ("accepted", _) => output::line(format_args!(
-            "accepted: agreement {} with {} for {} over {}, total {}",
-            proposal.id(),
-            p.provider,
-            human::volume(p.volume, p.price.unit),
-            human::duration(p.duration_secs),
-            human::amount(p.total, p.price.asset.as_str())
-        )),
+        ("accepted", _) => {
+            output::line(format_args!(
+                "accepted: agreement {} with {} for {} over {}, total {}",
+                proposal.id(),
+                p.provider,
+                human::volume(p.volume, p.price.unit),
+                human::duration(p.duration_secs),
+                human::amount(p.total, p.price.asset.as_str())
+            ));
+            match access {
+                Some(protocol) => output::line(format_args!(
+                    "access: {protocol}, sealed to your key (flashback sla access {} --key <your key>)",
+                    proposal.id()
+                )),
+                None => output::line(
+                    "access: none delivered yet (the provider may provision none for this offer;                      see `flashback sla status`)",
+                ),
+            }
+        }
         ("rejected", Some(reason)) => output::line(format_args!(
             "rejected: {reason} (proposal {})",
             proposal.id()
         )),
         _ => output::line(format_args!(
-            "no decision within {}: the proposal {} expires unanswered (is the provider's node online?)",
-            args.wait,
+            "no decision within {wait}: the proposal {} expires unanswered (is the provider's node online?)",
             proposal.id()
         )),
     }
-    Ok(())
+    exit
 }
 
 pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
@@ -106,34 +175,103 @@ pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
 }
 
 pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
-    let party = args
+    let mut party = args
         .party
         .as_deref()
         .map(|k| PublicKey::from_str(k).map_err(|e| anyhow::anyhow!("--party {k:?}: {e}")))
         .transpose()?;
+    if args.mine
+        && let Some(path) = &args.key
+    {
+        party = Some(read_key_file(path)?.public());
+    }
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
-    let result = client.agreements(party).await;
+    let result = async {
+        let agreements = client.agreements(party).await?;
+        let t = now();
+        let mut statuses = Vec::with_capacity(agreements.len());
+        for a in &agreements {
+            let record = client
+                .agreement_record(a.proposal_id(), Duration::ZERO)
+                .await?;
+            statuses.push(record.status(t));
+        }
+        // A provider's view: what its offers have committed, and what is free.
+        let commitments = match (args.mine, party) {
+            (true, Some(me)) => client.commitments(me).await?,
+            _ => Vec::new(),
+        };
+        anyhow::Ok((agreements, statuses, commitments))
+    }
+    .await;
     client.close().await;
-    let agreements = result?;
+    let (agreements, statuses, commitments) = result?;
     if args.json {
-        return output::json(&agreements.iter().map(agreement_json).collect::<Vec<_>>());
+        let listed: Vec<_> = agreements
+            .iter()
+            .zip(&statuses)
+            .map(|(a, s)| with_status(agreement_json(a), s))
+            .collect();
+        if !args.mine {
+            return output::json(&listed);
+        }
+        let offers: Vec<_> = commitments
+            .iter()
+            .map(|c| {
+                let o = c.offer.body();
+                json!({
+                    "offer_id": c.offer.id().to_string(),
+                    "offer_key": o.offer_key.as_str(),
+                    "capacity": o.capacity,
+                    "committed": c.committed,
+                    "free": c.free,
+                    "agreements": c.agreements.len(),
+                })
+            })
+            .collect();
+        return output::json(&json!({"agreements": listed, "offers": offers}));
     }
     if agreements.is_empty() {
         output::line("no agreements");
     }
-    for a in &agreements {
+    for (a, status) in agreements.iter().zip(&statuses) {
         let p = a.proposal().body();
         output::line(format_args!(
-            "{}  consumer {}  provider {}  {}  {} from {}  total {}",
+            "{}  consumer {}  provider {}  {}  {} from {}  total {}  {}",
             a.proposal_id().fmt_short(),
             p.consumer.fmt_short(),
             p.provider.fmt_short(),
             human::volume(p.volume, p.price.unit),
             human::duration(p.duration_secs),
             human::time(p.start),
-            human::amount(p.total, p.price.asset.as_str())
+            human::amount(p.total, p.price.asset.as_str()),
+            status_text(status)
+        ));
+    }
+    for c in &commitments {
+        let o = c.offer.body();
+        output::line(format_args!(
+            "offer {}: {} committed of {}, {} free ({} active agreements)",
+            o.offer_key,
+            human::volume(c.committed, o.price.unit),
+            human::volume(o.capacity, o.price.unit),
+            human::volume(c.free, o.price.unit),
+            c.agreements
+                .iter()
+                .filter(|(_, s)| *s == AgreementStatus::Active)
+                .count()
         ));
     }
     Ok(())
+}
+
+/// An agreement's JSON with its status fields merged in.
+fn with_status(mut agreement: serde_json::Value, status: &AgreementStatus) -> serde_json::Value {
+    if let (Some(target), serde_json::Value::Object(fields)) =
+        (agreement.as_object_mut(), status_json(status))
+    {
+        target.extend(fields);
+    }
+    agreement
 }
