@@ -95,8 +95,10 @@ async fn a_light_client_makes_an_agreement_with_a_provider_two_hops_away() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
+    // A rejection is exit status 3, for scripts.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -469,4 +471,46 @@ async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-offer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_nobody_answers_exits_with_status_4() {
+    // The offer's provider runs no node here: nobody decides.
+    let node = TestNode::start(&[]).await;
+    let absent = SecretKey::generate();
+    let offer = Signed::sign(samples::offer(absent.public(), "gone", 1, now()), &absent).unwrap();
+    node.node.submit(&Object::Offer(offer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(dir.path(), "c.key", &SecretKey::generate());
+    let (addr, offer_id) = (node.addr(), offer.id().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(&[
+            "sla",
+            "propose",
+            "--node",
+            &addr,
+            "--key",
+            &key,
+            "--offer",
+            &offer_id,
+            "--volume",
+            "1 GiB",
+            "--duration",
+            "1d",
+            "--wait",
+            "2s",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "no decision");
+    node.node.shutdown().await;
 }
