@@ -395,7 +395,7 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     assert_eq!(status["reason"], "moving out");
 
     // The revoked credentials fail every probe, and the signed attestation says so.
-    let client = Client::connect(&[home.clone()]).await.unwrap();
+    let client = Client::connect(std::slice::from_ref(&home)).await.unwrap();
     let record = client
         .agreement_record(id.parse().unwrap(), Duration::ZERO)
         .await
@@ -500,7 +500,9 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     client.close().await;
     let mut gossiped: Vec<Vec<u8>> = vec![grant.encoded().to_vec()];
     for id in [&id, &second_id] {
-        let client = Client::connect(&[p_addr.clone()]).await.unwrap();
+        let client = Client::connect(std::slice::from_ref(&p_addr))
+            .await
+            .unwrap();
         let record = client
             .agreement_record(id.parse().unwrap(), Duration::ZERO)
             .await

@@ -38,6 +38,10 @@ use crate::ClientError;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
+/// Most bytes read of the answer to an upload (a status line's worth of text, or an S3 error
+/// document).
+pub const MAX_UPLOAD_ANSWER: usize = 64 * 1024;
+
 /// A pool of plain-HTTP connections with one deadline for every request. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -106,7 +110,7 @@ impl HttpClient {
     /// Sends `len` bytes from `body` to `url` (with a `content-length`), streaming: memory
     /// stays bounded whatever the size. `progress` is called with each chunk's length as it is
     /// handed to the connection. Fails when no chunk moves for the client's deadline; reads at
-    /// most `limit` bytes of the answer.
+    /// most [`MAX_UPLOAD_ANSWER`] bytes of the answer.
     pub async fn upload<S>(
         &self,
         method: Method,
@@ -114,7 +118,6 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: S,
         len: u64,
-        limit: usize,
         progress: impl Fn(u64) + Send + Sync + 'static,
     ) -> Result<(StatusCode, Bytes), ClientError>
     where
@@ -154,7 +157,7 @@ impl HttpClient {
                 .await
                 .map_err(|e| fail(format!("{e} ({})", source_of(&e))))?;
             let status = response.status();
-            let body = Limited::new(response.into_body(), limit)
+            let body = Limited::new(response.into_body(), MAX_UPLOAD_ANSWER)
                 .collect()
                 .await
                 .map_err(|e| fail(e.to_string()))?

@@ -327,15 +327,9 @@ impl Plane {
         let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
         let (status, body) = self
             .http
-            .upload(
-                Method::PUT,
-                &url,
-                &headers,
-                stream,
-                len,
-                MAX_ERROR_BODY,
-                move |n| progress(n),
-            )
+            .upload(Method::PUT, &url, &headers, stream, len, move |n| {
+                progress(n)
+            })
             .await
             .map_err(|e| redact_error(e, &url))?;
         if !status.is_success() {
