@@ -63,15 +63,7 @@ async fn node(
     }
     let child = ChildGuard::spawn_logging(&mut cmd, &dir.join("node.log"));
     let pid = child.child.as_ref().unwrap().id();
-    let mut found = None;
-    eventually("the node writes node.json", || {
-        let info = NodeInfo::load(dir).ok().filter(|i| i.pid == pid);
-        let ready = info.is_some();
-        found = info;
-        async move { ready }
-    })
-    .await;
-    (child, found.unwrap())
+    (child, common::node_json(dir, pid).await)
 }
 
 /// Runs the CLI off the runtime; every output is kept to be searched for secrets.

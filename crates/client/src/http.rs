@@ -78,14 +78,7 @@ impl HttpClient {
             url: url.to_owned(),
             detail,
         };
-        let mut request = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let body = Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed();
-        let request = request.body(body).map_err(|e| fail(e.to_string()))?;
+        let request = build(method, url, headers, whole(body.into()))?;
         let exchange = async {
             let response = self
                 .client
@@ -128,13 +121,8 @@ impl HttpClient {
             detail,
         };
         let length = len.to_string();
-        let mut request = Request::builder()
-            .method(method)
-            .uri(url)
-            .header(hyper::header::CONTENT_LENGTH, &length);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
+        let mut all = vec![(hyper::header::CONTENT_LENGTH.as_str(), length.as_str())];
+        all.extend_from_slice(headers);
         // A watchdog instead of a deadline: the upload may take long, but not stand still.
         let started = tokio::time::Instant::now();
         let moved = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -148,8 +136,7 @@ impl HttpClient {
                 })
                 .map(Frame::data)
         });
-        let body = BodyExt::boxed(StreamBody::new(frames));
-        let request = request.body(body).map_err(|e| fail(e.to_string()))?;
+        let request = build(method, url, &all, BodyExt::boxed(StreamBody::new(frames)))?;
         let exchange = async {
             let response = self
                 .client
@@ -198,14 +185,7 @@ impl HttpClient {
             url: url.to_owned(),
             detail,
         };
-        let mut request = Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let empty = Full::new(Bytes::new())
-            .map_err(|never| match never {})
-            .boxed();
-        let request = request.body(empty).map_err(|e| fail(e.to_string()))?;
+        let request = build(method, url, headers, whole(Bytes::new()))?;
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))?
@@ -234,6 +214,28 @@ impl HttpClient {
             }
         }
     }
+}
+
+/// A request with `headers` and `body`.
+fn build(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Result<Request<Body>, ClientError> {
+    let mut request = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(body).map_err(|e| ClientError::Http {
+        url: url.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+/// A body held whole in memory.
+fn whole(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 /// The innermost cause of a hyper client error, which says what happened on the wire.

@@ -88,6 +88,12 @@ async fn agree(node: &Node, provider: &SecretKey, offer: Offer) -> (Client, Secr
         .await
         .expect("connects");
     let consumer = SecretKey::generate();
+    let id = accepted(&client, &consumer, &offer).await;
+    (client, consumer, id)
+}
+
+/// `consumer` proposes on `offer` (1 GiB for a day); the agreement's id, once accepted.
+async fn accepted(client: &Client, consumer: &SecretKey, offer: &Signed<Offer>) -> ObjectId {
     let terms = Terms {
         volume: GIB,
         duration_secs: 24 * 3600,
@@ -95,7 +101,7 @@ async fn agree(node: &Node, provider: &SecretKey, offer: Offer) -> (Client, Secr
         decide_within: Duration::from_secs(60),
     };
     let p = client
-        .propose(&consumer, &offer, terms)
+        .propose(consumer, offer, terms)
         .await
         .expect("proposes");
     let d = client
@@ -104,7 +110,7 @@ async fn agree(node: &Node, provider: &SecretKey, offer: Offer) -> (Client, Secr
         .expect("asks")
         .expect("decided");
     assert_eq!(d.body().decision, Decision::Accept);
-    (client, consumer, p.id())
+    p.id()
 }
 
 /// An agreement on the node's blob endpoint and the plane its grant opens.
@@ -343,22 +349,7 @@ async fn probes_live_agreements_names_the_ones_it_cannot_and_submits_attestation
     for o in [sftp, s3] {
         let offer = Signed::sign(o, &key).expect("offer");
         node.submit(&Object::Offer(offer.clone())).await;
-        let terms = Terms {
-            volume: GIB,
-            duration_secs: 24 * 3600,
-            start: None,
-            decide_within: Duration::from_secs(60),
-        };
-        let p = client
-            .propose(&consumer, &offer, terms)
-            .await
-            .expect("proposes");
-        let d = client
-            .wait_decision(&p, Duration::from_secs(30))
-            .await
-            .expect("asks");
-        assert_eq!(d.expect("decided").body().decision, Decision::Accept);
-        ids.push(p.id());
+        ids.push(accepted(&client, &consumer, &offer).await);
     }
 
     let report = probe_agreements(&client, &consumer, &quick(5, 4), 2)

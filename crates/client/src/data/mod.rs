@@ -156,35 +156,49 @@ impl Plane {
     }
 
     /// The URL and headers of one request (an S3 URL is presigned for an hour).
-    fn request(
+    fn request(&self, method: &Method, name: &str) -> Result<Prepared, ClientError> {
+        check_name(name)?;
+        Ok(match &self.kind {
+            Kind::Bearer { base, token, .. } => Prepared {
+                url: format!("{base}/{}", encode_path(name)),
+                headers: vec![("authorization".into(), format!("Bearer {}", token.expose()))],
+            },
+            Kind::S3(s3) => Prepared {
+                url: s3.presign(method, name),
+                headers: Vec::new(),
+            },
+        })
+    }
+
+    /// One request with a body held in memory: the status and at most `limit` bytes of the
+    /// answer; errors name the URL without its signature.
+    async fn call(
         &self,
         method: Method,
         name: &str,
-    ) -> Result<(String, Vec<(String, String)>), ClientError> {
-        check_name(name)?;
-        match &self.kind {
-            Kind::Bearer { base, token, .. } => Ok((
-                format!("{base}/{}", encode_path(name)),
-                vec![("authorization".into(), format!("Bearer {}", token.expose()))],
-            )),
-            Kind::S3(s3) => Ok((s3.presign(&method, name), Vec::new())),
+        extra: Option<(&str, String)>,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<(StatusCode, Bytes, Prepared), ClientError> {
+        let mut prepared = self.request(&method, name)?;
+        if let Some((header, value)) = extra {
+            prepared.headers.push((header.to_owned(), value));
         }
+        let (status, answer) = self
+            .http
+            .send(method, &prepared.url, &prepared.pairs(), body, limit)
+            .await
+            .map_err(|e| redact_error(e, &prepared.url))?;
+        Ok((status, answer, prepared))
     }
 
     /// Stores `data` as `name`.
     pub async fn put_bytes(&self, name: &str, data: Bytes) -> Result<(), ClientError> {
-        let (url, headers) = self.request(Method::PUT, name)?;
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let (status, body) = self
-            .http
-            .send(Method::PUT, &url, &headers, data, MAX_ERROR_BODY)
-            .await
-            .map_err(|e| redact_error(e, &url))?;
+        let (status, body, prepared) = self
+            .call(Method::PUT, name, None, data, MAX_ERROR_BODY)
+            .await?;
         if !status.is_success() {
-            return Err(status_error(&redact(&url), status, &body));
+            return Err(status_error(&redact(&prepared.url), status, &body));
         }
         Ok(())
     }
@@ -198,34 +212,22 @@ impl Plane {
         last: u64,
         limit: usize,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let (url, mut headers) = self.request(Method::GET, name)?;
-        headers.push(("range".into(), format!("bytes={first}-{last}")));
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        self.http
-            .send(Method::GET, &url, &headers, Bytes::new(), limit)
-            .await
-            .map_err(|e| redact_error(e, &url))
+        let range = Some(("range", format!("bytes={first}-{last}")));
+        let (status, body, _) = self
+            .call(Method::GET, name, range, Bytes::new(), limit)
+            .await?;
+        Ok((status, body))
     }
 
     /// Deletes `name`; deleting what is not there is not an error.
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
-        let (url, headers) = self.request(Method::DELETE, name)?;
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let (status, body) = self
-            .http
-            .send(Method::DELETE, &url, &headers, Bytes::new(), MAX_ERROR_BODY)
-            .await
-            .map_err(|e| redact_error(e, &url))?;
+        let (status, body, prepared) = self
+            .call(Method::DELETE, name, None, Bytes::new(), MAX_ERROR_BODY)
+            .await?;
         if status.is_success() || status == StatusCode::NOT_FOUND {
             return Ok(());
         }
-        Err(status_error(&redact(&url), status, &body))
+        Err(status_error(&redact(&prepared.url), status, &body))
     }
 
     /// Every object the credentials reach, by name.
@@ -318,22 +320,19 @@ impl Plane {
                 path.display()
             )));
         }
-        let (url, headers) = self.request(Method::PUT, &name)?;
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let prepared = self.request(&Method::PUT, &name)?;
+        let url = &prepared.url;
         let file = tokio::fs::File::open(path).await.map_err(io)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
         let (status, body) = self
             .http
-            .upload(Method::PUT, &url, &headers, stream, len, move |n| {
+            .upload(Method::PUT, url, &prepared.pairs(), stream, len, move |n| {
                 progress(n)
             })
             .await
-            .map_err(|e| redact_error(e, &url))?;
+            .map_err(|e| redact_error(e, url))?;
         if !status.is_success() {
-            return Err(status_error(&redact(&url), status, &body));
+            return Err(status_error(&redact(url), status, &body));
         }
         Ok(name)
     }
@@ -348,11 +347,8 @@ impl Plane {
         progress: Progress,
     ) -> Result<u64, ClientError> {
         use std::io::Write;
-        let (url, headers) = self.request(Method::GET, name)?;
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let prepared = self.request(&Method::GET, name)?;
+        let url = &prepared.url;
         let io = |e: std::io::Error| {
             ClientError::InvalidInput(format!("cannot write {}: {e}", dest.display()))
         };
@@ -372,23 +368,29 @@ impl Plane {
         let mut written = 0u64;
         let fetched = self
             .http
-            .download(Method::GET, &url, &headers, MAX_ERROR_BODY, |chunk| {
-                hasher.update(&chunk);
-                file.write_all(&chunk).map_err(io)?;
-                written += chunk.len() as u64;
-                progress(chunk.len() as u64);
-                Ok(())
-            })
+            .download(
+                Method::GET,
+                url,
+                &prepared.pairs(),
+                MAX_ERROR_BODY,
+                |chunk| {
+                    hasher.update(&chunk);
+                    file.write_all(&chunk).map_err(io)?;
+                    written += chunk.len() as u64;
+                    progress(chunk.len() as u64);
+                    Ok(())
+                },
+            )
             .await
-            .map_err(|e| redact_error(e, &url));
+            .map_err(|e| redact_error(e, url));
         let finish = (|| {
             let (status, body) = fetched?;
             if !status.is_success() {
-                return Err(status_error(&redact(&url), status, &body));
+                return Err(status_error(&redact(url), status, &body));
             }
             if self.content_addressed() && hasher.finalize().to_hex().as_str() != name {
                 return Err(ClientError::Http {
-                    url: redact(&url),
+                    url: redact(url),
                     detail: "the bytes received do not hash to the object's name".into(),
                 });
             }
@@ -399,6 +401,21 @@ impl Plane {
             let _ = std::fs::remove_file(&part);
         }
         finish.map(|()| written)
+    }
+}
+
+/// A request ready to send: its URL and headers.
+struct Prepared {
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Prepared {
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 }
 

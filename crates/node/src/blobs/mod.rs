@@ -262,6 +262,19 @@ impl Blobs {
         Ok(permit)
     }
 
+    /// Admits a request on blob `name`: an in-flight slot, the namespace its token opens and
+    /// the blob's hash, or the answer that refuses it.
+    async fn request(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, BlobOwner, blake3::Hash), Response> {
+        let permit = self.admit().await?;
+        let owner = self.owner(headers)?;
+        let hash = parse_hash(name).ok_or_else(bad_name)?;
+        Ok((permit, owner, hash))
+    }
+
     /// The namespace the request's bearer token opens, or the 401 to answer.
     // The refusal is the answer itself, built once for a refused request: no gain in boxing.
     #[allow(clippy::result_large_err)]
@@ -391,16 +404,9 @@ async fn put_blob(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let owner = match blobs.owner(&headers) {
-        Ok(owner) => owner,
+    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
+        Ok(admitted) => admitted,
         Err(refused) => return refused,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
     };
     let data = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, blobs.max_blob))
         .await
@@ -487,16 +493,9 @@ async fn get_blob(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let owner = match blobs.owner(&headers) {
-        Ok(owner) => owner,
+    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
+        Ok(admitted) => admitted,
         Err(refused) => return refused,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
     };
     let key = (owner.namespace, hash);
     let size = {
@@ -576,16 +575,9 @@ async fn delete_blob(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let owner = match blobs.owner(&headers) {
-        Ok(owner) => owner,
+    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
+        Ok(admitted) => admitted,
         Err(refused) => return refused,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
     };
     let key = (owner.namespace, hash);
     {
