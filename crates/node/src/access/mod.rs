@@ -36,6 +36,9 @@ use crate::{NodeError, blocking};
 pub(crate) use ledger::RevokeReason;
 use ledger::{ACCESS_LEDGER, Entry, Ledger, Provisioner};
 
+/// How long after a failed revocation it is tried again.
+const RETRY_SECS: u64 = 30;
+
 /// How long a revoked agreement stays in the ledger after its end (renewals made late still
 /// find the data's namespace within it).
 const KEEP_REVOKED_SECS: u64 = 7 * 24 * 3600;
@@ -100,6 +103,8 @@ pub(crate) struct Access {
     provider: PublicKey,
     path: PathBuf,
     ledger: Mutex<Ledger>,
+    /// Revocations that failed: why, and when to try again.
+    retries: Mutex<BTreeMap<ObjectId, (RevokeReason, Timestamp)>>,
 }
 
 /// A hook's answer (unknown fields are refused, so a misspelt field is an error, not a
@@ -131,6 +136,7 @@ impl Access {
         Ok(Self {
             ledger: Mutex::new(Ledger::load(data_dir)?),
             path: data_dir.join(ACCESS_LEDGER),
+            retries: Mutex::new(BTreeMap::new()),
             config,
             blob_endpoint,
             provider,
@@ -323,13 +329,42 @@ impl Access {
         Ok(())
     }
 
-    /// Revokes every agreement that has ended by `now`, and forgets the long-revoked.
-    pub(crate) async fn revoke_ended(&self, now: Timestamp) {
-        let ended = self.ledger().ended(now);
-        for id in ended {
-            if let Err(e) = self.revoke(&id, RevokeReason::Expired).await {
-                tracing::warn!(agreement = %id, error = %e, "cannot revoke access at the agreement's end; will try again");
+    /// Revokes, or schedules again on failure (a broken hook is not called every second).
+    async fn revoke_or_retry(&self, id: ObjectId, reason: RevokeReason, now: Timestamp) {
+        let retries = || self.retries.lock().unwrap_or_else(|p| p.into_inner());
+        match self.revoke(&id, reason).await {
+            Ok(()) => {
+                retries().remove(&id);
             }
+            Err(e) => {
+                tracing::warn!(agreement = %id, reason = reason.code(), error = %e, "cannot revoke access; will try again in {RETRY_SECS} s");
+                retries().insert(id, (reason, now.saturating_add(RETRY_SECS)));
+            }
+        }
+    }
+
+    /// Revokes every agreement that has ended by `now` and retries failed revocations that
+    /// are due, then forgets the long-revoked.
+    pub(crate) async fn revoke_ended(&self, now: Timestamp) {
+        let mut due: BTreeMap<ObjectId, RevokeReason> = self
+            .ledger()
+            .ended(now)
+            .into_iter()
+            .map(|id| (id, RevokeReason::Expired))
+            .collect();
+        {
+            let retries = self.retries.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, (reason, at)) in retries.iter() {
+                if *at > now {
+                    // Not yet: an expiry waits for its retry too.
+                    due.remove(id);
+                } else {
+                    due.insert(*id, *reason);
+                }
+            }
+        }
+        for (id, reason) in due {
+            self.revoke_or_retry(id, reason, now).await;
         }
         let forgotten = {
             let mut ledger = self.ledger();
@@ -355,12 +390,12 @@ impl Access {
         if !counts {
             return;
         }
-        if let Err(e) = self
-            .revoke(&termination.agreement, RevokeReason::Terminated)
-            .await
-        {
-            tracing::warn!(agreement = %termination.agreement, error = %e, "cannot revoke access after a termination; will try again");
-        }
+        self.revoke_or_retry(
+            termination.agreement,
+            RevokeReason::Terminated,
+            flashback_types::clock::now(),
+        )
+        .await;
     }
 
     /// Revokes what was terminated while the node was away (and retries revocations that
