@@ -310,7 +310,8 @@ pub(crate) struct DataPutArgs {
     /// The file to upload.
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
-    /// The object's name (default: the file's name; ignored on flashback_blob).
+    /// The object's name (default: the file's name). On flashback_blob objects are named by
+    /// their blake3: leave it out (a name that is not the file's blake3 is refused).
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
     #[command(flatten)]

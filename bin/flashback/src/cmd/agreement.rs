@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cli::{SlaAccessArgs, SlaIdArgs, SlaRenewArgs, SlaTerminateArgs};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
-use crate::cmd::sla::{decided, report_decision};
+use crate::cmd::sla::propose_and_report;
 use crate::{human, output};
 
 pub(crate) fn parse_id(text: &str) -> anyhow::Result<ObjectId> {
@@ -189,22 +189,10 @@ pub(crate) async fn renew(args: SlaRenewArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|d| parse_duration("--duration", d))
         .transpose()?;
-    let wait = Duration::from_secs(parse_duration("--wait", &args.wait)?);
-    let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = async {
-        let proposal = client
+    propose_and_report(&args.node, &args.wait, args.json, async |client, wait| {
+        Ok(client
             .renew(&key, id, duration, wait.max(Duration::from_secs(60)))
-            .await?;
-        decided(&client, proposal, wait).await
-    }
-    .await;
-    client.close().await;
-    let (proposal, decision, access) = result?;
-    report_decision(
-        &proposal,
-        decision.as_ref(),
-        access.as_deref(),
-        &args.wait,
-        args.json,
-    )
+            .await?)
+    })
+    .await
 }

@@ -10,7 +10,7 @@ use flashback_types::{
 };
 use serde_json::json;
 
-use crate::cli::{ProposeArgs, SlaListArgs};
+use crate::cli::{NodeAddr, ProposeArgs, SlaListArgs};
 use crate::cmd::Exit;
 use crate::cmd::agreement::{status_json, status_text};
 use crate::cmd::keys::read_key_file;
@@ -26,16 +26,12 @@ const GRANT_WAIT: Duration = Duration::from_secs(10);
 
 /// Waits for the decision on `proposal` and, on acceptance, for the provider's access grant:
 /// the decision and the grant's protocol.
-pub(crate) async fn decided(
+async fn decided(
     client: &Client,
-    proposal: Signed<SlaProposal>,
+    proposal: &Signed<SlaProposal>,
     wait: Duration,
-) -> anyhow::Result<(
-    Signed<SlaProposal>,
-    Option<Signed<SlaDecision>>,
-    Option<String>,
-)> {
-    let decision = client.wait_decision(&proposal, wait).await?;
+) -> anyhow::Result<(Option<Signed<SlaDecision>>, Option<String>)> {
+    let decision = client.wait_decision(proposal, wait).await?;
     let mut access = None;
     if decision
         .as_ref()
@@ -44,7 +40,35 @@ pub(crate) async fn decided(
         let record = client.agreement_record(proposal.id(), GRANT_WAIT).await?;
         access = record.grant().map(|g| g.body().protocol.name().to_owned());
     }
-    Ok((proposal, decision, access))
+    Ok((decision, access))
+}
+
+/// `sla propose` and `sla renew`: connects to the node, lets `make` sign and send a proposal
+/// (given the client and the --wait duration), waits for the decision and the grant, and
+/// reports them, ending with the exit status of [`report_decision`].
+pub(crate) async fn propose_and_report(
+    node: &NodeAddr,
+    wait_text: &str,
+    json: bool,
+    make: impl AsyncFnOnce(&Client, Duration) -> anyhow::Result<Signed<SlaProposal>>,
+) -> anyhow::Result<()> {
+    let wait = Duration::from_secs(parse_duration("--wait", wait_text)?);
+    let client = Client::connect(&[node_addr(node)?]).await?;
+    let result = async {
+        let proposal = make(&client, wait).await?;
+        let (decision, access) = decided(&client, &proposal, wait).await?;
+        Ok::<_, anyhow::Error>((proposal, decision, access))
+    }
+    .await;
+    client.close().await;
+    let (proposal, decision, access) = result?;
+    report_decision(
+        &proposal,
+        decision.as_ref(),
+        access.as_deref(),
+        wait_text,
+        json,
+    )
 }
 
 pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
@@ -52,10 +76,7 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     let offer_id = Hash32::from_str(&args.offer)
         .map_err(|e| anyhow::anyhow!("--offer {:?}: not an offer id ({e})", args.offer))?;
     let duration_secs = parse_duration("--duration", &args.duration)?;
-    let wait = Duration::from_secs(parse_duration("--wait", &args.wait)?);
-    let addr = node_addr(&args.node)?;
-    let client = Client::connect(&[addr]).await?;
-    let result = async {
+    propose_and_report(&args.node, &args.wait, args.json, async |client, wait| {
         let offer = match client.get(&[offer_id]).await?.pop() {
             Some(Object::Offer(o)) => o,
             _ => anyhow::bail!("the node knows no offer {offer_id}: check --offer (see `flashback listing query --json`)"),
@@ -72,24 +93,14 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
             start: None,
             decide_within: wait.max(Duration::from_secs(60)),
         };
-        let proposal = client.propose(&key, &offer, terms).await?;
-        decided(&client, proposal, wait).await
-    }
-    .await;
-    client.close().await;
-    let (proposal, decision, access) = result?;
-    report_decision(
-        &proposal,
-        decision.as_ref(),
-        access.as_deref(),
-        &args.wait,
-        args.json,
-    )
+        Ok(client.propose(&key, &offer, terms).await?)
+    })
+    .await
 }
 
 /// Prints the outcome of a proposal and ends with its exit status: 0 accepted, 3 rejected,
 /// 4 no decision.
-pub(crate) fn report_decision(
+fn report_decision(
     proposal: &Signed<SlaProposal>,
     decision: Option<&Signed<SlaDecision>>,
     access: Option<&str>,
@@ -139,7 +150,8 @@ pub(crate) fn report_decision(
                     proposal.id()
                 )),
                 None => output::line(
-                    "access: none delivered yet (the provider may provision none for this offer;                      see `flashback sla status`)",
+                    "access: none delivered yet (the provider may provision none for this offer; see \
+                     `flashback sla status`)",
                 ),
             }
         }
