@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use flashback_types::ObjectId;
@@ -123,10 +123,7 @@ pub(crate) async fn serve(
     });
     let app = axum::Router::new()
         .route("/blobs", get(usage))
-        .route(
-            "/blobs/{hash}",
-            get(get_blob).put(put_blob).delete(delete_blob),
-        )
+        .route("/blobs/{hash}", get(blob).put(blob).delete(blob))
         // `put_blob` reads the body itself (with a timeout) under the same limit; the layer
         // keeps any other extractor bounded too.
         .layer(DefaultBodyLimit::max(max_blob))
@@ -398,7 +395,10 @@ async fn usage(State(blobs): State<Arc<Blobs>>, headers: HeaderMap) -> Response 
     json(&usage)
 }
 
-async fn put_blob(
+/// A request on one blob: admitted once (an in-flight slot, the namespace its token opens,
+/// the name), then served by its method.
+async fn blob(
+    method: Method,
     State(blobs): State<Arc<Blobs>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
@@ -408,6 +408,15 @@ async fn put_blob(
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
+    match method {
+        Method::PUT => put_blob(&blobs, owner, hash, body).await,
+        Method::DELETE => delete_blob(&blobs, (owner.namespace, hash)).await,
+        // GET, and the HEAD axum routes with it.
+        _ => get_blob(&blobs, (owner.namespace, hash), &headers).await,
+    }
+}
+
+async fn put_blob(blobs: &Blobs, owner: BlobOwner, hash: blake3::Hash, body: Body) -> Response {
     let data = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, blobs.max_blob))
         .await
     {
@@ -488,16 +497,8 @@ async fn put_blob(
     }
 }
 
-async fn get_blob(
-    State(blobs): State<Arc<Blobs>>,
-    UrlPath(name): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
-        Ok(admitted) => admitted,
-        Err(refused) => return refused,
-    };
-    let key = (owner.namespace, hash);
+async fn get_blob(blobs: &Blobs, key: Key, headers: &HeaderMap) -> Response {
+    let hash = key.1;
     let size = {
         let ledger = blobs.ledger();
         match ledger.entries.get(&key) {
@@ -570,16 +571,8 @@ async fn get_blob(
     }
 }
 
-async fn delete_blob(
-    State(blobs): State<Arc<Blobs>>,
-    UrlPath(name): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
-        Ok(admitted) => admitted,
-        Err(refused) => return refused,
-    };
-    let key = (owner.namespace, hash);
+async fn delete_blob(blobs: &Blobs, key: Key) -> Response {
+    let hash = key.1;
     {
         let mut ledger = blobs.ledger();
         match ledger.entries.get(&key).copied() {
