@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, can_run, eventually, flashback_bin, run_cli};
+use common::{ChildGuard, TestNode, can_run, eventually, flashback_bin, run_cli};
 use flashback_client::Client;
 use flashback_client::data::Plane;
 use flashback_client::probe::{ProbeConfig, attest, probe_window};
 use flashback_node::NodeInfo;
-use flashback_types::{Hash32, SecretKey, keyfile, seal};
+use flashback_types::seal::{AccessCredentials, Secret};
+use flashback_types::{
+    Agreement, BoundedVec, DataProtocol, Hash32, Object, SecretKey, Signed, keyfile, samples, seal,
+};
 
 /// The example provisioner, from the repository.
 fn provisioner() -> PathBuf {
@@ -67,8 +70,8 @@ async fn node(
 }
 
 /// Runs the CLI off the runtime; every output is kept to be searched for secrets.
-async fn cli(outputs: &mut Vec<String>, args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+async fn cli<S: AsRef<str>>(outputs: &mut Vec<String>, args: &[S]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
     let out = tokio::task::spawn_blocking(move || {
         run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
     })
@@ -88,6 +91,68 @@ fn ok(out: &std::process::Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `command`, then `--key key --node node --json`: how the commands of these tests run.
+fn signed_json(command: &[&str], key: &str, node: &str) -> Vec<String> {
+    command
+        .iter()
+        .copied()
+        .chain(["--key", key, "--node", node, "--json"])
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `sla propose` of `volume` for `duration` on `offer`.
+fn propose_args(key: &str, node: &str, offer: &str, volume: &str, duration: &str) -> Vec<String> {
+    let command = ["sla", "propose", "--offer", offer, "--volume", volume];
+    let command = [&command[..], &["--duration", duration, "--wait", "50s"]].concat();
+    signed_json(&command, key, node)
+}
+
+/// The consumer's data command `command` on `agreement`.
+fn data_args(command: &[&str], agreement: &str, key: &str, node: &str) -> Vec<String> {
+    let command = [&["data"], command, &["--agreement", agreement]].concat();
+    signed_json(&command, key, node)
+}
+
+/// One probe window on the plane `credentials` open, signed by `consumer` for `agreement`:
+/// the attestation's probes and successes.
+async fn probe_and_attest(
+    consumer: &SecretKey,
+    agreement: &Agreement,
+    credentials: &AccessCredentials,
+) -> (u32, u32) {
+    let plane = Plane::open(credentials, Duration::from_secs(10)).unwrap();
+    let config = ProbeConfig {
+        window: Duration::from_secs(1),
+        probes_per_window: 4,
+        blob_bytes: 64 * 1024,
+        range_bytes: 4096,
+        ..ProbeConfig::default()
+    };
+    let window = probe_window(&plane, &config).await.unwrap();
+    let attestation = attest(consumer, agreement, &window, flashback_types::clock::now()).unwrap();
+    (attestation.body().probes, attestation.body().successes)
+}
+
+/// `sla access --json --show-secret` (and `extra`) on `agreement`: the secret. That output
+/// holds the secret by request, so it is not kept with the outputs searched for secrets.
+async fn shown_secret(
+    outputs: &mut Vec<String>,
+    agreement: &str,
+    key: &str,
+    node: &str,
+    extra: &[&str],
+) -> String {
+    let command = [&["sla", "access", agreement, "--show-secret"], extra].concat();
+    let args = signed_json(&command, key, node);
+    let mut unsearched = Vec::new();
+    let out = cli(&mut unsearched, &args).await;
+    let secret = ok(&out)["secret"].as_str().unwrap().to_owned();
+    // Everything else it said is searched.
+    outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    secret
 }
 
 /// 50 MB of reproducible, incompressible bytes.
@@ -185,36 +250,8 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     let consumer_key = root.join("consumer.key");
     keyfile::write(&consumer_key, &consumer, keyfile::Existing::Keep).unwrap();
     let ck = consumer_key.to_str().unwrap().to_owned();
-    let propose = |volume: &'static str| {
-        let (ck, home, offer_id) = (ck.clone(), home.clone(), offer_id.clone());
-        move || -> Vec<String> {
-            [
-                "sla",
-                "propose",
-                "--key",
-                &ck,
-                "--node",
-                &home,
-                "--offer",
-                &offer_id,
-                "--volume",
-                volume,
-                "--duration",
-                "1d",
-                "--wait",
-                "50s",
-                "--json",
-            ]
-            .map(str::to_owned)
-            .to_vec()
-        }
-    };
-    let args = propose("100 MiB")();
-    let accepted = ok(&cli(
-        &mut outputs,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await);
+    let propose = propose_args(&ck, &home, &offer_id, "100 MiB", "1d");
+    let accepted = ok(&cli(&mut outputs, &propose).await);
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(accepted["access"], "s3", "{accepted}");
     let id = accepted["agreement_id"].as_str().unwrap().to_owned();
@@ -233,27 +270,14 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
         "no secret unless asked: {access}"
     );
     let secret_file = root.join("secret");
-    let shown = cli(
+    let secret = shown_secret(
         &mut outputs,
-        &[
-            "sla",
-            "access",
-            &id,
-            "--key",
-            &ck,
-            "--node",
-            &home,
-            "--json",
-            "--show-secret",
-            "--secret-file",
-            secret_file.to_str().unwrap(),
-        ],
+        &id,
+        &ck,
+        &home,
+        &["--secret-file", secret_file.to_str().unwrap()],
     )
     .await;
-    // This output holds the secret by request: it is not searched below.
-    outputs.pop();
-    outputs.pop();
-    let secret = ok(&shown)["secret"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 20);
     assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), secret);
     assert!(
@@ -264,45 +288,26 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     // `data put` and `data get` round-trip 50 MB byte for byte, over S3.
     let file = root.join("big.bin");
     big_file(&file);
-    let data_args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        v.extend(["--agreement", &id, "--key", &ck, "--node", &home, "--json"].map(str::to_owned));
-        v
-    };
-    let put = data_args(&[
-        "data",
-        "put",
-        file.to_str().unwrap(),
-        "--name",
-        "backups/big.bin",
-    ]);
-    let stored = ok(&cli(
-        &mut outputs,
-        &put.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await);
+    let put = data_args(
+        &["put", file.to_str().unwrap(), "--name", "backups/big.bin"],
+        &id,
+        &ck,
+        &home,
+    );
+    let stored = ok(&cli(&mut outputs, &put).await);
     assert_eq!(stored["size"], 50_000_000);
-    let ls = data_args(&["data", "ls"]);
-    let listed = ok(&cli(
-        &mut outputs,
-        &ls.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await);
+    let ls = data_args(&["ls"], &id, &ck, &home);
+    let listed = ok(&cli(&mut outputs, &ls).await);
     assert_eq!(listed[0]["name"], "backups/big.bin");
     assert_eq!(listed[0]["size"], 50_000_000);
     let back = root.join("back.bin");
-    let get = data_args(&[
-        "data",
-        "get",
-        "backups/big.bin",
-        "--out",
-        back.to_str().unwrap(),
-    ]);
-    ok(&cli(
-        &mut outputs,
-        &get.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await);
+    let get = data_args(
+        &["get", "backups/big.bin", "--out", back.to_str().unwrap()],
+        &id,
+        &ck,
+        &home,
+    );
+    ok(&cli(&mut outputs, &get).await);
     assert!(
         std::fs::read(&back).unwrap() == std::fs::read(&file).unwrap(),
         "byte for byte"
@@ -334,13 +339,26 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
         (Some(5), Some(5))
     );
 
+    // A wrong secret fails every probe, and the signed attestation says so.
+    let client = Client::connect(std::slice::from_ref(&home)).await.unwrap();
+    let agreement_id = id.parse().unwrap();
+    let record = client
+        .agreement_record(agreement_id, Duration::ZERO)
+        .await
+        .unwrap();
+    let agreement = record.agreement.clone().unwrap();
+    let mut wrong = client
+        .access(&consumer, agreement_id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    wrong.secret = Secret::new("not-the-secret-of-this-key").unwrap();
+    assert_eq!(
+        probe_and_attest(&consumer, &agreement, &wrong).await,
+        (4, 0)
+    );
+
     // The offer's 150 MiB hold 100 MiB: another 100 MiB is rejected, with exit status 3.
-    let again = propose("100 MiB")();
-    let rejected = cli(
-        &mut outputs,
-        &again.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    let rejected = cli(&mut outputs, &propose).await;
     assert_eq!(
         rejected.status.code(),
         Some(3),
@@ -387,62 +405,17 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     assert_eq!(status["reason"], "moving out");
 
     // The revoked credentials fail every probe, and the signed attestation says so.
-    let client = Client::connect(std::slice::from_ref(&home)).await.unwrap();
-    let record = client
-        .agreement_record(id.parse().unwrap(), Duration::ZERO)
-        .await
-        .unwrap();
     let revoked = seal::open(record.grant().unwrap().body(), &consumer).unwrap();
-    let plane = Plane::open(&revoked, Duration::from_secs(10)).unwrap();
-    let config = ProbeConfig {
-        window: Duration::from_secs(1),
-        probes_per_window: 4,
-        blob_bytes: 64 * 1024,
-        range_bytes: 4096,
-        ..ProbeConfig::default()
-    };
-    let window = probe_window(&plane, &config).await.unwrap();
-    let attestation = attest(
-        &consumer,
-        record.agreement.as_ref().unwrap(),
-        &window,
-        flashback_types::clock::now(),
-    )
-    .unwrap();
     assert_eq!(
-        (attestation.body().probes, attestation.body().successes),
+        probe_and_attest(&consumer, &agreement, &revoked).await,
         (4, 0)
     );
 
     // A proposal that needed the released capacity is accepted now.
-    let args = propose("100 MiB")();
-    let second = ok(&cli(
-        &mut outputs,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await);
+    let second = ok(&cli(&mut outputs, &propose).await);
     assert_eq!(second["status"], "accepted");
     let second_id = second["agreement_id"].as_str().unwrap().to_owned();
-    let second_secret = {
-        let out = cli(
-            &mut outputs,
-            &[
-                "sla",
-                "access",
-                &second_id,
-                "--key",
-                &ck,
-                "--node",
-                &home,
-                "--json",
-                "--show-secret",
-            ],
-        )
-        .await;
-        outputs.pop();
-        outputs.pop();
-        ok(&out)["secret"].as_str().unwrap().to_owned()
-    };
+    let second_secret = shown_secret(&mut outputs, &second_id, &ck, &home, &[]).await;
     assert_ne!(second_secret, secret);
 
     // The provider's view, by key file: what is committed, what is free.
@@ -525,4 +498,130 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
         }
     }
     s3.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_on_the_blob_endpoint_keeps_the_data_and_the_first_agreement_expires() {
+    // The provider's node serves the reference blob endpoint and sells it; the consumer
+    // uses the CLI only.
+    let provider = TestNode::start_with(&[], |c| c.blobs.enabled = true).await;
+    let node = provider.addr();
+    let endpoint = provider.info().blob_endpoint.clone().unwrap();
+    let mut body = samples::offer(
+        provider.key.public(),
+        "blobs",
+        1,
+        flashback_types::clock::now(),
+    );
+    body.protocols = BoundedVec::try_from_vec(vec![DataProtocol::FlashbackBlob]).unwrap();
+    body.endpoint = endpoint.as_str().try_into().unwrap();
+    body.min_duration_secs = 1;
+    let offer = Signed::sign(body, &provider.key).unwrap();
+    provider.node.submit(&Object::Offer(offer.clone())).await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = tmp.path().join("consumer.key");
+    keyfile::write(&key_path, &SecretKey::generate(), keyfile::Existing::Keep).unwrap();
+    let ck = key_path.to_str().unwrap();
+    let mut outputs = Vec::new();
+
+    // A short agreement (long enough for a put and a renewal on a busy machine).
+    let first = ok(&cli(
+        &mut outputs,
+        &propose_args(ck, &node, &offer.id().to_string(), "1 MiB", "15s"),
+    )
+    .await);
+    assert_eq!(
+        (first["status"].as_str(), first["access"].as_str()),
+        (Some("accepted"), Some("flashback_blob"))
+    );
+    let first_id = first["agreement_id"].as_str().unwrap().to_owned();
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, "what the first agreement stored\n".repeat(100)).unwrap();
+    let stored = ok(&cli(
+        &mut outputs,
+        &data_args(&["put", file.to_str().unwrap()], &first_id, ck, &node),
+    )
+    .await);
+    let name = stored["name"].as_str().unwrap().to_owned();
+    assert_eq!(name, Hash32::of(&std::fs::read(&file).unwrap()).to_string());
+
+    // The renewal: accepted (exit 0), with a token of its own that opens the same data.
+    let renewed = ok(&cli(
+        &mut outputs,
+        &[
+            "sla",
+            "renew",
+            &first_id,
+            "--key",
+            ck,
+            "--node",
+            &node,
+            "--duration",
+            "1h",
+            "--wait",
+            "50s",
+            "--json",
+        ],
+    )
+    .await);
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["access"].as_str()),
+        (Some("accepted"), Some("flashback_blob"))
+    );
+    let renewal_id = renewed["agreement_id"].as_str().unwrap().to_owned();
+    assert_ne!(renewal_id, first_id);
+    let listed = ok(&cli(&mut outputs, &data_args(&["ls"], &renewal_id, ck, &node)).await);
+    assert_eq!(listed[0]["name"], name.as_str(), "{listed}");
+    let back = tmp.path().join("back.txt");
+    ok(&cli(
+        &mut outputs,
+        &data_args(
+            &["get", &name, "--out", back.to_str().unwrap()],
+            &renewal_id,
+            ck,
+            &node,
+        ),
+    )
+    .await);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&file).unwrap());
+
+    // The first agreement runs out: its status says so and its token no longer opens
+    // anything; the renewal is active and keeps the data.
+    let status = |id: &str| ["sla", "status", id, "--node", &node, "--json"].map(str::to_owned);
+    eventually("the first agreement expires", || {
+        let args = status(&first_id);
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            v["status"] == "expired"
+        }
+    })
+    .await;
+    let refused = cli(&mut outputs, &data_args(&["ls"], &first_id, ck, &node)).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(
+        ok(&cli(&mut outputs, &status(&renewal_id)).await)["status"],
+        "active"
+    );
+
+    // `data rm` deletes it for good.
+    let removed = ok(&cli(
+        &mut outputs,
+        &data_args(&["rm", &name], &renewal_id, ck, &node),
+    )
+    .await);
+    assert_eq!(removed["deleted"], true);
+    let listed = ok(&cli(&mut outputs, &data_args(&["ls"], &renewal_id, ck, &node)).await);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    provider.node.shutdown().await;
 }

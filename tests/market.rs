@@ -23,6 +23,40 @@ async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
     offer
 }
 
+/// `flashback sla propose` of `volume` for a day on `offer` through `node`, signed with the
+/// key file `key`, with `extra` arguments; run off the async runtime.
+async fn cli_propose(
+    node: &TestNode,
+    key: &str,
+    offer: &Signed<Offer>,
+    volume: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let args: Vec<String> = [
+        "sla",
+        "propose",
+        "--node",
+        &node.addr(),
+        "--key",
+        key,
+        "--offer",
+        &offer.id().to_string(),
+        "--volume",
+        volume,
+        "--duration",
+        "1d",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| (*s).to_owned())
+    .collect();
+    tokio::task::spawn_blocking(move || {
+        run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}
+
 fn write_key(dir: &std::path::Path, name: &str, key: &SecretKey) -> String {
     let path = dir.join(name);
     keyfile::write(&path, key, keyfile::Existing::Keep).unwrap();
@@ -73,27 +107,7 @@ async fn a_light_client_makes_an_agreement_with_a_provider_two_hops_away() {
     // 6 of 10 GiB are taken: another 6 GiB does not fit. Through the CLI, as a user would.
     let dir = tempfile::tempdir().unwrap();
     let key = write_key(dir.path(), "consumer.key", &consumer);
-    let (addr, offer_id) = (home.addr(), offer.id().to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&[
-            "sla",
-            "propose",
-            "--node",
-            &addr,
-            "--key",
-            &key,
-            "--offer",
-            &offer_id,
-            "--volume",
-            "6 GiB",
-            "--duration",
-            "1d",
-            "--wait",
-            "50s",
-        ])
-    })
-    .await
-    .unwrap();
+    let out = cli_propose(home, &key, &offer, "6 GiB", &["--wait", "50s"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // A rejection is exit status 3, for scripts.
     assert_eq!(
@@ -482,28 +496,7 @@ async fn a_proposal_nobody_answers_exits_with_status_4() {
     node.node.submit(&Object::Offer(offer.clone())).await;
     let dir = tempfile::tempdir().unwrap();
     let key = write_key(dir.path(), "c.key", &SecretKey::generate());
-    let (addr, offer_id) = (node.addr(), offer.id().to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&[
-            "sla",
-            "propose",
-            "--node",
-            &addr,
-            "--key",
-            &key,
-            "--offer",
-            &offer_id,
-            "--volume",
-            "1 GiB",
-            "--duration",
-            "1d",
-            "--wait",
-            "2s",
-            "--json",
-        ])
-    })
-    .await
-    .unwrap();
+    let out = cli_propose(&node, &key, &offer, "1 GiB", &["--wait", "2s", "--json"]).await;
     assert_eq!(
         out.status.code(),
         Some(4),
