@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, cli_stdout, eventually, line, run_cli, write_key};
+use common::{TestNode, cli, cli_stdout, eventually, line, run_cli, write_key};
 use flashback_client::{Client, Terms};
 use flashback_types::clock::now;
 use flashback_types::{
@@ -21,6 +21,34 @@ async fn publish_offer(provider: &TestNode, capacity: u64) -> Signed<Offer> {
     let offer = Signed::sign(body, &provider.key).unwrap();
     provider.node.submit(&Object::Offer(offer.clone())).await;
     offer
+}
+
+/// `flashback sla propose` of `volume` for a day on `offer` through `node`, signed with the
+/// key file `key`, with `extra` arguments; run off the async runtime.
+async fn cli_propose(
+    node: &TestNode,
+    key: &str,
+    offer: &Signed<Offer>,
+    volume: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let (addr, offer_id) = (node.addr(), offer.id().to_string());
+    let mut args = vec![
+        "sla",
+        "propose",
+        "--node",
+        &addr,
+        "--key",
+        key,
+        "--offer",
+        &offer_id,
+        "--volume",
+        volume,
+        "--duration",
+        "1d",
+    ];
+    args.extend_from_slice(extra);
+    cli(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -67,30 +95,12 @@ async fn a_light_client_makes_an_agreement_with_a_provider_two_hops_away() {
     // 6 of 10 GiB are taken: another 6 GiB does not fit. Through the CLI, as a user would.
     let dir = tempfile::tempdir().unwrap();
     let key = write_key(dir.path(), "consumer.key", &consumer);
-    let (addr, offer_id) = (home.addr(), offer.id().to_string());
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&[
-            "sla",
-            "propose",
-            "--node",
-            &addr,
-            "--key",
-            &key,
-            "--offer",
-            &offer_id,
-            "--volume",
-            "6 GiB",
-            "--duration",
-            "1d",
-            "--wait",
-            "50s",
-        ])
-    })
-    .await
-    .unwrap();
+    let out = cli_propose(home, &key, &offer, "6 GiB", &["--wait", "50s"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
+    // A rejection is exit status 3, for scripts.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -467,4 +477,25 @@ async fn an_offer_published_from_the_cli_is_withdrawn_from_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-offer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_nobody_answers_exits_with_status_4() {
+    // The offer's provider runs no node here: nobody decides.
+    let node = TestNode::start(&[]).await;
+    let absent = SecretKey::generate();
+    let offer = Signed::sign(samples::offer(absent.public(), "gone", 1, now()), &absent).unwrap();
+    node.node.submit(&Object::Offer(offer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(dir.path(), "c.key", &SecretKey::generate());
+    let out = cli_propose(&node, &key, &offer, "1 GiB", &["--wait", "2s", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "no decision");
+    node.node.shutdown().await;
 }

@@ -34,15 +34,7 @@ fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
 
 /// Waits for a node process to write a node.json with its pid.
 async fn node_info(dir: &std::path::Path, pid: u32) -> NodeInfo {
-    let mut found = None;
-    eventually("the node writes node.json", || {
-        let info = NodeInfo::load(dir).ok().filter(|i| i.pid == pid);
-        let ready = info.is_some();
-        found = info;
-        async move { ready }
-    })
-    .await;
-    found.expect("node.json")
+    common::node_json(dir, pid).await
 }
 
 /// Signs an offer and submits it through the node at `addr`, as a light client.

@@ -29,6 +29,19 @@ where
     }
 }
 
+/// Waits for the node process `pid` to write a node.json into `dir`, and reads it.
+pub async fn node_json(dir: &Path, pid: u32) -> NodeInfo {
+    let mut found = None;
+    eventually("the node writes node.json", || {
+        let info = NodeInfo::load(dir).ok().filter(|i| i.pid == pid);
+        let ready = info.is_some();
+        found = info;
+        async move { ready }
+    })
+    .await;
+    found.expect("node.json")
+}
+
 /// A node configuration for tests: loopback TCP only, no metrics, fast gossip and sync.
 pub fn test_config(dir: &Path, bootstrap: &[String]) -> NodeConfig {
     let mut config = NodeConfig::local(dir);

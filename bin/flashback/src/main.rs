@@ -16,9 +16,12 @@ fn main() -> std::process::ExitCode {
     };
     match cmd::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            output::error(&err, json);
-            std::process::ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<cmd::Exit>() {
+            Some(cmd::Exit(code)) => std::process::ExitCode::from(*code),
+            None => {
+                output::error(&err, json);
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -1,15 +1,19 @@
 //! The QoS prober: the consumer's side of reputation. Per live agreement and per window it
-//! stores a random blob at the provider's data-plane endpoint, reads random ranges of it back
-//! spread over the window, checks each against blake3, and signs a [`QosAttestation`] with the
-//! counts and latencies. Providers' reputations are computed from those attestations.
+//! stores a random object on the provider's data plane **with the agreement's own
+//! credentials** (the access grant, opened with the consumer's key), reads random ranges of it
+//! back spread over the window, checks each against blake3, and signs a [`QosAttestation`]
+//! with the counts and latencies. Providers' reputations are computed from those attestations.
 //!
-//! The endpoint is the agreement's offer's `endpoint` (an `http://` URL of a node's reference
-//! blob endpoint, protocol `flashback_blob`; see [`endpoint_of`]).
+//! It speaks what [`Plane`] speaks: `s3` (SigV4), `https` and `flashback_blob` (bearer
+//! tokens). An agreement it cannot probe (no grant from the provider, a protocol it does not
+//! speak, an ended agreement) is reported in [`ProbeReport::skipped`] with the reason, never
+//! left out silently.
 //!
-//! A probe **fails** when the endpoint refuses or loses the blob, answers anything but 200/206,
-//! returns bytes whose blake3 differs from the expected slice's, or does not answer within
-//! `request_timeout`. A dead endpoint is not an error of the prober: it is a window with zero
-//! successes, which is exactly what the attestation must say.
+//! A probe **fails** when the data plane refuses the credentials or the object, loses it,
+//! answers anything but 200/206, returns bytes whose blake3 differs from the expected slice's,
+//! or does not answer within `request_timeout`. A dead endpoint, or revoked or wrong
+//! credentials, are not errors of the prober: they make a window with zero successes, which
+//! is exactly what the attestation must say.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), flashback_client::ClientError> {
@@ -23,15 +27,17 @@
 //! let config = ProbeConfig { window: Duration::from_secs(10), ..ProbeConfig::default() };
 //! // Two windows over every live agreement of `consumer`; each attestation is signed and
 //! // submitted through the node, and returned.
-//! for attestation in probe_agreements(&client, &consumer, &config, 2).await? {
+//! let report = probe_agreements(&client, &consumer, &config, 2).await?;
+//! for attestation in &report.attestations {
 //!     let a = attestation.body();
 //!     println!("{}: {}/{} probes ok", a.subject, a.successes, a.probes);
+//! }
+//! for skipped in &report.skipped {
+//!     println!("not probed: {} ({})", skipped.agreement, skipped.reason);
 //! }
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,14 +45,15 @@ use bytes::Bytes;
 use flashback_types::clock::now;
 use flashback_types::stats::percentile;
 use flashback_types::{
-    Agreement, DataProtocol, Object, ObjectId, Offer, QosAttestation, SecretKey, Signed, Timestamp,
+    Agreement, ObjectId, PublicKey, QosAttestation, SecretKey, Signed, Timestamp,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::http::{HttpClient, Method, StatusCode};
+use crate::data::Plane;
+use crate::http::StatusCode;
 use crate::{Client, ClientError};
 
 /// How long an attestation counts: 30 days from its signing.
@@ -55,8 +62,8 @@ pub const ATTESTATION_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
 /// Most probes in one window.
 pub const MAX_PROBES_PER_WINDOW: u32 = 10_000;
-/// Largest answer read to a PUT or DELETE (only the status matters).
-const MAX_STATUS_BODY: usize = 64 * 1024;
+/// How long `probe_agreements` waits for an access grant it does not have yet.
+const GRANT_WAIT: Duration = Duration::from_secs(5);
 
 /// How the prober measures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,62 +150,19 @@ pub struct WindowResult {
     pub window_end: Timestamp,
 }
 
-/// The data-plane base URL of `offer` for the prober: its `endpoint`, which must be a plain
-/// `http://` URL, on an offer that declares the `flashback_blob` protocol.
-pub fn endpoint_of(offer: &Offer) -> Result<String, ClientError> {
-    let base = http_base(offer.endpoint.as_str())?;
-    if !offer.protocols.contains(&DataProtocol::FlashbackBlob) {
-        return Err(ClientError::InvalidInput(format!(
-            "offer {:?} does not declare the flashback_blob protocol: the prober only speaks \
-             the reference blob API",
-            offer.offer_key.as_str()
-        )));
-    }
-    Ok(base)
-}
-
-/// Checks that `endpoint` is a plain `http://host[:port][/prefix]` URL and returns it without
-/// a trailing slash.
-fn http_base(endpoint: &str) -> Result<String, ClientError> {
-    let refuse = |why: &str| {
-        Err(ClientError::InvalidInput(format!(
-            "endpoint {endpoint:?} {why}; the prober needs the plain http:// URL of a \
-             flashback_blob endpoint"
-        )))
-    };
-    let Ok(uri) = endpoint.parse::<hyper::Uri>() else {
-        return refuse("is not a URL");
-    };
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => {}
-        Some(s) if s.eq_ignore_ascii_case("https") => {
-            return refuse("uses https, which the prober does not support yet");
-        }
-        Some(other) => return refuse(&format!("uses the {other:?} scheme")),
-        None => return refuse("has no scheme"),
-    }
-    if uri.authority().is_none_or(|a| a.host().is_empty()) {
-        return refuse("has no host");
-    }
-    if uri.query().is_some() {
-        return refuse("has a query string");
-    }
-    Ok(endpoint.trim_end_matches('/').to_owned())
-}
-
-/// Runs one window against `endpoint` (a base URL as from [`endpoint_of`]): stores one random
-/// blob (addressed by its blake3), then makes `probes_per_window` range reads at random moments
-/// spread over the window, each a success when the status is 206 (or 200 with the whole blob)
-/// and the blake3 of the bytes equals that of the expected slice. Returns when the window is
-/// over, after deleting the blob (best effort).
+/// Runs one window on `plane`: stores one random object (named by its blake3 on a
+/// content-addressed plane, `flashback-probe-<random>` elsewhere), then makes
+/// `probes_per_window` range reads at random moments spread over the window, each a success
+/// when the status is 206 (or 200 with the whole object) and the blake3 of the bytes equals
+/// that of the expected slice. Returns when the window is over, after deleting the object
+/// (best effort).
 ///
-/// Errors only for a bad `config` or `endpoint`; failures of the endpoint are failed probes.
+/// Errors only for a bad `config`; failures of the data plane are failed probes.
 pub async fn probe_window(
-    endpoint: &str,
+    plane: &Plane,
     config: &ProbeConfig,
 ) -> Result<WindowResult, ClientError> {
     config.check()?;
-    let base = http_base(endpoint)?;
     let mut rng = match config.seed {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => rand::make_rng(),
@@ -206,8 +170,11 @@ pub async fn probe_window(
     let mut blob = vec![0u8; config.blob_bytes];
     rng.fill(&mut blob[..]);
     let blob = Bytes::from(blob);
-    let url = format!("{base}/blobs/{}", blake3::hash(&blob).to_hex());
-    let http = HttpClient::new(config.request_timeout);
+    let name = if plane.content_addressed() {
+        blake3::hash(&blob).to_hex().to_string()
+    } else {
+        format!("flashback-probe-{:016x}", rng.random::<u64>())
+    };
     let range_len = config.range_bytes.min(blob.len());
 
     let window_start = now();
@@ -221,38 +188,37 @@ pub async fn probe_window(
         let jitter = slot.mul_f64(rng.random_range(0.0..1.0));
         tokio::time::sleep_until(t0 + slot * i + jitter).await;
         if !stored {
-            // Until the endpoint holds the blob, each probe tries to store it first (a refusal
-            // fails that probe).
-            stored = matches!(
-                http.send(Method::PUT, &url, &[], blob.clone(), MAX_STATUS_BODY)
-                    .await,
-                Ok((StatusCode::OK | StatusCode::CREATED, _))
-            );
+            // Until the data plane holds the object, each probe tries to store it first (a
+            // refusal fails that probe).
+            let put =
+                tokio::time::timeout(config.request_timeout, plane.put_bytes(&name, blob.clone()))
+                    .await;
+            stored = matches!(put, Ok(Ok(())));
             if !stored {
-                tracing::debug!(%url, "probe failed: the endpoint did not store the blob");
+                match put {
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "probe failed: the object was not stored")
+                    }
+                    _ => tracing::debug!("probe failed: storing the object timed out"),
+                }
                 continue;
             }
         }
         let first = rng.random_range(0..=blob.len() - range_len);
         let last = first + range_len - 1;
         let began = Instant::now();
-        let range = format!("bytes={first}-{last}");
-        let answer = http
-            .send(
-                Method::GET,
-                &url,
-                &[("range", &range)],
-                Bytes::new(),
-                blob.len(),
-            )
-            .await;
+        let answer = tokio::time::timeout(
+            config.request_timeout,
+            plane.get_range(&name, first as u64, last as u64, blob.len()),
+        )
+        .await;
         let expected = match &answer {
-            Ok((StatusCode::PARTIAL_CONTENT, _)) => &blob[first..=last],
-            Ok((StatusCode::OK, _)) => &blob[..],
+            Ok(Ok((StatusCode::PARTIAL_CONTENT, _))) => &blob[first..=last],
+            Ok(Ok((StatusCode::OK, _))) => &blob[..],
             _ => &[][..],
         };
         match answer {
-            Ok((StatusCode::PARTIAL_CONTENT | StatusCode::OK, body))
+            Ok(Ok((StatusCode::PARTIAL_CONTENT | StatusCode::OK, body)))
                 if blake3::hash(&body) == blake3::hash(expected) =>
             {
                 let took = began.elapsed();
@@ -260,8 +226,9 @@ pub async fn probe_window(
                 bytes_checked += body.len() as u64;
                 latencies.push(u32::try_from(took.as_millis()).unwrap_or(u32::MAX));
             }
-            Ok((status, _)) => tracing::debug!(%url, %status, "probe failed"),
-            Err(error) => tracing::debug!(%url, %error, "probe failed"),
+            Ok(Ok((status, _))) => tracing::debug!(%status, "probe failed"),
+            Ok(Err(error)) => tracing::debug!(%error, "probe failed"),
+            Err(_) => tracing::debug!("probe failed: no answer in time"),
         }
     }
     tokio::time::sleep_until(t0 + config.window).await;
@@ -275,12 +242,8 @@ pub async fn probe_window(
         tokio::time::sleep(Duration::from_millis(50)).await;
         window_end = now();
     }
-    if stored
-        && let Err(error) = http
-            .send(Method::DELETE, &url, &[], Bytes::new(), MAX_STATUS_BODY)
-            .await
-    {
-        tracing::debug!(%url, %error, "could not delete the probe blob");
+    if stored && let Err(error) = plane.delete(&name).await {
+        tracing::debug!(%error, "could not delete the probe object");
     }
 
     latencies.sort_unstable();
@@ -338,6 +301,29 @@ pub fn attest(
         .map_err(|e| ClientError::InvalidInput(format!("attestation is not valid: {}", e.detail)))
 }
 
+/// An agreement the prober did not measure, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The agreement.
+    pub agreement: ObjectId,
+    /// Its provider.
+    pub provider: PublicKey,
+    /// The data protocol of its grant, when there is one.
+    pub protocol: Option<String>,
+    /// Why it was not probed.
+    pub reason: String,
+}
+
+/// What [`probe_agreements`] did: the attestations signed and submitted, and every live
+/// agreement it could not probe.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeReport {
+    /// Signed and submitted, one per agreement and window.
+    pub attestations: Vec<Signed<QosAttestation>>,
+    /// Not probed, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
 /// What [`probe_agreements_with`] reports as it goes, for a person watching a run that may
 /// last hours.
 #[derive(Debug, Clone)]
@@ -353,13 +339,8 @@ pub enum ProbeEvent {
         /// Reads per window and agreement.
         probes_per_window: u32,
     },
-    /// A live agreement that cannot be probed, and why.
-    Skipped {
-        /// The agreement.
-        agreement: ObjectId,
-        /// Why.
-        reason: String,
-    },
+    /// A live agreement that cannot be probed, and why (also in [`ProbeReport::skipped`]).
+    Skipped(Skipped),
     /// A window starts now; it is measured until `ends_at`.
     WindowStarted {
         /// Its number, from 1.
@@ -379,25 +360,27 @@ pub struct ProbeTarget {
     /// The agreement (its proposal's id).
     pub agreement: ObjectId,
     /// The provider measured.
-    pub provider: flashback_types::PublicKey,
-    /// The data-plane endpoint probed.
+    pub provider: PublicKey,
+    /// The data protocol its grant opens.
+    pub protocol: String,
+    /// The data-plane endpoint probed (the grant's URL; never its credentials).
     pub endpoint: String,
 }
 
-/// Probes every live agreement of `consumer` (started, not ended) for `windows` consecutive
-/// windows. In each window the agreements are probed concurrently (at most
-/// `config.max_concurrent` at once); when the window is over, one attestation per agreement is
-/// signed, submitted through `client`'s node, and collected. Takes `windows × config.window`.
+/// Probes every live agreement of `consumer` (started, not ended, not terminated) for
+/// `windows` consecutive windows, each on the data plane its access grant opens. In each
+/// window the agreements are probed concurrently (at most `config.max_concurrent` at once);
+/// when the window is over, one attestation per agreement is signed, submitted through
+/// `client`'s node, and collected. Takes `windows × config.window`.
 ///
-/// Agreements whose offer the node no longer serves (expired or superseded and collected), or
-/// whose endpoint the prober cannot speak to ([`endpoint_of`]), are skipped with a warning.
-/// A refused submission is an error.
+/// An agreement without a grant, or whose protocol the prober does not speak, is reported in
+/// [`ProbeReport::skipped`]. A refused submission is an error.
 pub async fn probe_agreements(
     client: &Client,
     consumer: &SecretKey,
     config: &ProbeConfig,
     windows: u32,
-) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
+) -> Result<ProbeReport, ClientError> {
     probe_agreements_with(client, consumer, config, windows, |_| {}).await
 }
 
@@ -408,51 +391,70 @@ pub async fn probe_agreements_with(
     config: &ProbeConfig,
     windows: u32,
     mut progress: impl FnMut(ProbeEvent),
-) -> Result<Vec<Signed<QosAttestation>>, ClientError> {
+) -> Result<ProbeReport, ClientError> {
     config.check()?;
     let me = consumer.public();
     let t = now();
-    let mut targets: Vec<(Agreement, String)> = Vec::new();
-    let mut endpoints: HashMap<ObjectId, Result<String, String>> = HashMap::new();
+    let mut report = ProbeReport::default();
+    let mut targets: Vec<(Agreement, Arc<Plane>)> = Vec::new();
+    let mut plan: Vec<ProbeTarget> = Vec::new();
     for agreement in client.agreements(Some(me)).await? {
         let proposal = agreement.proposal().body();
         if agreement.consumer() != &me || proposal.start > t || agreement.expires_at() <= t {
             continue;
         }
-        let offer_id = proposal.offer_id;
-        let endpoint = match endpoints.entry(offer_id) {
-            Entry::Occupied(known) => known.get().clone(),
-            Entry::Vacant(new) => new
-                .insert(offer_endpoint(client, offer_id, agreement.provider()).await)
-                .clone(),
+        let skip = |protocol: Option<String>, reason: String| Skipped {
+            agreement: agreement.proposal_id(),
+            provider: *agreement.provider(),
+            protocol,
+            reason,
         };
-        match endpoint {
-            Ok(endpoint) => targets.push((agreement, endpoint)),
-            Err(reason) => {
-                tracing::warn!(agreement = %agreement.proposal_id(), %reason, "agreement skipped");
-                progress(ProbeEvent::Skipped {
+        let record = client
+            .agreement_record(agreement.proposal_id(), GRANT_WAIT)
+            .await?;
+        if record.termination().is_some() {
+            continue;
+        }
+        let opened = match record.grant() {
+            None => Err((None, "the provider delivered no access grant".to_owned())),
+            Some(grant) => {
+                let protocol = grant.body().protocol.name().to_owned();
+                flashback_types::seal::open(grant.body(), consumer)
+                    .map_err(|e| ClientError::InvalidInput(e.to_string()))
+                    .and_then(|c| {
+                        let plane = Plane::open(&c, config.request_timeout)?;
+                        Ok((plane, c.endpoint.as_str().to_owned()))
+                    })
+                    .map(|(plane, endpoint)| (plane, endpoint, protocol.clone()))
+                    .map_err(|e| (Some(protocol), e.to_string()))
+            }
+        };
+        match opened {
+            Ok((plane, endpoint, protocol)) => {
+                plan.push(ProbeTarget {
                     agreement: agreement.proposal_id(),
-                    reason,
+                    provider: *agreement.provider(),
+                    protocol,
+                    endpoint,
                 });
+                targets.push((agreement, Arc::new(plane)));
+            }
+            Err((protocol, reason)) => {
+                let skipped = skip(protocol, reason);
+                tracing::warn!(agreement = %skipped.agreement, reason = %skipped.reason, "agreement skipped");
+                progress(ProbeEvent::Skipped(skipped.clone()));
+                report.skipped.push(skipped);
             }
         }
     }
     progress(ProbeEvent::Plan {
-        targets: targets
-            .iter()
-            .map(|(a, endpoint)| ProbeTarget {
-                agreement: a.proposal_id(),
-                provider: *a.provider(),
-                endpoint: endpoint.clone(),
-            })
-            .collect(),
+        targets: plan,
         windows,
         window: config.window,
         probes_per_window: config.probes_per_window,
     });
 
     let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
-    let mut attestations = Vec::new();
     for window in 0..windows {
         let started = now();
         targets.retain(|(a, _)| a.expires_at() > started);
@@ -465,16 +467,16 @@ pub async fn probe_agreements_with(
             ends_at: started.saturating_add(config.window.as_secs()),
         });
         let mut running = tokio::task::JoinSet::new();
-        for (index, (_, endpoint)) in targets.iter().enumerate() {
+        for (index, (_, plane)) in targets.iter().enumerate() {
             let mut config = config.clone();
-            // Distinct blobs per agreement and window, still reproducible from one seed.
+            // Distinct objects per agreement and window, still reproducible from one seed.
             config.seed = config.seed.map(|s| {
                 s ^ (u64::from(window) << 32 | index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             });
-            let (endpoint, slots) = (endpoint.clone(), slots.clone());
+            let (plane, slots) = (plane.clone(), slots.clone());
             running.spawn(async move {
                 let _slot = slots.acquire_owned().await;
-                (index, probe_window(&endpoint, &config).await)
+                (index, probe_window(&plane, &config).await)
             });
         }
         let mut results = Vec::with_capacity(targets.len());
@@ -492,56 +494,20 @@ pub async fn probe_agreements_with(
         for (index, result) in results {
             let attestation = attest(consumer, &targets[index].0, &result, now)?;
             client
-                .submit(&Object::QosAttestation(attestation.clone()))
+                .submit(&flashback_types::Object::QosAttestation(
+                    attestation.clone(),
+                ))
                 .await?;
             progress(ProbeEvent::Attested(Box::new(attestation.clone())));
-            attestations.push(attestation);
+            report.attestations.push(attestation);
         }
     }
-    Ok(attestations)
-}
-
-/// The endpoint of the offer an agreement was made on, or why it cannot be probed.
-async fn offer_endpoint(
-    client: &Client,
-    offer_id: ObjectId,
-    provider: &flashback_types::PublicKey,
-) -> Result<String, String> {
-    let offer = client
-        .get(&[offer_id])
-        .await
-        .map_err(|e| format!("cannot fetch its offer {offer_id}: {e}"))?
-        .into_iter()
-        .find_map(|o| match o {
-            Object::Offer(o) if o.id() == offer_id && &o.body().provider == provider => Some(o),
-            _ => None,
-        })
-        .ok_or_else(|| format!("the node no longer serves its offer {offer_id}"))?;
-    endpoint_of(offer.body()).map_err(|e| e.to_string())
+    Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bases() {
-        assert_eq!(
-            http_base("http://127.0.0.1:8080/").expect("http"),
-            "http://127.0.0.1:8080"
-        );
-        assert!(http_base("http://[::1]:80/prefix").is_ok());
-        for bad in [
-            "https://x",
-            "s3://bucket",
-            "ftp://x",
-            "/blobs",
-            "",
-            "http://x/?q=1",
-        ] {
-            assert!(http_base(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn config_bounds() {

@@ -38,6 +38,11 @@ pub fn limits_for(offer: &Offer, reason: RejectReason) -> Option<String> {
         }
         RejectReason::ConsumerDenied => "the provider's policy refuses this consumer".into(),
         RejectReason::Expired => "the proposal expired before the provider decided".into(),
+        RejectReason::Access => {
+            "the provider could not provision access to its data plane for this agreement: try \
+             again later, or another provider"
+                .into()
+        }
         RejectReason::Other => return None,
     })
 }

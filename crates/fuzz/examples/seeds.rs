@@ -86,6 +86,30 @@ fn main() {
         ),
         // Several claims and no evidence: the other shape of a certificate.
         Object::from(Signed::sign(two_claims(p.public(), c.public(), now), &p).unwrap()),
+        Object::from(
+            Signed::sign(samples::termination(c.public(), c_prop_obj.id(), now), &c).unwrap(),
+        ),
+        // A grant really sealed to c, so the seed carries a well-formed ciphertext.
+        Object::from(
+            flashback_types::seal::grant(
+                &p,
+                &flashback_types::seal::AccessCredentials {
+                    agreement: c_prop_obj.id(),
+                    provider: p.public(),
+                    consumer: c.public(),
+                    protocol: flashback_types::DataProtocol::S3,
+                    endpoint: "http://127.0.0.1:9000".try_into().unwrap(),
+                    bucket: "fb-seed".try_into().unwrap(),
+                    region: "us-east-1".try_into().unwrap(),
+                    access_key: "AKSEED".try_into().unwrap(),
+                    secret: flashback_types::seal::Secret::new("seed-secret").unwrap(),
+                    expires_at: 0,
+                },
+                now,
+                now + 86400,
+            )
+            .unwrap(),
+        ),
     ];
     // The two kinds made of other objects, for the `object` target only.
     let agreement = Agreement::from_parts(c_prop.clone(), decision).unwrap();

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub trace_applied: bool,
     /// Reference blob endpoint (the data plane QoS probes measure); off by default.
     pub blobs: BlobConfig,
+    /// How accepted agreements get access to this provider's data plane (`[access]`).
+    pub access: crate::access::AccessConfig,
 }
 
 impl Default for NodeConfig {
@@ -56,6 +58,7 @@ impl Default for NodeConfig {
             sla: crate::sla::SlaPolicy::default(),
             trace_applied: false,
             blobs: BlobConfig::default(),
+            access: crate::access::AccessConfig::default(),
         }
     }
 }

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod address_book;
 mod admin;
 mod blobs;
@@ -49,6 +50,7 @@ mod tasks;
 mod trace;
 mod trust;
 
+pub use access::AccessConfig;
 pub use admin::ADMIN_TOKEN;
 pub use config::{
     BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,

@@ -157,7 +157,71 @@ impl Services {
                 QueryResponse::Register(page)
             }
             QueryRequest::Trust => QueryResponse::Trust((*self.store.trust()).clone()),
+            QueryRequest::AgreementRecord {
+                proposal_id,
+                wait_grant_secs,
+            } => QueryResponse::Objects {
+                objects: bounded(self.agreement_record(proposal_id, wait_grant_secs).await?),
+            },
         })
+    }
+
+    /// Everything held about one agreement; with `wait_secs`, once a grant is stored (or the
+    /// capped wait is over).
+    async fn agreement_record(
+        &self,
+        proposal_id: ObjectId,
+        wait_secs: u32,
+    ) -> Result<Vec<ObjectBytes>, NodeError> {
+        // Subscribe before looking, so a grant stored in between is not missed.
+        let mut applied = self.applied.subscribe();
+        let lookup = || {
+            let store = self.store.clone();
+            blocking(move || {
+                let mut objects: Vec<Object> = Vec::new();
+                objects.extend(store.get(&proposal_id)?);
+                if let Some(d) = store.decision_for(&proposal_id)? {
+                    objects.push(d.into());
+                }
+                if let Some(a) = store.agreement_by_proposal(&proposal_id)? {
+                    objects.push(a.into());
+                }
+                let grants = store.grants_for(&proposal_id)?;
+                let granted = !grants.is_empty();
+                objects.extend(grants.into_iter().map(Object::from));
+                objects.extend(
+                    store
+                        .terminations_of(&proposal_id)?
+                        .into_iter()
+                        .map(Object::from),
+                );
+                let bytes = objects.iter().map(|o| bytes(o.encoded())).collect();
+                Ok((bytes, granted))
+            })
+        };
+        let (found, granted) = lookup().await?;
+        if granted || wait_secs == 0 {
+            return Ok(found);
+        }
+        let deadline = Duration::from_secs(u64::from(wait_secs.min(MAX_WAIT_SECS)));
+        let wait = async {
+            loop {
+                match applied.recv().await {
+                    Ok(Object::AccessGrant(g)) if g.body().agreement == proposal_id => return,
+                    // A rejection: no grant will come.
+                    Ok(Object::SlaDecision(d))
+                        if d.body().proposal_id == proposal_id
+                            && d.body().decision != flashback_types::Decision::Accept =>
+                    {
+                        return;
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(deadline, wait).await;
+        Ok(lookup().await?.0)
     }
 
     /// Waits (bounded) until a decision on `proposal_id` is stored.

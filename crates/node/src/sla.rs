@@ -1,9 +1,16 @@
 //! The provider side of SLA negotiation. A provider's node watches every stored object; for a
-//! proposal addressed to its own key it decides by [`SlaPolicy`], signs an `SlaDecision`, and
-//! on acceptance also forms the `Agreement`; both are validated, stored and gossiped like any
-//! object. Proposals are decided one at a time, so capacity is never promised twice.
+//! proposal addressed to its own key it decides by [`SlaPolicy`], and on acceptance provisions
+//! access to its data plane ([`crate::access`]); then it signs an `SlaDecision`, and on
+//! acceptance also forms the `Agreement` and signs an `AccessGrant` sealed to the consumer;
+//! all are validated, stored and gossiped like any object. Proposals are decided one at a
+//! time, so capacity is never promised twice. The same task revokes access when an agreement
+//! ends or one of its parties terminates it.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use flashback_store::Store;
+use flashback_types::seal::{self, AccessCredentials};
 use flashback_types::{
     Agreement, Decision, Object, PublicKey, RejectReason, SecretKey, Signed, SlaDecision,
     SlaProposal,
@@ -12,9 +19,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{Access, RevokeReason};
 use crate::pipeline::Verdict;
 use crate::service::Services;
 use flashback_types::clock::now;
+
+/// How often ended agreements are looked for (their access is revoked within this).
+const REVOKE_TICK: Duration = Duration::from_secs(1);
 
 /// How long a rejection is kept.
 const REJECTION_LIFETIME_SECS: u64 = 24 * 3600;
@@ -67,55 +78,70 @@ pub fn decide(
     if !live {
         return reject(OfferUnavailable);
     }
-    let promised = store.accepted_volume(&o.provider, &o.offer_key, now);
+    // Terminated agreements no longer count (`Store::accepted_volume`), nor those that end by
+    // the time this one starts (a renewal follows its agreement, it does not add to it).
+    let promised = store.accepted_volume(&o.provider, &o.offer_key, proposal.start.max(now));
     if let Some(reason) = proposal.breaks_terms_of(o, promised) {
         return reject(reason);
     }
     Ok(Decision::Accept)
 }
 
-/// Watches applied objects and answers proposals addressed to `key`.
+/// Watches applied objects: answers proposals addressed to `key` (when the policy is on), and
+/// revokes access for agreements that end or are terminated.
 pub(crate) async fn run(
     services: Services,
     key: SecretKey,
     policy: SlaPolicy,
+    access: Arc<Access>,
     mut applied: broadcast::Receiver<Object>,
     stop: CancellationToken,
 ) {
-    if !policy.enabled {
-        return;
-    }
     let me = key.public();
-    // Proposals that arrived while the node was down are still waiting in the store.
-    answer_pending(&services, &key, &policy).await;
+    // What happened while the node was down: proposals still waiting, terminations.
+    access.revoke_terminated(&services.store).await;
+    if policy.enabled {
+        answer_pending(&services, &key, &policy, &access).await;
+    }
+    let mut tick = tokio::time::interval(REVOKE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let object = tokio::select! {
             biased;
             () = stop.cancelled() => break,
+            _ = tick.tick() => {
+                access.revoke_ended(now()).await;
+                continue;
+            }
             received = applied.recv() => received,
         };
         match object {
-            Ok(Object::SlaProposal(p)) if p.body().provider == me => {
-                answer(&services, &key, &policy, &p).await;
+            Ok(Object::SlaProposal(p)) if policy.enabled && p.body().provider == me => {
+                answer(&services, &key, &policy, &access, &p).await;
             }
+            Ok(Object::Termination(t)) => access.on_termination(t.body()).await,
             Ok(_) => {}
-            // We missed some objects: look for undecided proposals in the store.
+            // We missed some objects: look for undecided proposals and terminations in the
+            // store.
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                answer_pending(&services, &key, &policy).await;
+                access.revoke_terminated(&services.store).await;
+                if policy.enabled {
+                    answer_pending(&services, &key, &policy, &access).await;
+                }
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }
     }
 }
 
-async fn answer_pending(services: &Services, key: &SecretKey, policy: &SlaPolicy) {
+async fn answer_pending(services: &Services, key: &SecretKey, policy: &SlaPolicy, access: &Access) {
     let store = services.store.clone();
     let me = key.public();
     let pending = crate::blocking(move || Ok(store.proposals_for_provider(&me, now())?)).await;
     match pending {
         Ok(proposals) => {
             for p in proposals {
-                answer(services, key, policy, &p).await;
+                answer(services, key, policy, access, &p).await;
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot list pending proposals"),
@@ -126,6 +152,7 @@ async fn answer(
     services: &Services,
     key: &SecretKey,
     policy: &SlaPolicy,
+    access: &Access,
     proposal: &Signed<SlaProposal>,
 ) {
     let store = services.store.clone();
@@ -134,10 +161,15 @@ async fn answer(
         if store.decision_for(&id)?.is_some() {
             return Ok(None);
         }
-        Ok(Some(decide(&store, &policy, &body, now())?))
+        let decision = decide(&store, &policy, &body, now())?;
+        let offer = match (decision, store.get(&body.offer_id)?) {
+            (Decision::Accept, Some(Object::Offer(o))) => Some(o),
+            _ => None,
+        };
+        Ok(Some((decision, offer)))
     })
     .await;
-    let decision = match decided {
+    let (mut decision, offer) = match decided {
         Ok(Some(d)) => d,
         Ok(None) => return,
         Err(e) => {
@@ -145,8 +177,22 @@ async fn answer(
             return;
         }
     };
-    if let Err(e) = publish_decision(services, key, proposal, decision).await {
+    let mut credentials = None;
+    if let (Decision::Accept, Some(offer)) = (decision, offer) {
+        match access.provision(proposal, offer.body()).await {
+            Ok(c) => credentials = c,
+            Err(e) => {
+                tracing::warn!(proposal = %id, error = %e, "access could not be provisioned: the proposal is rejected (access)");
+                decision = Decision::Reject(RejectReason::Access);
+            }
+        }
+    }
+    let provisioned = credentials.is_some();
+    if let Err(e) = publish_decision(services, key, proposal, decision, credentials).await {
         tracing::warn!(proposal = %id, error = %e, "cannot publish a decision");
+        if provisioned && let Err(e) = access.revoke(&id, RevokeReason::Abandoned).await {
+            tracing::warn!(proposal = %id, error = %e, "cannot revoke the access of an abandoned agreement");
+        }
     }
 }
 
@@ -155,6 +201,7 @@ async fn publish_decision(
     key: &SecretKey,
     proposal: &Signed<SlaProposal>,
     decision: Decision,
+    credentials: Option<AccessCredentials>,
 ) -> Result<(), String> {
     let p = proposal.body();
     let t = now();
@@ -170,6 +217,11 @@ async fn publish_decision(
         created_at: t,
         expires_at,
     };
+    // The grant first: should it fail, nothing has been signed yet.
+    let grant = match &credentials {
+        Some(c) => Some(seal::grant(key, c, t, expires_at).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let signed = Signed::sign(body, key).map_err(|e| e.to_string())?;
     let mut objects = vec![Object::SlaDecision(signed.clone())];
     if decision == Decision::Accept {
@@ -177,6 +229,7 @@ async fn publish_decision(
             Agreement::from_parts(proposal.clone(), signed).map_err(|e| e.to_string())?;
         objects.push(Object::Agreement(agreement));
     }
+    objects.extend(grant.map(Object::AccessGrant));
     let encoded = objects.iter().map(|o| o.encoded().to_vec()).collect();
     for ((verdict, _), object) in services
         .validator
@@ -190,6 +243,6 @@ async fn publish_decision(
             other => return Err(format!("our own {} was refused: {other:?}", object.kind())),
         }
     }
-    tracing::info!(proposal = %proposal.id(), consumer = %p.consumer.fmt_short(), ?decision, "decided a proposal");
+    tracing::info!(proposal = %proposal.id(), consumer = %p.consumer.fmt_short(), ?decision, access_granted = credentials.is_some(), "decided a proposal");
     Ok(())
 }

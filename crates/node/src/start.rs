@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::Access;
 use crate::address_book::Book;
 use crate::files::JsonFile;
 use crate::gossip::GossipPath;
@@ -135,9 +136,24 @@ impl NodeBuilder {
         } else {
             None
         };
+        let access = Arc::new(Access::open(
+            &data_dir,
+            config.access.clone(),
+            config.blobs.enabled,
+            key.public(),
+        )?);
         let blob_endpoint = if config.blobs.enabled {
             let dir = data_dir.join("blobs");
-            Some(blobs::serve(config.blobs.clone(), dir, stop.clone(), &tasks).await?)
+            Some(
+                blobs::serve(
+                    config.blobs.clone(),
+                    dir,
+                    access.clone(),
+                    stop.clone(),
+                    &tasks,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -206,6 +222,7 @@ impl NodeBuilder {
             services.clone(),
             key.clone(),
             config.sla.clone(),
+            access,
             services.applied.subscribe(),
             stop.clone(),
         ));

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use flashback_types::trust::{AUDITOR_CLAIM, counting_revocation};
 use flashback_types::{
     Agreement, CertStatus, Certificate, Claim, ObjectId, PublicKey, QosAttestation, Revocation,
-    Role, ShortText, Signed, Timestamp, TrustStore,
+    Role, ShortText, Signed, Termination, Timestamp, TrustStore,
 };
 
 #[derive(Debug, Clone)]
@@ -110,6 +110,28 @@ impl RevMeta {
     }
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct TermMeta {
+    pub(crate) id: ObjectId,
+    pub(crate) party: PublicKey,
+    pub(crate) agreement: ObjectId,
+    pub(crate) created_at: Timestamp,
+    pub(crate) expires_at: Timestamp,
+}
+
+impl TermMeta {
+    pub(crate) fn of(t: &Signed<Termination>) -> Self {
+        let b = t.body();
+        Self {
+            id: t.id(),
+            party: b.party,
+            agreement: b.agreement,
+            created_at: b.created_at,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
 /// Where a piece of equivocation evidence came from.
 pub(crate) type DerivedKey = (PublicKey, ShortText, u64);
 
@@ -146,7 +168,7 @@ macro_rules! expires_at_field {
     };
 }
 
-expires_at_field!(AttMeta, CertMeta, RevMeta, EvMeta);
+expires_at_field!(AttMeta, CertMeta, RevMeta, EvMeta, TermMeta);
 
 /// The summaries of one kind, seen through what every kind shares: ids and expiries. What the
 /// store's generic paths (counts, sync ids, digests, GC) read.
@@ -213,6 +235,9 @@ pub(crate) struct Summaries {
     pub(crate) evidence: BTreeMap<ObjectId, EvMeta>,
     flags: BTreeMap<PublicKey, u32>,
     pub(crate) derived: HashMap<DerivedKey, ObjectId>,
+    pub(crate) terminations: BTreeMap<ObjectId, TermMeta>,
+    /// Terminations by the agreement (proposal id) they name.
+    term_by_agreement: HashMap<ObjectId, BTreeSet<ObjectId>>,
     /// Bumped whenever an input of reputation or certification changes.
     pub(crate) epoch: u64,
 }
@@ -314,8 +339,45 @@ impl Summaries {
                     && m.offer_key
                         .as_ref()
                         .is_some_and(|k| k.as_str() == offer_key)
+                    && self.terminated_at(m).is_none()
             })
             .fold(0u64, |acc, m| acc.saturating_add(m.volume))
+    }
+
+    /// When the agreement `m` was ended by one of its parties (the earliest such termination
+    /// held), if it was: [`Termination::ends`]'s rule, on summaries.
+    pub(crate) fn terminated_at(&self, m: &AgrMeta) -> Option<Timestamp> {
+        self.term_by_agreement
+            .get(&m.proposal_id)?
+            .iter()
+            .filter_map(|id| self.terminations.get(id))
+            .filter(|t| t.party == m.consumer || t.party == m.provider)
+            .map(|t| t.created_at)
+            .min()
+    }
+
+    pub(crate) fn add_termination(&mut self, m: TermMeta) {
+        self.term_by_agreement
+            .entry(m.agreement)
+            .or_default()
+            .insert(m.id);
+        self.terminations.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_termination(&mut self, id: &ObjectId) -> Option<TermMeta> {
+        let m = self.terminations.remove(id)?;
+        remove_from(&mut self.term_by_agreement, &m.agreement, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// Terminations naming `agreement` (signed by anyone), by id.
+    pub(crate) fn terminations_of(&self, agreement: &ObjectId) -> Vec<ObjectId> {
+        self.term_by_agreement
+            .get(agreement)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn add_attestation(&mut self, m: AttMeta) {

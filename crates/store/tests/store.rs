@@ -74,6 +74,21 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
     .unwrap();
     let twin = offer(&provider, "a", 1, |o| o.capacity = 1);
     let ev = EquivocationEvidence::from_offers(o.clone(), twin).unwrap();
+    let term = Signed::sign(
+        samples::termination(consumer.public(), a.proposal_id(), NOW - 1),
+        &consumer,
+    )
+    .unwrap();
+    let grant = Signed::sign(
+        samples::access_grant(
+            provider.public(),
+            consumer.public(),
+            a.proposal_id(),
+            NOW - 1,
+        ),
+        &provider,
+    )
+    .unwrap();
     let objects = vec![
         o.into(),
         p.into(),
@@ -84,6 +99,8 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         rev.into(),
         demand.into(),
         ev.into(),
+        term.into(),
+        grant.into(),
     ];
     (objects, provider)
 }
@@ -295,6 +312,57 @@ fn accepted_volume_counts_live_agreements_on_any_version_of_the_offer() {
         store.accepted_volume(&provider.public(), "hot", NOW),
         8 * GIB
     );
+}
+
+#[test]
+fn a_termination_by_a_party_releases_capacity_and_a_strangers_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s");
+    let (provider, consumer, stranger) = (key(1), key(2), key(3));
+    let hot = offer(&provider, "hot", 1, |_| {});
+    let a = agreement(&consumer, &provider, &hot, NOW - DAY, 10 * DAY, 3 * GIB);
+    let id = a.proposal_id();
+    store.apply_batch(&[hot.into(), a.into()], NOW).unwrap();
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "hot", NOW),
+        3 * GIB
+    );
+
+    let terminate =
+        |by: &SecretKey| Signed::sign(samples::termination(by.public(), id, NOW - 1), by).unwrap();
+    // Anyone can sign a termination; only the agreement's parties' count.
+    let forged = terminate(&stranger);
+    store.apply(&forged.clone().into(), NOW).unwrap();
+    assert_eq!(
+        store.accepted_volume(&provider.public(), "hot", NOW),
+        3 * GIB
+    );
+    let real = terminate(&consumer);
+    store.apply(&real.clone().into(), NOW).unwrap();
+    assert_eq!(store.accepted_volume(&provider.public(), "hot", NOW), 0);
+    let held: Vec<_> = store
+        .terminations_of(&id)
+        .unwrap()
+        .iter()
+        .map(|t| t.id())
+        .collect();
+    assert_eq!(held.len(), 2);
+    assert!(held.contains(&real.id()) && held.contains(&forged.id()));
+
+    // Grants are found by their agreement, and kept across a reopen like the termination.
+    let grant = Signed::sign(
+        samples::access_grant(provider.public(), consumer.public(), id, NOW - 1),
+        &provider,
+    )
+    .unwrap();
+    store.apply(&grant.clone().into(), NOW).unwrap();
+    drop(store);
+    let store = open(&dir, "s");
+    assert_eq!(store.accepted_volume(&provider.public(), "hot", NOW), 0);
+    let grants = store.grants_for(&id).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].id(), grant.id());
+    assert!(store.grants_for(&Hash32::of(b"other")).unwrap().is_empty());
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! The participants of the market played on the testnet: providers publish offers pointing
 //! at their node's blob endpoint, consumers (light clients run by the runner) find them in
-//! their own node's listing, make agreements, probe the data planes with
-//! `flashback_client::probe` and attest.
+//! their own node's listing, make agreements, open the access grants the providers' nodes seal
+//! to them, probe the data planes with those credentials (`flashback_client::probe`) and
+//! attest.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashback_client::probe::{ProbeConfig, attest, endpoint_of, probe_window};
+use flashback_client::data::Plane;
+use flashback_client::probe::{ProbeConfig, attest, probe_window};
 use flashback_client::{SeqBook, Terms, Withdrawn};
 use flashback_types::clock::now_ms;
 use flashback_types::{
@@ -48,13 +50,13 @@ pub(crate) struct Consumer {
     pub(crate) providers: Vec<usize>,
 }
 
-/// An agreement and where to probe it.
+/// An agreement and the data plane its access grant opens.
 #[derive(Clone)]
 pub(crate) struct Deal {
     pub(crate) consumer: usize,
     pub(crate) provider: usize,
     pub(crate) agreement: Agreement,
-    pub(crate) endpoint: String,
+    pub(crate) plane: Arc<Plane>,
 }
 
 /// What set-up produced.
@@ -267,7 +269,6 @@ async fn consumer_setup(
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let endpoint = endpoint_of(found.body())?;
         let terms = Terms {
             volume: GIB,
             duration_secs: 7 * 24 * HOUR_SECS,
@@ -295,11 +296,21 @@ async fn consumer_setup(
             Some(d) if d.body().decision == Decision::Accept => {
                 let agreement = Agreement::from_parts(proposal, d)
                     .map_err(|e| TestnetError::Internal(format!("agreement: {}", e.detail)))?;
+                // The provider's node sealed a blob token to this consumer with its acceptance.
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let credentials = client
+                    .access(
+                        key,
+                        agreement.proposal_id(),
+                        left.max(Duration::from_secs(5)),
+                    )
+                    .await?;
+                let plane = Plane::open(&credentials, Duration::from_secs(2))?;
                 setup.deals.push(Deal {
                     consumer: c_index,
                     provider: *p_index,
                     agreement,
-                    endpoint,
+                    plane: Arc::new(plane),
                 });
             }
             Some(_) => setup.rejected += 1,
@@ -386,8 +397,8 @@ pub(crate) async fn prober(
                 max_concurrent: 1,
                 seed: Some(seed ^ (window << 32) ^ (i as u64).wrapping_mul(0x9E37_79B9)),
             };
-            let endpoint = deal.endpoint.clone();
-            probes.spawn(async move { (i, probe_window(&endpoint, &config).await) });
+            let plane = deal.plane.clone();
+            probes.spawn(async move { (i, probe_window(&plane, &config).await) });
         }
         let results = tokio::select! {
             biased;

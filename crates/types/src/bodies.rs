@@ -105,6 +105,21 @@ pub enum DataProtocol {
     Other(ShortText),
 }
 
+impl DataProtocol {
+    /// The name users write and tools read (`s3`, `https`, `flashback_blob`, or the other
+    /// protocol's own name).
+    pub fn name(&self) -> &str {
+        match self {
+            DataProtocol::S3 => "s3",
+            DataProtocol::Https => "https",
+            DataProtocol::Ipfs => "ipfs",
+            DataProtocol::Sftp => "sftp",
+            DataProtocol::FlashbackBlob => "flashback_blob",
+            DataProtocol::Other(name) => name.as_str(),
+        }
+    }
+}
+
 /// Quality-of-service targets (in offers, demands and proposals).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -347,6 +362,10 @@ pub enum RejectReason {
     Expired,
     /// Any other reason.
     Other,
+    /// The provider could not provision access to its data plane for this agreement (its
+    /// provisioner failed or timed out). Appended in version 1 with access grants: a node
+    /// older than them refuses a decision carrying it.
+    Access,
 }
 
 impl RejectReason {
@@ -361,6 +380,7 @@ impl RejectReason {
             RejectReason::Terms => "terms",
             RejectReason::Expired => "expired",
             RejectReason::Other => "other",
+            RejectReason::Access => "access",
         }
     }
 }
@@ -465,5 +485,62 @@ pub struct Revocation {
     /// When signed.
     pub created_at: Timestamp,
     /// How long nodes keep the revocation (at least the certificate's expiry).
+    pub expires_at: Timestamp,
+}
+
+/// A party's signed end of an agreement before its term: the agreement stops counting against
+/// the provider's capacity, and the provider revokes the consumer's access. It counts only when
+/// its signer is the agreement's consumer or provider ([`Termination::ends`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Termination {
+    /// Who ends it, the consumer or the provider; must be the signer.
+    pub party: PublicKey,
+    /// The agreement ended (the id of its accepted proposal).
+    pub agreement: ObjectId,
+    /// Why, in words (1 to 256 bytes).
+    pub reason: Text,
+    /// When signed; the agreement ends then.
+    pub created_at: Timestamp,
+    /// How long nodes keep it (normally the agreement's end).
+    pub expires_at: Timestamp,
+}
+
+impl Termination {
+    /// Whether this termination ends `agreement`: it names the agreement and its signer is one
+    /// of the agreement's two parties. Anyone can sign a termination; only these count.
+    pub fn ends(&self, agreement: &crate::Agreement) -> bool {
+        self.agreement == agreement.proposal_id()
+            && (&self.party == agreement.consumer() || &self.party == agreement.provider())
+    }
+}
+
+/// Bytes sealed to one recipient (`crate::seal`): HPKE's encapsulated key and the AEAD
+/// ciphertext of the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// The sender's ephemeral X25519 public key (HPKE `enc`).
+    pub enc: [u8; 32],
+    /// The ciphertext, its 16-byte tag included.
+    pub ciphertext: BoundedVec<u8, { crate::seal::MAX_SEALED_BYTES }>,
+}
+
+/// A provider's signed delivery of access to its data plane for one agreement: credentials
+/// sealed to the consumer's key, which only the consumer can open. It travels like any object
+/// (gossip, sync); what it carries is readable by the consumer alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGrant {
+    /// The provider; must be the signer.
+    pub provider: PublicKey,
+    /// The consumer the credentials are sealed to.
+    pub consumer: PublicKey,
+    /// The agreement (the id of its accepted proposal).
+    pub agreement: ObjectId,
+    /// The data protocol the credentials open.
+    pub protocol: DataProtocol,
+    /// The credentials, sealed ([`crate::seal::AccessCredentials`]).
+    pub sealed: Sealed,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// Until when the grant is kept (the agreement's end).
     pub expires_at: Timestamp,
 }

@@ -105,6 +105,13 @@ impl PublicKey {
         VerifyingKey::from_bytes(&self.0).ok()
     }
 
+    /// The X25519 (Montgomery) form of this key, for sealing to its owner (`crate::seal`):
+    /// the birational map from Edwards to Montgomery form, as libsodium's
+    /// `crypto_sign_ed25519_pk_to_curve25519`.
+    pub(crate) fn to_x25519(self) -> Option<[u8; 32]> {
+        self.to_dalek().map(|vk| vk.to_montgomery().to_bytes())
+    }
+
     /// The libp2p peer id of the node that uses this key as its identity.
     ///
     /// A provider's account id and its node's peer id name the same key.
@@ -227,6 +234,13 @@ impl SecretKey {
     /// The 32-byte seed. Handle with care: it is the whole secret.
     pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The X25519 secret that goes with [`PublicKey::to_x25519`] of this key's public key: the
+    /// first half of SHA-512 of the seed (which X25519 clamps), as libsodium's
+    /// `crypto_sign_ed25519_sk_to_curve25519`.
+    pub(crate) fn to_x25519(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_scalar_bytes())
     }
 
     /// The matching public key.

@@ -21,12 +21,11 @@ use crate::protocol::Topic;
 
 with_all! {
     /// The kinds of objects. The discriminant is the wire tag (the first byte of an encoded
-    /// object). Tags run 1, 2, 3… in declaration order (checked at compile time), which also
-    /// keeps a kind's encoding inside protocol messages (bincode's variant index, tag − 1)
-    /// stable: **new kinds are appended, never inserted.** Tags 10 to 15 are reserved for
-    /// Quote, PaymentVoucher, Dispute, Ruling, Termination and AccessGrant.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-    #[serde(rename_all = "snake_case")]
+    /// object). Tags increase in declaration order (checked at compile time) and may skip
+    /// numbers reserved for kinds not built yet; inside protocol messages a kind is encoded
+    /// as its tag − 1 (see the `Serialize` impl), so **new kinds are appended, never
+    /// inserted.** Tags 10 to 13 are reserved for Quote, PaymentVoucher, Dispute and Ruling.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     #[repr(u8)]
     pub enum Kind {
         /// [`crate::Offer`]
@@ -47,6 +46,10 @@ with_all! {
         Revocation = 8,
         /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
         EquivocationEvidence = 9,
+        /// [`crate::Termination`]
+        Termination = 14,
+        /// [`crate::AccessGrant`]
+        AccessGrant = 15,
     }
 }
 
@@ -99,19 +102,34 @@ impl Kind {
         self as u8
     }
 
-    /// The kind for a wire tag.
+    /// The highest tag of a kind this version knows.
+    pub const MAX_TAG: u8 = Kind::ALL[Kind::COUNT - 1].tag();
+
+    /// The kind for a wire tag (`None` for a tag this version does not know, reserved ones
+    /// included).
     pub const fn from_tag(tag: u8) -> Option<Kind> {
-        // Tags are 1..=COUNT in `ALL` order (checked below).
-        if tag >= 1 && tag as usize <= Kind::COUNT {
-            Some(Kind::ALL[tag as usize - 1])
-        } else {
-            None
+        let mut i = 0;
+        while i < Kind::COUNT {
+            if Kind::ALL[i].tag() == tag {
+                return Some(Kind::ALL[i]);
+            }
+            i += 1;
         }
+        None
     }
 
-    /// The kind's position in [`Kind::ALL`] (its tag − 1), for tables indexed by kind.
+    /// The kind's position in [`Kind::ALL`], for tables indexed by kind (not its tag − 1:
+    /// tags may skip reserved numbers).
     pub const fn index(self) -> usize {
-        self.tag() as usize - 1
+        let mut i = 0;
+        while i < Kind::COUNT {
+            if Kind::ALL[i] as u8 == self as u8 {
+                return i;
+            }
+            i += 1;
+        }
+        // Every kind is in `ALL` (generated with the enum).
+        0
     }
 
     /// Stable snake_case name.
@@ -126,6 +144,8 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::Revocation => "revocation",
             Kind::EquivocationEvidence => "equivocation_evidence",
+            Kind::Termination => "termination",
+            Kind::AccessGrant => "access_grant",
         }
     }
 
@@ -141,6 +161,8 @@ impl Kind {
             Kind::Certificate => "flashback/v1/certificate",
             Kind::Revocation => "flashback/v1/revocation",
             Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
+            Kind::Termination => "flashback/v1/termination",
+            Kind::AccessGrant => "flashback/v1/access_grant",
         }
     }
 
@@ -155,7 +177,9 @@ impl Kind {
             | Kind::SlaDecision
             | Kind::QosAttestation
             | Kind::Certificate
-            | Kind::Revocation => false,
+            | Kind::Revocation
+            | Kind::Termination
+            | Kind::AccessGrant => false,
         }
     }
 
@@ -165,7 +189,9 @@ impl Kind {
             Kind::Offer | Kind::Certificate => 8 * 1024,
             Kind::Demand => 4 * 1024,
             Kind::SlaProposal => 2 * 1024,
-            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation => 1024,
+            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation | Kind::Termination => 1024,
+            // The sealed credentials (at most `seal::MAX_SEALED_BYTES`) and the grant's fields.
+            Kind::AccessGrant => 4 * 1024,
             // Both parts at their limits plus the envelope (tag and two length prefixes).
             Kind::Agreement => 2 * 1024 + 1024 + 16,
             Kind::EquivocationEvidence => 2 * 8 * 1024 + 16,
@@ -180,6 +206,8 @@ impl Kind {
             Kind::SlaProposal => 30 * DAY,
             Kind::Certificate => 5 * 366 * DAY,
             Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
+            // Both live as long as the agreement they are about.
+            Kind::Termination | Kind::AccessGrant => 10 * 366 * DAY,
             Kind::EquivocationEvidence => 10 * 366 * DAY,
         }
     }
@@ -196,6 +224,8 @@ impl Kind {
             Kind::Agreement => Topic::Agreements,
             Kind::QosAttestation => Topic::Attestations,
             Kind::Certificate | Kind::Revocation => Topic::Certs,
+            Kind::Termination => Topic::Terminations,
+            Kind::AccessGrant => Topic::Access,
         }
     }
 
@@ -211,6 +241,9 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::EquivocationEvidence => SyncClass::ByIds,
+            // A consumer that was away when its grant was gossiped still gets it, and a
+            // provider's node the terminations of its agreements.
+            Kind::Termination | Kind::AccessGrant => SyncClass::ByIds,
         }
     }
 
@@ -228,8 +261,11 @@ impl Kind {
             | Kind::QosAttestation
             | Kind::Certificate
             | Kind::Revocation
-            | Kind::EquivocationEvidence => true,
-            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => false,
+            | Kind::EquivocationEvidence
+            | Kind::Termination => true,
+            // Grants are read by one consumer each, by agreement: kept on disk, like the
+            // negotiation that produced them.
+            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision | Kind::AccessGrant => false,
         }
     }
 
@@ -246,6 +282,8 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::Revocation => "revocations",
             Kind::EquivocationEvidence => "evidence",
+            Kind::Termination => "terminations",
+            Kind::AccessGrant => "access_grants",
         }
     }
 
@@ -260,7 +298,9 @@ impl Kind {
             | Kind::QosAttestation
             | Kind::Certificate
             | Kind::Revocation
-            | Kind::EquivocationEvidence => GcRule::AtExpiry,
+            | Kind::EquivocationEvidence
+            | Kind::Termination
+            | Kind::AccessGrant => GcRule::AtExpiry,
         }
     }
 }
@@ -271,8 +311,8 @@ const _: () = {
     while i < Kind::COUNT {
         let kind = Kind::ALL[i];
         assert!(
-            kind.tag() as usize == i + 1,
-            "kind tags must run 1, 2, 3… in declaration order"
+            kind.tag() >= 1 && (i == 0 || kind.tag() > Kind::ALL[i - 1].tag()),
+            "kind tags must increase in declaration order (append, never insert)"
         );
         // A kind in the listing digest must be reconciled, or digests could never converge.
         assert!(!kind.in_listing_digest() || !matches!(kind.sync(), SyncClass::GossipOnly));
@@ -292,6 +332,39 @@ const _: () = {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+// Inside protocol messages a kind is its tag − 1 (what bincode wrote for the derived enum
+// while tags had no gaps, so the bytes of existing kinds never changed); in human formats its
+// stable name.
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(self.name())
+        } else {
+            serializer.serialize_u32(u32::from(self.tag()) - 1)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if deserializer.is_human_readable() {
+            let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+            Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == name)
+                .ok_or_else(|| D::Error::custom(format!("unknown kind {name:?}")))
+        } else {
+            let index = u32::deserialize(deserializer)?;
+            u8::try_from(index)
+                .ok()
+                .and_then(|i| i.checked_add(1))
+                .and_then(Kind::from_tag)
+                .ok_or_else(|| D::Error::custom(format!("unknown kind index {index}")))
+        }
     }
 }
 
@@ -371,6 +444,8 @@ pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
         Kind::Certificate => go::<T, { Kind::Certificate.max_bytes() }>(bytes),
         Kind::Revocation => go::<T, { Kind::Revocation.max_bytes() }>(bytes),
         Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
+        Kind::Termination => go::<T, { Kind::Termination.max_bytes() }>(bytes),
+        Kind::AccessGrant => go::<T, { Kind::AccessGrant.max_bytes() }>(bytes),
     }
 }
 
@@ -391,11 +466,18 @@ mod tests {
             assert!(trees.insert(kind.store_tree()), "{kind}: store tree shared");
             assert_eq!(Kind::from_tag(kind.tag()), Some(kind));
             assert_eq!(Kind::ALL[kind.index()], kind);
+            let back: Kind =
+                encoding::decode::<_, 8>(&encoding::encode(&kind)).unwrap_or(Kind::Offer);
+            assert_eq!(back, kind);
             assert_eq!(kind.domain(), format!("flashback/v1/{}", kind.name()));
             assert_eq!(kind.to_string(), kind.name());
         }
         assert_eq!(Kind::from_tag(0), None);
-        assert_eq!(Kind::from_tag(Kind::COUNT as u8 + 1), None);
+        assert_eq!(Kind::from_tag(Kind::MAX_TAG + 1), None);
+        // Reserved tags are unknown until their kinds are built.
+        for reserved in 10..=13 {
+            assert_eq!(Kind::from_tag(reserved), None);
+        }
         assert_eq!(
             Kind::MAX_OBJECT_BYTES,
             Kind::ALL.iter().map(|k| k.max_bytes()).max().unwrap_or(0)
@@ -416,6 +498,7 @@ mod tests {
         for kind in Kind::ALL {
             let json = serde_json::to_string(&kind).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", kind.name()));
+            assert_eq!(serde_json::from_str::<Kind>(&json).ok(), Some(kind));
         }
     }
 

@@ -13,6 +13,8 @@
 //! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
 //! - [`trust`]: a node's trust store (issuer keys by name, roles, the claims each may certify)
 //!   and its verdicts on certificates.
+//! - [`seal`]: access credentials sealed to a consumer's key (HPKE), what an
+//!   [`AccessGrant`] carries.
 //! - [`Kind`]: every kind of object and every per-kind rule (topic, sync class, listing
 //!   digest, store tree, limits, GC), each one exhaustive `match`; [`protocol`]: topic names,
 //!   protocol ids and the limits of the wire.
@@ -72,6 +74,7 @@ pub mod protocol;
 pub mod query;
 mod rules;
 pub mod samples;
+pub mod seal;
 mod signed;
 pub mod stats;
 pub mod trust;

@@ -2,8 +2,8 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    Certificate, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision, SlaProposal,
-    Timestamp,
+    AccessGrant, Certificate, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
+    SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;
@@ -35,6 +35,10 @@ pub enum Object {
     Revocation(Signed<Revocation>),
     /// Equivocation evidence.
     EquivocationEvidence(EquivocationEvidence),
+    /// A termination.
+    Termination(Signed<Termination>),
+    /// An access grant.
+    AccessGrant(Signed<AccessGrant>),
 }
 
 macro_rules! each_object {
@@ -49,6 +53,8 @@ macro_rules! each_object {
             Object::Certificate($o) => $e,
             Object::Revocation($o) => $e,
             Object::EquivocationEvidence($o) => $e,
+            Object::Termination($o) => $e,
+            Object::AccessGrant($o) => $e,
         }
     };
 }
@@ -81,6 +87,8 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_with(bytes, keys)?)
             }
+            Kind::Termination => Object::Termination(Signed::decode_with(bytes, keys)?),
+            Kind::AccessGrant => Object::AccessGrant(Signed::decode_with(bytes, keys)?),
         })
     }
 
@@ -107,6 +115,8 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_trusted(bytes)?)
             }
+            Kind::Termination => Object::Termination(Signed::decode_trusted(bytes)?),
+            Kind::AccessGrant => Object::AccessGrant(Signed::decode_trusted(bytes)?),
         })
     }
 
@@ -143,6 +153,8 @@ impl Object {
             Object::Certificate(_) => Kind::Certificate,
             Object::Revocation(_) => Kind::Revocation,
             Object::EquivocationEvidence(_) => Kind::EquivocationEvidence,
+            Object::Termination(_) => Kind::Termination,
+            Object::AccessGrant(_) => Kind::AccessGrant,
         }
     }
 
@@ -195,4 +207,6 @@ from_signed!(
     Certificate(Signed<Certificate>),
     Revocation(Signed<Revocation>),
     EquivocationEvidence(EquivocationEvidence),
+    Termination(Signed<Termination>),
+    AccessGrant(Signed<AccessGrant>),
 );

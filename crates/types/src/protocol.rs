@@ -26,6 +26,10 @@ with_all! {
         Attestations,
         /// Certificates and revocations.
         Certs,
+        /// Terminations of agreements.
+        Terminations,
+        /// Access grants: credentials sealed to an agreement's consumer.
+        Access,
     }
 }
 
@@ -39,6 +43,8 @@ impl Topic {
             Topic::Agreements => "flashback/1/agreements",
             Topic::Attestations => "flashback/1/attestations",
             Topic::Certs => "flashback/1/certs",
+            Topic::Terminations => "flashback/1/terminations",
+            Topic::Access => "flashback/1/access",
         }
     }
 
@@ -146,6 +152,8 @@ mod tests {
                 "flashback/1/agreements",
                 "flashback/1/attestations",
                 "flashback/1/certs",
+                "flashback/1/terminations",
+                "flashback/1/access",
             ]
         );
         for topic in Topic::ALL {

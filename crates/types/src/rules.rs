@@ -2,8 +2,8 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    Certificate, ComplianceDoc, Demand, Offer, Price, PriceUnit, QosAttestation, QosTargets,
-    ResourceKind, Revocation, SlaDecision, SlaProposal, Timestamp,
+    AccessGrant, Certificate, ComplianceDoc, Demand, Offer, Price, PriceUnit, QosAttestation,
+    QosTargets, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
@@ -148,6 +148,8 @@ signed_body!(SlaDecision, Kind::SlaDecision, provider);
 signed_body!(QosAttestation, Kind::QosAttestation, attester);
 signed_body!(Certificate, Kind::Certificate, issuer);
 signed_body!(Revocation, Kind::Revocation, issuer);
+signed_body!(Termination, Kind::Termination, party);
+signed_body!(AccessGrant, Kind::AccessGrant, provider);
 
 trait Fields {
     fn check(&self) -> Result<(), ObjectError>;
@@ -291,5 +293,23 @@ impl Fields for Certificate {
 impl Fields for Revocation {
     fn check(&self) -> Result<(), ObjectError> {
         Ok(())
+    }
+}
+
+impl Fields for Termination {
+    fn check(&self) -> Result<(), ObjectError> {
+        ensure(!self.reason.trim().is_empty(), || {
+            "a termination needs a reason".into()
+        })
+    }
+}
+
+impl Fields for AccessGrant {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.provider, &self.consumer, "provider and consumer")?;
+        ensure(
+            self.sealed.ciphertext.len() > crate::seal::TAG_BYTES,
+            || "the sealed credentials are shorter than their authentication tag".into(),
+        )
     }
 }

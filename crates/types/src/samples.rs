@@ -184,3 +184,36 @@ pub fn revocation(issuer: PublicKey, certificate: ObjectId, now: Timestamp) -> R
         expires_at: now + 2 * 365 * 24 * HOUR_SECS,
     }
 }
+
+/// A termination of `agreement` by `party`, kept for 30 days.
+pub fn termination(party: PublicKey, agreement: ObjectId, now: Timestamp) -> Termination {
+    Termination {
+        party,
+        agreement,
+        reason: Text::new("moving the data elsewhere").expect("short reason"),
+        created_at: now,
+        expires_at: now + MONTH_SECS,
+    }
+}
+
+/// An access grant for `agreement` whose sealed part is filler (well-formed, opens for no
+/// one): for tests of everything but the sealing, which `crate::seal::grant` builds for real.
+pub fn access_grant(
+    provider: PublicKey,
+    consumer: PublicKey,
+    agreement: ObjectId,
+    now: Timestamp,
+) -> AccessGrant {
+    AccessGrant {
+        provider,
+        consumer,
+        agreement,
+        protocol: DataProtocol::S3,
+        sealed: Sealed {
+            enc: [9; 32],
+            ciphertext: BoundedVec::try_from_vec(vec![7; 64]).expect("short ciphertext"),
+        },
+        created_at: now,
+        expires_at: now + MONTH_SECS,
+    }
+}

@@ -70,7 +70,7 @@ impl SummaryKind {
 
 impl From<Kind> for SummaryKind {
     fn from(kind: Kind) -> Self {
-        Self(kind.index() as u32)
+        Self(u32::from(kind.tag()) - 1)
     }
 }
 
@@ -166,6 +166,16 @@ pub enum QueryRequest {
     },
     /// The peers the node is connected to.
     Peers,
+    /// What the node holds about one agreement, as encoded objects: its proposal, the
+    /// provider's decision, the agreement, access grants and terminations. With
+    /// `wait_grant_secs` > 0 the answer is held (capped by the node) until an access grant for
+    /// it is stored. Appended with access grants: older nodes answer it with an error.
+    AgreementRecord {
+        /// The agreement (the id of its proposal).
+        proposal_id: ObjectId,
+        /// How long to wait for an access grant.
+        wait_grant_secs: u32,
+    },
 }
 
 /// `/flashback/query/1` responses.
@@ -444,7 +454,7 @@ mod tests {
         }
         // A summary from a newer node, naming a kind this one does not know.
         let hash = Hash32::of(b"ids");
-        let newer = Kind::COUNT as u32;
+        let newer = u32::from(Kind::MAX_TAG);
         let summary = SyncResponse::Summary {
             listing: hash,
             kinds: BoundedVec::try_from_vec(vec![

@@ -214,7 +214,24 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048), tag in 0u8..12) {
+    fn terminations_and_access_grants_round_trip(
+        agreement in any::<[u8; 32]>(),
+        reason in "[a-z ]{1,200}",
+        ciphertext in prop::collection::vec(any::<u8>(), 17..2048),
+        enc in any::<[u8; 32]>(),
+    ) {
+        let (provider, consumer) = (key_from(5), key_from(6));
+        let mut t = samples::termination(consumer.public(), Hash32(agreement), NOW);
+        t.reason = reason.as_str().try_into().unwrap();
+        prop_assume!(!t.reason.trim().is_empty());
+        round_trip(&consumer, t);
+        let mut g = samples::access_grant(provider.public(), consumer.public(), Hash32(agreement), NOW);
+        g.sealed = Sealed { enc, ciphertext: BoundedVec::try_from_vec(ciphertext).unwrap() };
+        round_trip(&provider, g);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096), tag in 0u8..17) {
         let mut bytes = bytes;
         if let Some(first) = bytes.first_mut() { *first = tag; }
         let _ = Object::decode(&bytes);

@@ -1,7 +1,9 @@
 //! Command implementations.
 
+mod agreement;
 mod cert;
 mod compliance;
+mod data;
 mod ids;
 mod keys;
 mod listing;
@@ -17,10 +19,24 @@ mod testnet;
 mod trust;
 
 use crate::cli::{
-    CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ListingCommand, NodeCommand,
-    OfferCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
+    CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, DataCommand, ListingCommand,
+    NodeCommand, OfferCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand,
+    TrustCommand,
 };
 use flashback_types::RegisterRole;
+
+/// Ends the command with this exit status; what it has to say is printed already (`sla
+/// propose`'s rejections and missing decisions).
+#[derive(Debug)]
+pub(crate) struct Exit(pub(crate) u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// Runs one parsed command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -36,6 +52,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
         Command::Sla(SlaCommand::Propose(args)) => runtime()?.block_on(sla::propose(args)),
         Command::Sla(SlaCommand::List(args)) => runtime()?.block_on(sla::list(args)),
+        Command::Sla(SlaCommand::Status(args)) => runtime()?.block_on(agreement::status(args)),
+        Command::Sla(SlaCommand::Access(args)) => runtime()?.block_on(agreement::access(args)),
+        Command::Sla(SlaCommand::Terminate(args)) => {
+            runtime()?.block_on(agreement::terminate(args))
+        }
+        Command::Sla(SlaCommand::Renew(args)) => runtime()?.block_on(agreement::renew(args)),
+        Command::Data(DataCommand::Put(args)) => runtime()?.block_on(data::put(args)),
+        Command::Data(DataCommand::Get(args)) => runtime()?.block_on(data::get(args)),
+        Command::Data(DataCommand::Ls(args)) => runtime()?.block_on(data::ls(args)),
+        Command::Data(DataCommand::Rm(args)) => runtime()?.block_on(data::rm(args)),
         Command::Provider(ProviderCommand::Show(args)) => runtime()?.block_on(provider::show(args)),
         Command::Probe(args) => runtime()?.block_on(probe::run(args)),
         Command::Testnet(TestnetCommand::Up(args)) => runtime()?.block_on(testnet::up(args)),

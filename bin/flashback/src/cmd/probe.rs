@@ -37,16 +37,24 @@ fn report(event: ProbeEvent) {
             ));
             for t in targets {
                 output::progress(format_args!(
-                    "  agreement {}  provider {}  {}",
+                    "  agreement {}  provider {}  {} {}",
                     t.agreement.fmt_short(),
                     t.provider.fmt_short(),
+                    t.protocol,
                     t.endpoint
                 ));
             }
         }
-        ProbeEvent::Skipped { agreement, reason } => output::progress(format_args!(
-            "skipping agreement {}: {reason}",
-            agreement.fmt_short()
+        // Never skipped silently: each agreement not probed is named, with the reason.
+        ProbeEvent::Skipped(s) => output::progress(format_args!(
+            "skipping agreement {} with {}{}: {}",
+            s.agreement.fmt_short(),
+            s.provider.fmt_short(),
+            s.protocol
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
+            s.reason
         )),
         ProbeEvent::WindowStarted {
             window,
@@ -91,7 +99,8 @@ pub(crate) async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let client = Client::connect(&[addr]).await?;
     let result = probe_agreements_with(&client, &key, &config, args.windows, report).await;
     client.close().await;
-    let attestations = result?;
+    let report = result?;
+    let attestations = report.attestations;
     if args.json {
         return output::json(
             &attestations

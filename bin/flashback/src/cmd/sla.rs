@@ -2,62 +2,153 @@
 
 use std::time::Duration;
 
-use flashback_client::{Client, Terms, human, limits_for, parse_duration, parse_size};
-use flashback_types::{Agreement, Decision, Object, ResourceKind};
+use flashback_client::{
+    AgreementStatus, Client, Terms, human, limits_for, parse_duration, parse_size,
+};
+use flashback_types::clock::now;
+use flashback_types::{
+    Agreement, Decision, Object, ResourceKind, Signed, SlaDecision, SlaProposal,
+};
 use serde_json::json;
 
-use crate::cli::{ProposeArgs, SlaListArgs};
+use crate::cli::{NodeAddr, ProposeArgs, SlaListArgs};
+use crate::cmd::Exit;
+use crate::cmd::agreement::{status_json, status_text};
 use crate::cmd::ids;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::output;
 use crate::table::{Align, Table};
 
-pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
-    let key = read_key_file(&args.key)?;
-    let duration_secs = parse_duration("--duration", &args.duration)?;
-    let wait = Duration::from_secs(parse_duration("--wait", &args.wait)?);
-    let addr = node_addr(&args.node)?;
-    let client = Client::connect(&[addr]).await?;
+/// `sla propose`'s exit status on a rejection.
+const EXIT_REJECTED: u8 = 3;
+/// `sla propose`'s exit status when no decision came within `--wait`.
+const EXIT_NO_DECISION: u8 = 4;
+/// How long to wait for the access grant after an acceptance (it travels with the decision).
+const GRANT_WAIT: Duration = Duration::from_secs(10);
+
+/// What came of a proposal: the decision, the grant's protocol after an acceptance, and the
+/// offer's limits a rejection names.
+struct Outcome {
+    decision: Option<Signed<SlaDecision>>,
+    access: Option<String>,
+    limits: Option<String>,
+}
+
+/// Waits for the decision on `proposal`; on acceptance, for the provider's access grant; on a
+/// rejection, reads the offer's limits that the reason refers to.
+async fn decided(
+    client: &Client,
+    proposal: &Signed<SlaProposal>,
+    wait: Duration,
+) -> anyhow::Result<Outcome> {
+    let decision = client.wait_decision(proposal, wait).await?;
+    let mut outcome = Outcome {
+        access: None,
+        limits: None,
+        decision,
+    };
+    match outcome.decision.as_ref().map(|d| d.body().decision) {
+        Some(Decision::Accept) => {
+            let record = client.agreement_record(proposal.id(), GRANT_WAIT).await?;
+            outcome.access = record.grant().map(|g| g.body().protocol.name().to_owned());
+        }
+        Some(Decision::Reject(reason)) => {
+            // Only detail for the message: an offer the node no longer serves leaves it out.
+            if let Ok(mut objects) = client.get(&[proposal.body().offer_id]).await
+                && let Some(Object::Offer(offer)) = objects.pop()
+            {
+                outcome.limits = limits_for(offer.body(), reason);
+            }
+        }
+        None => {}
+    }
+    Ok(outcome)
+}
+
+/// `sla propose` and `sla renew`: connects to the node, lets `make` sign and send a proposal
+/// (given the client and the --wait duration), waits for the decision and the grant, and
+/// reports them, ending with the exit status of [`report_decision`]. `duration` is the
+/// duration as typed, when one was.
+pub(crate) async fn propose_and_report(
+    node: &NodeAddr,
+    wait_text: &str,
+    duration: Option<&str>,
+    json: bool,
+    make: impl AsyncFnOnce(&Client, Duration) -> anyhow::Result<Signed<SlaProposal>>,
+) -> anyhow::Result<()> {
+    let wait = Duration::from_secs(parse_duration("--wait", wait_text)?);
+    let client = Client::connect(&[node_addr(node)?]).await?;
     let result = async {
-        let offer_id = ids::offer(&client, "--offer", &args.offer).await?;
-        let offer = match client.get(&[offer_id]).await?.pop() {
-            Some(Object::Offer(o)) => o,
-            _ => anyhow::bail!(
-                "the node knows no offer {offer_id}: check --offer (see `flashback listing query`)"
-            ),
-        };
-        let volume = match offer.body().kind {
-            ResourceKind::Storage => parse_size("--volume", &args.volume)?,
-            ResourceKind::Compute => args.volume.trim().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "--volume {:?}: a compute volume is a whole number of units",
-                    args.volume
-                )
-            })?,
-        };
-        let terms = Terms {
-            volume,
-            duration_secs,
-            start: None,
-            decide_within: wait.max(Duration::from_secs(60)),
-        };
-        let proposal = client.propose(&key, &offer, terms).await?;
-        let decision = client.wait_decision(&proposal, wait).await?;
-        anyhow::Ok((offer, proposal, decision))
+        let proposal = make(&client, wait).await?;
+        let outcome = decided(&client, &proposal, wait).await?;
+        Ok::<_, anyhow::Error>((proposal, outcome))
     }
     .await;
     client.close().await;
-    let (offer, proposal, decision) = result?;
+    let (proposal, outcome) = result?;
+    report_decision(&proposal, &outcome, duration, wait_text, json)
+}
+
+pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
+    let key = read_key_file(&args.key)?;
+    let duration_secs = parse_duration("--duration", &args.duration)?;
+    propose_and_report(
+        &args.node,
+        &args.wait,
+        Some(&args.duration),
+        args.json,
+        async |client, wait| {
+            let offer_id = ids::offer(client, "--offer", &args.offer).await?;
+            let offer = match client.get(&[offer_id]).await?.pop() {
+                Some(Object::Offer(o)) => o,
+                _ => anyhow::bail!(
+                    "the node knows no offer {offer_id}: check --offer (see `flashback listing query`)"
+                ),
+            };
+            let volume = match offer.body().kind {
+                ResourceKind::Storage => parse_size("--volume", &args.volume)?,
+                ResourceKind::Compute => args.volume.trim().parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--volume {:?}: a compute volume is a whole number of units",
+                        args.volume
+                    )
+                })?,
+            };
+            let terms = Terms {
+                volume,
+                duration_secs,
+                start: None,
+                decide_within: wait.max(Duration::from_secs(60)),
+            };
+            Ok(client.propose(&key, &offer, terms).await?)
+        },
+    )
+    .await
+}
+
+/// Prints the outcome of a proposal and ends with its exit status: 0 accepted, 3 rejected,
+/// 4 no decision.
+fn report_decision(
+    proposal: &Signed<SlaProposal>,
+    outcome: &Outcome,
+    duration: Option<&str>,
+    wait: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let p = proposal.body();
-    let (status, reason) = match decision.as_ref().map(|d| d.body().decision) {
+    let (status, reason) = match outcome.decision.as_ref().map(|d| d.body().decision) {
         Some(Decision::Accept) => ("accepted", None),
         Some(Decision::Reject(r)) => ("rejected", Some(r)),
         None => ("no decision", None),
     };
-    let limits = reason.and_then(|r| limits_for(offer.body(), r));
-    if args.json {
-        return output::json(&json!({
+    let exit = match status {
+        "accepted" => Ok(()),
+        "rejected" => Err(Exit(EXIT_REJECTED).into()),
+        _ => Err(Exit(EXIT_NO_DECISION).into()),
+    };
+    if json {
+        output::json(&json!({
             "proposal_id": proposal.id().to_string(),
             "agreement_id": (status == "accepted").then(|| proposal.id().to_string()),
             "provider": p.provider.to_string(),
@@ -68,38 +159,52 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
             "asset": p.price.asset.as_str(),
             "status": status,
             "reason": reason.map(|r| r.code()),
-            "offer_limits": limits,
-        }));
+            "offer_limits": outcome.limits,
+            "access": outcome.access,
+        }))?;
+        return exit;
     }
     // The duration as typed, and in the one convention when that differs ("1 month (30d)").
     let shown = human::duration(p.duration_secs);
-    let typed = args.duration.trim();
-    let over = if typed == shown {
-        shown
-    } else {
-        format!("{typed} ({shown})")
+    let over = match duration.map(str::trim) {
+        Some(typed) if typed != shown => format!("{typed} ({shown})"),
+        _ => shown,
     };
     match (status, reason) {
-        ("accepted", _) => output::line(format_args!(
-            "accepted: agreement {} with {} for {} over {over}, total {}",
-            proposal.id(),
-            p.provider,
-            human::volume(p.volume, p.price.unit),
-            human::amount(p.total, p.price.asset.as_str())
-        )),
+        ("accepted", _) => {
+            output::line(format_args!(
+                "accepted: agreement {} with {} for {} over {over}, total {}",
+                proposal.id(),
+                p.provider,
+                human::volume(p.volume, p.price.unit),
+                human::amount(p.total, p.price.asset.as_str())
+            ));
+            match &outcome.access {
+                Some(protocol) => output::line(format_args!(
+                    "access: {protocol}, sealed to your key (flashback sla access {} --key <your key>)",
+                    proposal.id()
+                )),
+                None => output::line(
+                    "access: none delivered yet (the provider may provision none for this offer; see \
+                     `flashback sla status`)",
+                ),
+            }
+        }
         ("rejected", Some(reason)) => output::line(format_args!(
             "rejected: {} ({}; proposal {})",
             reason.code(),
-            limits.unwrap_or_else(|| "the provider gave no more detail".into()),
+            outcome
+                .limits
+                .as_deref()
+                .unwrap_or("the provider gave no more detail"),
             proposal.id()
         )),
         _ => output::line(format_args!(
-            "no decision within {}: the proposal {} expires unanswered (is the provider's node online?)",
-            args.wait,
+            "no decision within {wait}: the proposal {} expires unanswered (is the provider's node online?)",
             proposal.id()
         )),
     }
-    Ok(())
+    exit
 }
 
 pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
@@ -122,46 +227,113 @@ pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
 }
 
 pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
+    let mine = match (&args.key, args.mine) {
+        (Some(path), true) => Some(read_key_file(path)?.public()),
+        _ => None,
+    };
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
     let result = async {
-        let party = match &args.party {
-            Some(text) => Some(ids::key(&client, "--party", text).await?),
-            None => None,
+        let party = match (&args.party, mine) {
+            (_, Some(me)) => Some(me),
+            (Some(text), None) => Some(ids::key(&client, "--party", text).await?),
+            (None, None) => None,
         };
-        anyhow::Ok(client.agreements(party).await?)
+        let agreements = client.agreements(party).await?;
+        let t = now();
+        let mut statuses = Vec::with_capacity(agreements.len());
+        for a in &agreements {
+            let record = client
+                .agreement_record(a.proposal_id(), Duration::ZERO)
+                .await?;
+            statuses.push(record.status(t));
+        }
+        // A provider's view: what its offers have committed, and what is free.
+        let commitments = match mine {
+            Some(me) => client.commitments(me).await?,
+            None => Vec::new(),
+        };
+        anyhow::Ok((agreements, statuses, commitments))
     }
     .await;
     client.close().await;
-    let agreements = result?;
+    let (agreements, statuses, commitments) = result?;
     if args.json {
-        return output::json(&agreements.iter().map(agreement_json).collect::<Vec<_>>());
+        let listed: Vec<_> = agreements
+            .iter()
+            .zip(&statuses)
+            .map(|(a, s)| with_status(agreement_json(a), s))
+            .collect();
+        if !args.mine {
+            return output::json(&listed);
+        }
+        let offers: Vec<_> = commitments
+            .iter()
+            .map(|c| {
+                let o = c.offer.body();
+                json!({
+                    "offer_id": c.offer.id().to_string(),
+                    "offer_key": o.offer_key.as_str(),
+                    "capacity": o.capacity,
+                    "committed": c.committed,
+                    "free": c.free,
+                    "agreements": c.agreements.len(),
+                })
+            })
+            .collect();
+        return output::json(&json!({"agreements": listed, "offers": offers}));
     }
     if agreements.is_empty() {
         output::line("no agreements");
-        return Ok(());
-    }
-    let mut table = Table::new(&[
-        ("AGREEMENT", Align::Left),
-        ("CONSUMER", Align::Left),
-        ("PROVIDER", Align::Left),
-        ("VOLUME", Align::Right),
-        ("DURATION", Align::Left),
-        ("START", Align::Left),
-        ("TOTAL", Align::Right),
-    ]);
-    for a in &agreements {
-        let p = a.proposal().body();
-        table.row(vec![
-            a.proposal_id().fmt_short(),
-            p.consumer.fmt_short(),
-            p.provider.fmt_short(),
-            human::volume(p.volume, p.price.unit),
-            human::duration(p.duration_secs),
-            human::time(p.start),
-            human::amount(p.total, p.price.asset.as_str()),
+    } else {
+        let mut table = Table::new(&[
+            ("AGREEMENT", Align::Left),
+            ("CONSUMER", Align::Left),
+            ("PROVIDER", Align::Left),
+            ("VOLUME", Align::Right),
+            ("DURATION", Align::Left),
+            ("START", Align::Left),
+            ("TOTAL", Align::Right),
+            ("STATUS", Align::Left),
         ]);
+        for (a, status) in agreements.iter().zip(&statuses) {
+            let p = a.proposal().body();
+            table.row(vec![
+                a.proposal_id().fmt_short(),
+                p.consumer.fmt_short(),
+                p.provider.fmt_short(),
+                human::volume(p.volume, p.price.unit),
+                human::duration(p.duration_secs),
+                human::time(p.start),
+                human::amount(p.total, p.price.asset.as_str()),
+                status_text(status),
+            ]);
+        }
+        table.print();
     }
-    table.print();
+    for c in &commitments {
+        let o = c.offer.body();
+        output::line(format_args!(
+            "offer {}: {} committed of {}, {} free ({} active agreements)",
+            o.offer_key,
+            human::volume(c.committed, o.price.unit),
+            human::volume(o.capacity, o.price.unit),
+            human::volume(c.free, o.price.unit),
+            c.agreements
+                .iter()
+                .filter(|(_, s)| *s == AgreementStatus::Active)
+                .count()
+        ));
+    }
     Ok(())
+}
+
+/// An agreement's JSON with its status fields merged in.
+fn with_status(mut agreement: serde_json::Value, status: &AgreementStatus) -> serde_json::Value {
+    if let (Some(target), serde_json::Value::Object(fields)) =
+        (agreement.as_object_mut(), status_json(status))
+    {
+        target.extend(fields);
+    }
+    agreement
 }

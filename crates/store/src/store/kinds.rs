@@ -5,14 +5,15 @@
 //! new kind is a compile error here and nowhere else in the store.
 
 use flashback_types::{
-    Certificate, GcRule, Kind, Object, ObjectId, QosAttestation, Revocation, Signed, Timestamp,
+    Certificate, GcRule, Kind, Object, ObjectId, QosAttestation, Revocation, Signed, Termination,
+    Timestamp,
 };
 
 use super::open::Loading;
 use super::{Applied, Idx, State, Store, Tree, Tx};
 use crate::codec::cat;
 use crate::error::StoreError;
-use crate::summaries::{AgrMeta, AttMeta, CertMeta, EvMeta, RevMeta, Summaries, Table};
+use crate::summaries::{AgrMeta, AttMeta, CertMeta, EvMeta, RevMeta, Summaries, Table, TermMeta};
 
 /// Where the store keeps what it knows of a kind in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,7 @@ pub(super) enum Summarised {
     Certificates,
     Revocations,
     Evidence,
+    Terminations,
 }
 
 /// The store's one per-kind decision: where a kind lives in memory. Everything else (trees,
@@ -46,6 +48,9 @@ pub(super) const fn home(kind: Kind) -> Home {
         Kind::Certificate => Home::Summaries(Summarised::Certificates),
         Kind::Revocation => Home::Summaries(Summarised::Revocations),
         Kind::EquivocationEvidence => Home::Summaries(Summarised::Evidence),
+        // Capacity accounting reads terminations with every proposal a provider decides.
+        Kind::Termination => Home::Summaries(Summarised::Terminations),
+        Kind::AccessGrant => Home::Disk,
     }
 }
 
@@ -72,6 +77,7 @@ impl Summarised {
             Summarised::Certificates => &summaries.certs,
             Summarised::Revocations => &summaries.revocations,
             Summarised::Evidence => &summaries.evidence,
+            Summarised::Terminations => &summaries.terminations,
         }
     }
 
@@ -80,7 +86,10 @@ impl Summarised {
         match self {
             Summarised::Agreements => Some(Idx::AgreementOfferKey),
             Summarised::Evidence => Some(Idx::EvidenceOrigin),
-            Summarised::Attestations | Summarised::Certificates | Summarised::Revocations => None,
+            Summarised::Attestations
+            | Summarised::Certificates
+            | Summarised::Revocations
+            | Summarised::Terminations => None,
         }
     }
 
@@ -101,6 +110,9 @@ impl Summarised {
             }
             Summarised::Evidence => {
                 summaries.remove_evidence(id);
+            }
+            Summarised::Terminations => {
+                summaries.remove_termination(id);
             }
         }
     }
@@ -180,6 +192,16 @@ impl Store {
                 Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
             }
             Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
+            Object::Termination(t) => {
+                let add = |summaries: &mut Summaries, _: &mut Tx| {
+                    summaries.add_termination(TermMeta::of(t))
+                };
+                Ok(self.apply_summarised(st, tx, object, Summarised::Terminations, add))
+            }
+            Object::AccessGrant(g) => {
+                let idx = cat(&g.body().agreement.0, &g.id().0);
+                self.apply_on_disk(st, tx, object, Some((Idx::GrantsByAgreement, idx, &[])))
+            }
         }
     }
 
@@ -216,6 +238,11 @@ impl Store {
                 let t = Tree::Objects(Kind::Revocation);
                 let r: Signed<Revocation> = self.decode_stored(t, id, bytes)?;
                 st.summaries.add_revocation(*id, RevMeta::of(&r));
+            }
+            Summarised::Terminations => {
+                let t = Tree::Objects(Kind::Termination);
+                let term: Signed<Termination> = self.decode_stored(t, id, bytes)?;
+                st.summaries.add_termination(TermMeta::of(&term));
             }
             Summarised::Evidence => {
                 let ev = self.decode_evidence(id, bytes)?;

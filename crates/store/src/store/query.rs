@@ -4,9 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use flashback_types::{
-    Agreement, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer, OfferQuery,
-    PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision, SlaProposal,
-    Timestamp,
+    AccessGrant, Agreement, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer,
+    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision,
+    SlaProposal, Termination, Timestamp,
 };
 
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
@@ -467,8 +467,39 @@ impl Store {
         self.read_state().summaries.is_flagged(provider)
     }
 
+    /// Terminations naming `agreement` (the id of its proposal), by id: every one held, whoever
+    /// signed it ([`Termination::ends`] says which count).
+    pub fn terminations_of(
+        &self,
+        agreement: &ObjectId,
+    ) -> Result<Vec<Signed<Termination>>, StoreError> {
+        let ids = self.read_state().summaries.terminations_of(agreement);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(t) = self.load_signed(Tree::Objects(Kind::Termination), &id)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Access grants for `agreement` (the id of its proposal), by id.
+    pub fn grants_for(&self, agreement: &ObjectId) -> Result<Vec<Signed<AccessGrant>>, StoreError> {
+        let t = Tree::Index(Idx::GrantsByAgreement);
+        let mut out = Vec::new();
+        for item in self.tree(t).scan_prefix(agreement.0) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(t, &k[32..])?;
+            if let Some(g) = self.load_signed(Tree::Objects(Kind::AccessGrant), &id)? {
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+
     /// Sum of `volume` over agreements with `provider` on offer `offer_key` (any version of
-    /// it) whose service has not ended at `now`: the capacity already promised.
+    /// it) whose service has not ended at `now` and that no party terminated: the capacity
+    /// promised.
     pub fn accepted_volume(&self, provider: &PublicKey, offer_key: &str, now: Timestamp) -> u64 {
         self.read_state()
             .summaries

@@ -22,15 +22,17 @@ pub(super) enum Idx {
     Expiry = 12,
     EvidenceOrigin = 13,
     AgreementOfferKey = 14,
+    GrantsByAgreement = 15,
 }
 
 impl Idx {
-    const ALL: [Idx; 5] = [
+    const ALL: [Idx; 6] = [
         Idx::ProposalsByProvider,
         Idx::DecisionsByProposal,
         Idx::Expiry,
         Idx::EvidenceOrigin,
         Idx::AgreementOfferKey,
+        Idx::GrantsByAgreement,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl Idx {
             Idx::Expiry => "idx_expiry",
             Idx::EvidenceOrigin => "idx_evidence_origin",
             Idx::AgreementOfferKey => "idx_agreement_offer_key",
+            Idx::GrantsByAgreement => "idx_grants_by_agreement",
         }
     }
 

@@ -1,58 +1,70 @@
 //! The reference blob endpoint: a small HTTP store of blobs addressed by their blake3, served
-//! next to a full node so QoS probes measure a real data plane. Off by default
-//! (`blobs.enabled`); testnets turn it on.
+//! next to a full node so that consumers have a real data plane and QoS probes measure it. Off
+//! by default (`blobs.enabled`); testnets turn it on.
+//!
+//! Every blob request carries `Authorization: Bearer <token>`, the per-agreement token the
+//! provider's node sealed to the consumer in its access grant ([`crate::access`]). A token
+//! opens its agreement's **namespace** (the first agreement of a chain of renewals) for as
+//! long as the agreement runs; blobs of another namespace are out of its reach.
 //!
 //! | request | answer |
 //! |---|---|
-//! | `PUT /blobs/<blake3 hex>` | 201 stored, 200 already held; 400 when the body's blake3 is not the path; 413 over `max_blob_bytes`; 507 when `capacity_bytes` would be exceeded; 409 while the same blob is being uploaded |
-//! | `GET /blobs/<hex>` | 200 with the blob; with `Range: bytes=a-b` (or `a-`, `-n`) 206 and `Content-Range`; 416 when the range starts past the end; 404 unknown |
-//! | `DELETE /blobs/<hex>` | 204, or 404 unknown |
-//! | `GET /blobs` | `{"used_bytes": …, "capacity_bytes": …, "blobs": <count>}` |
+//! | no token, or not a live one | 401 with `WWW-Authenticate: Bearer` |
+//! | `PUT /blobs/<blake3 hex>` | 201 stored, 200 already held; 400 when the body's blake3 is not the path; 413 over `max_blob_bytes`; 507 when the agreement's volume or `capacity_bytes` would be exceeded; 409 while the same blob is being uploaded |
+//! | `GET /blobs/<hex>` | 200 with the blob; with `Range: bytes=a-b` (or `a-`, `-n`) 206 and `Content-Range`; 416 when the range starts past the end; 403 when the blob is another agreement's; 404 unknown |
+//! | `DELETE /blobs/<hex>` | 204; 403 another agreement's; 404 unknown |
+//! | `GET /blobs` with a token | the namespace: `{"used_bytes", "quota_bytes", "objects": [{"name", "size"}]}` |
+//! | `GET /blobs` without one | `{"used_bytes": …, "capacity_bytes": …, "blobs": <count>}` (all namespaces) |
 //!
-//! Blobs are files `<data_dir>/blobs/<hex>`, written to a temp file, fsynced and renamed, so a
-//! blob is either complete or absent after a crash; usage is recounted from the files at
-//! start. Every request is bounded: body size, body read time, requests in flight (more are
-//! answered 503 with `Retry-After`).
+//! Blobs are files `<data_dir>/blobs/<namespace hex>/<blake3 hex>`, written to a temp file,
+//! fsynced and renamed, so a blob is either complete or absent after a crash; usage is
+//! recounted from the files at start. Every request is bounded: body size, body read time,
+//! requests in flight (more are answered 503 with `Retry-After`).
 //!
 //! Fault knobs for testing the prober: `added_latency_ms` delays every answer; each GET of a
 //! stored blob fails with probability `failure_rate`, half of the time as 503 and half as a
 //! 200/206 whose body has one byte flipped (only a blake3 check notices). `seed` makes the draws
 //! reproducible.
 
+mod disk;
+mod range;
+
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use flashback_types::ObjectId;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{Access, BlobOwner};
 use crate::config::BlobConfig;
 use crate::{NodeError, blocking};
+use disk::{Key, parse_hash};
+use range::{Wanted, parse_range};
 
 /// Requests handled at once; more are answered 503 (bounds memory: each may hold a body).
 const MAX_IN_FLIGHT: usize = 32;
 /// Longest time to receive an upload's body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Prefix of temp files (never a valid blob name, removed at start).
-const TMP_PREFIX: &str = ".tmp-";
 
 /// Binds the blob endpoint, recounts the blobs under `dir`, and serves until `stop` is
-/// cancelled (the server task is tracked by `tasks`). Returns the endpoint's base URL,
-/// `http://<addr>` (loopback when bound to an unspecified address).
+/// cancelled (the server task is tracked by `tasks`), checking tokens with `access`. Returns
+/// the endpoint's base URL, `http://<addr>` (loopback when bound to an unspecified address).
 pub(crate) async fn serve(
     config: BlobConfig,
     dir: PathBuf,
+    access: Arc<Access>,
     stop: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<String, NodeError> {
@@ -70,7 +82,7 @@ pub(crate) async fn serve(
         .map_err(|_| invalid("blobs.max_blob_bytes is too large for this machine".into()))?;
 
     let scan_dir = dir.clone();
-    let (entries, used) = blocking(move || scan(&scan_dir)).await?;
+    let stored = blocking(move || disk::scan(&scan_dir)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| NodeError::Io {
@@ -87,7 +99,12 @@ pub(crate) async fn serve(
         path: dir.clone(),
         source,
     })?;
-    tracing::info!(%bound, blobs = entries.len(), used, "blob endpoint listening");
+    let mut ledger = Ledger::default();
+    for (key, size) in stored {
+        ledger.add(key, size);
+        ledger.entries.insert(key, Entry::Stored(size));
+    }
+    tracing::info!(%bound, blobs = ledger.entries.len(), used = ledger.used, "blob endpoint listening");
 
     let rng = match config.seed {
         Some(seed) => StdRng::seed_from_u64(seed),
@@ -95,20 +112,18 @@ pub(crate) async fn serve(
     };
     let blobs = Arc::new(Blobs {
         dir,
+        access,
         capacity: config.capacity_bytes,
         max_blob,
         latency: Duration::from_millis(config.added_latency_ms),
         failure_rate: config.failure_rate,
         rng: Mutex::new(rng),
-        state: Mutex::new(Ledger { used, entries }),
+        state: Mutex::new(ledger),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     });
     let app = axum::Router::new()
         .route("/blobs", get(usage))
-        .route(
-            "/blobs/{hash}",
-            get(get_blob).put(put_blob).delete(delete_blob),
-        )
+        .route("/blobs/{hash}", get(blob).put(blob).delete(blob))
         // `put_blob` reads the body itself (with a timeout) under the same limit; the layer
         // keeps any other extractor bounded too.
         .layer(DefaultBodyLimit::max(max_blob))
@@ -135,6 +150,7 @@ pub(crate) async fn serve(
 
 struct Blobs {
     dir: PathBuf,
+    access: Arc<Access>,
     capacity: u64,
     max_blob: usize,
     latency: Duration,
@@ -144,11 +160,51 @@ struct Blobs {
     in_flight: Arc<Semaphore>,
 }
 
-/// Sizes of the blobs held and being written; `used` counts both, so concurrent uploads can
-/// never overcommit the capacity.
+/// Sizes of the blobs held and being written, in all and per namespace; the sums count both,
+/// so concurrent uploads can never overcommit the capacity or an agreement's volume.
+#[derive(Default)]
 struct Ledger {
     used: u64,
-    entries: HashMap<blake3::Hash, Entry>,
+    used_by: HashMap<ObjectId, u64>,
+    /// How many namespaces hold each blob name (to tell "another's" from "unknown").
+    holders: HashMap<blake3::Hash, u32>,
+    entries: HashMap<Key, Entry>,
+}
+
+impl Ledger {
+    fn add(&mut self, (namespace, hash): Key, size: u64) {
+        self.used = self.used.saturating_add(size);
+        *self.used_by.entry(namespace).or_default() += size;
+        *self.holders.entry(hash).or_default() += 1;
+    }
+
+    fn remove(&mut self, (namespace, hash): Key, size: u64) {
+        self.used = self.used.saturating_sub(size);
+        if let Some(used) = self.used_by.get_mut(&namespace) {
+            *used = used.saturating_sub(size);
+            if *used == 0 {
+                self.used_by.remove(&namespace);
+            }
+        }
+        if let Some(n) = self.holders.get_mut(&hash) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.holders.remove(&hash);
+            }
+        }
+    }
+
+    /// The answer for a blob the caller's namespace does not hold.
+    fn not_yours(&self, hash: &blake3::Hash) -> Response {
+        if self.holders.contains_key(hash) {
+            plain(
+                StatusCode::FORBIDDEN,
+                "this blob belongs to another agreement",
+            )
+        } else {
+            plain(StatusCode::NOT_FOUND, "no such blob")
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -170,10 +226,6 @@ impl Blobs {
         // The ledger holds plain numbers that are consistent after every statement: a panic
         // elsewhere cannot leave it half-updated, so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn path(&self, hash: &blake3::Hash) -> PathBuf {
-        self.dir.join(hash.to_hex().as_str())
     }
 
     fn draw_fault(&self, len: usize) -> Fault {
@@ -206,44 +258,54 @@ impl Blobs {
         }
         Ok(permit)
     }
-}
 
-/// Recounts the blobs in `dir` (creating it), removing temp files left by a crash.
-fn scan(dir: &Path) -> Result<(HashMap<blake3::Hash, Entry>, u64), NodeError> {
-    let io = |source| NodeError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut entries = HashMap::new();
-    let mut used = 0u64;
-    for item in std::fs::read_dir(dir).map_err(io)? {
-        let item = item.map_err(io)?;
-        let name = item.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with(TMP_PREFIX) {
-            let _ = std::fs::remove_file(item.path());
-            continue;
-        }
-        let Some(hash) = parse_hash(name) else {
-            continue;
+    /// Admits a request on blob `name`: an in-flight slot, the namespace its token opens and
+    /// the blob's hash, or the answer that refuses it.
+    async fn request(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, BlobOwner, blake3::Hash), Response> {
+        let permit = self.admit().await?;
+        let owner = self.owner(headers)?;
+        let hash = parse_hash(name).ok_or_else(bad_name)?;
+        Ok((permit, owner, hash))
+    }
+
+    /// The namespace the request's bearer token opens, or the 401 to answer.
+    // The refusal is the answer itself, built once for a refused request: no gain in boxing.
+    #[allow(clippy::result_large_err)]
+    fn owner(&self, headers: &HeaderMap) -> Result<BlobOwner, Response> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token else {
+            return Err(unauthorized(
+                "Bearer realm=\"flashback_blob\"",
+                "a blob request needs the agreement's token: Authorization: Bearer <token> \
+                 (see `flashback sla access`)",
+            ));
         };
-        let meta = item.metadata().map_err(io)?;
-        if meta.is_file() {
-            used = used.saturating_add(meta.len());
-            entries.insert(hash, Entry::Stored(meta.len()));
-        }
+        self.access
+            .blob_owner(token, flashback_types::clock::now())
+            .ok_or_else(|| {
+                unauthorized(
+                    "Bearer realm=\"flashback_blob\", error=\"invalid_token\"",
+                    "this token opens no live agreement (unknown, revoked or expired)",
+                )
+            })
     }
-    Ok((entries, used))
 }
 
-/// A blob name: exactly 64 lowercase hex characters (the file name is always re-derived from
-/// the parsed hash, so no path can escape the blob dir).
-fn parse_hash(s: &str) -> Option<blake3::Hash> {
-    if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    blake3::Hash::from_hex(s).ok()
+fn unauthorized(challenge: &'static str, message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        format!("{message}\n"),
+    )
+        .into_response()
 }
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response {
@@ -259,6 +321,13 @@ fn bad_name() -> Response {
     )
 }
 
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 #[derive(serde::Serialize)]
 struct Usage {
     used_bytes: u64,
@@ -266,11 +335,51 @@ struct Usage {
     blobs: usize,
 }
 
-async fn usage(State(blobs): State<Arc<Blobs>>) -> Response {
+#[derive(serde::Serialize)]
+struct Listing {
+    used_bytes: u64,
+    quota_bytes: u64,
+    objects: Vec<Listed>,
+}
+
+#[derive(serde::Serialize)]
+struct Listed {
+    name: String,
+    size: u64,
+}
+
+async fn usage(State(blobs): State<Arc<Blobs>>, headers: HeaderMap) -> Response {
     let _permit = match blobs.admit().await {
         Ok(p) => p,
         Err(busy) => return busy,
     };
+    if headers.contains_key(header::AUTHORIZATION) {
+        let owner = match blobs.owner(&headers) {
+            Ok(owner) => owner,
+            Err(refused) => return refused,
+        };
+        let listing = {
+            let ledger = blobs.ledger();
+            let mut objects: Vec<Listed> = ledger
+                .entries
+                .iter()
+                .filter_map(|((ns, hash), e)| match e {
+                    Entry::Stored(size) if *ns == owner.namespace => Some(Listed {
+                        name: hash.to_hex().to_string(),
+                        size: *size,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            objects.sort_by(|a, b| a.name.cmp(&b.name));
+            Listing {
+                used_bytes: ledger.used_by.get(&owner.namespace).copied().unwrap_or(0),
+                quota_bytes: owner.quota,
+                objects,
+            }
+        };
+        return json(&listing);
+    }
     let usage = {
         let ledger = blobs.ledger();
         Usage {
@@ -283,24 +392,31 @@ async fn usage(State(blobs): State<Arc<Blobs>>) -> Response {
                 .count(),
         }
     };
-    match serde_json::to_string(&usage) {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    json(&usage)
+}
+
+/// A request on one blob: admitted once (an in-flight slot, the namespace its token opens,
+/// the name), then served by its method.
+async fn blob(
+    method: Method,
+    State(blobs): State<Arc<Blobs>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (_permit, owner, hash) = match blobs.request(&headers, &name).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    match method {
+        Method::PUT => put_blob(&blobs, owner, hash, body).await,
+        Method::DELETE => delete_blob(&blobs, (owner.namespace, hash)).await,
+        // GET, and the HEAD axum routes with it.
+        _ => get_blob(&blobs, (owner.namespace, hash), &headers).await,
     }
 }
 
-async fn put_blob(
-    State(blobs): State<Arc<Blobs>>,
-    UrlPath(name): UrlPath<String>,
-    body: Body,
-) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
-    };
+async fn put_blob(blobs: &Blobs, owner: BlobOwner, hash: blake3::Hash, body: Body) -> Response {
     let data = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, blobs.max_blob))
         .await
     {
@@ -323,14 +439,28 @@ async fn put_blob(
         );
     }
     let size = data.len() as u64;
+    let key = (owner.namespace, hash);
     {
         let mut ledger = blobs.ledger();
-        match ledger.entries.get(&hash) {
+        match ledger.entries.get(&key) {
             Some(Entry::Stored(_)) => return plain(StatusCode::OK, "already stored"),
             Some(Entry::Writing) => {
                 return plain(StatusCode::CONFLICT, "the same blob is being uploaded");
             }
             None => {}
+        }
+        let mine = ledger.used_by.get(&owner.namespace).copied().unwrap_or(0);
+        if mine
+            .checked_add(size)
+            .is_none_or(|total| total > owner.quota)
+        {
+            return plain(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "no room in this agreement: {mine} of {} bytes used",
+                    owner.quota
+                ),
+            );
         }
         let fits = ledger
             .used
@@ -342,22 +472,22 @@ async fn put_blob(
                 format!("no room: {} of {} bytes used", ledger.used, blobs.capacity),
             );
         }
-        ledger.used += size;
-        ledger.entries.insert(hash, Entry::Writing);
+        ledger.add(key, size);
+        ledger.entries.insert(key, Entry::Writing);
     }
-    let (dir, path) = (blobs.dir.clone(), blobs.path(&hash));
-    let written = tokio::task::spawn_blocking(move || write_durably(&dir, &path, &data))
+    let path = disk::path(&blobs.dir, &key);
+    let written = tokio::task::spawn_blocking(move || disk::write_durably(&path, &data))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     let mut ledger = blobs.ledger();
     match written {
         Ok(()) => {
-            ledger.entries.insert(hash, Entry::Stored(size));
+            ledger.entries.insert(key, Entry::Stored(size));
             plain(StatusCode::CREATED, "stored")
         }
         Err(e) => {
-            ledger.entries.remove(&hash);
-            ledger.used = ledger.used.saturating_sub(size);
+            ledger.entries.remove(&key);
+            ledger.remove(key, size);
             tracing::warn!(error = %e, "could not store a blob");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -367,98 +497,14 @@ async fn put_blob(
     }
 }
 
-/// Writes a temp file, fsyncs it, renames it into place and fsyncs the directory, so the blob
-/// is complete or absent after a crash.
-fn write_durably(dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let nonce: u64 = rand::random();
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
-    let tmp = dir.join(format!("{TMP_PREFIX}{name}-{nonce:016x}"));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A parsed `Range` header against a blob of `size` bytes.
-#[derive(Debug, PartialEq, Eq)]
-enum Wanted {
-    /// No (usable) range: the whole blob.
-    All,
-    /// Bytes `start..=end`.
-    Part(u64, u64),
-    /// A well-formed range that starts past the end.
-    Unsatisfiable,
-}
-
-/// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range. Anything else (other units,
-/// several ranges, garbage) is ignored and the whole blob is served, as RFC 9110 allows.
-fn parse_range(value: Option<&HeaderValue>, size: u64) -> Wanted {
-    let Some(spec) = value
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("bytes="))
-    else {
-        return Wanted::All;
-    };
-    if spec.contains(',') {
-        return Wanted::All;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return Wanted::All;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let number = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            None
-        } else {
-            s.parse().ok()
+async fn get_blob(blobs: &Blobs, key: Key, headers: &HeaderMap) -> Response {
+    let hash = key.1;
+    let size = {
+        let ledger = blobs.ledger();
+        match ledger.entries.get(&key) {
+            Some(Entry::Stored(size)) => *size,
+            _ => return ledger.not_yours(&hash),
         }
-    };
-    match (first.is_empty(), last.is_empty()) {
-        // `-n`: the last n bytes.
-        (true, false) => match number(last) {
-            Some(0) => Wanted::Unsatisfiable,
-            Some(_) if size == 0 => Wanted::Unsatisfiable,
-            Some(n) => Wanted::Part(size.saturating_sub(n), size - 1),
-            None => Wanted::All,
-        },
-        // `a-`: from a to the end.
-        (false, true) => match number(first) {
-            Some(a) if a >= size => Wanted::Unsatisfiable,
-            Some(a) => Wanted::Part(a, size - 1),
-            None => Wanted::All,
-        },
-        (false, false) => match (number(first), number(last)) {
-            (Some(a), Some(b)) if a > b => Wanted::All,
-            (Some(a), Some(_)) if a >= size => Wanted::Unsatisfiable,
-            (Some(a), Some(b)) => Wanted::Part(a, b.min(size - 1)),
-            _ => Wanted::All,
-        },
-        (true, true) => Wanted::All,
-    }
-}
-
-async fn get_blob(
-    State(blobs): State<Arc<Blobs>>,
-    UrlPath(name): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
-    };
-    let size = match blobs.ledger().entries.get(&hash) {
-        Some(Entry::Stored(size)) => *size,
-        _ => return plain(StatusCode::NOT_FOUND, "no such blob"),
     };
     let (start, end, partial) = match parse_range(headers.get(header::RANGE), size) {
         Wanted::Unsatisfiable => {
@@ -480,8 +526,8 @@ async fn get_blob(
     if fault == Fault::Unavailable {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "injected failure");
     }
-    let path = blobs.path(&hash);
-    let read = tokio::task::spawn_blocking(move || read_range(&path, start, len_usize))
+    let path = disk::path(&blobs.dir, &key);
+    let read = tokio::task::spawn_blocking(move || disk::read_range(&path, start, len_usize))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     let mut data = match read {
@@ -525,36 +571,22 @@ async fn get_blob(
     }
 }
 
-fn read_range(path: &Path, start: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(start))?;
-    let mut data = vec![0u8; len];
-    file.read_exact(&mut data)?;
-    Ok(data)
-}
-
-async fn delete_blob(State(blobs): State<Arc<Blobs>>, UrlPath(name): UrlPath<String>) -> Response {
-    let _permit = match blobs.admit().await {
-        Ok(p) => p,
-        Err(busy) => return busy,
-    };
-    let Some(hash) = parse_hash(&name) else {
-        return bad_name();
-    };
+async fn delete_blob(blobs: &Blobs, key: Key) -> Response {
+    let hash = key.1;
     {
         let mut ledger = blobs.ledger();
-        match ledger.entries.get(&hash).copied() {
+        match ledger.entries.get(&key).copied() {
             Some(Entry::Stored(size)) => {
-                ledger.entries.remove(&hash);
-                ledger.used = ledger.used.saturating_sub(size);
+                ledger.entries.remove(&key);
+                ledger.remove(key, size);
             }
             Some(Entry::Writing) => {
                 return plain(StatusCode::CONFLICT, "the blob is being uploaded");
             }
-            None => return plain(StatusCode::NOT_FOUND, "no such blob"),
+            None => return ledger.not_yours(&hash),
         }
     }
-    let path = blobs.path(&hash);
+    let path = disk::path(&blobs.dir, &key);
     let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(path))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
@@ -571,48 +603,5 @@ async fn delete_blob(State(blobs): State<Arc<Blobs>>, UrlPath(name): UrlPath<Str
                 "could not delete the blob",
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn range(v: &str, size: u64) -> Wanted {
-        parse_range(Some(&HeaderValue::from_str(v).expect("header")), size)
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range(None, 10), Wanted::All);
-        assert_eq!(range("bytes=0-0", 10), Wanted::Part(0, 0));
-        assert_eq!(range("bytes=2-5", 10), Wanted::Part(2, 5));
-        assert_eq!(range("bytes=2-50", 10), Wanted::Part(2, 9));
-        assert_eq!(range("bytes=7-", 10), Wanted::Part(7, 9));
-        assert_eq!(range("bytes=-3", 10), Wanted::Part(7, 9));
-        assert_eq!(range("bytes=-30", 10), Wanted::Part(0, 9));
-        assert_eq!(range("bytes=10-", 10), Wanted::Unsatisfiable);
-        assert_eq!(range("bytes=10-20", 10), Wanted::Unsatisfiable);
-        assert_eq!(range("bytes=-0", 10), Wanted::Unsatisfiable);
-        assert_eq!(range("bytes=0-", 0), Wanted::Unsatisfiable);
-        assert_eq!(range("bytes=-5", 0), Wanted::Unsatisfiable);
-        // Ignored: served whole.
-        assert_eq!(range("bytes=5-2", 10), Wanted::All);
-        assert_eq!(range("bytes=0-1,3-4", 10), Wanted::All);
-        assert_eq!(range("items=0-1", 10), Wanted::All);
-        assert_eq!(range("bytes=x-1", 10), Wanted::All);
-        assert_eq!(range("bytes=+1-2", 10), Wanted::All);
-        assert_eq!(range("bytes=-", 10), Wanted::All);
-        assert_eq!(range("bytes=99999999999999999999999-", 10), Wanted::All);
-    }
-
-    #[test]
-    fn names() {
-        let h = blake3::hash(b"x");
-        assert_eq!(parse_hash(h.to_hex().as_str()), Some(h));
-        assert_eq!(parse_hash(&h.to_hex().as_str().to_uppercase()), None);
-        assert_eq!(parse_hash("../etc/passwd"), None);
-        assert_eq!(parse_hash(""), None);
-        assert_eq!(parse_hash(&"a".repeat(63)), None);
     }
 }
