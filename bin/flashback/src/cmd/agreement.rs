@@ -10,7 +10,7 @@ use flashback_types::keyfile::{self, Existing};
 use flashback_types::{Hash32, ObjectId};
 use serde_json::json;
 
-use crate::cli::{SlaAccessArgs, SlaIdArgs, SlaRenewArgs, SlaTerminateArgs};
+use crate::cli_sla::{SlaAccessArgs, SlaIdArgs, SlaRenewArgs, SlaTerminateArgs};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::cmd::sla::propose_and_report;
@@ -190,10 +190,16 @@ pub(crate) async fn renew(args: SlaRenewArgs) -> anyhow::Result<()> {
         .map(|d| parse_duration("--duration", d))
         .transpose()?;
     let typed = args.duration.as_deref();
-    propose_and_report(&args.node, &args.wait, typed, args.json, async |client, wait| {
-        Ok(client
-            .renew(&key, id, duration, wait.max(Duration::from_secs(60)))
-            .await?)
-    })
+    propose_and_report(
+        &args.node,
+        &args.wait,
+        typed,
+        args.json,
+        async |client, wait| {
+            Ok(client
+                .renew(&key, id, duration, wait.max(Duration::from_secs(60)))
+                .await?)
+        },
+    )
     .await
 }

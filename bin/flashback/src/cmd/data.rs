@@ -10,7 +10,7 @@ use flashback_client::data::{Plane, Progress};
 use flashback_client::{Client, parse_duration};
 use serde_json::json;
 
-use crate::cli::{DataArgs, DataGetArgs, DataPutArgs, DataRmArgs};
+use crate::cli_sla::{DataArgs, DataGetArgs, DataPutArgs, DataRmArgs};
 use crate::cmd::agreement::parse_id;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;

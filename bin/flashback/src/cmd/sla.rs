@@ -11,7 +11,8 @@ use flashback_types::{
 };
 use serde_json::json;
 
-use crate::cli::{NodeAddr, ProposeArgs, SlaListArgs};
+use crate::cli::NodeAddr;
+use crate::cli_sla::{ProposeArgs, SlaListArgs};
 use crate::cmd::Exit;
 use crate::cmd::agreement::{status_json, status_text};
 use crate::cmd::ids;
