@@ -480,9 +480,13 @@ pub(crate) struct QueryArgs {
     /// Offer declares this jurisdiction (repeatable: any of them).
     #[arg(long = "jurisdiction", value_name = "CODE")]
     pub(crate) jurisdictions: Vec<String>,
-    /// Provider reputation at least this (0.0 to 1.0).
+    /// Provider reputation at least this (0.0 to 1.0). Unrated providers (too little counted
+    /// evidence for a score) are left out unless --include-unrated.
     #[arg(long, value_name = "SCORE")]
     pub(crate) min_reputation: Option<f64>,
+    /// With --min-reputation: keep unrated providers too. A reputation sort lists them last.
+    #[arg(long)]
+    pub(crate) include_unrated: bool,
     /// Only this provider's offers.
     #[arg(long, value_name = "KEY")]
     pub(crate) provider: Option<String>,

@@ -363,8 +363,11 @@ fn certified_by_needs_a_valid_unrevoked_certificate() {
 
 #[test]
 fn min_reputation_and_reputation_sort() {
-    let m = market(with_rates());
     let (p2, consumer) = (key(2), key(60));
+    // The consumer is the node's own key: its measurement rates p2.
+    let mut config = with_rates();
+    config.reputation.own_keys = vec![consumer.public()];
+    let m = market(config);
     let a = agreement(&consumer, &p2, &m.o["o4"], NOW - 10 * DAY, 40 * DAY, GIB);
     let att = attestation(
         &consumer,
@@ -377,18 +380,25 @@ fn min_reputation_and_reputation_sort() {
         50,
     );
     m.store.apply_batch(&[a.into(), att.into()], NOW).unwrap();
-    assert!(m.store.reputation(&p2.public(), NOW).score > 0.9);
+    assert!(m.store.reputation(&p2.public(), NOW).score.unwrap() > 0.9);
+    assert_eq!(m.store.reputation(&key(1).public(), NOW).score, None);
     let min = OfferQuery {
         min_reputation_bp: Some(6000),
         ..q()
     };
     assert_eq!(m.sorted_names(min), ["o3", "o4"]);
+    // Unrated is not average: no floor lets them through unless asked.
     let min = OfferQuery {
-        min_reputation_bp: Some(5000),
+        min_reputation_bp: Some(0),
         ..q()
     };
-    assert_eq!(m.names(min).len(), 6);
-    // Reputation sort: p2's offers first (by id), then everyone at the prior, by id.
+    assert_eq!(m.sorted_names(min.clone()), ["o3", "o4"]);
+    let with_unrated = OfferQuery {
+        include_unrated: true,
+        ..min
+    };
+    assert_eq!(m.names(with_unrated).len(), 6);
+    // Reputation sort: p2's offers first (by id), then the unrated, by id.
     let names = m.names(OfferQuery {
         sort: SortKey::Reputation,
         ..q()

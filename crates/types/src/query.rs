@@ -18,7 +18,7 @@ pub enum SortKey {
     /// Cheapest first (compared through the rate table; offers without a rate come last).
     #[default]
     Price,
-    /// Highest reputation first.
+    /// Highest reputation first; unrated providers last.
     Reputation,
     /// Largest capacity first.
     Capacity,
@@ -53,6 +53,8 @@ pub struct OfferQuery {
     /// Offers declaring at least one of these jurisdictions (empty = any).
     pub jurisdictions: BoundedVec<ShortText, 16>,
     /// Provider reputation score at least this (0.0 ..= 1.0, scaled by 10 000: 7500 = 0.75).
+    /// Unrated providers (no score: not enough counted evidence) are left out unless
+    /// `include_unrated`.
     pub min_reputation_bp: Option<u16>,
     /// Only this provider's offers.
     pub provider: Option<PublicKey>,
@@ -64,6 +66,9 @@ pub struct OfferQuery {
     pub limit: u32,
     /// Continue after this cursor (from the previous page).
     pub cursor: Option<Cursor>,
+    /// With `min_reputation_bp`: keep unrated providers too (they have no score to compare).
+    /// A reputation sort puts them last either way.
+    pub include_unrated: bool,
 }
 
 impl OfferQuery {

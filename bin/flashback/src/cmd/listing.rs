@@ -92,6 +92,7 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         min_reputation_bp,
         provider: key("--provider", &args.provider)?,
         include_withdrawn: args.include_withdrawn,
+        include_unrated: args.include_unrated,
         sort,
         limit: args.limit,
         cursor: None,

@@ -140,12 +140,12 @@ impl Report {
 
         let _ = writeln!(
             s,
-            "\n## Reputation\n\n| provider | node | flaky | failure rate | added ms | price | regions | agreements | counted | probes ok | score | beta mean | compliance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "\n## Reputation\n\n| provider | node | flaky | failure rate | added ms | price | regions | agreements | counted | probes ok | evidence | score | beta mean | compliance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for row in &self.reputation {
             let _ = writeln!(
                 s,
-                "| `{}…` | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}/{} | {:.3} | {:.3} | {:.3} |",
+                "| `{}…` | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}/{} | {:.2} | {} | {:.3} | {:.3} |",
                 short(&row.provider),
                 row.node,
                 if row.flaky { "yes" } else { "no" },
@@ -157,7 +157,9 @@ impl Report {
                 row.counted,
                 row.successes,
                 row.probes,
-                row.score,
+                row.evidence,
+                row.score
+                    .map_or_else(|| "unrated".to_owned(), |s| format!("{s:.3}")),
                 row.beta_mean,
                 row.compliance
             );

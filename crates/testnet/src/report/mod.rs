@@ -237,8 +237,11 @@ pub struct ReputationRow {
     pub probes: u64,
     /// Successful probes in counted attestations.
     pub successes: u64,
-    /// Reputation score, 0 to 1.
-    pub score: f64,
+    /// Reputation score, 0 to 1; `None` when the node rates the provider "unrated" (too little
+    /// counted evidence).
+    pub score: Option<f64>,
+    /// Counted evidence behind the score (one anchored attester weighs 1).
+    pub evidence: f64,
     /// Beta mean.
     pub beta_mean: f64,
     /// SLA compliance.
