@@ -377,7 +377,7 @@ fn explain_one(
     let evidence = weighed.evidence.get(subject).copied().unwrap_or_default();
     let rated = evidence.total > 0 && evidence.total >= limits(params).rated_at;
     let score =
-        rated.then(|| params.beta_weight * beta_mean + (1.0 - params.beta_weight) * compliance);
+        rated.then_some(params.beta_weight * beta_mean + (1.0 - params.beta_weight) * compliance);
     Explanation {
         provider: *subject,
         now,
