@@ -25,6 +25,7 @@ mod audit;
 mod certify;
 mod certs;
 mod compliance;
+mod crosscheck;
 pub mod http;
 pub mod probe;
 pub mod recommend;
@@ -45,10 +46,11 @@ use flashback_types::{
 };
 use tokio::sync::mpsc;
 
-pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use audit::VerifiedProviderReport;
 pub use certify::Certify;
 pub use certs::{CertifiedPage, Register, TrustSource, VerifiedCertPage};
 pub use compliance::{ComplianceReport, DocumentCheck, DocumentOutcome, VERIFIED_PLACE_CLAIMS};
+pub use crosscheck::{CrossCheck, Gap, GapKind, MAX_CHECK_OFFERS, MAX_DRILL_PROVIDERS, NodeView};
 pub use recommend::Feed;
 pub use sla::Terms;
 pub use spec::{
@@ -160,6 +162,9 @@ impl Default for ClientConfig {
 pub struct Client {
     net: NetHandle,
     nodes: Vec<PeerId>,
+    /// The order in which single-node reads ask: as given, until a cross-check finds a node
+    /// withholding and moves it to the back.
+    order: std::sync::Mutex<Vec<PeerId>>,
     config: ClientConfig,
 }
 
@@ -259,20 +264,35 @@ impl Client {
         }
         // Keep draining events so the network never blocks on us.
         tokio::spawn(drain(events));
+        let nodes: Vec<PeerId> = targets.into_iter().map(|(_, _, p)| p).collect();
         Ok(Self {
             net,
-            nodes: targets.into_iter().map(|(_, _, p)| p).collect(),
+            order: std::sync::Mutex::new(nodes.clone()),
+            nodes,
             config,
         })
     }
 
-    /// The nodes this client talks to.
+    /// The nodes this client talks to, as given.
     pub fn nodes(&self) -> &[PeerId] {
         &self.nodes
     }
 
+    /// The node single-node reads go to: the first one given, unless a
+    /// [`cross_check`](Client::cross_check) found it withholding and another did not.
+    pub fn preferred_node(&self) -> PeerId {
+        self.first()
+    }
+
+    fn order(&self) -> std::sync::MutexGuard<'_, Vec<PeerId>> {
+        // The order is a plain list: a panic elsewhere cannot leave it half-written.
+        self.order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn first(&self) -> PeerId {
-        self.nodes[0]
+        self.order().first().copied().unwrap_or(self.nodes[0])
     }
 
     async fn query_node(
