@@ -40,6 +40,7 @@ mod plot;
 mod report;
 mod run;
 mod scenario;
+mod withhold;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use report::{
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
 };
+pub use withhold::Withholder;
 
 /// Names of the files written into the output dir.
 pub mod files {
