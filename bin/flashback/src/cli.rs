@@ -502,6 +502,19 @@ pub(crate) struct QueryArgs {
     /// Print JSON (an array of offers with id, provider, offer_key, seq and every field).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also ask N other nodes and compare (withholding detection): listing digests first,
+    /// then the offers of every provider that differs; names a node that left offers out or
+    /// serves an old listing, and shows the answer of a node that did not. The other nodes
+    /// are the --with ones, then peers the local node knows (its peers.json).
+    #[arg(long, value_name = "N")]
+    pub(crate) cross_check: Option<usize>,
+    /// A node to cross-check against (repeatable).
+    #[arg(long = "with", value_name = "MADDR", requires = "cross_check")]
+    pub(crate) with: Vec<String>,
+    /// With --cross-check: a difference on an offer signed less than this long ago may still
+    /// be propagating, so it is shown but not held against the node.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub(crate) grace: String,
 }
 
 #[derive(Debug, Subcommand)]

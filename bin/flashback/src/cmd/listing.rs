@@ -9,6 +9,7 @@ use flashback_types::{
 };
 
 use crate::cli::QueryArgs;
+use crate::cmd::cross_check;
 use crate::cmd::node::node_addr;
 use crate::{human, output};
 
@@ -152,10 +153,18 @@ fn human_row(o: &Signed<Offer>) -> String {
 pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let query = build_query(&args)?;
     let addr = node_addr(&args.node)?;
-    let client = Client::connect(&[addr]).await?;
-    let result = client.certified_offers(&query).await;
+    let mut addrs = vec![addr.clone()];
+    addrs.extend(cross_check::others(&args, &addr)?);
+    let client = Client::connect(&addrs).await?;
+    // A cross-check first, so that the answer shown comes from a node that did not withhold.
+    let result = async {
+        let check = cross_check::run(&client, &args, &query).await?;
+        anyhow::Ok((check, client.certified_offers(&query).await?))
+    }
+    .await;
+    let shown = client.preferred_node().to_string();
     client.close().await;
-    let certified = result?;
+    let (check, certified) = result?;
     if !certified.dropped.is_empty() {
         output::warn(format_args!(
             "{} offer(s) left out: the node's certificates say their providers no longer hold              the claims asked for",
@@ -178,7 +187,13 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
             item["certified"] = held(offer).into();
             items.push(item);
         }
-        output::json(&items)
+        match &check {
+            Some(check) => output::json(&serde_json::json!({
+                "offers": items,
+                "cross_check": cross_check::to_json(check, &shown),
+            })),
+            None => output::json(&items),
+        }
     } else {
         if page.offers.is_empty() {
             output::line("no offers match");
@@ -200,6 +215,9 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
                 "(more: raise --limit, up to {})",
                 flashback_types::MAX_QUERY_LIMIT
             ));
+        }
+        if let Some(check) = &check {
+            cross_check::print(check, &shown);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 mod cert;
 mod compliance;
+mod cross_check;
 mod keys;
 mod listing;
 mod node;
