@@ -48,10 +48,11 @@ use std::sync::Arc;
 pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
-    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo,
+    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo, WithholdReport,
 };
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
+    WithholdSpec,
 };
 pub use withhold::Withholder;
 

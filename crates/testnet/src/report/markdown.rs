@@ -236,6 +236,38 @@ impl Report {
                 f.honest_delivered_everywhere
             );
         }
+        if let Some(w) = &self.withholding {
+            let gaps: Vec<String> = w.gaps.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            let _ = writeln!(
+                s,
+                "\n## Withholding\n\nA withholding node (`{}`) answered from {}'s listing \
+                 without the offers of provider `{}…` ({} listed by {}). A light client \
+                 cross-checked it with {}: listing digests {}; differences: {}; {} held \
+                 against a node. Named as withholding: {}.{}",
+                w.withholder,
+                w.relays,
+                short(&w.victim),
+                w.victim_offers,
+                w.honest,
+                w.honest,
+                if w.digests_agree { "agree" } else { "differ" },
+                if gaps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    gaps.join(", ")
+                },
+                w.held,
+                if w.named.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    w.named.join(", ")
+                },
+                w.error
+                    .as_ref()
+                    .map(|e| format!(" The check could not run: {e}."))
+                    .unwrap_or_default()
+            );
+        }
 
         let _ = writeln!(
             s,

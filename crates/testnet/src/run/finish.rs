@@ -336,6 +336,28 @@ pub(super) fn finish(
             ),
         ));
     }
+    if let Some(w) = &played.withholding {
+        let only_it = w.named == ["withholder"];
+        checks.push(check(
+            "withholding node named by a cross-check",
+            w.error.is_none() && only_it && w.victim_offers > 0,
+            match &w.error {
+                Some(e) => format!("the cross-check could not run: {e}"),
+                None => format!(
+                    "named: {}; {} difference(s) held against a node, {:?}; the honest node \
+                     lists {} offer(s) of the provider withheld",
+                    if w.named.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        w.named.join(", ")
+                    },
+                    w.held,
+                    w.gaps,
+                    w.victim_offers
+                ),
+            },
+        ));
+    }
     checks.push(check(
         "no node process left running",
         left_running.is_empty(),
@@ -361,6 +383,7 @@ pub(super) fn finish(
         churn: played.events.churn,
         partition: played.events.partition,
         flood,
+        withholding: played.withholding,
         processes: Processes {
             started: ctx.nodes() + restarts as usize,
             forced_kills: forced,
