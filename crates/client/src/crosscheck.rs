@@ -29,7 +29,7 @@ use flashback_net::{PeerId, Protocol};
 use flashback_types::clock::now;
 use flashback_types::protocol::MAX_OBJECTS;
 use flashback_types::wire::{
-    QueryRequest, QueryResponse, SyncRequest, SyncResponse, decode_response, encode_message,
+    QueryRequest, QueryResponse, SyncRequest, SyncResponse, encode_message,
 };
 use flashback_types::{
     BoundedVec, Hash32, MAX_QUERY_LIMIT, Object, ObjectId, Offer, OfferQuery, PublicKey, Rule,
@@ -287,17 +287,9 @@ impl Client {
         node: PeerId,
         req: &SyncRequest,
     ) -> Result<SyncResponse, ClientError> {
-        let bytes = self
-            .net
-            .request(node, Protocol::Sync, encode_message(req))
-            .await?;
-        match decode_response::<SyncResponse>(&bytes) {
-            Ok(SyncResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
-            Ok(resp) => Ok(resp),
-            Err(e) => Err(ClientError::BadResponse {
-                node: node.to_string(),
-                detail: e.to_string(),
-            }),
+        match self.ask(node, Protocol::Sync, encode_message(req)).await? {
+            SyncResponse::Error(e) => Err(ClientError::Node(e.message.to_string())),
+            resp => Ok(resp),
         }
     }
 

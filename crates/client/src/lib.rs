@@ -295,22 +295,28 @@ impl Client {
         self.order().first().copied().unwrap_or(self.nodes[0])
     }
 
+    /// One request to `node` and its decoded response.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        node: PeerId,
+        protocol: Protocol,
+        request: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let bytes = self.net.request(node, protocol, request).await?;
+        decode_response::<T>(&bytes).map_err(|e| ClientError::BadResponse {
+            node: node.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
     async fn query_node(
         &self,
         node: PeerId,
         req: &QueryRequest,
     ) -> Result<QueryResponse, ClientError> {
-        let bytes = self
-            .net
-            .request(node, Protocol::Query, encode_message(req))
-            .await?;
-        match decode_response::<QueryResponse>(&bytes) {
-            Ok(QueryResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
-            Ok(resp) => Ok(resp),
-            Err(e) => Err(ClientError::BadResponse {
-                node: node.to_string(),
-                detail: e.to_string(),
-            }),
+        match self.ask(node, Protocol::Query, encode_message(req)).await? {
+            QueryResponse::Error(e) => Err(ClientError::Node(e.message.to_string())),
+            resp => Ok(resp),
         }
     }
 
@@ -434,21 +440,16 @@ impl Client {
         let req = SubmitRequest {
             object: ObjectBytes::from(object.encoded().to_vec()),
         };
-        let bytes = self
-            .net
-            .request(node, Protocol::Submit, encode_message(&req))
-            .await?;
-        match decode_response::<SubmitResponse>(&bytes) {
-            Ok(SubmitResponse::Accepted { id, duplicate }) => Ok(Submitted { id, duplicate }),
-            Ok(SubmitResponse::Refused { rule, detail }) => Err(ClientError::Refused {
+        match self
+            .ask(node, Protocol::Submit, encode_message(&req))
+            .await?
+        {
+            SubmitResponse::Accepted { id, duplicate } => Ok(Submitted { id, duplicate }),
+            SubmitResponse::Refused { rule, detail } => Err(ClientError::Refused {
                 rule,
                 detail: detail.to_string(),
             }),
-            Ok(SubmitResponse::Error(e)) => Err(ClientError::Node(e.message.to_string())),
-            Err(e) => Err(ClientError::BadResponse {
-                node: node.to_string(),
-                detail: e.to_string(),
-            }),
+            SubmitResponse::Error(e) => Err(ClientError::Node(e.message.to_string())),
         }
     }
 
