@@ -341,7 +341,10 @@ async fn a_self_dealing_provider_stays_unrated_and_provider_show_says_why() {
             .map(|o| o["provider"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(list(&["--min-reputation", "0"]), std::slice::from_ref(&h_key));
+    assert_eq!(
+        list(&["--min-reputation", "0"]),
+        std::slice::from_ref(&h_key)
+    );
     assert_eq!(
         list(&["--min-reputation", "0", "--include-unrated"]).len(),
         2
