@@ -349,7 +349,52 @@ async fn a_self_dealing_provider_stays_unrated_and_provider_show_says_why() {
         list(&["--min-reputation", "0", "--include-unrated"]).len(),
         2
     );
-    assert_eq!(list(&["--sort", "reputation"]), [h_key, s_key]);
+    assert_eq!(list(&["--sort", "reputation"]), [h_key.clone(), s_key]);
+
+    // The optimizer sees the dealer as unrated: under a reputation floor it is excluded by
+    // that rule, unless an exploration share allows one unrated pick.
+    let recommend = |extra: &[&str]| {
+        let mut a = vec![
+            "recommend",
+            "--node",
+            &addr,
+            "--volume",
+            "1 GiB",
+            "--duration",
+            "30d",
+            "--min-reputation",
+            "0.5",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        let out = run_cli(&a);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let providers = |v: &serde_json::Value| -> Vec<String> {
+        v["placement"]["picks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["provider"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let one = recommend(&["--replicas", "1"]);
+    assert_eq!(providers(&one), std::slice::from_ref(&h_key), "{one:#}");
+    assert!(
+        one["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "unrated" && r["count"] == 1),
+        "{one:#}"
+    );
+    let two = recommend(&["--replicas", "2", "--explore", "1"]);
+    assert_eq!(providers(&two).len(), 2, "{two:#}");
 
     for n in [dealer, honest, home] {
         n.node.shutdown().await;
