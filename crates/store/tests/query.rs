@@ -552,6 +552,79 @@ fn pagination_never_repeats_or_skips() {
 }
 
 #[test]
+fn reputation_pages_run_through_every_score_level_then_the_unrated() {
+    // Twelve providers with three offers each; the node's own key measures eight of them,
+    // two at each of four success rates (ties on score), and leaves four unrated.
+    let dir = tempfile::tempdir().unwrap();
+    let me = key(900);
+    let mut config = StoreConfig::default();
+    config.reputation.own_keys = vec![me.public()];
+    let store = open_with(&dir, "r", config);
+    let mut objects: Vec<Object> = Vec::new();
+    let mut offers: Vec<Signed<Offer>> = Vec::new();
+    for p in 0..12u16 {
+        let provider = key(p);
+        for k in 0..3 {
+            offers.push(offer(&provider, &format!("k{k}"), 1, |_| {}));
+        }
+        if p < 8 {
+            let a = agreement(
+                &me,
+                &provider,
+                offers.last().unwrap(),
+                NOW - DAY,
+                10 * DAY,
+                GIB,
+            );
+            let successes = 100 - u32::from(p / 2) * 10;
+            let att = attestation(
+                &me,
+                &provider.public(),
+                Some(a.proposal_id()),
+                NOW - DAY / 2,
+                NOW - 60,
+                100,
+                successes,
+                50,
+            );
+            objects.extend([a.into(), att.into()]);
+        }
+    }
+    objects.extend(offers.iter().cloned().map(Object::from));
+    store.apply_batch(&objects, NOW).unwrap();
+    let score = |o: &Signed<Offer>| store.reputation(&o.body().provider, NOW).score;
+    assert_eq!(offers.iter().filter(|o| score(o).is_none()).count(), 12);
+    let mut expected: Vec<&Signed<Offer>> = offers.iter().collect();
+    expected.sort_by(|a, b| {
+        let key = |o: &Signed<Offer>| score(o).map_or(f64::NEG_INFINITY, |s| s);
+        key(b).total_cmp(&key(a)).then(a.id().cmp(&b.id()))
+    });
+    let expected = ids_of(&expected.into_iter().cloned().collect::<Vec<_>>());
+    let sorted = OfferQuery {
+        sort: SortKey::Reputation,
+        ..q()
+    };
+    for limit in [1, 2, 5, 7, 36] {
+        assert_eq!(
+            ids_of(&all_pages(&store, &sorted, limit)),
+            expected,
+            "limit {limit}"
+        );
+    }
+    // With a floor, the unrated are left out, or come last when asked for.
+    let floor = OfferQuery {
+        min_reputation_bp: Some(0),
+        ..sorted.clone()
+    };
+    assert_eq!(ids_of(&all_pages(&store, &floor, 5)), expected[..24]);
+    let with_unrated = OfferQuery {
+        include_unrated: true,
+        ..floor
+    };
+    assert_eq!(ids_of(&all_pages(&store, &with_unrated, 5)), expected);
+}
+
+#[test]
 fn a_cursor_survives_changes_between_pages() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, "c");
