@@ -190,3 +190,33 @@ impl StoreConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(change: impl FnOnce(&mut ReputationParams)) -> String {
+        let mut config = StoreConfig::default();
+        change(&mut config.reputation);
+        match config.validate() {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        }
+    }
+
+    #[test]
+    fn reputation_settings_out_of_range_are_refused_with_the_setting_named() {
+        assert_eq!(error_of(|_| {}), "");
+        assert!(error_of(|r| r.rated_at = 0.0).contains("reputation.rated_at"));
+        assert!(error_of(|r| r.source_cap = f64::NAN).contains("source_cap"));
+        assert!(error_of(|r| r.diversity = 1e9).contains("diversity"));
+        let e = error_of(|r| {
+            r.full_stake.insert("XLM".into(), 0);
+        });
+        assert!(e.contains("reputation.full_stake.XLM"), "{e}");
+        let e = error_of(|r| {
+            r.full_stake.insert("usd".into(), 100);
+        });
+        assert!(e.contains("asset code"), "{e}");
+    }
+}
