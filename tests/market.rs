@@ -167,7 +167,8 @@ async fn sybil_attestations_without_agreements_move_nothing() {
         .await
         .unwrap()
         .report;
-    assert_eq!(after.score.to_bits(), before.score.to_bits(), "score moved");
+    assert_eq!(before.score, None, "no counted evidence: unrated, not 0.5");
+    assert_eq!(after.score, None, "score moved");
     assert!(after.counted.is_empty());
     assert_eq!(after.excluded.len(), 10);
     for x in after.excluded.iter() {
@@ -186,10 +187,13 @@ async fn sybil_attestations_without_agreements_move_nothing() {
     .unwrap();
     let human = String::from_utf8_lossy(&human.stdout);
     assert!(human.contains("excluded attestations: 10"), "{human}");
+    assert!(human.contains("reputation unrated"), "{human}");
     assert!(human.contains("no agreement"), "{human}");
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["reputation"]["excluded"].as_array().unwrap().len(), 10);
     assert_eq!(v["reputation"]["counted"].as_array().unwrap().len(), 0);
+    assert!(v["reputation"]["score"].is_null(), "{v}");
+    assert_eq!(v["reputation"]["rated"], false);
 
     client.close().await;
     node.node.shutdown().await;
@@ -295,7 +299,10 @@ async fn sla_commands_work_human_and_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
-    let home = TestNode::start(&[]).await;
+    // The consumer probes through its own node, which counts its key's measurements in full.
+    let consumer = SecretKey::generate();
+    let me = consumer.public();
+    let home = TestNode::start_with(&[], |c| c.store.reputation.own_keys = vec![me]).await;
     let provider = |failure_rate: f64| {
         let bootstrap = vec![home.addr()];
         async move {
@@ -310,7 +317,6 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
     let healthy = provider(0.0).await;
     let flaky = provider(0.5).await;
 
-    let consumer = SecretKey::generate();
     let client = Client::connect(&[home.addr()]).await.unwrap();
     for p in [&healthy, &flaky] {
         let mut body = samples::offer(p.key.public(), "blob", 1, now());
@@ -394,11 +400,10 @@ async fn probing_ranks_a_flaky_provider_below_a_healthy_one() {
         .unwrap()
         .report;
     client.close().await;
+    let (bad_score, good_score) = (bad.score.unwrap(), good.score.unwrap());
     assert!(
-        bad.score < good.score,
-        "flaky {} should rank below healthy {}",
-        bad.score,
-        good.score
+        bad_score < good_score,
+        "flaky {bad_score} should rank below healthy {good_score}"
     );
     for report in [&good, &bad] {
         assert_eq!(

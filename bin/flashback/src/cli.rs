@@ -498,9 +498,13 @@ pub(crate) struct QueryArgs {
     /// Offer declares this jurisdiction (repeatable: any of them).
     #[arg(long = "jurisdiction", value_name = "CODE")]
     pub(crate) jurisdictions: Vec<String>,
-    /// Provider reputation at least this (0.0 to 1.0).
+    /// Provider reputation at least this (0.0 to 1.0). Unrated providers (too little counted
+    /// evidence for a score) are left out unless --include-unrated.
     #[arg(long, value_name = "SCORE")]
     pub(crate) min_reputation: Option<f64>,
+    /// With --min-reputation: keep unrated providers too. A reputation sort lists them last.
+    #[arg(long)]
+    pub(crate) include_unrated: bool,
     /// Only this provider's offers: a public key, any unique start of one, or a key file.
     #[arg(long, value_name = "KEY|FILE")]
     pub(crate) provider: Option<String>,
@@ -524,6 +528,19 @@ pub(crate) struct QueryArgs {
     /// next page's cursor, if any, goes to stderr.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also ask N other nodes and compare (withholding detection): listing digests first,
+    /// then the offers of every provider that differs; names a node that left offers out or
+    /// serves an old listing, and shows the answer of a node that did not. The other nodes
+    /// are the --with ones, then peers the local node knows (its peers.json).
+    #[arg(long, value_name = "N")]
+    pub(crate) cross_check: Option<usize>,
+    /// A node to cross-check against (repeatable).
+    #[arg(long = "with", value_name = "MADDR", requires = "cross_check")]
+    pub(crate) with: Vec<String>,
+    /// With --cross-check: a difference on an offer signed less than this long ago may still
+    /// be propagating, so it is shown but not held against the node.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub(crate) grace: String,
 }
 
 #[derive(Debug, Subcommand)]

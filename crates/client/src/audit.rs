@@ -1,11 +1,8 @@
-//! Checking what nodes say: a provider's report with every object verified, and one query
-//! asked of every connected node to find the offers some of them lack.
+//! Checking what a node says: a provider's report with every object verified. (Comparing
+//! nodes is [`crate::crosscheck`].)
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use flashback_net::PeerId;
 use flashback_types::wire::{ProviderReport, QueryRequest, QueryResponse};
-use flashback_types::{Agreement, Object, ObjectId, Offer, OfferQuery, PublicKey, Signed};
+use flashback_types::{Agreement, Object, Offer, OfferQuery, PublicKey, Signed};
 
 use crate::{Client, ClientError};
 
@@ -20,22 +17,6 @@ pub struct VerifiedProviderReport {
     /// attestations). Numbers are the node's: compare nodes with [`Client::cross_check`] if in
     /// doubt.
     pub report: ProviderReport,
-}
-
-/// The outcome of asking several nodes the same query.
-#[derive(Debug, Clone, Default)]
-pub struct CrossCheck {
-    /// Ids each node returned.
-    pub per_node: BTreeMap<PeerId, BTreeSet<ObjectId>>,
-    /// Ids returned by some nodes but not others, with the nodes lacking them.
-    pub missing: BTreeMap<ObjectId, Vec<PeerId>>,
-}
-
-impl CrossCheck {
-    /// True when every node returned the same ids.
-    pub fn consistent(&self) -> bool {
-        self.missing.is_empty()
-    }
 }
 
 impl Client {
@@ -86,30 +67,5 @@ impl Client {
             agreements,
             report,
         })
-    }
-
-    /// Runs `query` on every node this client is connected to and reports the offers some
-    /// nodes lack (a node that hides offers, or one that is still syncing).
-    pub async fn cross_check(&self, query: &OfferQuery) -> Result<CrossCheck, ClientError> {
-        let mut check = CrossCheck::default();
-        for node in self.nodes().to_vec() {
-            let page = self.query_offers_at(node, query).await?;
-            check
-                .per_node
-                .insert(node, page.offers.iter().map(|o| o.id()).collect());
-        }
-        let all: BTreeSet<ObjectId> = check.per_node.values().flatten().copied().collect();
-        for id in all {
-            let lacking: Vec<PeerId> = check
-                .per_node
-                .iter()
-                .filter(|(_, ids)| !ids.contains(&id))
-                .map(|(n, _)| *n)
-                .collect();
-            if !lacking.is_empty() {
-                check.missing.insert(id, lacking);
-            }
-        }
-        Ok(check)
     }
 }

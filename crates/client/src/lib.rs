@@ -25,6 +25,7 @@ mod audit;
 mod certify;
 mod certs;
 mod compliance;
+mod crosscheck;
 pub mod data;
 pub mod http;
 pub mod human;
@@ -50,10 +51,11 @@ use flashback_types::{
 };
 use tokio::sync::mpsc;
 
-pub use audit::{CrossCheck, VerifiedProviderReport};
+pub use audit::VerifiedProviderReport;
 pub use certify::Certify;
 pub use certs::{CertifiedPage, Register, TrustSource, VerifiedCertPage};
 pub use compliance::{ComplianceReport, DocumentCheck, DocumentOutcome, VERIFIED_PLACE_CLAIMS};
+pub use crosscheck::{CrossCheck, Gap, GapKind, MAX_CHECK_OFFERS, MAX_DRILL_PROVIDERS, NodeView};
 pub use human::parse_duration;
 pub use lifecycle::{AgreementRecord, AgreementStatus, Commitment};
 pub use publish::{Published, SeqBook, Withdrawn};
@@ -248,6 +250,9 @@ impl Default for ClientConfig {
 pub struct Client {
     net: NetHandle,
     nodes: Vec<PeerId>,
+    /// The order in which single-node reads ask: as given, until a cross-check finds a node
+    /// withholding and moves it to the back.
+    order: std::sync::Mutex<Vec<PeerId>>,
     config: ClientConfig,
 }
 
@@ -347,20 +352,49 @@ impl Client {
         }
         // Keep draining events so the network never blocks on us.
         tokio::spawn(drain(events));
+        let nodes: Vec<PeerId> = targets.into_iter().map(|(_, _, p)| p).collect();
         Ok(Self {
             net,
-            nodes: targets.into_iter().map(|(_, _, p)| p).collect(),
+            order: std::sync::Mutex::new(nodes.clone()),
+            nodes,
             config,
         })
     }
 
-    /// The nodes this client talks to.
+    /// The nodes this client talks to, as given.
     pub fn nodes(&self) -> &[PeerId] {
         &self.nodes
     }
 
+    /// The node single-node reads go to: the first one given, unless a
+    /// [`cross_check`](Client::cross_check) found it withholding and another did not.
+    pub fn preferred_node(&self) -> PeerId {
+        self.first()
+    }
+
+    fn order(&self) -> std::sync::MutexGuard<'_, Vec<PeerId>> {
+        // The order is a plain list: a panic elsewhere cannot leave it half-written.
+        self.order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) fn first(&self) -> PeerId {
-        self.nodes[0]
+        self.order().first().copied().unwrap_or(self.nodes[0])
+    }
+
+    /// One request to `node` and its decoded response.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        node: PeerId,
+        protocol: Protocol,
+        request: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let bytes = self.net.request(node, protocol, request).await?;
+        decode_response::<T>(&bytes).map_err(|e| ClientError::BadResponse {
+            node: node.to_string(),
+            detail: e.to_string(),
+        })
     }
 
     async fn query_node(
@@ -368,20 +402,12 @@ impl Client {
         node: PeerId,
         req: &QueryRequest,
     ) -> Result<QueryResponse, ClientError> {
-        let bytes = self
-            .net
-            .request(node, Protocol::Query, encode_message(req))
-            .await?;
-        match decode_response::<QueryResponse>(&bytes) {
-            Ok(QueryResponse::Error(e)) => Err(ClientError::NodeReply {
+        match self.ask(node, Protocol::Query, encode_message(req)).await? {
+            QueryResponse::Error(e) => Err(ClientError::NodeReply {
                 code: e.code,
                 message: e.message.to_string(),
             }),
-            Ok(resp) => Ok(resp),
-            Err(e) => Err(ClientError::BadResponse {
-                node: node.to_string(),
-                detail: e.to_string(),
-            }),
+            resp => Ok(resp),
         }
     }
 
@@ -542,23 +568,18 @@ impl Client {
         let req = SubmitRequest {
             object: ObjectBytes::from(object.encoded().to_vec()),
         };
-        let bytes = self
-            .net
-            .request(node, Protocol::Submit, encode_message(&req))
-            .await?;
-        match decode_response::<SubmitResponse>(&bytes) {
-            Ok(SubmitResponse::Accepted { id, duplicate }) => Ok(Submitted { id, duplicate }),
-            Ok(SubmitResponse::Refused { rule, detail }) => Err(ClientError::Refused {
+        match self
+            .ask(node, Protocol::Submit, encode_message(&req))
+            .await?
+        {
+            SubmitResponse::Accepted { id, duplicate } => Ok(Submitted { id, duplicate }),
+            SubmitResponse::Refused { rule, detail } => Err(ClientError::Refused {
                 rule,
                 detail: detail.to_string(),
             }),
-            Ok(SubmitResponse::Error(e)) => Err(ClientError::NodeReply {
+            SubmitResponse::Error(e) => Err(ClientError::NodeReply {
                 code: e.code,
                 message: e.message.to_string(),
-            }),
-            Err(e) => Err(ClientError::BadResponse {
-                node: node.to_string(),
-                detail: e.to_string(),
             }),
         }
     }

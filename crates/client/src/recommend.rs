@@ -2,7 +2,7 @@
 //!
 //! [`Client::candidates`] pages through every live offer that matches the request's
 //! prefilters (kind, regions, capacity for one pick, availability and latency floors), asks
-//! for each provider's reputation (unrated when no attestation counted) and the claims each
+//! for each provider's reputation (unrated when the node counted too little evidence) and the claims each
 //! provider holds by a trust store (the node's, or the caller's: [`TrustSource`]), from the
 //! certificates about it, every verdict recomputed by the client. The optimizer
 //! (`flashback-select`) then applies every rule itself, so a node that filters wrongly can
@@ -59,8 +59,8 @@ impl Client {
             if report.flagged {
                 flagged.push(*p);
             }
-            let rated = !report.counted.is_empty() && report.score.is_finite();
-            reputation.insert(*p, rated.then_some(report.score));
+            // Unrated stays unrated (decision 0059); a non-finite number is no score either.
+            reputation.insert(*p, report.score.filter(|s| s.is_finite()));
         }
 
         let providers: Vec<PublicKey> = providers.into_iter().collect();

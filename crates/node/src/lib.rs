@@ -66,4 +66,11 @@ pub use sync::RoundStats;
 pub use trace::APPLIED_LOG;
 pub use trust::{TRUST_FILE, edit_trust_file, load_trust_file};
 
+/// The full nodes a node in `data_dir` has met (its address book, `peers.json`), one dialable
+/// `…/p2p/<peer>` address each; empty when there is no book. Light-client tools use it to find
+/// nodes to cross-check against.
+pub fn known_peers(data_dir: &std::path::Path) -> Vec<String> {
+    address_book::Book::load(data_dir).dial_list()
+}
+
 pub(crate) use support::{blocking, bounded};

@@ -10,8 +10,8 @@ use flashback_types::protocol::{MAX_OBJECTS, MAX_RESOLVED};
 use flashback_types::trust::{Judged, TrustError};
 use flashback_types::wire::{
     CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, ObjectBytes,
-    ProviderReport, QueryRequest, QueryResponse, RegisterPage, SubmitRequest, SubmitResponse,
-    decode_request, truncated,
+    ProviderReport, QueryRequest, QueryResponse, RegisterPage, ScoreEvidence, SubmitRequest,
+    SubmitResponse, decode_request, truncated,
 };
 use flashback_types::{
     ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, PublicKey, Rule, Timestamp, TrustStore,
@@ -424,6 +424,10 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
             probes: c.probes,
             successes: c.successes,
             weight: c.weight,
+            standing: c.standing.value,
+            stake: c.stake,
+            standing_code: truncated(c.standing.kind.code().to_owned()),
+            why: truncated(format!("{}; stake {}", c.standing, c.stake_basis)),
         })
         .collect();
     let excluded = explanation
@@ -435,6 +439,7 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
             reason: truncated(x.reason.to_string()),
         })
         .collect();
+    let r = &explanation.reputation;
     Ok(ProviderReport {
         provider,
         offers: bounded(offers.iter().map(|o| bytes(o.encoded())).collect()),
@@ -446,9 +451,18 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
                 .collect(),
         ),
         flagged: store.is_flagged(&provider),
-        score: explanation.reputation.score,
-        beta_mean: explanation.reputation.beta_mean,
-        compliance: explanation.reputation.compliance,
+        score: r.score,
+        beta_mean: r.beta_mean,
+        compliance: r.compliance,
+        evidence: ScoreEvidence {
+            total: r.evidence,
+            anchored: r.anchored,
+            rated_at: explanation.rated_at,
+            anchored_node: explanation.anchored_node,
+            no_standing: explanation.discounted.no_standing,
+            low_stake: explanation.discounted.low_stake,
+            capped: explanation.discounted.capped,
+        },
         counted: bounded(counted),
         excluded: bounded(excluded),
     })

@@ -21,8 +21,8 @@ pub struct Rate {
     pub den: u64,
 }
 
-/// Parameters of the reputation score (see `docs/STORE.md`, "Reputation").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Parameters of the reputation score (see `docs/STORE.md`, "Reputation", and decision 0059).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReputationParams {
     /// An attestation's weight halves every `half_life_secs` after its window ends.
@@ -38,6 +38,26 @@ pub struct ReputationParams {
     pub prior_compliance: f64,
     /// Share of the score given to the Beta mean; the rest goes to SLA compliance.
     pub beta_weight: f64,
+    /// This node's own keys: their measurements count in full, with or without an agreement
+    /// (the keys the operator probes with). Anchors, with the trust store's auditors and the
+    /// consumers its certifiers certify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub own_keys: Vec<PublicKey>,
+    /// Asset code → the agreement total (minor units) at which an agreement's stake counts in
+    /// full; smaller totals count in proportion. An asset missing here has stake 0: add it.
+    pub full_stake: BTreeMap<String, u64>,
+    /// Evidence a provider needs to be rated (one attester with full standing and stake
+    /// weighs 1.0). Below it the provider is unrated.
+    pub rated_at: f64,
+    /// Stake in deals with providers the anchors rate that gives an unanchored attester full
+    /// standing (2.0: full-stake deals with two of them).
+    pub diversity: f64,
+    /// Most the standing that one rated provider gives can count toward another provider,
+    /// summed over all of that provider's attesters.
+    pub source_cap: f64,
+    /// Most the certified consumers who deal with nobody but one provider count for it
+    /// together.
+    pub captive_cap: f64,
 }
 
 impl Default for ReputationParams {
@@ -49,6 +69,16 @@ impl Default for ReputationParams {
             prior_beta: 1.0,
             prior_compliance: 0.5,
             beta_weight: 0.7,
+            own_keys: Vec::new(),
+            // $10, €10, £10.
+            full_stake: [("USD", 1_000), ("EUR", 1_000), ("GBP", 1_000)]
+                .into_iter()
+                .map(|(a, v)| (a.to_owned(), v))
+                .collect(),
+            rated_at: 1.0,
+            diversity: 2.0,
+            source_cap: 0.5,
+            captive_cap: 0.5,
         }
     }
 }
@@ -138,6 +168,55 @@ impl StoreConfig {
                 "reputation.prior_compliance and beta_weight must be between 0 and 1".into(),
             ));
         }
+        for (asset, full) in &r.full_stake {
+            if !valid_asset(asset) || asset.len() > 12 || *full == 0 {
+                return Err(StoreError::Config(format!(
+                    "reputation.full_stake.{asset}: use an asset code (1-12 of A-Z0-9) and a \
+                     positive amount of minor units"
+                )));
+            }
+        }
+        let evidence = |x: f64| x.is_finite() && (0.001..=1_000.0).contains(&x);
+        if ![r.rated_at, r.diversity, r.source_cap, r.captive_cap]
+            .into_iter()
+            .all(evidence)
+        {
+            return Err(StoreError::Config(
+                "reputation.rated_at, diversity, source_cap and captive_cap must be numbers \
+                 between 0.001 and 1000"
+                    .into(),
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(change: impl FnOnce(&mut ReputationParams)) -> String {
+        let mut config = StoreConfig::default();
+        change(&mut config.reputation);
+        match config.validate() {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        }
+    }
+
+    #[test]
+    fn reputation_settings_out_of_range_are_refused_with_the_setting_named() {
+        assert_eq!(error_of(|_| {}), "");
+        assert!(error_of(|r| r.rated_at = 0.0).contains("reputation.rated_at"));
+        assert!(error_of(|r| r.source_cap = f64::NAN).contains("source_cap"));
+        assert!(error_of(|r| r.diversity = 1e9).contains("diversity"));
+        let e = error_of(|r| {
+            r.full_stake.insert("XLM".into(), 0);
+        });
+        assert!(e.contains("reputation.full_stake.XLM"), "{e}");
+        let e = error_of(|r| {
+            r.full_stake.insert("usd".into(), 100);
+        });
+        assert!(e.contains("asset code"), "{e}");
     }
 }

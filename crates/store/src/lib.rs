@@ -10,7 +10,9 @@
 //!   ([`Applied`]), mapped to a validation [`Rule`](flashback_types::Rule) for gossip. A write
 //!   is acknowledged only once it is durable.
 //! - [`Store::query_offers`] answers an [`OfferQuery`] with signed offers, one page at a time.
-//! - [`Store::reputation`] / [`Store::explain`]: agreement-backed, time-decayed, deterministic.
+//! - [`Store::reputation`] / [`Store::explain`]: agreement-backed, weighted by each attester's
+//!   standing (anchored in the node's trust) and stake, time-decayed, deterministic; a
+//!   provider without enough counted evidence is unrated.
 //! - [`Store::set_trust`]: the trust store every verdict reads; [`Store::certificate_page`],
 //!   [`Store::register`], [`Store::held_claims`]: certificates judged under it.
 //! - [`Store::listing_digest`], [`Store::provider_digests`], [`Store::all_ids`]: what the sync
@@ -73,7 +75,8 @@ pub use config::{Rate, ReputationParams, StoreConfig};
 pub use error::StoreError;
 pub use flashback_types::trust::AUDITOR_CLAIM;
 pub use reputation::{
-    Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,
+    Anchor, Basis, CountedAttestation, Discounts, ExcludedAttestation, ExclusionReason,
+    Explanation, Reputation, Stake, Standing, StandingKind, Unearned,
 };
 pub use store::{
     Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, RegisterPage, SCHEMA_VERSION,

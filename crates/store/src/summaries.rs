@@ -18,6 +18,9 @@ pub(crate) struct AgrMeta {
     pub(crate) start: Timestamp,
     pub(crate) end: Timestamp,
     pub(crate) volume: u64,
+    /// The declared total and its asset: the value at stake.
+    pub(crate) total: u64,
+    pub(crate) asset: flashback_types::BoundedString<12>,
     pub(crate) availability_bp: u16,
     pub(crate) p95_latency_ms: u32,
     pub(crate) offer_id: ObjectId,
@@ -36,6 +39,8 @@ impl AgrMeta {
             start: p.start,
             end: p.end(),
             volume: p.volume,
+            total: p.total,
+            asset: p.price.asset.clone(),
             availability_bp: p.qos.availability_bp,
             p95_latency_ms: p.qos.p95_latency_ms,
             offer_id: p.offer_id,

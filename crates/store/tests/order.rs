@@ -65,7 +65,7 @@ fn snapshot(store: &Store) -> String {
         out += &format!(
             "p{p} flagged {} rep {:?} evidence {:?} summary {:?}\n",
             store.is_flagged(&pk),
-            store.reputation(&pk, NOW).score.to_bits(),
+            store.reputation(&pk, NOW).score.map(f64::to_bits),
             store
                 .evidence_about(&pk)
                 .unwrap()

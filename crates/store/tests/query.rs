@@ -359,8 +359,11 @@ fn certified_by_needs_a_valid_unrevoked_certificate() {
 
 #[test]
 fn min_reputation_and_reputation_sort() {
-    let m = market(with_rates());
     let (p2, consumer) = (key(2), key(60));
+    // The consumer is the node's own key: its measurement rates p2.
+    let mut config = with_rates();
+    config.reputation.own_keys = vec![consumer.public()];
+    let m = market(config);
     let a = agreement(&consumer, &p2, &m.o["o4"], NOW - 10 * DAY, 40 * DAY, GIB);
     let att = attestation(
         &consumer,
@@ -373,18 +376,25 @@ fn min_reputation_and_reputation_sort() {
         50,
     );
     m.store.apply_batch(&[a.into(), att.into()], NOW).unwrap();
-    assert!(m.store.reputation(&p2.public(), NOW).score > 0.9);
+    assert!(m.store.reputation(&p2.public(), NOW).score.unwrap() > 0.9);
+    assert_eq!(m.store.reputation(&key(1).public(), NOW).score, None);
     let min = OfferQuery {
         min_reputation_bp: Some(6000),
         ..q()
     };
     assert_eq!(m.sorted_names(min), ["o3", "o4"]);
+    // Unrated is not average: no floor lets them through unless asked.
     let min = OfferQuery {
-        min_reputation_bp: Some(5000),
+        min_reputation_bp: Some(0),
         ..q()
     };
-    assert_eq!(m.names(min).len(), 6);
-    // Reputation sort: p2's offers first (by id), then everyone at the prior, by id.
+    assert_eq!(m.sorted_names(min.clone()), ["o3", "o4"]);
+    let with_unrated = OfferQuery {
+        include_unrated: true,
+        ..min
+    };
+    assert_eq!(m.names(with_unrated).len(), 6);
+    // Reputation sort: p2's offers first (by id), then the unrated, by id.
     let names = m.names(OfferQuery {
         sort: SortKey::Reputation,
         ..q()
@@ -532,6 +542,79 @@ fn pagination_never_repeats_or_skips() {
         ..q()
     };
     assert_eq!(store.query_offers(&big, NOW).unwrap().offers.len(), 200);
+}
+
+#[test]
+fn reputation_pages_run_through_every_score_level_then_the_unrated() {
+    // Twelve providers with three offers each; the node's own key measures eight of them,
+    // two at each of four success rates (ties on score), and leaves four unrated.
+    let dir = tempfile::tempdir().unwrap();
+    let me = key(900);
+    let mut config = StoreConfig::default();
+    config.reputation.own_keys = vec![me.public()];
+    let store = open_with(&dir, "r", config);
+    let mut objects: Vec<Object> = Vec::new();
+    let mut offers: Vec<Signed<Offer>> = Vec::new();
+    for p in 0..12u16 {
+        let provider = key(p);
+        for k in 0..3 {
+            offers.push(offer(&provider, &format!("k{k}"), 1, |_| {}));
+        }
+        if p < 8 {
+            let a = agreement(
+                &me,
+                &provider,
+                offers.last().unwrap(),
+                NOW - DAY,
+                10 * DAY,
+                GIB,
+            );
+            let successes = 100 - u32::from(p / 2) * 10;
+            let att = attestation(
+                &me,
+                &provider.public(),
+                Some(a.proposal_id()),
+                NOW - DAY / 2,
+                NOW - 60,
+                100,
+                successes,
+                50,
+            );
+            objects.extend([a.into(), att.into()]);
+        }
+    }
+    objects.extend(offers.iter().cloned().map(Object::from));
+    store.apply_batch(&objects, NOW).unwrap();
+    let score = |o: &Signed<Offer>| store.reputation(&o.body().provider, NOW).score;
+    assert_eq!(offers.iter().filter(|o| score(o).is_none()).count(), 12);
+    let mut expected: Vec<&Signed<Offer>> = offers.iter().collect();
+    expected.sort_by(|a, b| {
+        let key = |o: &Signed<Offer>| score(o).map_or(f64::NEG_INFINITY, |s| s);
+        key(b).total_cmp(&key(a)).then(a.id().cmp(&b.id()))
+    });
+    let expected = ids_of(&expected.into_iter().cloned().collect::<Vec<_>>());
+    let sorted = OfferQuery {
+        sort: SortKey::Reputation,
+        ..q()
+    };
+    for limit in [1, 2, 5, 7, 36] {
+        assert_eq!(
+            ids_of(&all_pages(&store, &sorted, limit)),
+            expected,
+            "limit {limit}"
+        );
+    }
+    // With a floor, the unrated are left out, or come last when asked for.
+    let floor = OfferQuery {
+        min_reputation_bp: Some(0),
+        ..sorted.clone()
+    };
+    assert_eq!(ids_of(&all_pages(&store, &floor, 5)), expected[..24]);
+    let with_unrated = OfferQuery {
+        include_unrated: true,
+        ..floor
+    };
+    assert_eq!(ids_of(&all_pages(&store, &with_unrated, 5)), expected);
 }
 
 #[test]

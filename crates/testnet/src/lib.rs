@@ -40,6 +40,7 @@ mod plot;
 mod report;
 mod run;
 mod scenario;
+mod withhold;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,11 +48,13 @@ use std::sync::Arc;
 pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
-    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo,
+    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo, WithholdReport,
 };
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
+    WithholdSpec,
 };
+pub use withhold::Withholder;
 
 /// Names of the files written into the output dir.
 pub mod files {

@@ -93,7 +93,7 @@ pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), Testne
     root.present().map_err(|x| e(x.to_string()))
 }
 
-/// Reputation score per provider, flaky providers in red.
+/// Reputation score per provider, flaky providers in red (no bar for an unrated one).
 pub(crate) fn reputation(path: &Path, report: &Report) -> Result<(), TestnetError> {
     register_font()?;
     let e = err(path);
@@ -150,9 +150,10 @@ pub(crate) fn reputation(path: &Path, report: &Report) -> Result<(), TestnetErro
                     if is_flaky { FLAKY } else { HEALTHY }.filled()
                 })
                 .data(
+                    // An unrated provider has no score, so no bar.
                     rows.iter()
                         .enumerate()
-                        .map(|(i, r)| (i32::try_from(i).unwrap_or(0), r.score)),
+                        .filter_map(|(i, r)| Some((i32::try_from(i).unwrap_or(0), r.score?))),
                 ),
         )
         .map_err(|x| e(x.to_string()))?;
@@ -180,7 +181,7 @@ mod tests {
         for (i, score) in [0.92, 0.88, 0.41].into_iter().enumerate() {
             report.reputation.push(ReputationRow {
                 node: format!("n{i:02}"),
-                score,
+                score: Some(score),
                 flaky: score < 0.5,
                 ..ReputationRow::default()
             });

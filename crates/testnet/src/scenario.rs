@@ -106,6 +106,9 @@ pub struct Scenario {
     pub partition: Option<PartitionSpec>,
     /// An attacker peer floods one node with invalid objects.
     pub flood: Option<FloodSpec>,
+    /// A withholding node answers light clients without one provider's offers; a light
+    /// client's cross-check with an honest node must name it.
+    pub withhold: Option<WithholdSpec>,
     /// What must hold for the run to pass (exit code 0).
     pub expect: Expect,
     /// Where it was loaded from: a built-in name or a file path (for the report's rerun line).
@@ -128,8 +131,27 @@ impl Default for Scenario {
             churn: None,
             partition: None,
             flood: None,
+            withhold: None,
             expect: Expect::default(),
             source: String::new(),
+        }
+    }
+}
+
+/// The withholding node, started once the listings converged: it relays a node that is not
+/// a provider and drops the first provider's offers from every answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WithholdSpec {
+    /// Differences on offers signed less than this long before the cross-check are not held
+    /// against a node (they may still be propagating).
+    pub grace: Span,
+}
+
+impl Default for WithholdSpec {
+    fn default() -> Self {
+        Self {
+            grace: Span::secs(5),
         }
     }
 }
@@ -445,6 +467,7 @@ mod tests {
         assert!(Scenario::load("churn").unwrap().churn.is_some());
         assert!(Scenario::load("partition").unwrap().partition.is_some());
         assert!(Scenario::load("flood").unwrap().flood.is_some());
+        assert!(Scenario::load("flood").unwrap().withhold.is_some());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub enum SortKey {
     /// passes a `max_price` in another asset, not the order.
     #[default]
     Price,
-    /// Highest reputation first.
+    /// Highest reputation first; unrated providers last.
     Reputation,
     /// Largest capacity first.
     Capacity,
@@ -65,6 +65,8 @@ pub struct OfferQuery {
     /// Offers declaring at least one of these jurisdictions (empty = any).
     pub jurisdictions: BoundedVec<ShortText, 16>,
     /// Provider reputation score at least this (0.0 ..= 1.0, scaled by 10 000: 7500 = 0.75).
+    /// Unrated providers (no score: not enough counted evidence) are left out unless
+    /// `include_unrated`.
     pub min_reputation_bp: Option<u16>,
     /// Only this provider's offers.
     pub provider: Option<PublicKey>,
@@ -81,6 +83,9 @@ pub struct OfferQuery {
     pub asset: Option<BoundedString<12>>,
     /// Only offers with this offer key (with `provider`: one offer).
     pub offer_key: Option<ShortText>,
+    /// With `min_reputation_bp`: keep unrated providers too (they have no score to compare).
+    /// A reputation sort puts them last either way.
+    pub include_unrated: bool,
 }
 
 impl OfferQuery {

@@ -262,12 +262,15 @@ pub struct ProviderReport {
     pub agreements: BoundedVec<ObjectBytes, MAX_OBJECTS>,
     /// Whether the node holds equivocation evidence against it.
     pub flagged: bool,
-    /// Reputation score 0..=1.
-    pub score: f64,
+    /// Reputation score 0..=1; `None` when the provider is unrated (its counted evidence is
+    /// below `rated_at`): unrated is not average, and has no number.
+    pub score: Option<f64>,
     /// Beta-reputation component.
     pub beta_mean: f64,
     /// SLA compliance component.
     pub compliance: f64,
+    /// Where the score comes from and what was discounted.
+    pub evidence: ScoreEvidence,
     /// Attestations that counted.
     pub counted: BoundedVec<CountedAttestation, MAX_OBJECTS>,
     /// Attestations that did not count, with the reason.
@@ -287,8 +290,41 @@ pub struct CountedAttestation {
     pub probes: u32,
     /// Successes.
     pub successes: u32,
-    /// Weight after decay and capping.
+    /// What the attestation counts for, `0.0..=1.0`: its attester's standing times its
+    /// agreement's stake, after the caps (decay and the probe cap apply on top).
     pub weight: f64,
+    /// The attester's standing about this provider, `0.0..=1.0`.
+    pub standing: f64,
+    /// The value at stake in the attested agreement, `0.0..=1.0` (1 for the node's own keys
+    /// and trusted auditors).
+    pub stake: f64,
+    /// How the attester came by its standing, as a stable code: `own`, `auditor`,
+    /// `certified`, `earned`, `no_deals`, `only_this_provider`, `no_rated_counterparty`.
+    pub standing_code: BoundedString<32>,
+    /// The same in words, with the sources of earned standing and where the stake comes from.
+    pub why: BoundedString<512>,
+}
+
+/// How much of a provider's score rests on evidence of independent standing, and how much was
+/// discounted (decision 0059). One attester with full standing and a full stake weighs 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreEvidence {
+    /// The counted weights, summed.
+    pub total: f64,
+    /// The part from anchored attesters (the node's own keys, trusted auditors, certified
+    /// consumers); the rest was earned by deals with providers the anchors rate.
+    pub anchored: f64,
+    /// Evidence needed for a score.
+    pub rated_at: f64,
+    /// Whether the node trusts anyone at all (own keys, auditors or certifiers); without that,
+    /// nobody has standing and no provider is rated.
+    pub anchored_node: bool,
+    /// Lost because attesters had no independent standing.
+    pub no_standing: f64,
+    /// Lost to small stakes.
+    pub low_stake: f64,
+    /// Lost to the caps on one source of standing and on captive consumers.
+    pub capped: f64,
 }
 
 /// An attestation that did not count.

@@ -10,6 +10,7 @@ use flashback_types::{
 };
 
 use crate::cli::QueryArgs;
+use crate::cmd::cross_check;
 use crate::cmd::ids;
 use crate::cmd::node::node_addr;
 use crate::output;
@@ -103,6 +104,7 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
         min_reputation_bp,
         provider: None,
         include_withdrawn: args.include_withdrawn,
+        include_unrated: args.include_unrated,
         sort,
         limit: args.limit,
         cursor,
@@ -128,15 +130,13 @@ fn badges(claims: &[Claim]) -> Vec<String> {
         .collect()
 }
 
-/// A provider's reputation in a table cell: the node's score, `unrated` when no attestation
-/// counted (the score is then the formula's prior), `FLAGGED` for a provider that equivocated.
+/// A provider's reputation in a table cell: the node's score, `unrated` when the counted
+/// evidence is too little for one (decision 0059), `FLAGGED` for a provider that equivocated.
 pub(crate) fn reputation_cell(report: &flashback_types::wire::ProviderReport) -> String {
-    if report.flagged {
-        "FLAGGED".into()
-    } else if report.counted.is_empty() {
-        "unrated".into()
-    } else {
-        format!("{:.3}", report.score)
+    match report.score {
+        _ if report.flagged => "FLAGGED".into(),
+        Some(score) => format!("{score:.3}"),
+        None => "unrated".into(),
     }
 }
 
@@ -227,7 +227,9 @@ pub(crate) async fn offer_table(
 pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let mut query = build_query(&args)?;
     let addr = node_addr(&args.node)?;
-    let client = Client::connect(&[addr]).await?;
+    let mut addrs = vec![addr.clone()];
+    addrs.extend(cross_check::others(&args, &addr)?);
+    let client = Client::connect(&addrs).await?;
     let result = async {
         if let Some(text) = &args.provider {
             query.provider = Some(ids::key(&client, "--provider", text).await?);
@@ -235,6 +237,8 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
         if let Some(text) = &args.certified_by {
             query.certified_by = Some(ids::key(&client, "--certified-by", text).await?);
         }
+        // A cross-check first, so that the answer shown comes from a node that did not withhold.
+        let check = cross_check::run(&client, &args, &query).await?;
         let page = if args.all {
             let all = client
                 .all_offers(&query, flashback_client::MAX_ALL_OFFERS)
@@ -258,11 +262,12 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
         } else {
             Some(offer_table(&client, &certified.page.offers, Some(&certified.claims)).await?)
         };
-        anyhow::Ok((certified, table))
+        anyhow::Ok((check, certified, table))
     }
     .await;
+    let shown = client.preferred_node().to_string();
     client.close().await;
-    let (certified, table) = result?;
+    let (check, certified, table) = result?;
     if !certified.dropped.is_empty() {
         output::warn(format_args!(
             "{} left out: the node's certificates say their providers no longer hold the claims \
@@ -282,7 +287,13 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
             item["certified"] = badges(held).into();
             items.push(item);
         }
-        output::json(&items)?;
+        match &check {
+            Some(check) => output::json(&serde_json::json!({
+                "offers": items,
+                "cross_check": cross_check::to_json(check, &shown),
+            }))?,
+            None => output::json(&items)?,
+        }
         if let Some(cursor) = next {
             output::progress(format_args!(
                 "more offers: the next page is --after {cursor}"
@@ -299,6 +310,9 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
             "{} shown; more match: add --after {cursor} for the next page, or --all",
             human::count(offers.len(), "offer")
         ));
+    }
+    if let Some(check) = &check {
+        cross_check::print(check, &shown);
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod agreement;
 mod cert;
 mod compliance;
+mod cross_check;
 mod data;
 mod ids;
 mod keys;

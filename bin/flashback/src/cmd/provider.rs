@@ -1,6 +1,7 @@
 //! `flashback provider show`: a light-client command (through `flashback-client`).
 
 use flashback_client::{Client, human};
+use flashback_types::wire::ProviderReport;
 use flashback_types::{BoundedVec, CertQuery};
 use serde_json::json;
 
@@ -40,16 +41,27 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
     client.close().await;
     let (provider, v, certs, table) = result?;
     let r = &v.report;
-    let rated = !r.counted.is_empty();
     if args.json {
         return output::json(&json!({
             "provider": provider.to_string(),
             "flagged_equivocation": r.flagged,
             "reputation": {
-                "rated": rated,
+                "rated": r.score.is_some(),
                 "score": r.score,
                 "beta_mean": r.beta_mean,
                 "compliance": r.compliance,
+                "evidence": {
+                    "total": r.evidence.total,
+                    "anchored": r.evidence.anchored,
+                    "earned": r.evidence.total - r.evidence.anchored,
+                    "rated_at": r.evidence.rated_at,
+                    "node_trusts_anyone": r.evidence.anchored_node,
+                    "discounted": {
+                        "no_standing": r.evidence.no_standing,
+                        "low_stake": r.evidence.low_stake,
+                        "capped": r.evidence.capped,
+                    },
+                },
                 "counted": r.counted.iter().map(|c| json!({
                     "id": c.id.to_string(),
                     "attester": c.attester.to_string(),
@@ -57,6 +69,10 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
                     "probes": c.probes,
                     "successes": c.successes,
                     "weight": c.weight,
+                    "standing": c.standing,
+                    "stake": c.stake,
+                    "standing_code": c.standing_code.as_str(),
+                    "why": c.why.as_str(),
                 })).collect::<Vec<_>>(),
                 "excluded": r.excluded.iter().map(|x| json!({
                     "id": x.id.to_string(),
@@ -73,7 +89,7 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
     output::line(format_args!("provider {provider}"));
     let known = !v.offers.is_empty()
         || !v.agreements.is_empty()
-        || rated
+        || !r.counted.is_empty()
         || !r.excluded.is_empty()
         || r.flagged;
     if !known {
@@ -88,17 +104,7 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
             "  WARNING: this provider signed two different offers with the same seq (equivocation)",
         );
     }
-    if rated {
-        output::line(format_args!(
-            "  reputation {:.3}  (beta mean {:.3}, SLA compliance {:.3}; see the user guide, \
-             \"Reputation\")",
-            r.score, r.beta_mean, r.compliance
-        ));
-    } else {
-        output::line(
-            "  reputation unrated: no attestation counts yet (see the user guide, \"Reputation\")",
-        );
-    }
+    reputation_lines(r);
     output::line(format_args!(
         "  {}, {}",
         human::count(v.offers.len(), "offer"),
@@ -131,13 +137,16 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
     output::line(format_args!("  counted attestations: {}", r.counted.len()));
     for c in r.counted.iter() {
         output::line(format_args!(
-            "    {}  by {}  {}/{} ok  weight {:.3}",
+            "    {}  by {}  {}/{} ok  weight {:.3} (standing {:.3} × stake {:.3})",
             c.id.fmt_short(),
             c.attester.fmt_short(),
             c.successes,
             c.probes,
-            c.weight
+            c.weight,
+            c.standing,
+            c.stake
         ));
+        output::line(format_args!("      {}", c.why));
     }
     output::line(format_args!(
         "  excluded attestations: {}",
@@ -152,4 +161,42 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The score, or "unrated", then what it rests on and what was discounted (decision 0059).
+fn reputation_lines(r: &ProviderReport) {
+    let e = &r.evidence;
+    match r.score {
+        Some(score) => output::line(format_args!(
+            "  reputation {score:.3}  (beta mean {:.3}, SLA compliance {:.3}; see the user guide, \
+             \"Reputation\")",
+            r.beta_mean, r.compliance
+        )),
+        None => output::line(format_args!(
+            "  reputation unrated  (counted evidence {:.2}, {:.2} needed for a score; see the user \
+             guide, \"Reputation\")",
+            e.total, e.rated_at
+        )),
+    }
+    output::line(format_args!(
+        "  evidence {:.2}: {:.2} anchored in this node's trust, {:.2} earned by deals with \
+         providers it rates",
+        e.total,
+        e.anchored,
+        e.total - e.anchored
+    ));
+    output::line(format_args!(
+        "  discounted {:.2}: no independent standing {:.2}, small stakes {:.2}, caps {:.2}",
+        e.no_standing + e.low_stake + e.capped,
+        e.no_standing,
+        e.low_stake,
+        e.capped
+    ));
+    if !e.anchored_node {
+        output::line(
+            "  this node trusts no one yet, so it rates no one: list your probing keys in \
+             [store.reputation] own_keys, or trust an auditor or a certifier of consumers \
+             (`flashback trust`)",
+        );
+    }
 }

@@ -95,10 +95,11 @@ fn summary(r: &Report) {
     }
     for row in &r.reputation {
         output::line(format!(
-            "reputation {} {:<8} {:.3} ({}/{} probes ok){}",
+            "reputation {} {:<8} {} ({}/{} probes ok){}",
             row.node,
             if row.flaky { "flaky" } else { "healthy" },
-            row.score,
+            row.score
+                .map_or_else(|| "unrated".to_owned(), |s| format!("{s:.3}")),
             row.successes,
             row.probes,
             if row.flaky {

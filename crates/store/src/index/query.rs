@@ -32,21 +32,21 @@ pub(crate) enum PriceFilter {
     },
 }
 
-/// Reputation scores used by a query: computed ones, and the prior for everyone else.
+/// Reputation scores used by a query: rated providers only (the rest are unrated).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scores {
-    pub(crate) prior: f64,
     pub(crate) by_provider: HashMap<u32, f64>,
 }
 
 impl Scores {
-    fn of(&self, provider: u32) -> f64 {
-        self.by_provider
-            .get(&provider)
-            .copied()
-            .unwrap_or(self.prior)
+    fn of(&self, provider: u32) -> Option<f64> {
+        self.by_provider.get(&provider).copied()
     }
 }
+
+/// The cursor value of the unrated, who sort after every rated provider: no score's bits
+/// (scores are in `[0, 1]`, whose bits are at most those of 1.0).
+const UNRATED: u64 = u64::MAX;
 
 /// A query resolved against the interners: every field is cheap to test.
 pub(crate) struct Plan<'a> {
@@ -65,6 +65,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) offer_key: Option<u32>,
     pub(crate) certified: Option<&'a HashSet<u32>>,
     pub(crate) min_reputation_bp: Option<u16>,
+    /// With `min_reputation_bp`: unrated providers pass too.
+    pub(crate) include_unrated: bool,
     pub(crate) scores: &'a Scores,
     pub(crate) include_withdrawn: bool,
     pub(crate) sort: SortKey,
@@ -164,10 +166,14 @@ impl OfferIndex {
                 return false;
             }
         }
-        if let Some(bp) = plan.min_reputation_bp
-            && plan.scores.of(e.provider) * 10_000.0 < f64::from(bp)
-        {
-            return false;
+        if let Some(bp) = plan.min_reputation_bp {
+            let pass = match plan.scores.of(e.provider) {
+                Some(score) => score * 10_000.0 >= f64::from(bp),
+                None => plan.include_unrated,
+            };
+            if !pass {
+                return false;
+            }
         }
         true
     }
@@ -217,10 +223,11 @@ impl OfferIndex {
             ),
             SortKey::Capacity => (u128::from(!e.capacity), cursor(e.capacity, 0)),
             SortKey::Newest => (u128::from(!e.created_at), cursor(e.created_at, 0)),
-            SortKey::Reputation => {
-                let bits = plan.scores.of(e.provider).to_bits();
-                (u128::from(!bits), cursor(bits, 0))
-            }
+            // Highest first; the unrated last.
+            SortKey::Reputation => match plan.scores.of(e.provider) {
+                Some(score) => (u128::from(!score.to_bits()), cursor(score.to_bits(), 0)),
+                None => (u128::from(u64::MAX), cursor(UNRATED, 0)),
+            },
         }
     }
 
@@ -228,6 +235,7 @@ impl OfferIndex {
         plan.cursor.map(|c| {
             let k = match plan.sort {
                 SortKey::Price => (u128::from(c.after_group) << 64) | u128::from(c.after_value),
+                SortKey::Reputation if c.after_value == UNRATED => u128::from(u64::MAX),
                 _ => u128::from(!c.after_value),
             };
             (k, c.after_id)
@@ -451,38 +459,44 @@ impl OfferIndex {
 
     fn query_reputation(&self, plan: &Plan<'_>, want: usize) -> Vec<u32> {
         let scores = plan.scores;
-        let prior_bits = scores.prior.to_bits();
-        let mut levels: Vec<f64> = scores
+        // Score levels of providers with offers, best first, then the unrated.
+        let mut levels: Vec<u64> = scores
             .by_provider
             .iter()
             .filter(|(p, _)| self.by_provider.contains_key(p))
-            .map(|(_, s)| *s)
-            .chain(std::iter::once(scores.prior))
+            .map(|(_, s)| s.to_bits())
             .collect();
-        levels.sort_unstable_by(|a, b| b.total_cmp(a));
-        levels.dedup_by(|a, b| a.to_bits() == b.to_bits());
-        let cursor = plan
-            .cursor
-            .map(|c| (f64::from_bits(c.after_value), c.after_id));
+        levels.sort_unstable_by(|a, b| f64::from_bits(*b).total_cmp(&f64::from_bits(*a)));
+        levels.dedup();
+        levels.push(UNRATED);
+        let cursor = plan.cursor.map(|c| (c.after_value, c.after_id));
+        // Whether `level` comes before `other` in the order (unrated last).
+        let before = |level: u64, other: u64| match (level == UNRATED, other == UNRATED) {
+            (_, true) => level != UNRATED,
+            (true, false) => false,
+            (false, false) => f64::from_bits(level)
+                .total_cmp(&f64::from_bits(other))
+                .is_gt(),
+        };
         let mut found = Vec::new();
         let slab = &self.slab;
         let id_of = |s: u32| &slab[s as usize].id;
         for level in levels {
             let after_id = match cursor {
-                Some((cs, _)) if level.total_cmp(&cs).is_gt() => continue,
-                Some((cs, id)) if level.to_bits() == cs.to_bits() => Some(id),
+                Some((cs, _)) if before(level, cs) => continue,
+                Some((cs, id)) if level == cs => Some(id),
                 _ => None,
             };
             let need = want - found.len();
-            if level.to_bits() == prior_bits {
+            if level == UNRATED {
+                // Usually most providers: walk the id list rather than sort them.
                 let list = &self.global[Order::Id as usize];
                 let mut pos = list.seek(after_id.map(|id| (id_key(&id), id)), &id_of);
                 let mut got = 0;
                 while let Some(((_, s), next)) = list.next(pos) {
                     pos = next;
                     let e = &slab[s as usize];
-                    if scores.of(e.provider).to_bits() == prior_bits && self.matches(s, plan, true)
-                    {
+                    if scores.of(e.provider).is_none() && self.matches(s, plan, true) {
                         found.push(s);
                         got += 1;
                         if got == need {
@@ -494,7 +508,7 @@ impl OfferIndex {
                 let providers = scores
                     .by_provider
                     .iter()
-                    .filter(|(_, s)| s.to_bits() == level.to_bits())
+                    .filter(|(_, s)| s.to_bits() == level)
                     .filter_map(|(p, _)| self.by_provider.get(p));
                 let mut cands: Vec<(ObjectId, u32)> = providers
                     .flat_map(|slots| slots.iter().copied())

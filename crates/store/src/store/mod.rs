@@ -31,6 +31,7 @@ use flashback_types::{
 use crate::cache::OfferCache;
 use crate::config::StoreConfig;
 use crate::index::{OfferIndex, Scores};
+use crate::reputation::Assessment;
 use crate::summaries::Summaries;
 
 mod apply;
@@ -137,11 +138,16 @@ type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
 /// counters, and the number of providers.
 type ScoresKey = (Timestamp, u64, u64, usize);
 
+/// What a cached assessment depends on: the instant, the summaries' and the trust store's
+/// change counters.
+type AssessmentKey = (Timestamp, u64, u64);
+
 #[derive(Default)]
 struct Caches {
     listing: Option<(u64, Hash32)>,
     providers: Option<(u64, ProviderDigests)>,
     scores: Option<(ScoresKey, Arc<Scores>)>,
+    assessment: Option<(AssessmentKey, Arc<Assessment>)>,
 }
 
 /// The trust store in force, and a counter of its changes (caches key on it).

@@ -12,7 +12,7 @@ use flashback_types::{
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
 use crate::error::StoreError;
 use crate::index::{PageIds, Plan, PriceFilter, Scores};
-use crate::reputation::{self, Explanation, Reputation};
+use crate::reputation::{self, Assessment, Explanation, Reputation};
 
 impl Store {
     /// Any stored object by id (expired ones too, until collected).
@@ -236,6 +236,7 @@ impl Store {
             offer_key,
             certified: certified.as_ref(),
             min_reputation_bp: q.min_reputation_bp,
+            include_unrated: q.include_unrated,
             scores: &scores,
             include_withdrawn: q.include_withdrawn,
             sort: q.sort,
@@ -246,10 +247,7 @@ impl Store {
     }
 
     fn scores(&self, st: &State, now: Timestamp) -> Arc<Scores> {
-        let (trust, trust_epoch) = {
-            let t = self.read_trust();
-            (t.store.clone(), t.epoch)
-        };
+        let trust_epoch = self.read_trust().epoch;
         let key = (
             now,
             st.summaries.epoch,
@@ -261,23 +259,37 @@ impl Store {
         {
             return s.clone();
         }
-        let cfg = &self.inner.config;
-        let mut subjects: Vec<&PublicKey> = st.summaries.attested_subjects().collect();
-        subjects.sort_unstable();
-        let by_provider = subjects
-            .into_iter()
-            .filter_map(|s| {
-                let p = st.index.provider_lookup(s)?;
-                let r = reputation::explain(&st.summaries, s, now, &cfg.reputation, &trust);
-                Some((p, r.reputation.score))
-            })
+        let assessment = self.assessment(st, now);
+        let by_provider = assessment
+            .explanations
+            .iter()
+            .filter_map(|(p, e)| Some((st.index.provider_lookup(p)?, e.reputation.score?)))
             .collect();
-        let scores = Arc::new(Scores {
-            prior: reputation::prior_score(&cfg.reputation),
-            by_provider,
-        });
+        let scores = Arc::new(Scores { by_provider });
         lock(&self.inner.caches).scores = Some((key, scores.clone()));
         scores
+    }
+
+    /// Every attested provider's reputation at `now`, cached per market state and trust.
+    fn assessment(&self, st: &State, now: Timestamp) -> Arc<Assessment> {
+        let (trust, trust_epoch) = {
+            let t = self.read_trust();
+            (t.store.clone(), t.epoch)
+        };
+        let key = (now, st.summaries.epoch, trust_epoch);
+        if let Some((k, a)) = &lock(&self.inner.caches).assessment
+            && *k == key
+        {
+            return a.clone();
+        }
+        let assessment = Arc::new(reputation::assess(
+            &st.summaries,
+            now,
+            &self.inner.config.reputation,
+            &trust,
+        ));
+        lock(&self.inner.caches).assessment = Some((key, assessment.clone()));
+        assessment
     }
 
     /// The current offer of every `(provider, offer_key)` of `provider` (tombstones and
@@ -533,17 +545,10 @@ impl Store {
         self.explain(provider, now).reputation
     }
 
-    /// `provider`'s reputation at `now` with every attestation that counted, how much, and
-    /// every one that did not, with the reason.
+    /// `provider`'s reputation at `now` with every attestation that counted, its attester's
+    /// standing, its stake and weight, and every one that did not, with the reason.
     pub fn explain(&self, provider: &PublicKey, now: Timestamp) -> Explanation {
-        let trust = self.trust();
         let st = self.read_state();
-        reputation::explain(
-            &st.summaries,
-            provider,
-            now,
-            &self.inner.config.reputation,
-            &trust,
-        )
+        self.assessment(&st, now).explain(provider)
     }
 }

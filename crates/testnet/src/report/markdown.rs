@@ -145,12 +145,12 @@ impl Report {
 
         let _ = writeln!(
             s,
-            "\n## Reputation\n\n| provider | node | flaky | failure rate | added ms | price | regions | agreements | counted | probes ok | score | beta mean | compliance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "\n## Reputation\n\n| provider | node | flaky | failure rate | added ms | price | regions | agreements | counted | probes ok | evidence | score | beta mean | compliance |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for row in &self.reputation {
             let _ = writeln!(
                 s,
-                "| `{}…` | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}/{} | {:.3} | {:.3} | {:.3} |",
+                "| `{}…` | {} | {} | {:.2} | {} | {} | {} | {} | {} | {}/{} | {:.2} | {} | {:.3} | {:.3} |",
                 short(&row.provider),
                 row.node,
                 if row.flaky { "yes" } else { "no" },
@@ -164,7 +164,9 @@ impl Report {
                 row.counted,
                 row.successes,
                 row.probes,
-                row.score,
+                row.evidence,
+                row.score
+                    .map_or_else(|| "unrated".to_owned(), |s| format!("{s:.3}")),
                 row.beta_mean,
                 row.compliance
             );
@@ -258,6 +260,38 @@ impl Report {
                     .map(|e| format!(" (stopped: {e})"))
                     .unwrap_or_default(),
                 r.flagging_nodes
+            );
+        }
+        if let Some(w) = &self.withholding {
+            let gaps: Vec<String> = w.gaps.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            let _ = writeln!(
+                s,
+                "\n## Withholding\n\nA withholding node (`{}`) answered from {}'s listing \
+                 without the offers of provider `{}…` ({} listed by {}). A light client \
+                 cross-checked it with {}: listing digests {}; differences: {}; {} held \
+                 against a node. Named as withholding: {}.{}",
+                w.withholder,
+                w.relays,
+                short(&w.victim),
+                w.victim_offers,
+                w.honest,
+                w.honest,
+                if w.digests_agree { "agree" } else { "differ" },
+                if gaps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    gaps.join(", ")
+                },
+                w.held,
+                if w.named.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    w.named.join(", ")
+                },
+                w.error
+                    .as_ref()
+                    .map(|e| format!(" The check could not run: {e}."))
+                    .unwrap_or_default()
             );
         }
 

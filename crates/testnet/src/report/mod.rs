@@ -33,6 +33,8 @@ pub struct Report {
     pub partition: Option<PartitionReport>,
     /// The attack (flood scenario).
     pub flood: Option<FloodReport>,
+    /// The withholding node and the cross-check that must name it.
+    pub withholding: Option<WithholdReport>,
     /// Process hygiene.
     pub processes: Processes,
 }
@@ -242,8 +244,11 @@ pub struct ReputationRow {
     pub probes: u64,
     /// Successful probes in counted attestations.
     pub successes: u64,
-    /// Reputation score, 0 to 1.
-    pub score: f64,
+    /// Reputation score, 0 to 1; `None` when the node rates the provider "unrated" (too little
+    /// counted evidence).
+    pub score: Option<f64>,
+    /// Counted evidence behind the score (one anchored attester weighs 1).
+    pub evidence: f64,
     /// Beta mean.
     pub beta_mean: f64,
     /// SLA compliance.
@@ -359,6 +364,33 @@ pub struct Republish {
     pub error: Option<String>,
     /// Nodes that flag any provider for equivocation at the end (0 when it held).
     pub flagging_nodes: usize,
+}
+
+/// The withholding node and the light client's cross-check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WithholdReport {
+    /// The withholding node's peer id.
+    pub withholder: String,
+    /// The node whose answers it relays.
+    pub relays: String,
+    /// The honest node the light client compared it with.
+    pub honest: String,
+    /// The provider whose offers it drops.
+    pub victim: String,
+    /// The victim's offers the honest node lists.
+    pub victim_offers: usize,
+    /// Differences found, by kind (`missing`, `stale`, `forked`, `hidden`), with the node
+    /// (`n03`, or `withholder`).
+    pub gaps: BTreeMap<String, usize>,
+    /// Differences held against a node (not recent, not a provider's fork).
+    pub held: usize,
+    /// The nodes the cross-check named as withholding (`withholder` or node names).
+    pub named: Vec<String>,
+    /// Whether the two listing digests agreed.
+    pub digests_agree: bool,
+    /// Why the check could not run, if it could not.
+    pub error: Option<String>,
 }
 
 /// Process hygiene.

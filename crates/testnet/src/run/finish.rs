@@ -50,11 +50,16 @@ pub(super) async fn reputation(
             probes: r.counted.iter().map(|c| u64::from(c.probes)).sum(),
             successes: r.counted.iter().map(|c| u64::from(c.successes)).sum(),
             score: r.score,
+            evidence: r.evidence.total,
             beta_mean: r.beta_mean,
             compliance: r.compliance,
         });
     }
-    rows.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Best first, the unrated last.
+    rows.sort_by(|a, b| {
+        let key = |s: Option<f64>| s.unwrap_or(f64::NEG_INFINITY);
+        key(b.score).total_cmp(&key(a.score))
+    });
     rows
 }
 
@@ -265,15 +270,20 @@ pub(super) fn finish(
     let flaky: Vec<&ReputationRow> = played.reputation.iter().filter(|r| r.flaky).collect();
     let healthy: Vec<&ReputationRow> = played.reputation.iter().filter(|r| !r.flaky).collect();
     if s.expect.flaky_below_healthy && !flaky.is_empty() && !healthy.is_empty() {
+        // An unrated provider fails the check: every provider was measured by the testnet's
+        // consumers, which the nodes hold as their own keys.
         let worst_healthy = healthy
             .iter()
-            .map(|r| r.score)
+            .map(|r| r.score.unwrap_or(f64::NEG_INFINITY))
             .fold(f64::INFINITY, f64::min);
         let best_flaky = flaky
             .iter()
-            .map(|r| r.score)
+            .map(|r| r.score.unwrap_or(f64::NEG_INFINITY))
             .fold(f64::NEG_INFINITY, f64::max);
-        let all_counted = played.reputation.iter().all(|r| r.counted > 0);
+        let all_counted = played
+            .reputation
+            .iter()
+            .all(|r| r.counted > 0 && r.score.is_some());
         checks.push(check(
             "flaky providers rank below healthy ones",
             best_flaky < worst_healthy && all_counted,
@@ -282,7 +292,7 @@ pub(super) fn finish(
                 if all_counted {
                     ""
                 } else {
-                    "; some provider has no counted attestation"
+                    "; some provider has no counted attestation or is unrated"
                 }
             ),
         ));
@@ -349,6 +359,28 @@ pub(super) fn finish(
             ),
         ));
     }
+    if let Some(w) = &played.withholding {
+        let only_it = w.named == ["withholder"];
+        checks.push(check(
+            "withholding node named by a cross-check",
+            w.error.is_none() && only_it && w.victim_offers > 0,
+            match &w.error {
+                Some(e) => format!("the cross-check could not run: {e}"),
+                None => format!(
+                    "named: {}; {} difference(s) held against a node, {:?}; the honest node \
+                     lists {} offer(s) of the provider withheld",
+                    if w.named.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        w.named.join(", ")
+                    },
+                    w.held,
+                    w.gaps,
+                    w.victim_offers
+                ),
+            },
+        ));
+    }
     checks.push(check(
         "no node process left running",
         left_running.is_empty(),
@@ -374,6 +406,7 @@ pub(super) fn finish(
         churn: played.events.churn,
         partition: played.events.partition,
         flood,
+        withholding: played.withholding,
         processes: Processes {
             started: ctx.nodes() + restarts as usize,
             forced_kills: forced,

@@ -4,6 +4,7 @@
 //! - [`plan`](mod@plan): who plays what, from the run's seed;
 //! - this module: starting the nodes and playing the run;
 //! - [`events`]: churn, partitions and the flood, during the activity phase;
+//! - [`withholding`]: the withholding node and the cross-check that must name it, at the end;
 //! - [`finish`](mod@finish): reputation, logs, checks and the report, once the nodes stopped.
 
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::observe::{Ctx, lock};
 use crate::participants::{self, Deal};
 use crate::report::{
     ChurnEvent, FloodReport, NodeDigest, PartitionReport, Report, ReputationRow, RunInfo,
+    WithholdReport,
 };
 use crate::scenario::Scenario;
 use crate::{Progress, TestnetError, UpOptions};
@@ -28,6 +30,7 @@ use crate::{Progress, TestnetError, UpOptions};
 mod events;
 mod finish;
 mod plan;
+mod withholding;
 
 use events::scenario_events;
 use finish::{finish, reputation};
@@ -54,6 +57,7 @@ struct Played {
     digests: Vec<NodeDigest>,
     metrics: Vec<Option<String>>,
     reputation: Vec<ReputationRow>,
+    withholding: Option<WithholdReport>,
     offers_listed: u64,
 }
 
@@ -334,6 +338,10 @@ async fn play(
     let metrics =
         futures::future::join_all(all.iter().map(|&i| async move { ctx.metrics(i).await })).await;
     let reputation = reputation(ctx, plan, &setup).await;
+    let withholding = match &s.withhold {
+        Some(spec) => Some(withholding::check(ctx, plan, spec).await),
+        None => None,
+    };
     sampling.cancel();
     background.join_all().await;
 
@@ -363,6 +371,7 @@ async fn play(
         digests,
         metrics,
         reputation,
+        withholding,
         offers_listed,
     })
 }
@@ -377,6 +386,9 @@ fn events_summary(s: &Scenario) -> String {
     }
     if s.flood.is_some() {
         parts.push("a flood".to_owned());
+    }
+    if s.withhold.is_some() {
+        parts.push("a withholding node at the end".to_owned());
     }
     if parts.is_empty() {
         String::new()

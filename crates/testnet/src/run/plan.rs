@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flashback_node::{BlobConfig, NodeConfig};
-use flashback_types::{SecretKey, keyfile};
+use flashback_types::{PublicKey, SecretKey, keyfile};
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
@@ -125,6 +125,13 @@ pub(super) fn plan(
         })
         .collect();
     let homes: HashSet<usize> = consumers.iter().map(|c| c.home).collect();
+    // The testnet's operator runs every consumer, so each node counts their measurements as
+    // its own (decision 0059): honest evidence rates every provider, as an operator's own
+    // probes would.
+    let own: Vec<PublicKey> = consumers.iter().map(|c| c.key.public()).collect();
+    for (_, c) in &mut configs {
+        c.store.reputation.own_keys = own.clone();
+    }
 
     let flood_target = s.flood.as_ref().map(|f| {
         f.target.unwrap_or_else(|| {
