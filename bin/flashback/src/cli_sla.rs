@@ -42,7 +42,7 @@ pub(crate) enum SlaCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct SlaIdArgs {
-    /// The agreement (its proposal's id, 64 hex).
+    /// The agreement (its proposal's id, or any unique start of it: 8+ hex).
     #[arg(value_name = "AGREEMENT")]
     pub(crate) agreement: String,
     #[command(flatten)]
@@ -54,7 +54,7 @@ pub(crate) struct SlaIdArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SlaAccessArgs {
-    /// The agreement (its proposal's id, 64 hex).
+    /// The agreement (its proposal's id, or any unique start of it: 8+ hex).
     #[arg(value_name = "AGREEMENT")]
     pub(crate) agreement: String,
     /// Your key file (the agreement's consumer: the grant is sealed to it).
@@ -78,7 +78,7 @@ pub(crate) struct SlaAccessArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SlaTerminateArgs {
-    /// The agreement (its proposal's id, 64 hex).
+    /// The agreement (its proposal's id, or any unique start of it: 8+ hex).
     #[arg(value_name = "AGREEMENT")]
     pub(crate) agreement: String,
     /// Your key file (the agreement's consumer or provider).
@@ -96,7 +96,7 @@ pub(crate) struct SlaTerminateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SlaRenewArgs {
-    /// The agreement to continue (its proposal's id, 64 hex).
+    /// The agreement to continue (its proposal's id, or any unique start of it: 8+ hex).
     #[arg(value_name = "AGREEMENT")]
     pub(crate) agreement: String,
     /// Your key file (the agreement's consumer).
@@ -130,7 +130,7 @@ pub(crate) enum DataCommand {
 /// What every data command needs: the agreement, your key, the node.
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {
-    /// The agreement whose access to use (its proposal's id, 64 hex).
+    /// The agreement whose access to use (its proposal's id, or any unique start of it: 8+ hex).
     #[arg(long, value_name = "ID")]
     pub(crate) agreement: String,
     /// Your key file (the agreement's consumer).

@@ -1,26 +1,19 @@
 //! `flashback sla status|access|terminate|renew`: an agreement's life after the proposal
 //! (through `flashback-client`, which derives the status and opens the grant).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use flashback_client::{AgreementRecord, AgreementStatus, Client, human, parse_duration};
 use flashback_types::clock::now;
 use flashback_types::keyfile::{self, Existing};
-use flashback_types::{Hash32, ObjectId};
 use serde_json::json;
 
 use crate::cli_sla::{SlaAccessArgs, SlaIdArgs, SlaRenewArgs, SlaTerminateArgs};
+use crate::cmd::ids;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::cmd::sla::propose_and_report;
 use crate::output;
-
-pub(crate) fn parse_id(text: &str) -> anyhow::Result<ObjectId> {
-    Hash32::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{text:?} is not an agreement id ({e}): see `flashback sla list --mine`")
-    })
-}
 
 /// The status as JSON: its code, and for a rejection or termination what there is to say.
 pub(crate) fn status_json(status: &AgreementStatus) -> serde_json::Value {
@@ -48,11 +41,14 @@ pub(crate) fn status_text(status: &AgreementStatus) -> String {
 }
 
 pub(crate) async fn status(args: SlaIdArgs) -> anyhow::Result<()> {
-    let id = parse_id(&args.agreement)?;
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let record = client.agreement_record(id, Duration::ZERO).await;
+    let record = async {
+        let id = ids::agreement(&client, &args.agreement).await?;
+        anyhow::Ok((id, client.agreement_record(id, Duration::ZERO).await?))
+    }
+    .await;
     client.close().await;
-    let record = record?;
+    let (id, record) = record?;
     let status = record.status(now());
     let grant = record.grant().map(|g| g.body().protocol.name().to_owned());
     if args.json {
@@ -101,13 +97,16 @@ fn describe(record: &AgreementRecord, status: &AgreementStatus, grant: Option<&s
 }
 
 pub(crate) async fn access(args: SlaAccessArgs) -> anyhow::Result<()> {
-    let id = parse_id(&args.agreement)?;
     let key = read_key_file(&args.key)?;
     let wait = Duration::from_secs(parse_duration("--wait", &args.wait)?);
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let credentials = client.access(&key, id, wait).await;
+    let credentials = async {
+        let id = ids::agreement(&client, &args.agreement).await?;
+        anyhow::Ok((id, client.access(&key, id, wait).await?))
+    }
+    .await;
     client.close().await;
-    let c = credentials?;
+    let (id, c) = credentials?;
     if let Some(path) = &args.secret_file {
         keyfile::write_secret(path, c.secret.expose().as_bytes(), Existing::Keep)
             .map_err(|e| anyhow::anyhow!("cannot write the secret to {}: {e}", path.display()))?;
@@ -156,12 +155,15 @@ pub(crate) async fn access(args: SlaAccessArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn terminate(args: SlaTerminateArgs) -> anyhow::Result<()> {
-    let id = parse_id(&args.agreement)?;
     let key = read_key_file(&args.key)?;
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = client.terminate(&key, id, &args.reason).await;
+    let result = async {
+        let id = ids::agreement(&client, &args.agreement).await?;
+        anyhow::Ok((id, client.terminate(&key, id, &args.reason).await?))
+    }
+    .await;
     client.close().await;
-    let termination = result?;
+    let (id, termination) = result?;
     let t = termination.body();
     if args.json {
         return output::json(&json!({
@@ -182,7 +184,6 @@ pub(crate) async fn terminate(args: SlaTerminateArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn renew(args: SlaRenewArgs) -> anyhow::Result<()> {
-    let id = parse_id(&args.agreement)?;
     let key = read_key_file(&args.key)?;
     let duration = args
         .duration
@@ -196,6 +197,7 @@ pub(crate) async fn renew(args: SlaRenewArgs) -> anyhow::Result<()> {
         typed,
         args.json,
         async |client, wait| {
+            let id = ids::agreement(client, &args.agreement).await?;
             Ok(client
                 .renew(&key, id, duration, wait.max(Duration::from_secs(60)))
                 .await?)

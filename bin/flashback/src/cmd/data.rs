@@ -11,7 +11,7 @@ use flashback_client::{Client, parse_duration};
 use serde_json::json;
 
 use crate::cli_sla::{DataArgs, DataGetArgs, DataPutArgs, DataRmArgs};
-use crate::cmd::agreement::parse_id;
+use crate::cmd::ids;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::output;
@@ -22,11 +22,14 @@ const GRANT_WAIT: Duration = Duration::from_secs(10);
 /// Opens the agreement's grant through the node, then leaves the node: the transfer itself
 /// is between this machine and the provider's data plane.
 async fn plane(args: &DataArgs) -> anyhow::Result<Plane> {
-    let id = parse_id(&args.agreement)?;
     let key = read_key_file(&args.key)?;
     let timeout = Duration::from_secs(parse_duration("--timeout", &args.timeout)?.max(1));
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let credentials = client.access(&key, id, GRANT_WAIT).await;
+    let credentials = async {
+        let id = ids::agreement(&client, &args.agreement).await?;
+        anyhow::Ok(client.access(&key, id, GRANT_WAIT).await?)
+    }
+    .await;
     client.close().await;
     Ok(Plane::open(&credentials?, timeout)?)
 }

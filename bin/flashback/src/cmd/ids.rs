@@ -31,6 +31,14 @@ pub(crate) async fn offer(client: &Client, what: &str, text: &str) -> anyhow::Re
         .with_context(|| format!("{what} {text:?}"))
 }
 
+/// An agreement id (its proposal's id): whole, or any unique start of one the node holds.
+pub(crate) async fn agreement(client: &Client, text: &str) -> anyhow::Result<ObjectId> {
+    client
+        .resolve_agreement(text)
+        .await
+        .with_context(|| format!("agreement {text:?}"))
+}
+
 /// What `--why` names: an offer or a provider.
 pub(crate) enum OfferOrKey {
     Offer(ObjectId),
