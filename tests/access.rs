@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ChildGuard, TestNode, can_run, eventually, flashback_bin, run_cli};
+use common::{ChildGuard, TestNode, can_run, eventually, flashback_bin};
 use flashback_client::Client;
 use flashback_client::data::Plane;
 use flashback_client::probe::{ProbeConfig, attest, probe_window};
@@ -71,12 +71,8 @@ async fn node(
 
 /// Runs the CLI off the runtime; every output is kept to be searched for secrets.
 async fn cli<S: AsRef<str>>(outputs: &mut Vec<String>, args: &[S]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = common::cli(&args).await;
     outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
     outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
     out
@@ -592,11 +588,7 @@ async fn a_renewal_on_the_blob_endpoint_keeps_the_data_and_the_first_agreement_e
     eventually("the first agreement expires", || {
         let args = status(&first_id);
         async move {
-            let out = tokio::task::spawn_blocking(move || {
-                run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            })
-            .await
-            .unwrap();
+            let out = common::cli(&args.each_ref().map(String::as_str)).await;
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
             v["status"] == "expired"
         }
