@@ -596,10 +596,13 @@ async fn a_renewal_on_the_blob_endpoint_keeps_the_data_and_the_first_agreement_e
     .await;
     let refused = cli(&mut outputs, &data_args(&["ls"], &first_id, ck, &node)).await;
     assert!(!refused.status.success());
+    // With --json the error is JSON on stdout, with its code (decision 0054).
+    let error: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap_or_default();
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("401"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("401")),
+        "{error}"
     );
     assert_eq!(
         ok(&cli(&mut outputs, &status(&renewal_id)).await)["status"],
