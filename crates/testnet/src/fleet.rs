@@ -11,6 +11,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use flashback_types::file::{MAX_STATE_BYTES, read_text_bounded};
+
 use crate::TestnetError;
 
 /// Where the runner records its processes.
@@ -403,7 +405,7 @@ pub fn down(out: &Path) -> Result<DownReport, TestnetError> {
     })?;
     let mut report = DownReport::default();
     let pids_path = out.join(PIDS_JSON);
-    let recorded: Option<PidsFile> = std::fs::read_to_string(&pids_path)
+    let recorded: Option<PidsFile> = read_text_bounded(&pids_path, MAX_STATE_BYTES)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
 
@@ -508,7 +510,7 @@ pub(crate) fn prepare_out(out: &Path) -> Result<(), TestnetError> {
         source,
     };
     if out.exists() {
-        if let Ok(text) = std::fs::read_to_string(out.join(PIDS_JSON))
+        if let Ok(text) = read_text_bounded(&out.join(PIDS_JSON), MAX_STATE_BYTES)
             && let Ok(file) = serde_json::from_str::<PidsFile>(&text)
             && still_running(&file)
         {
@@ -550,7 +552,16 @@ pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), TestnetError> {
 }
 
 fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    use std::io::{Read, Seek, SeekFrom};
+    // A node's log can be large: read only its end.
+    const TAIL_BYTES: u64 = 64 << 10;
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let len = file.metadata().map_or(0, |m| m.len());
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)));
+        let _ = file.take(TAIL_BYTES).read_to_end(&mut bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

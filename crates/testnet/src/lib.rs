@@ -130,10 +130,12 @@ pub async fn up(options: UpOptions, progress: Progress) -> Result<Report, Testne
 /// Re-reads `<out>/report.json` and writes `report.md` and the plots again.
 pub fn render(out: &Path) -> Result<Report, TestnetError> {
     let path = out.join(files::REPORT_JSON);
-    let text = std::fs::read_to_string(&path).map_err(|source| TestnetError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text =
+        flashback_types::file::read_text_bounded(&path, flashback_types::file::MAX_STATE_BYTES)
+            .map_err(|source| TestnetError::Io {
+                path: path.clone(),
+                source,
+            })?;
     let report: Report = serde_json::from_str(&text).map_err(|e| TestnetError::Io {
         path,
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),

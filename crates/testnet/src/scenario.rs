@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
+
 use crate::TestnetError;
 
 /// The scenarios shipped with the binary, by name (also in `testnet/scenarios/`).
@@ -321,10 +323,11 @@ impl Scenario {
     pub fn load(name_or_path: &str) -> Result<Self, TestnetError> {
         let path = Path::new(name_or_path);
         if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|source| TestnetError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let text =
+                read_text_bounded(path, MAX_CONFIG_BYTES).map_err(|source| TestnetError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             return Self::parse(&text, name_or_path);
         }
         match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {

@@ -4,7 +4,9 @@
 //!
 //! - [`keys`]: [`PublicKey`], [`SecretKey`], [`Signature`], the key file format and the
 //!   conversion to libp2p identities (a provider's account key *is* its node's peer id);
-//!   [`keyfile`] writes and reads key files and other secrets, the crate's only file I/O.
+//!   [`keyfile`] writes and reads key files and other secrets.
+//! - [`file`]: [`file::read_bounded`], the one way a file a user names is read (with a size
+//!   limit). With the key files, the crate's only file I/O.
 //! - [`Signed`]: a body, its signer and an Ed25519 signature over the domain-separated digest
 //!   `blake3::derive_key("flashback/v1/<kind>", canonical bincode bytes)`, verified with
 //!   `verify_strict` over the exact bytes received.
@@ -61,6 +63,7 @@ pub mod bodies;
 pub mod clock;
 mod composite;
 pub mod encoding;
+pub mod file;
 pub mod keys;
 mod kind;
 mod object;
@@ -80,6 +83,9 @@ pub use keys::{Hash32, KeyCache, KeyError, PublicKey, SecretKey, Signature, keyf
 pub use kind::{GcRule, Kind, PerKind, SyncClass};
 pub use object::Object;
 pub use query::{Cursor, MAX_QUERY_LIMIT, OfferQuery, SortKey};
-pub use rules::{valid_asset, valid_offer_key, valid_region};
+pub use rules::{
+    ENDPOINT_SCHEMES, valid_asset, valid_endpoint, valid_offer_key, valid_protocol_name,
+    valid_region,
+};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
 pub use validate::{Label, ObjectError, Rule, TimeRules};

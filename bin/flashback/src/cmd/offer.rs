@@ -3,6 +3,7 @@
 use anyhow::Context;
 use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec};
 use flashback_types::clock::now;
+use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
 use flashback_types::{Object, Signed};
 use serde_json::json;
 
@@ -54,7 +55,7 @@ pub(crate) async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let key = read_key_file(&args.key)?;
     let spec = match &args.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = read_text_bounded(path, MAX_CONFIG_BYTES)
                 .with_context(|| format!("cannot read offer file {}", path.display()))?;
             OfferSpec::from_toml(&text)?
         }
