@@ -66,7 +66,7 @@ mod reputation;
 mod store;
 mod summaries;
 
-pub use config::{Rate, ReputationParams, StoreConfig};
+pub use config::{MIN_CACHE_CAPACITY_BYTES, Rate, ReputationParams, StoreConfig};
 pub use error::StoreError;
 pub use reputation::{
     Basis, CountedAttestation, ExcludedAttestation, ExclusionReason, Explanation, Reputation,

@@ -1,0 +1,231 @@
+//! What a hostile peer and a careless operator tried (issue 32), through the real binary and
+//! real nodes: every case ends in a clear refusal or keeps working, never in a hang, a panic or
+//! lost data.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{DEADLINE, flashback_bin};
+
+/// Runs `cmd` to completion within [`DEADLINE`], or kills it and fails: a command that never
+/// finishes is the bug these tests look for.
+fn finishes(mut cmd: Command, what: &str) -> Output {
+    let child = cmd
+        .env_remove("FLASHBACK_DATA_DIR")
+        .env_remove("FLASHBACK_NODE")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns the flashback binary");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(out) => out.expect("waits for the flashback binary"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let _ = rx.recv();
+            panic!("{what}: still running after {DEADLINE:?}, killed");
+        }
+    }
+}
+
+fn flashback(args: &[&str]) -> Command {
+    let mut cmd = Command::new(flashback_bin());
+    cmd.args(args);
+    cmd
+}
+
+/// The command failed with exit code 1 and a one-line error containing every `needles`.
+fn refused(out: &Output, what: &str, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{what}: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
+    }
+}
+
+fn key_file(dir: &Path) -> String {
+    let path = dir.join("provider.key");
+    let out = finishes(
+        flashback(&["keys", "generate", "--out", path.to_str().unwrap()]),
+        "keys generate",
+    );
+    assert!(out.status.success(), "{out:?}");
+    path.to_str().unwrap().to_owned()
+}
+
+/// Publishing with flags: everything valid but what `extra` overrides.
+fn publish_with(key: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "offer",
+        "publish",
+        "--key",
+        key,
+        "--node",
+        // Never reached: every case is refused before the node is dialled.
+        "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+        "--offer-key",
+        "t",
+        "--price",
+        "100",
+        "--region",
+        "eu-west",
+    ];
+    if !extra.contains(&"--capacity") {
+        args.extend(["--capacity", "1 TiB"]);
+    }
+    if !extra.contains(&"--endpoint") {
+        args.extend(["--endpoint", "https://s3.example.net"]);
+    }
+    args.extend(extra);
+    finishes(flashback(&args), &format!("offer publish {extra:?}"))
+}
+
+#[test]
+fn endless_files_are_refused_at_a_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let out = finishes(
+        flashback(&["offer", "publish", "--key", &key, "--file", "/dev/zero"]),
+        "offer publish --file /dev/zero",
+    );
+    refused(&out, "offer file", &["/dev/zero is larger than"]);
+
+    let data = dir.path().join("data");
+    let mut cmd = flashback(&["node", "run", "--config", "/dev/zero", "--data-dir"]);
+    cmd.arg(&data);
+    let out = finishes(cmd, "node run --config /dev/zero");
+    refused(&out, "config file", &["/dev/zero is larger than"]);
+
+    let out = finishes(
+        flashback(&["keys", "show", "/dev/zero"]),
+        "keys show --file /dev/zero",
+    );
+    refused(&out, "key file", &["/dev/zero"]);
+}
+
+#[test]
+fn sizes_beyond_64_bits_are_refused_not_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    for size in ["99999999999999 EiB", "18446744073709551616", "16.5 EiB"] {
+        let out = publish_with(&key, &["--capacity", size]);
+        refused(&out, size, &["capacity", "larger than 16 EiB"]);
+    }
+    let out = publish_with(
+        &key,
+        &["--capacity", "1.5 TiB", "--endpoint", "javascript:alert(1)"],
+    );
+    // The size was fine: the refusal is the endpoint's.
+    refused(&out, "1.5 TiB", &["endpoint"]);
+}
+
+#[test]
+fn an_endpoint_that_is_no_data_plane_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    for endpoint in [
+        "javascript:alert(1)",
+        "https://ok.example\n\u{1b}[31mforged line",
+        "https://x.example/<script>",
+    ] {
+        let out = publish_with(&key, &["--endpoint", endpoint]);
+        refused(&out, endpoint, &["endpoint"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_an_offer_whose_endpoint_is_no_data_plane() {
+    use flashback_types::{Object, Signed, Text, clock::now, samples};
+    let node = common::TestNode::start(&[]).await;
+    let client = flashback_client::Client::connect(&[node.addr()])
+        .await
+        .unwrap();
+    let provider = flashback_types::SecretKey::generate();
+    for endpoint in ["javascript:alert(1)", "https://a.example/\u{1b}[2J"] {
+        let mut offer = samples::offer(provider.public(), "t", 1, now());
+        offer.endpoint = Text::new(endpoint.to_owned()).unwrap();
+        // Signed as a hostile client would: without the signer's own checks.
+        let signed = Signed::sign_unchecked(offer, &provider);
+        let err = client
+            .submit(&Object::Offer(signed.clone()))
+            .await
+            .expect_err(endpoint)
+            .to_string();
+        assert!(err.contains("endpoint"), "{endpoint:?}: {err}");
+        assert!(!node.holds(signed.id()), "{endpoint:?} was listed");
+    }
+    client.close().await;
+}
+
+#[test]
+fn an_empty_protocol_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    for protocol in ["", "  ", "with space"] {
+        let out = publish_with(&key, &["--protocol", protocol]);
+        refused(&out, protocol, &["is not a protocol name"]);
+    }
+}
+
+#[test]
+fn a_store_cache_of_zero_bytes_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[store]\ncache_capacity_bytes = 0\n").unwrap();
+    let mut cmd = flashback(&[
+        "node",
+        "run",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-metrics",
+    ]);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"));
+    let out = finishes(cmd, "node run with a cache of 0 bytes");
+    refused(&out, "cache 0", &["cache_capacity_bytes", "[store]"]);
+}
+
+#[test]
+fn a_failed_key_generation_leaves_no_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("keys");
+    std::fs::create_dir(&target).unwrap();
+    let out = finishes(
+        flashback(&[
+            "keys",
+            "generate",
+            "--force",
+            "--out",
+            target.to_str().unwrap(),
+        ]),
+        "keys generate over a directory",
+    );
+    refused(
+        &out,
+        "keys generate over a directory",
+        &["cannot write key file"],
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["keys"], "left behind: {names:?}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
