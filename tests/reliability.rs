@@ -229,3 +229,83 @@ fn a_failed_key_generation_leaves_no_file_behind() {
     assert_eq!(names, ["keys"], "left behind: {names:?}");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
+
+/// Processes whose command line mentions `dir`, by pid.
+fn processes_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|raw| String::from_utf8_lossy(&raw).contains(&needle))
+        })
+        .collect()
+}
+
+/// Kills (SIGKILL) every process whose command line mentions the dir when dropped, so that a
+/// failed test leaves nothing running.
+struct KillUnder<'a>(&'a Path);
+
+impl Drop for KillUnder<'_> {
+    fn drop(&mut self) {
+        for pid in processes_under(self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn testnet_down_stops_a_killed_runners_nodes_whatever_the_binary_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cleanup = KillUnder(dir.path());
+    // The same program under a name without "flashback" in it.
+    let bin = dir.path().join("market-node");
+    std::fs::copy(flashback_bin(), &bin).unwrap();
+    let out = dir.path().join("tn");
+    let mut runner = common::ChildGuard::spawn(Command::new(&bin).args([
+        "testnet",
+        "up",
+        "--nodes",
+        "2",
+        "--duration",
+        "10m",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let pids_json = out.join("pids.json");
+    let nodes_recorded = || {
+        std::fs::read_to_string(&pids_json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["processes"].as_array().is_some_and(|p| p.len() == 2))
+    };
+    let start = std::time::Instant::now();
+    while !nodes_recorded() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the testnet never recorded its nodes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    runner.kill();
+    let nodes = processes_under(&out);
+    assert_eq!(nodes.len(), 2, "the nodes outlive their runner: {nodes:?}");
+
+    let mut cmd = Command::new(&bin);
+    cmd.args(["testnet", "down", "--out", out.to_str().unwrap()]);
+    let down = finishes(cmd, "testnet down");
+    assert!(down.status.success(), "{down:?}");
+    let left = processes_under(&out);
+    assert!(
+        left.is_empty(),
+        "testnet down left {left:?} running: {down:?}"
+    );
+    assert!(
+        !pids_json.exists(),
+        "pids.json outlived the processes it records"
+    );
+}

@@ -32,11 +32,13 @@
 //! # Ok(()) }
 //! ```
 
+mod down;
 mod fleet;
 mod flood;
 mod observe;
 mod participants;
 mod plot;
+mod procs;
 mod report;
 mod run;
 mod scenario;
@@ -44,7 +46,9 @@ mod scenario;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
+pub use down::{DownReport, down};
+pub use fleet::{PIDS_JSON, PidEntry, PidsFile, Usage};
+pub use procs::ProcessId;
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
     Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo,
