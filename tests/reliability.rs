@@ -309,3 +309,56 @@ fn testnet_down_stops_a_killed_runners_nodes_whatever_the_binary_is_called() {
         "pids.json outlived the processes it records"
     );
 }
+
+/// The TCP address of a node's `/ip4/…/tcp/…/p2p/…` dial address.
+fn tcp_socket_addr(addr: &str) -> std::net::SocketAddr {
+    let parts: Vec<&str> = addr.split('/').collect();
+    format!("{}:{}", parts[2], parts[4]).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_handshakes_from_one_source_do_not_lock_out_light_clients() {
+    use std::sync::atomic::Ordering;
+    let node = common::TestNode::start(&[]).await;
+    let addr = node.addr();
+    // The attacker speaks from 127.0.0.2, the light clients from 127.0.0.1: two hosts.
+    let staller = flashback_testnet::Staller::start(
+        tcp_socket_addr(&addr),
+        "127.0.0.2".parse().unwrap(),
+        100,
+        10,
+    );
+    common::eventually("the attacker holds 100 stalled handshakes", || {
+        let opened = staller.counts().opened.load(Ordering::Relaxed);
+        async move { opened >= 100 }
+    })
+    .await;
+
+    let mut failures = Vec::new();
+    for i in 0..20 {
+        let query = async {
+            let client = flashback_client::Client::connect(std::slice::from_ref(&addr)).await?;
+            let page = client
+                .query_offers(&flashback_types::OfferQuery::default())
+                .await;
+            client.close().await;
+            page
+        };
+        match tokio::time::timeout(common::DEADLINE, query).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => failures.push(format!("query {i}: {e}")),
+            Err(_) => failures.push(format!(
+                "query {i}: no answer within {:?}",
+                common::DEADLINE
+            )),
+        }
+    }
+    let counts = staller.stop().await;
+    assert!(
+        failures.is_empty(),
+        "{} of 20 light-client queries failed under the attack: {failures:#?}",
+        failures.len()
+    );
+    // The attack was real: the node kept closing stalled connections that came back.
+    assert!(counts.opened.load(Ordering::Relaxed) >= 100);
+}

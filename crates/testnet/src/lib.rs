@@ -42,6 +42,7 @@ mod procs;
 mod report;
 mod run;
 mod scenario;
+mod stall;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub use report::{
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
 };
+pub use stall::{StallCounts, Staller};
 
 /// Names of the files written into the output dir.
 pub mod files {
