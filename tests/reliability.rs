@@ -362,3 +362,127 @@ async fn stalled_handshakes_from_one_source_do_not_lock_out_light_clients() {
     // The attack was real: the node kept closing stalled connections that came back.
     assert!(counts.opened.load(Ordering::Relaxed) >= 100);
 }
+
+/// libfaketime, as Debian's `faketime` package installs it (the thread-safe build).
+fn libfaketime() -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|arch| arch.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|lib| lib.exists())
+}
+
+/// `flashback node run` on loopback with data in `dir`, its log (info and up) in `log`, its
+/// clock moved by `offset` (libfaketime's syntax, e.g. `+60d`) when given. The library is
+/// preloaded into the node itself rather than through the `faketime` wrapper, which forks
+/// and would leave the node running when killed.
+fn run_node(dir: &Path, log: &Path, offset: Option<&str>) -> common::ChildGuard {
+    let mut cmd = Command::new(flashback_bin());
+    if let Some(offset) = offset {
+        cmd.env("LD_PRELOAD", libfaketime().expect("libfaketime"))
+            .env("FAKETIME", offset)
+            // Timers and timeouts keep running on the real monotonic clock.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    }
+    cmd.args([
+        "node",
+        "run",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-metrics",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env_remove("FLASHBACK_DATA_DIR")
+    .env_remove("FLASHBACK_NODE")
+    .env("RUST_LOG", "info");
+    common::ChildGuard::spawn_logging(&mut cmd, log)
+}
+
+/// Waits until `log` contains `needle`.
+async fn log_says(log: &Path, needle: &str) {
+    common::eventually(&format!("the log says {needle:?}"), || {
+        let found = std::fs::read_to_string(log).is_ok_and(|t| t.contains(needle));
+        async move { found }
+    })
+    .await;
+}
+
+/// Waits until the node started as `node` has written its node.json in `data`.
+async fn node_up(data: &Path, node: &common::ChildGuard) {
+    let pid = node.child.as_ref().unwrap().id();
+    common::eventually("the node writes node.json", || {
+        let ready = flashback_node::NodeInfo::load(data).is_ok_and(|i| i.pid == pid);
+        async move { ready }
+    })
+    .await;
+}
+
+/// Offers (current versions) in the listing of the stopped node whose data dir is `data`.
+fn offers_listed(data: &Path) -> u64 {
+    let store =
+        flashback_store::Store::open(data.join("store"), flashback_store::StoreConfig::default())
+            .unwrap();
+    store.counts().of(flashback_types::Kind::Offer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_with_its_clock_sixty_days_ahead_keeps_its_listing() {
+    if !common::can_run(
+        libfaketime().is_some(),
+        "libfaketime (Debian package faketime)",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = key_file(dir.path());
+
+    // An honest node lists three offers, valid 30 days.
+    let log = dir.path().join("first.log");
+    let mut node = run_node(&data, &log, None);
+    node_up(&data, &node).await;
+    for name in ["a", "b", "c"] {
+        let mut cmd = flashback(&[
+            "offer",
+            "publish",
+            "--key",
+            &key,
+            "--offer-key",
+            name,
+            "--capacity",
+            "1 TiB",
+            "--price",
+            "100",
+            "--region",
+            "eu-west",
+            "--endpoint",
+            "https://s3.example.net",
+            "--valid-for",
+            "30d",
+        ]);
+        cmd.arg("--data-dir").arg(&data);
+        let out = tokio::task::spawn_blocking(move || finishes(cmd, "offer publish"))
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(node.terminate().is_some_and(|s| s.success()));
+    assert_eq!(offers_listed(&data), 3);
+
+    // The same node with its clock 60 days ahead: everything it holds looks expired. It runs
+    // until it has collected once (at start) and said what it did.
+    let log = dir.path().join("ahead.log");
+    let mut node = run_node(&data, &log, Some("+60d"));
+    node_up(&data, &node).await;
+    log_says(&log, "garbage collection").await;
+    assert!(node.terminate().is_some_and(|s| s.success()));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("garbage collection held back") && text.contains("skew bound"),
+        "the log says why it did not collect: {text}"
+    );
+
+    // The clock is fixed: the listing is whole.
+    assert_eq!(offers_listed(&data), 3, "the listing was collected: {text}");
+}

@@ -186,7 +186,11 @@ impl NodeBuilder {
             tasks.clone(),
             stop.clone(),
         ));
-        tasks.spawn(tasks::gc::run(store.clone(), stop.clone()));
+        tasks.spawn(tasks::gc::run(
+            store.clone(),
+            config.time.max_future_skew_secs,
+            stop.clone(),
+        ));
         tasks.spawn(sla::run(
             services.clone(),
             key.clone(),

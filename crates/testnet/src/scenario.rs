@@ -265,6 +265,12 @@ pub struct FloodSpec {
     pub max_messages: usize,
     /// Junk also handed to the node through `/flashback/submit/1`, requests in all.
     pub submits: usize,
+    /// Stalled handshakes held open against the node from another loopback address
+    /// (127.0.0.2) while the flood lasts, reopened as the node closes them; meanwhile a fresh
+    /// light client queries the node every half second. 0: none.
+    pub stalled_handshakes: usize,
+    /// Most stalled connections reopened per second.
+    pub stalled_reopen_per_sec: u32,
 }
 
 impl Default for FloodSpec {
@@ -276,6 +282,8 @@ impl Default for FloodSpec {
             rate_per_sec: 200,
             max_messages: 4000,
             submits: 200,
+            stalled_handshakes: 0,
+            stalled_reopen_per_sec: 10,
         }
     }
 }

@@ -125,6 +125,9 @@ struct State {
     on_disk: PerKind<u64>,
     /// Bumped on every change to the digest set.
     digest_epoch: u64,
+    /// The latest `created_at` of any object listed (offers at load, every kind since): how
+    /// far the clocks of the objects' signers have been seen to go (see [`Store::gc`]).
+    newest_created_at: Timestamp,
 }
 
 type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;

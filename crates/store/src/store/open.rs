@@ -220,6 +220,7 @@ impl Store {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(t, &k)?;
             let o: Signed<Offer> = self.decode_stored(t, &id, &v)?;
+            st.newest_created_at = st.newest_created_at.max(o.body().created_at);
             let pk = st.index.intern_key(&o.body().provider, &o.body().offer_key);
             let version = Version {
                 seq: o.body().seq,
