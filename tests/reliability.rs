@@ -486,3 +486,128 @@ async fn a_node_started_with_its_clock_sixty_days_ahead_keeps_its_listing() {
     // The clock is fixed: the listing is whole.
     assert_eq!(offers_listed(&data), 3, "the listing was collected: {text}");
 }
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted (lazily, so a failing test
+/// cannot leave it behind) when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when this machine cannot mount one (not root, or no tmpfs).
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left with a file, until the disk says it is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while file.write_all(&block).is_ok() {}
+        // The last bytes that fit.
+        while file.write_all(&block[..512]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_publishes_at_once_and_writes_resume_when_space_is_back() {
+    use flashback_types::{Object, Signed, clock::now, samples};
+    let Some(disk) = SmallDisk::mount("16m") else {
+        assert!(common::can_run(false, "root, to mount a small tmpfs"));
+        return;
+    };
+    let data = disk.path().join("data");
+    let key = flashback_types::SecretKey::generate();
+    let mut config = common::test_config(&data, &[]);
+    config.store.cache_capacity_bytes = 4 << 20;
+    let node = flashback_node::Node::start(config, key).await.unwrap();
+    let addr = node.info().dial_addr().unwrap().to_owned();
+    let client = flashback_client::Client::connect(&[addr]).await.unwrap();
+    let provider = flashback_types::SecretKey::generate();
+    let offer = |n: u32| {
+        let mut body = samples::offer(provider.public(), &format!("o{n}"), 1, now());
+        body.endpoint = flashback_types::Text::new(format!("https://s{n}.example.net")).unwrap();
+        Object::Offer(Signed::sign(body, &provider).unwrap())
+    };
+
+    // Fill the disk, then publish until the node says it is full.
+    let filler = disk.fill();
+    let mut acknowledged = Vec::new();
+    let mut first_error = None;
+    for n in 0..20_000 {
+        let object = offer(n);
+        match client.submit(&object).await {
+            Ok(_) => acknowledged.push(object.id()),
+            Err(e) => {
+                first_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let first_error = first_error.expect("the node never found its disk full");
+    assert!(
+        first_error.contains("No space left on device"),
+        "{first_error}"
+    );
+
+    // Every later publish is refused with the reason, not left unanswered.
+    for n in 20_000..20_005 {
+        let err = client
+            .submit(&offer(n))
+            .await
+            .expect_err("the disk is still full");
+        let err = err.to_string();
+        assert!(
+            err.contains("disk") && !err.contains("in time"),
+            "refused without a clear reason: {err}"
+        );
+    }
+
+    // Space comes back: publishing works again, without a restart.
+    std::fs::remove_file(filler).unwrap();
+    let mut n = 30_000;
+    common::eventually("a publish is accepted again", || {
+        n += 1;
+        let object = offer(n);
+        let client = &client;
+        async move { client.submit(&object).await.is_ok() }
+    })
+    .await;
+    let id = offer(n).id();
+    client.close().await;
+    node.shutdown().await;
+
+    // Nothing acknowledged was lost.
+    let store =
+        flashback_store::Store::open(data.join("store"), flashback_store::StoreConfig::default())
+            .unwrap();
+    for acked in acknowledged.iter().chain([&id]) {
+        assert!(
+            store.get(acked).unwrap().is_some(),
+            "acknowledged {acked} was lost"
+        );
+    }
+}

@@ -119,7 +119,7 @@ impl Store {
         // On disk only: read the tree without holding the indexes.
         let t = Tree::Objects(kind);
         let mut ids = Vec::new();
-        for k in self.tree(t).iter().keys() {
+        for k in self.tree(t)?.iter().keys() {
             let k = k.map_err(|e| self.sled_err(e))?;
             ids.push(self.key_id(t, &k)?);
         }

@@ -23,12 +23,12 @@ impl Store {
     /// ahead does not delete what has not expired (docs/STORE.md, "Garbage collection").
     pub fn gc(&self, now: Timestamp) -> Result<usize, StoreError> {
         let _writer = lock(&self.inner.writer);
-        self.check_poisoned()?;
         let mut tx = Tx::new();
         let mark = self.clock_mark()?.map_or(now, |m| m.max(now));
         tx.put_sealed(Tree::Meta, CLOCK_MARK_KEY.to_vec(), &mark.to_be_bytes());
         let result = {
             let mut st = self.write_state();
+            self.check_poisoned(&mut st)?;
             self.collect(&mut st, &mut tx, now)
                 .and_then(|n| self.commit(&tx).map(|()| n))
         };
@@ -51,7 +51,7 @@ impl Store {
     /// first collection.
     pub fn clock_mark(&self) -> Result<Option<Timestamp>, StoreError> {
         let Some(v) = self
-            .tree(Tree::Meta)
+            .tree(Tree::Meta)?
             .get(CLOCK_MARK_KEY)
             .map_err(|e| self.sled_err(e))?
         else {
@@ -134,7 +134,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let mut removed = 0usize;
-        for item in self.tree(Tree::Index(Idx::Expiry)).iter() {
+        for item in self.tree(Tree::Index(Idx::Expiry))?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let (expires_at, tag, id) =
                 parse_expiry_key(&k).ok_or_else(|| self.corrupt("idx_expiry: malformed key"))?;
@@ -146,7 +146,7 @@ impl Store {
                 .ok_or_else(|| self.corrupt(format!("idx_expiry: unknown kind tag {tag}")))?;
             let t = Tree::Objects(kind);
             if self
-                .tree(t)
+                .tree(t)?
                 .contains_key(id.0)
                 .map_err(|e| self.sled_err(e))?
             {
