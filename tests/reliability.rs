@@ -232,15 +232,9 @@ fn a_failed_key_generation_leaves_no_file_behind() {
 
 /// Processes whose command line mentions `dir`, by pid.
 fn processes_under(dir: &Path) -> Vec<u32> {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|raw| String::from_utf8_lossy(&raw).contains(&needle))
-        })
+    common::processes_mentioning(dir)
+        .into_iter()
+        .map(|(pid, _)| pid)
         .collect()
 }
 

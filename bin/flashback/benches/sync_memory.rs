@@ -82,13 +82,19 @@ fn fill(path: &Path, n: u64) {
 
 fn start_node(dir: &Path, bootstrap: Option<&str>) -> (Node, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashback"));
-    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-metrics"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "node",
+        "run",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-metrics",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env("RUST_LOG", "warn")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
     }
@@ -102,7 +108,11 @@ fn start_node(dir: &Path, bootstrap: Option<&str>) -> (Node, String) {
         {
             return (node, addr.to_owned());
         }
-        assert!(Instant::now() < deadline, "node in {} never started", dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "node in {} never started",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -142,10 +152,7 @@ fn main() {
     loop {
         let t = t0.elapsed();
         let rss = rss_mb(pid);
-        let offers = rt
-            .block_on(client.status())
-            .map(|s| s.offers)
-            .unwrap_or(0);
+        let offers = rt.block_on(client.status()).map(|s| s.offers).unwrap_or(0);
         if synced_at.is_none() {
             peak = peak.max(rss);
         } else {
@@ -161,7 +168,10 @@ fn main() {
         if synced_at.is_some_and(|s| t - s > Duration::from_secs(20)) {
             break;
         }
-        assert!(t < Duration::from_secs(3600), "B did not sync within an hour");
+        assert!(
+            t < Duration::from_secs(3600),
+            "B did not sync within an hour"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let settled_max = settled.iter().copied().fold(0f64, f64::max);
