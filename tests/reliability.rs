@@ -583,14 +583,22 @@ async fn a_full_disk_refuses_publishes_at_once_and_writes_resume_when_space_is_b
     // Space comes back: publishing works again, without a restart.
     std::fs::remove_file(filler).unwrap();
     let mut n = 30_000;
+    let accepted = std::cell::Cell::new(None);
     common::eventually("a publish is accepted again", || {
         n += 1;
         let object = offer(n);
-        let client = &client;
-        async move { client.submit(&object).await.is_ok() }
+        let (client, accepted) = (&client, &accepted);
+        async move {
+            let ok = client.submit(&object).await.is_ok();
+            if ok {
+                accepted.set(Some(object.id()));
+            }
+            ok
+        }
     })
     .await;
-    let id = offer(n).id();
+    // The object that was accepted (signing again could read another second).
+    let id = accepted.get().unwrap();
     client.close().await;
     node.shutdown().await;
 
