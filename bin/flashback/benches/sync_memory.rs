@@ -6,6 +6,8 @@
 //! ```text
 //! cargo bench -p flashback --bench sync_memory                          # 1,000,000 offers
 //! FLASHBACK_BENCH_OFFERS=100000 cargo bench -p flashback --bench sync_memory
+//! FLASHBACK_BENCH_A_DIR=/var/tmp/a cargo bench -p flashback --bench sync_memory  # A kept
+//! FLASHBACK_BENCH_B_CONFIG=b.toml cargo bench -p flashback --bench sync_memory   # B's config
 //! ```
 //!
 //! A's store is written directly (signed on two threads, applied in batches of 1,000) before
@@ -97,6 +99,10 @@ fn start_node(dir: &Path, bootstrap: Option<&str>) -> (Node, String) {
     .stderr(Stdio::inherit());
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
+        // B's configuration, to compare settings (FLASHBACK_BENCH_B_CONFIG, a node.toml).
+        if let Some(config) = std::env::var_os("FLASHBACK_BENCH_B_CONFIG") {
+            cmd.arg("--config").arg(config);
+        }
     }
     let node = Node(cmd.spawn().unwrap());
     let pid = node.0.id();
@@ -132,10 +138,18 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
-    let started = Instant::now();
-    fill(&a_dir.join("store"), n);
-    println!("A's store: {n} offers written in {:.0?}", started.elapsed());
+    // A's data dir can be kept between runs (FLASHBACK_BENCH_A_DIR): filling it is most of a
+    // run's time, and B is what is measured.
+    let a_dir = std::env::var_os("FLASHBACK_BENCH_A_DIR")
+        .map_or_else(|| dir.path().join("a"), std::path::PathBuf::from);
+    let b_dir = dir.path().join("b");
+    if a_dir.join("store").exists() {
+        println!("A's store: kept in {}", a_dir.display());
+    } else {
+        let started = Instant::now();
+        fill(&a_dir.join("store"), n);
+        println!("A's store: {n} offers written in {:.0?}", started.elapsed());
+    }
 
     let (_a, a_addr) = start_node(&a_dir, None);
     let (b, b_addr) = start_node(&b_dir, Some(&a_addr));
