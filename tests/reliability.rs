@@ -187,17 +187,11 @@ fn a_store_cache_of_zero_bytes_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[store]\ncache_capacity_bytes = 0\n").unwrap();
-    let mut cmd = flashback(&[
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-metrics",
-    ]);
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"));
+    let config = config.to_str().unwrap();
+    let cmd = common::node_command(
+        &dir.path().join("data"),
+        &["--no-metrics", "--config", config],
+    );
     let out = finishes(cmd, "node run with a cache of 0 bytes");
     refused(&out, "cache 0", &["cache_capacity_bytes", "[store]"]);
 }
@@ -371,25 +365,14 @@ fn libfaketime() -> Option<std::path::PathBuf> {
 /// preloaded into the node itself rather than through the `faketime` wrapper, which forks
 /// and would leave the node running when killed.
 fn run_node(dir: &Path, log: &Path, offset: Option<&str>) -> common::ChildGuard {
-    let mut cmd = Command::new(flashback_bin());
+    let mut cmd = common::node_command(dir, &["--no-metrics"]);
     if let Some(offset) = offset {
         cmd.env("LD_PRELOAD", libfaketime().expect("libfaketime"))
             .env("FAKETIME", offset)
             // Timers and timeouts keep running on the real monotonic clock.
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     }
-    cmd.args([
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-metrics",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env_remove("FLASHBACK_DATA_DIR")
-    .env_remove("FLASHBACK_NODE")
-    .env("RUST_LOG", "info");
+    cmd.env("RUST_LOG", "info");
     common::ChildGuard::spawn_logging(&mut cmd, log)
 }
 

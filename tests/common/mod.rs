@@ -175,6 +175,20 @@ pub fn flashback_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flashback"))
 }
 
+/// `flashback node run` on loopback (a free TCP port) with its data in `dir`, then `args`;
+/// logs at warn, whatever the caller's environment says about data dirs and nodes.
+pub fn node_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(flashback_bin());
+    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("FLASHBACK_DATA_DIR")
+        .env_remove("FLASHBACK_NODE")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
 /// Runs the binary to completion.
 pub fn run_cli(args: &[&str]) -> std::process::Output {
     Command::new(flashback_bin())

@@ -16,13 +16,17 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // A bench binary.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use flashback_node::NodeInfo;
 use flashback_store::{Store, StoreConfig};
 use flashback_types::{Object, SecretKey, Signed, clock::now, samples};
+
+// The end-to-end tests' helpers: the same `node run` command line.
+#[path = "../../../tests/common/mod.rs"]
+mod common;
 
 const OFFERS_PER_PROVIDER: u64 = 100;
 const BATCH: u64 = 1000;
@@ -83,20 +87,10 @@ fn fill(path: &Path, n: u64) {
 }
 
 fn start_node(dir: &Path, bootstrap: Option<&str>) -> (Node, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashback"));
-    cmd.args([
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--no-metrics",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env("RUST_LOG", "warn")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit());
+    let mut cmd = common::node_command(dir, &["--no-metrics"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     if let Some(b) = bootstrap {
         cmd.args(["--bootstrap", b]);
         // B's configuration, to compare settings (FLASHBACK_BENCH_B_CONFIG, a node.toml).
