@@ -97,7 +97,8 @@ fn collect(
             "garbage collection held back: the clock reads {} s past what vouches for it (the \
              node's last collection plus the time since, and the newest object its peers \
              signed), more than the {skew_secs} s skew bound; collecting only what expired by \
-             {vouched} until time or peers confirm the clock (check the system clock)",
+             {vouched} until time or peers confirm the clock (if the node was not stopped that \
+             long, check the system clock)",
             wall - vouched
         ),
         Horizon::Wall(wall) if history.held => {
