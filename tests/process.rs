@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{ChildGuard, can_run, eventually, flashback_bin, get_metrics, run_cli};
+use common::{ChildGuard, can_run, eventually, flashback_bin, get_metrics, node_command, run_cli};
 use flashback_client::Client;
 use flashback_node::NodeInfo;
 use flashback_store::{Store, StoreConfig};
@@ -14,16 +14,6 @@ use flashback_types::{Hash32, Object, Offer, OfferQuery, SecretKey, Signed, samp
 
 /// `flashback node run` on loopback (a free port), data in `dir`, warnings and errors only,
 /// with `args`.
-fn node_command(dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(flashback_bin());
-    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
 fn spawn_node(dir: &std::path::Path, bootstrap: Option<&str>) -> ChildGuard {
     let mut cmd = node_command(dir, &["--no-metrics", "--sync-interval", "2"]);
     if let Some(b) = bootstrap {

@@ -11,16 +11,12 @@ use common::{TestNode, eventually, run_cli};
 use flashback_client::http::{HttpClient, Method};
 use flashback_types::{Object, SecretKey, Signed, samples};
 
-/// Processes whose command line mentions `dir`.
+/// Node processes whose command line mentions `dir`.
 fn processes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .filter(|cmd| cmd.contains(&needle) && cmd.contains("node run"))
+    common::processes_mentioning(dir)
+        .into_iter()
+        .map(|(_, cmd)| cmd)
+        .filter(|cmd| cmd.contains("node run"))
         .collect()
 }
 

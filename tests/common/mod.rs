@@ -195,6 +195,20 @@ pub fn flashback_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flashback"))
 }
 
+/// `flashback node run` on loopback (a free TCP port) with its data in `dir`, then `args`;
+/// logs at warn, whatever the caller's environment says about data dirs and nodes.
+pub fn node_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(flashback_bin());
+    cmd.args(["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("FLASHBACK_DATA_DIR")
+        .env_remove("FLASHBACK_NODE")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
 /// Runs the binary to completion.
 pub fn run_cli(args: &[&str]) -> std::process::Output {
     Command::new(flashback_bin())
@@ -253,4 +267,20 @@ pub fn can_run(available: bool, needs: &str) -> bool {
         eprintln!("skipped: needs {needs}");
     }
     false
+}
+
+/// Every process whose command line mentions `dir`: its pid and command line (arguments
+/// joined by spaces).
+pub fn processes_mentioning(dir: &Path) -> Vec<(u32, String)> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .expect("lists /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            cmd.contains(&needle).then_some((pid, cmd))
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use flashback_types::{
     BoundedVec, ComplianceDoc, ComputeSpec, DataProtocol, Hash32, Offer, Price, PriceUnit,
-    PublicKey, QosTargets, ResourceKind, SignedBody, Text, Timestamp,
+    PublicKey, QosTargets, ResourceKind, SignedBody, Text, Timestamp, valid_protocol_name,
 };
 use serde::{Deserialize, Serialize};
 
@@ -136,16 +136,80 @@ fn bad(field: &str, detail: impl std::fmt::Display) -> ClientError {
     ClientError::InvalidInput(format!("{field}: {detail}"))
 }
 
-/// Parses a size: `"1 TiB"`, `"500GB"`, or a plain byte count.
+/// Parses a size: `"1 TiB"`, `"500GB"`, `"1.5 GiB"`, or a plain byte count. Units are those of
+/// `bytesize` (B, K/KB … E/EB by 1000, Ki/KiB … Ei/EiB by 1024, any case). A size that does not
+/// fit in 64 bits (16 EiB) is refused, never rounded down to the largest.
 pub fn parse_size(field: &str, text: &str) -> Result<u64, ClientError> {
-    bytesize::ByteSize::from_str(text.trim())
-        .map(|b| b.as_u64())
-        .map_err(|e| {
-            bad(
-                field,
-                format!("{text:?} is not a size like \"500 GiB\" ({e})"),
-            )
-        })
+    let text = text.trim();
+    let not_a_size = |why: String| {
+        bad(
+            field,
+            format!("{text:?} is not a size like \"500 GiB\" ({why})"),
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor = size_unit(unit.trim_start())
+        .ok_or_else(|| not_a_size(format!("unknown unit {:?}", unit.trim_start())))?;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(not_a_size("no number".into()));
+    }
+    let too_large = || {
+        bad(
+            field,
+            format!("{text:?} is larger than 16 EiB, the largest size"),
+        )
+    };
+    // Exact arithmetic: whole × factor + fraction × factor, rounded down to a byte.
+    let mut bytes: u128 = 0;
+    for d in whole.bytes() {
+        bytes = bytes
+            .checked_mul(10)
+            .and_then(|b| b.checked_add(u128::from(d - b'0')))
+            .filter(|&b| b <= u128::from(u64::MAX))
+            .ok_or_else(too_large)?;
+    }
+    bytes = bytes
+        .checked_mul(u128::from(factor))
+        .ok_or_else(too_large)?;
+    let mut scale = u128::from(factor);
+    for d in fraction.bytes() {
+        if d == b'.' {
+            return Err(not_a_size("two decimal points".into()));
+        }
+        bytes += scale * u128::from(d - b'0') / 10;
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+    }
+    u64::try_from(bytes).map_err(|_| too_large())
+}
+
+/// Bytes per unit of a size, `None` for an unknown unit.
+fn size_unit(unit: &str) -> Option<u64> {
+    let unit = unit.to_ascii_lowercase();
+    let (prefix, binary) = match unit.as_str() {
+        "" | "b" => return Some(1),
+        u => match u.strip_suffix("ib").or_else(|| u.strip_suffix('i')) {
+            Some(p) => (p, true),
+            None => (u.strip_suffix('b').unwrap_or(u), false),
+        },
+    };
+    let power = match prefix {
+        "k" => 1,
+        "m" => 2,
+        "g" => 3,
+        "t" => 4,
+        "p" => 5,
+        "e" => 6,
+        _ => return None,
+    };
+    let base: u64 = if binary { 1024 } else { 1000 };
+    Some(base.pow(power))
 }
 
 /// Parses a protocol name.
@@ -156,11 +220,17 @@ pub fn parse_protocol(text: &str) -> Result<DataProtocol, ClientError> {
         "ipfs" => DataProtocol::Ipfs,
         "sftp" => DataProtocol::Sftp,
         "flashback_blob" | "flashback-blob" => DataProtocol::FlashbackBlob,
-        other => DataProtocol::Other(
+        other if valid_protocol_name(other) => DataProtocol::Other(
             other
                 .try_into()
                 .map_err(|e| bad("protocols", format!("{other:?}: {e}")))?,
         ),
+        other => {
+            return Err(bad(
+                "protocols",
+                format!("{other:?} is not a protocol name (1-64 of [a-z0-9._-])"),
+            ));
+        }
     })
 }
 

@@ -17,7 +17,7 @@ use libp2p::{
 
 use flashback_types::protocol::{self, Topic};
 
-use crate::{NetConfig, NetError, Protocol, codec::BytesCodec};
+use crate::{NetConfig, NetError, Protocol, codec::BytesCodec, pending::PendingPerSource};
 
 /// Kademlia protocol id: our own DHT, not the public IPFS one.
 pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new(protocol::KAD_PROTOCOL);
@@ -29,6 +29,7 @@ pub(crate) type RequestResponse = request_response::Behaviour<BytesCodec>;
 /// Gatekeepers first: they can deny a connection before any protocol spends work on it.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub(crate) pending_per_source: PendingPerSource,
     pub(crate) connection_limits: connection_limits::Behaviour,
     pub(crate) memory_limits: Toggle<memory_connection_limits::Behaviour>,
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
@@ -109,6 +110,7 @@ impl Behaviour {
         };
 
         Ok(Self {
+            pending_per_source: PendingPerSource::new(config.max_pending_per_source),
             connection_limits: connection_limits::Behaviour::new(limits),
             memory_limits: Toggle::from(memory_limits),
             blocked: allow_block_list::Behaviour::default(),

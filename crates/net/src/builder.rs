@@ -148,6 +148,9 @@ fn build_swarm(
     behaviour: Behaviour,
 ) -> Result<libp2p::Swarm<Behaviour>, NetError> {
     let idle = Duration::from_secs(config.idle_connection_timeout_secs);
+    // Bounds each connection's upgrade (multistream, noise, yamux): a stalled handshake holds
+    // its pending slot this long at most.
+    let handshake = Duration::from_secs(config.handshake_timeout_secs);
     let swarm = if config.memory_transport {
         SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
@@ -171,6 +174,7 @@ fn build_swarm(
             .with_behaviour(|_| behaviour)
             .map_err(|e| NetError::Transport(e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .with_connection_timeout(handshake)
             .build()
     } else {
         SwarmBuilder::with_existing_identity(keypair)
@@ -185,6 +189,7 @@ fn build_swarm(
             .with_behaviour(|_| behaviour)
             .map_err(|e| NetError::Transport(e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .with_connection_timeout(handshake)
             .build()
     };
     Ok(swarm)

@@ -61,6 +61,13 @@ pub struct NetConfig {
     pub max_established_per_peer: u32,
     /// Most connections still being negotiated (inbound and outbound each).
     pub max_pending: u32,
+    /// Most inbound connections still being negotiated from one source (an IPv4 address or an
+    /// IPv6 /64), so that one host cannot take all `max_pending` slots with handshakes it
+    /// never finishes. Established connections do not count.
+    pub max_pending_per_source: u32,
+    /// Seconds a connection may take to be established (TCP or QUIC, then multistream, noise
+    /// and yamux) before it is dropped, inbound and outbound.
+    pub handshake_timeout_secs: u64,
     /// Refuse new connections once the process uses this fraction (0..=1) of the machine's
     /// physical memory. `None` disables the check.
     pub max_memory_fraction: Option<f64>,
@@ -120,6 +127,8 @@ impl Default for NetConfig {
             max_established: 256,
             max_established_per_peer: 2,
             max_pending: 64,
+            max_pending_per_source: 8,
+            handshake_timeout_secs: 5,
             max_memory_fraction: Some(0.9),
             idle_connection_timeout_secs: 60,
             max_transmit_size: protocol::MAX_GOSSIP_FRAME_BYTES,
@@ -211,6 +220,15 @@ impl NetConfig {
         }
         if self.inbound_request_burst == 0 {
             return invalid("inbound_request_burst", "must be at least 1");
+        }
+        if self.max_pending_per_source == 0 || self.max_pending == 0 {
+            return invalid(
+                "max_pending_per_source",
+                "pending limits must be at least 1",
+            );
+        }
+        if self.handshake_timeout_secs == 0 {
+            return invalid("handshake_timeout_secs", "must be at least 1");
         }
         if self.max_established_per_peer == 0 || self.max_established == 0 {
             return invalid("max_established", "connection limits must be at least 1");

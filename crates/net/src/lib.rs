@@ -83,6 +83,7 @@ mod event;
 mod event_loop;
 mod handle;
 mod link_delay;
+mod pending;
 mod rate_limit;
 mod stats;
 

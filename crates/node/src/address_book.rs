@@ -18,10 +18,11 @@ impl Book {
     /// The book in `data_dir`; empty when the file is missing or unreadable.
     pub(crate) fn load(data_dir: &Path) -> Self {
         let path = data_dir.join(FILE);
-        let peers = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        let peers =
+            flashback_types::file::read_text_bounded(&path, flashback_types::file::MAX_STATE_BYTES)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
         Self(JsonFile::new(path, peers))
     }
 

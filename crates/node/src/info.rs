@@ -34,10 +34,12 @@ impl NodeInfo {
     /// Reads `node.json` from a data dir.
     pub fn load(data_dir: &Path) -> Result<Self, NodeError> {
         let path = data_dir.join(NODE_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| NodeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text =
+            flashback_types::file::read_text_bounded(&path, flashback_types::file::MAX_STATE_BYTES)
+                .map_err(|source| NodeError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
         serde_json::from_str(&text).map_err(|e| NodeError::Io {
             path,
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),

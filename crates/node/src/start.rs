@@ -210,7 +210,11 @@ impl NodeBuilder {
             tasks.clone(),
             stop.clone(),
         ));
-        tasks.spawn(tasks::gc::run(store.clone(), stop.clone()));
+        tasks.spawn(tasks::gc::run(
+            store.clone(),
+            config.time.max_future_skew_secs,
+            stop.clone(),
+        ));
         tasks.spawn(trust::watch(
             store.clone(),
             config.trust_path(),

@@ -83,11 +83,16 @@ impl Default for ReputationParams {
     }
 }
 
+/// Smallest page cache accepted: sled cannot run without one (a cache of 0 bytes panics inside
+/// it), and below a megabyte every read goes to the disk.
+pub const MIN_CACHE_CAPACITY_BYTES: u64 = 1 << 20;
+
 /// Configuration of the listing store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StoreConfig {
-    /// sled's page cache, bytes (default 64 MiB). The in-memory offer index comes on top.
+    /// sled's page cache, bytes (default 64 MiB, at least [`MIN_CACHE_CAPACITY_BYTES`]). The
+    /// in-memory offer index comes on top.
     pub cache_capacity_bytes: u64,
     /// Decoded offers kept in memory to answer queries (about 1 KB each; default 16,384, about
     /// 16 MB; 0 disables). Popular offers are then served without a sled read, checksum and
@@ -133,6 +138,12 @@ impl StoreConfig {
 
     /// Checks the settings that would otherwise fail later, with a message naming the field.
     pub fn validate(&self) -> Result<(), StoreError> {
+        if self.cache_capacity_bytes < MIN_CACHE_CAPACITY_BYTES {
+            return Err(StoreError::Config(format!(
+                "cache_capacity_bytes = {} is too small: give the page cache at least {} bytes (1 MiB; the default is 64 MiB)",
+                self.cache_capacity_bytes, MIN_CACHE_CAPACITY_BYTES
+            )));
+        }
         for (asset, rate) in &self.rates {
             if !valid_asset(asset) || asset.len() > 12 {
                 return Err(StoreError::Config(format!(

@@ -44,7 +44,7 @@ pub enum StoreError {
     /// Reading or writing failed (disk full, I/O error).
     #[error(
         "I/O error on the listing database at {path}: {detail}; check free disk space and the \
-         disk's health, then restart the node"
+         disk's health: writes resume by themselves once it can write again"
     )]
     Io {
         /// The database directory.
@@ -52,10 +52,12 @@ pub enum StoreError {
         /// What failed.
         detail: String,
     },
-    /// An earlier write failed half-way, so memory and disk may disagree.
+    /// An earlier write failed, so memory and disk may disagree: writes are refused until the
+    /// store can write again, then it rebuilds its indexes from disk and goes on.
     #[error(
-        "the listing store at {path} stopped accepting writes after an earlier failure \
-         ({detail}); restart the node, which rebuilds its indexes from disk"
+        "the listing store at {path} refuses writes since a write to its disk failed \
+         ({detail}); free disk space (or fix the disk): the next write after that succeeds, \
+         no restart needed"
     )]
     Poisoned {
         /// The database directory.

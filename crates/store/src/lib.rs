@@ -71,7 +71,7 @@ mod reputation;
 mod store;
 mod summaries;
 
-pub use config::{Rate, ReputationParams, StoreConfig};
+pub use config::{MIN_CACHE_CAPACITY_BYTES, Rate, ReputationParams, StoreConfig};
 pub use error::StoreError;
 pub use flashback_types::trust::AUDITOR_CLAIM;
 pub use reputation::{

@@ -7,11 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flashback_node::{NodeConfig, NodeInfo};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
+use flashback_types::file::{MAX_STATE_BYTES, read_text_bounded};
+
 use crate::TestnetError;
+use crate::down::still_running;
+use crate::procs::{ProcessId, proc_usage, signal};
 
 /// Where the runner records its processes.
 pub const PIDS_JSON: &str = "pids.json";
@@ -26,6 +29,9 @@ const TICKS_PER_SEC: f64 = 100.0;
 pub struct PidsFile {
     /// The runner's own process id.
     pub runner_pid: u32,
+    /// The runner's identity (absent in files of older versions).
+    #[serde(default)]
+    pub runner: Option<ProcessId>,
     /// The output dir.
     pub out: PathBuf,
     /// Node processes that may be running.
@@ -41,6 +47,9 @@ pub struct PidEntry {
     pub pid: u32,
     /// Its config file (appears on its command line).
     pub config: PathBuf,
+    /// Its identity (absent in files of older versions).
+    #[serde(default)]
+    pub process: Option<ProcessId>,
 }
 
 /// Resource use of one node over the run (all its incarnations).
@@ -72,6 +81,8 @@ pub(crate) struct Member {
     pub(crate) dir: PathBuf,
     pub(crate) config: NodeConfig,
     child: Option<Child>,
+    /// The running child's identity, recorded in `pids.json`.
+    process: Option<ProcessId>,
     started: Option<Instant>,
     pub(crate) info: Option<NodeInfo>,
     pub(crate) restarts: u32,
@@ -117,6 +128,7 @@ impl Fleet {
             dir: config.data_dir.clone(),
             config,
             child: None,
+            process: None,
             started: None,
             info: None,
             restarts: 0,
@@ -178,6 +190,7 @@ impl Fleet {
         let child = cmd
             .spawn()
             .map_err(|e| TestnetError::Node(format!("cannot start {}: {e}", binary.display())))?;
+        m.process = ProcessId::of(child.id());
         m.child = Some(child);
         m.started = Some(Instant::now());
         m.info = None;
@@ -284,6 +297,7 @@ impl Fleet {
     fn write_pids(&self) -> Result<(), TestnetError> {
         let file = PidsFile {
             runner_pid: std::process::id(),
+            runner: ProcessId::own(),
             out: self.out.clone(),
             processes: self
                 .members
@@ -293,6 +307,7 @@ impl Fleet {
                         name: m.name.clone(),
                         pid,
                         config: m.config_path(),
+                        process: m.process.clone(),
                     })
                 })
                 .collect(),
@@ -330,176 +345,6 @@ fn finish_incarnation(m: &mut Member) {
     m.usage.alive_secs = m.alive_done;
 }
 
-fn signal(pid: u32, sig: Signal) -> nix::Result<()> {
-    let pid = i32::try_from(pid).map_err(|_| nix::Error::EINVAL)?;
-    kill(Pid::from_raw(pid), sig)
-}
-
-/// VmRSS (KiB) and utime + stime (ticks) of a process.
-pub(crate) fn proc_usage(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let ticks = stat_ticks(&stat)?;
-    Some((rss, ticks))
-}
-
-/// utime + stime from a /proc/<pid>/stat line. The command name (field 2) may hold spaces and
-/// parentheses, so fields are counted from the last `)`.
-fn stat_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// A process's command line, arguments joined by spaces; `None` when it is gone.
-fn cmdline(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
-            .map(String::from_utf8_lossy)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-/// True while the process exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
-
-/// What `testnet down` did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DownReport {
-    /// Processes stopped, `name (pid)`.
-    pub stopped: Vec<String>,
-    /// Of those, the ones that needed SIGKILL.
-    pub forced: Vec<String>,
-    /// A runner that was still running and was asked to stop.
-    pub runner: Option<u32>,
-}
-
-/// Stops whatever a testnet run in `out` left running: the pids in `pids.json` (after checking
-/// each one's command line is that node's, so a recycled pid is never killed) and any process
-/// whose command line names a config under `<out>/nodes/`.
-pub fn down(out: &Path) -> Result<DownReport, TestnetError> {
-    let out = out.canonicalize().map_err(|source| TestnetError::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let mut report = DownReport::default();
-    let pids_path = out.join(PIDS_JSON);
-    let recorded: Option<PidsFile> = std::fs::read_to_string(&pids_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-
-    // A runner still alive cleans up after itself when asked to.
-    if let Some(file) = &recorded
-        && file.runner_pid != std::process::id()
-        && alive(file.runner_pid)
-        && cmdline(file.runner_pid)
-            .is_some_and(|c| c.contains("flashback") && c.contains("testnet"))
-    {
-        let _ = signal(file.runner_pid, Signal::SIGTERM);
-        report.runner = Some(file.runner_pid);
-        wait_gone(&[file.runner_pid], Duration::from_secs(30));
-    }
-
-    let nodes_dir = out.join("nodes");
-    let nodes_dir = nodes_dir.to_string_lossy().into_owned();
-    let mut targets: Vec<(u32, String)> = Vec::new();
-    if let Some(file) = &recorded {
-        for p in &file.processes {
-            let config = p.config.to_string_lossy();
-            if alive(p.pid)
-                && cmdline(p.pid).is_some_and(|c| c.contains("flashback") && c.contains(&*config))
-            {
-                targets.push((p.pid, p.name.clone()));
-            }
-        }
-    }
-    // Processes started but not yet recorded when the runner died.
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if targets.iter().any(|(p, _)| *p == pid) || pid == std::process::id() {
-                continue;
-            }
-            if let Some(c) = cmdline(pid)
-                && c.contains("flashback")
-                && c.contains(" node run ")
-                && c.contains(&nodes_dir)
-                && alive(pid)
-            {
-                targets.push((pid, format!("pid {pid}")));
-            }
-        }
-    }
-    for (pid, _) in &targets {
-        let _ = signal(*pid, Signal::SIGTERM);
-    }
-    let pids: Vec<u32> = targets.iter().map(|(p, _)| *p).collect();
-    wait_gone(&pids, Duration::from_secs(10));
-    for (pid, name) in &targets {
-        if alive(*pid) {
-            let _ = signal(*pid, Signal::SIGKILL);
-            report.forced.push(format!("{name} ({pid})"));
-        }
-        report.stopped.push(format!("{name} ({pid})"));
-    }
-    wait_gone(&pids, Duration::from_secs(5));
-    let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    if !left.is_empty() {
-        return Err(TestnetError::Node(format!(
-            "processes still running after SIGKILL: {left:?}"
-        )));
-    }
-    let _ = std::fs::remove_file(&pids_path);
-    Ok(report)
-}
-
-/// Whether a recorded runner or node is still alive (checking command lines, not just pids).
-fn still_running(file: &PidsFile) -> bool {
-    let runner = file.runner_pid != std::process::id()
-        && alive(file.runner_pid)
-        && cmdline(file.runner_pid)
-            .is_some_and(|c| c.contains("flashback") && c.contains("testnet"));
-    runner
-        || file.processes.iter().any(|p| {
-            alive(p.pid)
-                && cmdline(p.pid).is_some_and(|c| {
-                    c.contains("flashback") && c.contains(&*p.config.to_string_lossy())
-                })
-        })
-}
-
-fn wait_gone(pids: &[u32], timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Refuses to reuse a dir a running testnet owns or that holds something else; clears the
 /// previous run's output otherwise.
 pub(crate) fn prepare_out(out: &Path) -> Result<(), TestnetError> {
@@ -508,7 +353,7 @@ pub(crate) fn prepare_out(out: &Path) -> Result<(), TestnetError> {
         source,
     };
     if out.exists() {
-        if let Ok(text) = std::fs::read_to_string(out.join(PIDS_JSON))
+        if let Ok(text) = read_text_bounded(&out.join(PIDS_JSON), MAX_STATE_BYTES)
             && let Ok(file) = serde_json::from_str::<PidsFile>(&text)
             && still_running(&file)
         {
@@ -550,7 +395,16 @@ pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), TestnetError> {
 }
 
 fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    use std::io::{Read, Seek, SeekFrom};
+    // A node's log can be large: read only its end.
+    const TAIL_BYTES: u64 = 64 << 10;
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let len = file.metadata().map_or(0, |m| m.len());
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)));
+        let _ = file.take(TAIL_BYTES).read_to_end(&mut bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -560,21 +414,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn cpu_ticks_are_read_after_the_command_name() {
-        let stat =
-            "1234 (flash back) (x)) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 75 0 0 20 0 12 0";
-        assert_eq!(stat_ticks(stat), Some(325));
-    }
-
-    #[test]
-    fn own_process_is_measured() {
-        let (rss, _) = proc_usage(std::process::id()).unwrap();
-        assert!(rss > 0);
-        assert!(alive(std::process::id()));
-        assert!(cmdline(std::process::id()).is_some());
-    }
 
     #[test]
     fn a_foreign_non_empty_dir_is_refused_and_ours_is_cleared() {
@@ -595,7 +434,7 @@ mod tests {
     #[test]
     fn down_with_nothing_recorded_stops_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let report = down(dir.path()).unwrap();
+        let report = crate::down::down(dir.path()).unwrap();
         assert!(report.stopped.is_empty());
         assert!(report.runner.is_none());
     }

@@ -32,20 +32,25 @@
 //! # Ok(()) }
 //! ```
 
+mod down;
 mod fleet;
 mod flood;
 mod observe;
 mod participants;
 mod plot;
+mod procs;
 mod report;
 mod run;
 mod scenario;
+mod stall;
 mod withhold;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
+pub use down::{DownReport, down};
+pub use fleet::{PIDS_JSON, PidEntry, PidsFile, Usage};
+pub use procs::ProcessId;
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
     Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo, WithholdReport,
@@ -54,6 +59,7 @@ pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
     WithholdSpec,
 };
+pub use stall::{StallCounts, Staller};
 pub use withhold::Withholder;
 
 /// Names of the files written into the output dir.
@@ -133,10 +139,12 @@ pub async fn up(options: UpOptions, progress: Progress) -> Result<Report, Testne
 /// Re-reads `<out>/report.json` and writes `report.md` and the plots again.
 pub fn render(out: &Path) -> Result<Report, TestnetError> {
     let path = out.join(files::REPORT_JSON);
-    let text = std::fs::read_to_string(&path).map_err(|source| TestnetError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text =
+        flashback_types::file::read_text_bounded(&path, flashback_types::file::MAX_STATE_BYTES)
+            .map_err(|source| TestnetError::Io {
+                path: path.clone(),
+                source,
+            })?;
     let report: Report = serde_json::from_str(&text).map_err(|e| TestnetError::Io {
         path,
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),

@@ -270,7 +270,11 @@ impl Ctx {
     pub(crate) fn admin(&self, i: usize) -> Option<(SocketAddr, String)> {
         let addr = self.metrics_addr(i)?;
         let dir = lock(&self.fleet).members[i].dir.clone();
-        let token = std::fs::read_to_string(dir.join(flashback_node::ADMIN_TOKEN)).ok()?;
+        let token = flashback_types::file::read_text_bounded(
+            &dir.join(flashback_node::ADMIN_TOKEN),
+            flashback_types::file::MAX_STATE_BYTES,
+        )
+        .ok()?;
         Some((addr, token.trim().to_owned()))
     }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
+
 use crate::TestnetError;
 
 /// The scenarios shipped with the binary, by name (also in `testnet/scenarios/`).
@@ -295,6 +297,12 @@ pub struct FloodSpec {
     pub max_messages: usize,
     /// Junk also handed to the node through `/flashback/submit/1`, requests in all.
     pub submits: usize,
+    /// Stalled handshakes held open against the node from another loopback address
+    /// (127.0.0.2) while the flood lasts, reopened as the node closes them; meanwhile a fresh
+    /// light client queries the node every half second. 0: none.
+    pub stalled_handshakes: usize,
+    /// Most stalled connections reopened per second.
+    pub stalled_reopen_per_sec: u32,
 }
 
 impl Default for FloodSpec {
@@ -306,6 +314,8 @@ impl Default for FloodSpec {
             rate_per_sec: 200,
             max_messages: 4000,
             submits: 200,
+            stalled_handshakes: 0,
+            stalled_reopen_per_sec: 10,
         }
     }
 }
@@ -354,10 +364,11 @@ impl Scenario {
     pub fn load(name_or_path: &str) -> Result<Self, TestnetError> {
         let path = Path::new(name_or_path);
         if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|source| TestnetError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let text =
+                read_text_bounded(path, MAX_CONFIG_BYTES).map_err(|source| TestnetError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             return Self::parse(&text, name_or_path);
         }
         match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {

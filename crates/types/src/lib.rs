@@ -4,7 +4,9 @@
 //!
 //! - [`keys`]: [`PublicKey`], [`SecretKey`], [`Signature`], the key file format and the
 //!   conversion to libp2p identities (a provider's account key *is* its node's peer id);
-//!   [`keyfile`] writes and reads key files and other secrets, the crate's only file I/O.
+//!   [`keyfile`] writes and reads key files and other secrets.
+//! - [`file`]: [`file::read_bounded`], the one way a file a user names is read (with a size
+//!   limit). With the key files, the crate's only file I/O.
 //! - [`Signed`]: a body, its signer and an Ed25519 signature over the domain-separated digest
 //!   `blake3::derive_key("flashback/v1/<kind>", canonical bincode bytes)`, verified with
 //!   `verify_strict` over the exact bytes received.
@@ -67,6 +69,7 @@ pub mod clock;
 mod code;
 mod composite;
 pub mod encoding;
+pub mod file;
 pub mod keys;
 mod kind;
 mod object;
@@ -92,7 +95,10 @@ pub use query::{
     CertQuery, Cursor, DEFAULT_QUERY_LIMIT, IdPrefix, IdSpace, MAX_CERT_LIMIT, MAX_QUERY_LIMIT,
     MIN_ID_PREFIX, OfferQuery, RegisterQuery, RegisterRole, SortKey, price_group,
 };
-pub use rules::{valid_asset, valid_claim_name, valid_offer_key, valid_region};
+pub use rules::{
+    ENDPOINT_SCHEMES, valid_asset, valid_claim_name, valid_endpoint, valid_offer_key,
+    valid_protocol_name, valid_region,
+};
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
 pub use trust::{CertStatus, ClaimFilter, Role, TrustStore};
 pub use validate::{Label, ObjectError, Rule, TimeRules};

@@ -2,8 +2,9 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    AccessGrant, Certificate, ComplianceDoc, Demand, Offer, Price, PriceUnit, QosAttestation,
-    QosTargets, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Offer, Price, PriceUnit,
+    QosAttestation, QosTargets, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination,
+    Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
@@ -39,6 +40,59 @@ pub fn valid_region(s: &str) -> bool {
     is_ident(s, &['-']) && !s.chars().any(|c| c.is_ascii_uppercase())
 }
 
+/// Names of data protocols outside the named ones (`DataProtocol::Other`): 1 to 64 of
+/// `[a-z0-9._-]`.
+pub fn valid_protocol_name(s: &str) -> bool {
+    is_ident(s, &['.', '_', '-']) && !s.chars().any(|c| c.is_ascii_uppercase())
+}
+
+/// URL schemes an offer's endpoint may use: the data planes the protocol knows. Anything else
+/// (`javascript:`, `data:`, `file:`) is refused: an endpoint is shown to people and opened by
+/// tools, so it must name a data plane and nothing that runs.
+pub const ENDPOINT_SCHEMES: [&str; 5] = ["http", "https", "s3", "ipfs", "sftp"];
+
+/// An offer's endpoint (PROTOCOL.md §3): printable ASCII without spaces, quotes, angle
+/// brackets, backslashes or control characters, and either a URL `<scheme>://<something>` with
+/// a scheme of [`ENDPOINT_SCHEMES`] (lowercase), or a multiaddr (`/proto/value/…`, each part of
+/// `[A-Za-z0-9._~:%+=-]`, at least one `/name/value` pair).
+pub fn valid_endpoint(s: &str) -> Result<(), String> {
+    if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "endpoint holds {c:?}: only printable ASCII without spaces is allowed"
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}'))
+    {
+        return Err(format!(
+            "endpoint holds {c:?}, which no URL or multiaddr has"
+        ));
+    }
+    if let Some(rest) = s.strip_prefix('/') {
+        let parts: Vec<&str> = rest.split('/').collect();
+        let part_ok = |p: &&str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._~:%+=-".contains(c))
+        };
+        return if parts.len() >= 2 && parts.iter().all(part_ok) {
+            Ok(())
+        } else {
+            Err(format!(
+                "endpoint {s:?} is not a multiaddr like /dns4/host/tcp/443"
+            ))
+        };
+    }
+    match s.split_once("://") {
+        Some((scheme, rest)) if ENDPOINT_SCHEMES.contains(&scheme) && !rest.is_empty() => Ok(()),
+        _ => Err(format!(
+            "endpoint {s:?} is neither a URL with scheme {} nor a multiaddr",
+            ENDPOINT_SCHEMES.join(", ")
+        )),
+    }
+}
+
 /// Asset codes: 1 to 12 of `[A-Z0-9]`.
 pub fn valid_asset(s: &str) -> bool {
     is_ident(s, &[]) && !s.chars().any(|c| c.is_ascii_lowercase())
@@ -71,6 +125,22 @@ fn check_qos(qos: &QosTargets) -> Result<(), ObjectError> {
 fn check_redundancy(r: u8) -> Result<(), ObjectError> {
     ensure((1..=16).contains(&r), || {
         format!("redundancy {r} is not 1..=16")
+    })
+}
+
+fn check_protocols(protocols: &[DataProtocol]) -> Result<(), ObjectError> {
+    for p in protocols {
+        if let DataProtocol::Other(name) = p {
+            ensure(valid_protocol_name(name), || {
+                format!(
+                    "protocol name {:?} is not 1-64 of [a-z0-9._-]",
+                    name.as_str()
+                )
+            })?;
+        }
+    }
+    ensure(sorted_unique(protocols), || {
+        "protocols must be sorted and unique".into()
     })
 }
 
@@ -187,10 +257,8 @@ impl Fields for Offer {
         ensure(!self.protocols.is_empty(), || {
             "at least one protocol is required".into()
         })?;
-        ensure(sorted_unique(&self.protocols), || {
-            "protocols must be sorted and unique".into()
-        })?;
-        ensure(!self.endpoint.is_empty(), || "endpoint is empty".into())?;
+        check_protocols(&self.protocols)?;
+        valid_endpoint(&self.endpoint).map_err(ObjectError::field)?;
         check_qos(&self.qos)?;
         check_redundancy(self.redundancy)?;
         ensure(sorted_unique(&self.certificates), || {
@@ -214,9 +282,7 @@ impl Fields for Demand {
         check_redundancy(self.redundancy)?;
         check_qos(&self.qos)?;
         check_regions(&self.regions)?;
-        ensure(sorted_unique(&self.protocols), || {
-            "protocols must be sorted and unique".into()
-        })?;
+        check_protocols(&self.protocols)?;
         check_price(&self.max_price, self.kind, "max_price")
     }
 }

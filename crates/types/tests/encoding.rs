@@ -87,7 +87,7 @@ prop_compose! {
         (min_d, max_d) in (0u64..1_000_000, 1u64..1_000_000).prop_map(|(a, b)| (a.min(b), a.max(b))),
         regions in regions(),
         protocols in protocols(),
-        endpoint in "[ -~]{1,200}",
+        endpoint in "(https?|s3|ipfs|sftp)://[a-z0-9.-]{1,60}(/[A-Za-z0-9._~%-]{0,40})?|/dns4/[a-z0-9.-]{1,40}/tcp/[0-9]{1,5}",
         qos in qos(),
         redundancy in 1u8..=16,
         certificates in hashes(),

@@ -502,3 +502,65 @@ fn the_next_seq_is_above_what_was_taken_and_follows_the_clock() {
     // A seq from long ago: the clock.
     assert_eq!(Offer::next_seq(Some(5), NOW, false), Some(NOW));
 }
+
+#[test]
+fn an_offer_endpoint_must_name_a_data_plane() {
+    let good = [
+        "https://s3.eu-west.example.net/flashback",
+        "http://127.0.0.1:8080/blobs",
+        "s3://bucket-name/prefix",
+        "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+        "sftp://user@host.example:22/data",
+        "/dns4/storage.example.net/tcp/443/https",
+        "/ip4/203.0.113.7/udp/4077/quic-v1",
+    ];
+    for endpoint in good {
+        let bytes = offer_with(|o| o.endpoint = Text::new(endpoint.to_owned()).unwrap());
+        assert!(check(&bytes).is_ok(), "{endpoint:?} is refused");
+    }
+    let bad = [
+        "javascript:alert(1)",
+        "https://ok.example\n\u{1b}[31mpwned",
+        "https://a.example/\u{7}",
+        "https://with space.example",
+        "https://x.example/<script>",
+        "data:text/html,hi",
+        "file:///etc/passwd",
+        "ftp://old.example",
+        "HTTPS://upper.example",
+        "https://",
+        "not an endpoint",
+        "/",
+        "/ip4",
+        "//x",
+        "",
+    ];
+    for endpoint in bad {
+        let bytes = offer_with(|o| o.endpoint = Text::new(endpoint.to_owned()).unwrap());
+        let err = check(&bytes).expect_err(endpoint);
+        assert_eq!(err.rule, Rule::InvalidField, "{endpoint:?}: {err}");
+        assert_eq!(err.label(), Label::Reject, "{endpoint:?}");
+        assert!(err.to_string().contains("endpoint"), "{endpoint:?}: {err}");
+    }
+}
+
+#[test]
+fn a_protocol_name_is_an_identifier() {
+    for name in ["", "With Space", "UPPER", "x\n"] {
+        let bytes = offer_with(|o| {
+            o.protocols = BoundedVec::try_from(vec![DataProtocol::Other(
+                ShortText::new(name.to_owned()).unwrap(),
+            )])
+            .unwrap();
+        });
+        let err = check(&bytes).expect_err(name);
+        assert_eq!(err.label(), Label::Reject, "{name:?}");
+    }
+    let bytes = offer_with(|o| {
+        o.protocols = BoundedVec::try_from(vec![DataProtocol::Other(
+            ShortText::new("webdav".to_owned()).unwrap(),
+        )])
+        .unwrap();
+    });
+    assert!(check(&bytes).is_ok());
+}

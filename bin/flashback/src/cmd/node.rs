@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use flashback_node::{NodeBuilder, NodeConfig};
 use flashback_types::SecretKey;
+use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
 
 use crate::cli::{NodeArgs, RunArgs};
 use crate::cmd::keys::{read_key_file, write_key_file};
@@ -14,7 +15,7 @@ use crate::output;
 pub(crate) fn effective_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = read_text_bounded(path, MAX_CONFIG_BYTES)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
             toml::from_str::<NodeConfig>(&text).map_err(|e| {
                 anyhow::anyhow!(

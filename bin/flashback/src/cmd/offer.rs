@@ -3,6 +3,7 @@
 use anyhow::Context;
 use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec, SeqBook, Withdrawn, human};
 use flashback_types::clock::now;
+use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
 use flashback_types::{OfferQuery, ResourceKind};
 use serde_json::json;
 
@@ -18,7 +19,7 @@ use crate::output;
 fn spec(args: &PublishArgs) -> anyhow::Result<OfferSpec> {
     let mut spec = match &args.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = read_text_bounded(path, MAX_CONFIG_BYTES)
                 .with_context(|| format!("cannot read offer file {}", path.display()))?;
             OfferSpec::from_toml(&text)?
         }

@@ -256,6 +256,14 @@ impl OfferIndex {
         self.history.keys().copied().collect()
     }
 
+    /// The id of every head (tombstones and expired heads included), sorted, read off the id
+    /// order: the listing digest hashes a million of them without collecting them.
+    pub(crate) fn head_ids_sorted(&self) -> impl Iterator<Item = &ObjectId> + '_ {
+        self.global[Order::Id as usize]
+            .slots()
+            .map(|s| &self.slab[s as usize].id)
+    }
+
     /// Every head: key and entry.
     pub(crate) fn heads(&self) -> impl Iterator<Item = ((u32, u32), &Entry)> + '_ {
         self.heads

@@ -6,11 +6,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{MutexGuard, RwLockWriteGuard};
 
 use flashback_types::{Kind, Object, ObjectId, Offer, Signed, Timestamp};
-use tracing::warn;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
 
-use super::{Applied, State, Store, TREES, Tree, lock};
+/// Least time between two attempts of a poisoned store to write again.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+use std::sync::Arc;
+
+use super::{Applied, Caches, Sled, State, Store, TREES, Tree, lock};
+use crate::cache::OfferCache;
 use crate::codec::{id_from, seal};
 use crate::error::StoreError;
+use crate::index::OfferIndex;
 
 /// Pending writes of one apply/gc call, last write per key wins. Committed in three phases —
 /// index inserts, object trees, index removals — so that a crash between phases can leave an
@@ -51,18 +59,104 @@ impl Tx {
 }
 
 impl Store {
-    pub(super) fn check_poisoned(&self) -> Result<(), StoreError> {
-        match &*lock(&self.inner.poisoned) {
-            Some(detail) => Err(StoreError::Poisoned {
+    /// The refusal of a poisoned store, `None` when it is not.
+    pub(super) fn poisoned(&self) -> Option<StoreError> {
+        lock(&self.inner.poisoned)
+            .clone()
+            .map(|detail| StoreError::Poisoned {
                 path: self.inner.path.clone(),
-                detail: detail.clone(),
-            }),
-            None => Ok(()),
+                detail,
+            })
+    }
+
+    /// `Ok` when the store may write: it is not poisoned, or it was and has just recovered
+    /// (see [`Store::recover`]). The caller holds the writer lock and the indexes (`st`).
+    pub(super) fn check_poisoned(&self, st: &mut State) -> Result<(), StoreError> {
+        let detail = match &*lock(&self.inner.poisoned) {
+            Some(detail) => detail.clone(),
+            None => return Ok(()),
+        };
+        let refused = || StoreError::Poisoned {
+            path: self.inner.path.clone(),
+            detail: detail.clone(),
+        };
+        // One attempt at a time and at most one a second: a full disk is not hammered, and a
+        // refusal costs no more than a lock.
+        let Ok(mut last) = self.inner.recovery.try_lock() else {
+            return Err(refused());
+        };
+        if last.is_some_and(|t| t.elapsed() < RECOVERY_INTERVAL) {
+            return Err(refused());
+        }
+        *last = Some(Instant::now());
+        match self.recover(st) {
+            Ok(()) => {
+                *lock(&self.inner.poisoned) = None;
+                info!(
+                    path = %self.inner.path.display(),
+                    "listing store writable again: the disk took a flush, indexes rebuilt from it"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                debug!(error = %e, "listing store still cannot write");
+                Err(refused())
+            }
         }
     }
 
+    /// Leaves the poisoned state as a restart would, without one: the database is closed and
+    /// opened again from disk (sled keeps the first I/O error it met and refuses every write
+    /// after it, and what it held unflushed was never acknowledged), then the in-memory
+    /// indexes are rebuilt from it, so that memory holds exactly what the disk does. Fails,
+    /// and is tried again later, while the disk cannot take a write.
+    fn recover(&self, st: &mut State) -> Result<(), StoreError> {
+        self.probe_disk()?;
+        {
+            let mut sled = self
+                .inner
+                .sled
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The old handles go first: sled releases its file lock with the last of them.
+            *sled = None;
+            *sled = Some(Arc::new(Sled::open(
+                &self.inner.path,
+                self.inner.config.cache_capacity_bytes,
+            )?));
+        }
+        self.flush_sled()?;
+        *st = State {
+            index: OfferIndex::new(self.inner.config.rates.clone()),
+            ..State::default()
+        };
+        *lock(&self.inner.caches) = Caches::default();
+        *lock(&self.inner.offer_cache) = OfferCache::new(self.inner.config.offer_cache_entries);
+        self.load_into(st)?;
+        st.digest_epoch += 1;
+        let staged = self.inner.staged.load(Ordering::Acquire);
+        self.inner.durable.fetch_max(staged, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Whether the disk takes a write again, before anything is reopened or rebuilt: a file
+    /// of one sled segment (512 KiB) beside the database, written, synced and removed.
+    fn probe_disk(&self) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        let path = self.inner.path.join("write-probe");
+        let written = std::fs::File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; 512 << 10])?;
+            f.sync_all()
+        });
+        let _ = std::fs::remove_file(&path);
+        written.map_err(|e| StoreError::Io {
+            path: self.inner.path.clone(),
+            detail: e.to_string(),
+        })
+    }
+
     pub(super) fn poison(&self, e: &StoreError) {
-        warn!(error = %e, "listing store write failed; refusing further writes until restart");
+        warn!(error = %e, "listing store write failed; refusing writes until the disk takes them again");
         let mut p = lock(&self.inner.poisoned);
         if p.is_none() {
             *p = Some(e.to_string());
@@ -79,7 +173,7 @@ impl Store {
                     .iter()
                     .filter(|(_, v)| objects || inserts == v.is_some())
                     .collect();
-                let tree = self.tree(t);
+                let tree = self.tree(t)?;
                 let written = match ops.as_slice() {
                     [] => Ok(()),
                     // One write is atomic without a batch. A batch takes sled's process-wide
@@ -117,7 +211,7 @@ impl Store {
     }
 
     pub(super) fn flush_sled(&self) -> Result<(), StoreError> {
-        self.inner
+        self.sled()?
             .db
             .flush()
             .map(|_| ())
@@ -142,7 +236,9 @@ impl Store {
         if inner.durable.load(Ordering::Acquire) >= wanted {
             return Ok(());
         }
-        self.check_poisoned()?;
+        if let Some(e) = self.poisoned() {
+            return Err(e);
+        }
         // Everything committed up to here is in sled's buffers and covered by this flush.
         let covered = inner.staged.load(Ordering::Acquire);
         match self.flush_sled() {
@@ -227,7 +323,7 @@ impl Store {
         objects: &[Object],
         now: Timestamp,
     ) -> Result<Vec<Applied>, StoreError> {
-        self.check_poisoned()?;
+        self.check_poisoned(&mut st)?;
         let mut tx = Tx::new();
         let result = {
             let mut out = Vec::with_capacity(objects.len());

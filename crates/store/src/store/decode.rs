@@ -123,7 +123,7 @@ impl Store {
     }
 
     pub(super) fn get_raw(&self, t: Tree, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.tree(t).get(key).map_err(|e| self.sled_err(e))
+        self.tree(t)?.get(key).map_err(|e| self.sled_err(e))
     }
 
     pub(super) fn load_signed<X: SignedBody>(
@@ -164,7 +164,10 @@ impl Store {
     pub(super) fn exists(&self, tx: &Tx, t: Tree, key: &[u8]) -> Result<bool, StoreError> {
         match tx.pending(t, key) {
             Some(v) => Ok(v.is_some()),
-            None => self.tree(t).contains_key(key).map_err(|e| self.sled_err(e)),
+            None => self
+                .tree(t)?
+                .contains_key(key)
+                .map_err(|e| self.sled_err(e)),
         }
     }
 

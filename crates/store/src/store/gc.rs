@@ -9,16 +9,26 @@ use super::{Home, Idx, State, Store, Tree, Tx, home, lock};
 use crate::codec::parse_expiry_key;
 use crate::error::StoreError;
 
+/// Meta key of [`Store::clock_mark`].
+const CLOCK_MARK_KEY: &[u8] = b"clock_mark";
+
 impl Store {
     /// Removes everything expired at `now` (offers keep their newest version while any
     /// version of the same key is still unexpired, so older ones stay refused) and returns how
     /// many objects were deleted. Durable on return.
+    ///
+    /// `now` is also remembered as the store's clock mark ([`Store::clock_mark`], never moved
+    /// back): the latest time the listing was collected at. A node compares its clock with it
+    /// and with [`Store::newest_created_at`] before collecting, so that a clock that jumped
+    /// ahead does not delete what has not expired (docs/STORE.md, "Garbage collection").
     pub fn gc(&self, now: Timestamp) -> Result<usize, StoreError> {
         let _writer = lock(&self.inner.writer);
-        self.check_poisoned()?;
         let mut tx = Tx::new();
+        let mark = self.clock_mark()?.map_or(now, |m| m.max(now));
+        tx.put_sealed(Tree::Meta, CLOCK_MARK_KEY.to_vec(), &mark.to_be_bytes());
         let result = {
             let mut st = self.write_state();
+            self.check_poisoned(&mut st)?;
             self.collect(&mut st, &mut tx, now)
                 .and_then(|n| self.commit(&tx).map(|()| n))
         };
@@ -35,6 +45,29 @@ impl Store {
         self.flush()?;
         debug!(removed, now, "listing gc");
         Ok(removed)
+    }
+
+    /// The latest time the listing was collected at (see [`Store::gc`]); `None` before the
+    /// first collection.
+    pub fn clock_mark(&self) -> Result<Option<Timestamp>, StoreError> {
+        let Some(v) = self
+            .tree(Tree::Meta)?
+            .get(CLOCK_MARK_KEY)
+            .map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        let payload = self.unseal(Tree::Meta, CLOCK_MARK_KEY, &v)?;
+        let bytes: [u8; 8] = payload
+            .try_into()
+            .map_err(|_| self.corrupt("meta/clock_mark: wrong length"))?;
+        Ok(Some(Timestamp::from_be_bytes(bytes)))
+    }
+
+    /// The latest `created_at` of the objects listed: the offers held when the store opened
+    /// and every object applied since. What the signers' clocks vouch for.
+    pub fn newest_created_at(&self) -> Timestamp {
+        self.read_state().newest_created_at
     }
 
     /// Deletes what expired at `now`, by each kind's [`GcRule`](flashback_types::GcRule) and home.
@@ -101,7 +134,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let mut removed = 0usize;
-        for item in self.tree(Tree::Index(Idx::Expiry)).iter() {
+        for item in self.tree(Tree::Index(Idx::Expiry))?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let (expires_at, tag, id) =
                 parse_expiry_key(&k).ok_or_else(|| self.corrupt("idx_expiry: malformed key"))?;
@@ -113,7 +146,7 @@ impl Store {
                 .ok_or_else(|| self.corrupt(format!("idx_expiry: unknown kind tag {tag}")))?;
             let t = Tree::Objects(kind);
             if self
-                .tree(t)
+                .tree(t)?
                 .contains_key(id.0)
                 .map_err(|e| self.sled_err(e))?
             {

@@ -130,6 +130,7 @@ impl Store {
         if object.expires_at() <= now {
             return Ok(Applied::Expired);
         }
+        st.newest_created_at = st.newest_created_at.max(object.created_at());
         match object {
             Object::Offer(o) => self.apply_offer(st, tx, o),
             Object::Demand(_) => self.apply_on_disk(st, tx, object, None),

@@ -30,6 +30,7 @@ use flashback_types::{
 
 use crate::cache::OfferCache;
 use crate::config::StoreConfig;
+use crate::error::StoreError;
 use crate::index::{OfferIndex, Scores};
 use crate::reputation::Assessment;
 use crate::summaries::Summaries;
@@ -130,6 +131,9 @@ struct State {
     on_disk: PerKind<u64>,
     /// Bumped on every change to the digest set.
     digest_epoch: u64,
+    /// The latest `created_at` of any object listed (offers at load, every kind since): how
+    /// far the clocks of the objects' signers have been seen to go (see [`Store::gc`]).
+    newest_created_at: Timestamp,
 }
 
 type ProviderDigests = Arc<Vec<(PublicKey, Hash32)>>;
@@ -157,11 +161,30 @@ struct Trust {
     epoch: u64,
 }
 
+/// The open sled database and its trees, replaced whole when a store that failed to write
+/// reopens it (see `Store::recover`).
+struct Sled {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+impl Sled {
+    fn open(path: &Path, cache_capacity: u64) -> Result<Self, StoreError> {
+        let db = open::open_sled(path, cache_capacity)?;
+        let trees = TREES
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| open::open_error(path, e))?;
+        Ok(Self { db, trees })
+    }
+}
+
 struct Inner {
     path: PathBuf,
     config: StoreConfig,
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
+    /// `None` only while a failed store reopens its database, or when that failed.
+    sled: RwLock<Option<Arc<Sled>>>,
     state: RwLock<State>,
     writer: Mutex<()>,
     /// Group commit: `staged` counts commits to sled, `durable` is the highest count a
@@ -170,6 +193,8 @@ struct Inner {
     durable: AtomicU64,
     flushing: Mutex<()>,
     poisoned: Mutex<Option<String>>,
+    /// When a poisoned store last tried to write again (see `check_poisoned`).
+    recovery: Mutex<Option<std::time::Instant>>,
     caches: Mutex<Caches>,
     offer_cache: Mutex<OfferCache>,
     trust: RwLock<Trust>,
@@ -203,8 +228,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Store {
-    fn tree(&self, t: Tree) -> &sled::Tree {
-        &self.inner.trees[t.slot()]
+    fn sled(&self) -> Result<Arc<Sled>, StoreError> {
+        self.inner
+            .sled
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                self.poisoned().unwrap_or_else(|| StoreError::Io {
+                    path: self.inner.path.clone(),
+                    detail: "the database is closed".into(),
+                })
+            })
+    }
+
+    fn tree(&self, t: Tree) -> Result<sled::Tree, StoreError> {
+        Ok(self.sled()?.trees[t.slot()].clone())
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use flashback_types::{Kind, ObjectId, Offer, ShortText, Signed};
 use tracing::{info, warn};
 
-use super::{Caches, Home, Idx, Inner, SCHEMA_VERSION, State, Store, TREES, Tree, Trust, home};
+use super::{
+    Caches, Home, Idx, Inner, SCHEMA_VERSION, Sled, State, Store, TREES, Tree, Trust, home,
+};
 use crate::cache::OfferCache;
 use crate::codec::{seal, unseal};
 use crate::config::StoreConfig;
@@ -32,7 +34,7 @@ pub(super) struct Loading {
 /// the same process (a node restarted in place, a test) may briefly find it still held.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
-fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+pub(super) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     let mut pause = Duration::from_millis(2);
     loop {
@@ -57,7 +59,7 @@ fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     }
 }
 
-fn open_error(path: &Path, e: sled::Error) -> StoreError {
+pub(super) fn open_error(path: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::Open {
             path: path.to_path_buf(),
@@ -77,11 +79,7 @@ impl Store {
         config.validate()?;
         let path = path.as_ref().to_path_buf();
         let started = Instant::now();
-        let db = open_sled(&path, config.cache_capacity_bytes)?;
-        let mut trees = Vec::with_capacity(TREES.len());
-        for t in TREES {
-            trees.push(db.open_tree(t.name()).map_err(|e| open_error(&path, e))?);
-        }
+        let sled = Sled::open(&path, config.cache_capacity_bytes)?;
         let offer_cache = Mutex::new(OfferCache::new(config.offer_cache_entries));
         let store = Store {
             inner: Arc::new(Inner {
@@ -90,13 +88,13 @@ impl Store {
                     ..State::default()
                 }),
                 path,
-                db,
-                trees,
+                sled: RwLock::new(Some(Arc::new(sled))),
                 writer: Mutex::new(()),
                 staged: AtomicU64::new(0),
                 durable: AtomicU64::new(0),
                 flushing: Mutex::new(()),
                 poisoned: Mutex::new(None),
+                recovery: Mutex::new(None),
                 caches: Mutex::new(Caches::default()),
                 offer_cache,
                 trust: RwLock::new(Trust {
@@ -139,8 +137,10 @@ impl Store {
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
-            let sled_like =
-                |n: &str| matches!(n, "conf" | "db" | "blobs" | "snap") || n.starts_with("snap.");
+            let sled_like = |n: &str| {
+                matches!(n, "conf" | "db" | "blobs" | "snap" | "write-probe")
+                    || n.starts_with("snap.")
+            };
             if let Some(odd) = names.iter().find(|n| !sled_like(n)) {
                 return Err(StoreError::NotAStore {
                     path: path.to_path_buf(),
@@ -154,7 +154,7 @@ impl Store {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        let meta = self.tree(Tree::Meta);
+        let meta = self.tree(Tree::Meta)?;
         match meta.get(SCHEMA_KEY).map_err(|e| self.sled_err(e))? {
             Some(v) => {
                 let payload = unseal(Tree::Meta.name(), SCHEMA_KEY, &v)
@@ -175,7 +175,7 @@ impl Store {
                 let fresh = TREES
                     .iter()
                     .filter(|t| t.is_object())
-                    .all(|&t| self.tree(t).is_empty());
+                    .all(|&t| self.tree(t).is_ok_and(|t| t.is_empty()));
                 if !fresh {
                     return Err(self.corrupt("meta/schema_version is missing"));
                 }
@@ -189,22 +189,25 @@ impl Store {
 
     /// Builds the in-memory indexes from the trees, checking every value on the way.
     fn load(&self) -> Result<(), StoreError> {
-        let mut st = self.write_state();
-        let st = &mut *st;
+        self.load_into(&mut self.write_state())
+    }
+
+    /// [`Store::load`] into indexes the caller holds (empty ones).
+    pub(super) fn load_into(&self, st: &mut State) -> Result<(), StoreError> {
         let mut loading = self.load_index_entries()?;
         for kind in Kind::ALL {
             let t = Tree::Objects(kind);
             match home(kind) {
                 Home::Offers => self.load_offers(st, t)?,
                 Home::Summaries(summarised) => {
-                    for item in self.tree(t).iter() {
+                    for item in self.tree(t)?.iter() {
                         let (k, v) = item.map_err(|e| self.sled_err(e))?;
                         let id = self.key_id(t, &k)?;
                         self.remember(st, summarised, &id, &v, &mut loading)?;
                     }
                 }
                 Home::Disk => {
-                    for item in self.tree(t).iter() {
+                    for item in self.tree(t)?.iter() {
                         let (k, v) = item.map_err(|e| self.sled_err(e))?;
                         let id = self.key_id(t, &k)?;
                         if Hash32::of(&v) != id {
@@ -220,10 +223,11 @@ impl Store {
 
     fn load_offers(&self, st: &mut State, t: Tree) -> Result<(), StoreError> {
         // Offers: every stored version; the head of each key is the highest seq (lowest id).
-        for item in self.tree(t).iter() {
+        for item in self.tree(t)?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(t, &k)?;
             let o: Signed<Offer> = self.decode_stored(t, &id, &v)?;
+            st.newest_created_at = st.newest_created_at.max(o.body().created_at);
             let pk = st.index.intern_key(&o.body().provider, &o.body().offer_key);
             let version = Version {
                 seq: o.body().seq,
@@ -250,14 +254,14 @@ impl Store {
     /// agreement → offer-key resolutions.
     fn load_index_entries(&self) -> Result<Loading, StoreError> {
         let mut origins: HashMap<ObjectId, (bool, Option<DerivedKey>)> = HashMap::new();
-        for item in self.tree(Tree::Index(Idx::EvidenceOrigin)).iter() {
+        for item in self.tree(Tree::Index(Idx::EvidenceOrigin))?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(Tree::Index(Idx::EvidenceOrigin), &k)?;
             let payload = self.unseal(Tree::Index(Idx::EvidenceOrigin), &k, &v)?;
             origins.insert(id, self.parse_origin(payload)?);
         }
         let mut resolved: HashMap<ObjectId, ShortText> = HashMap::new();
-        for item in self.tree(Tree::Index(Idx::AgreementOfferKey)).iter() {
+        for item in self.tree(Tree::Index(Idx::AgreementOfferKey))?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(Tree::Index(Idx::AgreementOfferKey), &k)?;
             let payload = self.unseal(Tree::Index(Idx::AgreementOfferKey), &k, &v)?;

@@ -43,7 +43,9 @@ impl Store {
                     *slot = Some(o);
                 }
                 None => {
-                    self.check_poisoned()?;
+                    if let Some(e) = self.poisoned() {
+                        return Err(e);
+                    }
                     return Err(self.corrupt_at(
                         Tree::Objects(Kind::Offer),
                         id,
@@ -368,7 +370,7 @@ impl Store {
     ) -> Result<Vec<Signed<SlaProposal>>, StoreError> {
         let mut out = Vec::new();
         for item in self
-            .tree(Tree::Index(Idx::ProposalsByProvider))
+            .tree(Tree::Index(Idx::ProposalsByProvider))?
             .scan_prefix(provider.as_bytes())
         {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
@@ -398,7 +400,7 @@ impl Store {
     ) -> Result<Option<Signed<SlaDecision>>, StoreError> {
         let mut first_reject = None;
         for item in self
-            .tree(Tree::Index(Idx::DecisionsByProposal))
+            .tree(Tree::Index(Idx::DecisionsByProposal))?
             .scan_prefix(proposal_id.0)
         {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
@@ -448,7 +450,7 @@ impl Store {
     /// Demands still open at `now`, by id.
     pub fn demands(&self, now: Timestamp) -> Result<Vec<Signed<Demand>>, StoreError> {
         let mut out = Vec::new();
-        for item in self.tree(Tree::Objects(Kind::Demand)).iter() {
+        for item in self.tree(Tree::Objects(Kind::Demand))?.iter() {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(Tree::Objects(Kind::Demand), &k)?;
             let d: Signed<Demand> = self.decode_stored(Tree::Objects(Kind::Demand), &id, &v)?;
@@ -499,7 +501,7 @@ impl Store {
     pub fn grants_for(&self, agreement: &ObjectId) -> Result<Vec<Signed<AccessGrant>>, StoreError> {
         let t = Tree::Index(Idx::GrantsByAgreement);
         let mut out = Vec::new();
-        for item in self.tree(t).scan_prefix(agreement.0) {
+        for item in self.tree(t)?.scan_prefix(agreement.0) {
             let (k, _) = item.map_err(|e| self.sled_err(e))?;
             let id = self.key_id(t, &k[32..])?;
             if let Some(g) = self.load_signed(Tree::Objects(Kind::AccessGrant), &id)? {

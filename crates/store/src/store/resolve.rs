@@ -23,7 +23,7 @@ impl Store {
             IdSpace::Offers => {
                 let (lo, hi) = prefix.range();
                 let mut out = Vec::new();
-                for item in self.tree(Tree::Objects(Kind::Offer)).range(lo..=hi) {
+                for item in self.tree(Tree::Objects(Kind::Offer))?.range(lo..=hi) {
                     let (key, _) = item.map_err(|e| self.sled_err(e))?;
                     out.push(self.key_id(Tree::Objects(Kind::Offer), &key)?.0);
                     if out.len() > max {

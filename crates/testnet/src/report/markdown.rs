@@ -242,6 +242,19 @@ impl Report {
                 f.honest_offers,
                 f.honest_delivered_everywhere
             );
+            if f.stalled_handshakes > 0 {
+                let _ = writeln!(
+                    s,
+                    "\nMeanwhile {} stalled handshakes were held against {} from another \
+                     address ({} connections opened in all); light-client queries answered: \
+                     {}/{}.",
+                    f.stalled_handshakes,
+                    f.target,
+                    f.stalled_opened,
+                    f.light_queries_answered,
+                    f.light_queries
+                );
+            }
             let r = &f.republish;
             let seqs: Vec<String> = r.seqs.iter().map(u64::to_string).collect();
             let _ = writeln!(

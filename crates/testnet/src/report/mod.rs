@@ -348,6 +348,16 @@ pub struct FloodReport {
     pub honest_offers: usize,
     /// Of those, the ones every node stored.
     pub honest_delivered_everywhere: usize,
+    /// Stalled handshakes the attacker held against the target (0 when the scenario has none).
+    pub stalled_handshakes: usize,
+    /// Stalled connections the attacker opened in all (the target closes them: at once over
+    /// its per-source limit, else at its handshake timeout).
+    pub stalled_opened: u64,
+    /// Light-client queries tried against the target while the handshakes stalled, each from a
+    /// new client.
+    pub light_queries: u64,
+    /// Of those, the ones answered.
+    pub light_queries_answered: u64,
 }
 
 /// An honest provider's fast republishes (flood scenario): none may get it flagged.

@@ -316,6 +316,8 @@ async fn flood(
         .map_err(|e| TestnetError::Internal(format!("peer id {peer}: {e}")))?;
     ctx.say(format!("flood: attacking {}", ctx.name(target)));
     let stop = CancellationToken::new();
+    let stall_target = addr.clone();
+    let stalls = stall_and_query(&stall_target, spec, stop.clone());
     let attack = flood::run(
         addr,
         peer,
@@ -336,7 +338,8 @@ async fn flood(
             None => Republish::default(),
         }
     };
-    let (sent, (), republish) = tokio::join!(attack, until, republish);
+    let (sent, (), (stalled_opened, light_queries, light_queries_answered), republish) =
+        tokio::join!(attack, until, stalls, republish);
     if let Some(e) = &republish.error {
         ctx.say(format!("flood: the honest republish stopped: {e}"));
     }
@@ -399,8 +402,74 @@ async fn flood(
             republish,
             honest_offers: 0,
             honest_delivered_everywhere: 0,
+            stalled_handshakes: spec.stalled_handshakes,
+            stalled_opened,
+            light_queries,
+            light_queries_answered,
         },
         from_unix,
         until_unix,
     ))
+}
+
+/// While `stop` is not cancelled: holds `spec.stalled_handshakes` stalled handshakes against
+/// the node at `addr` from 127.0.0.2 and, every half second, queries it from a new light
+/// client. Returns the connections the attacker opened, the queries tried and answered.
+async fn stall_and_query(addr: &str, spec: &FloodSpec, stop: CancellationToken) -> (u64, u64, u64) {
+    use std::sync::atomic::Ordering;
+    let Some(target) = tcp_socket_addr(addr).filter(|_| spec.stalled_handshakes > 0) else {
+        return (0, 0, 0);
+    };
+    let staller = crate::Staller::start(
+        target,
+        std::net::IpAddr::from([127, 0, 0, 2]),
+        spec.stalled_handshakes,
+        spec.stalled_reopen_per_sec,
+    );
+    let (mut tried, mut answered) = (0u64, 0u64);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        // A query counts once the attack is under way.
+        if staller.counts().opened.load(Ordering::Relaxed) < spec.stalled_handshakes as u64 {
+            continue;
+        }
+        tried += 1;
+        let query = async {
+            let client = flashback_client::Client::connect(&[addr.to_owned()]).await?;
+            let page = client
+                .query_offers(&flashback_types::OfferQuery::default())
+                .await;
+            client.close().await;
+            page
+        };
+        if matches!(
+            tokio::time::timeout(Duration::from_secs(30), query).await,
+            Ok(Ok(_))
+        ) {
+            answered += 1;
+        }
+    }
+    let counts = staller.stop().await;
+    (counts.opened.load(Ordering::Relaxed), tried, answered)
+}
+
+/// The TCP socket address of a `/ip4/…/tcp/…` multiaddr.
+fn tcp_socket_addr(addr: &str) -> Option<std::net::SocketAddr> {
+    use flashback_net::multiaddr::Protocol;
+    let addr: flashback_net::Multiaddr = addr.parse().ok()?;
+    let mut ip = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(port) => return Some(std::net::SocketAddr::new(ip?, port)),
+            _ => {}
+        }
+    }
+    None
 }

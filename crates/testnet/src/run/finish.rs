@@ -325,6 +325,17 @@ pub(super) fn finish(
             ),
         ));
     }
+    if let Some(f) = flood.as_ref().filter(|f| f.stalled_handshakes > 0) {
+        checks.push(check(
+            "light clients reached the node under stalled handshakes",
+            f.light_queries > 0 && f.light_queries_answered == f.light_queries,
+            format!(
+                "{}/{} light-client queries answered while {} stalled handshakes were held \
+                 ({} opened in all)",
+                f.light_queries_answered, f.light_queries, f.stalled_handshakes, f.stalled_opened
+            ),
+        ));
+    }
     if let Some(f) = &flood {
         checks.push(check(
             "flood rejected, not relayed, honest offers delivered",

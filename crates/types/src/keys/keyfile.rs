@@ -15,7 +15,7 @@
 //! together, and the CLI, the node and the testnet runner all write their secrets through it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -101,20 +101,22 @@ pub fn write(path: &Path, key: &SecretKey, existing: Existing) -> io::Result<()>
 /// Reads the key file at `path`. Every failure is a one-line error that names the file.
 pub fn read(path: &Path) -> Result<SecretKey, KeyError> {
     let fail = KeyError::KeyFile;
-    let file = File::open(path)
-        .map_err(|e| fail(format!("cannot open key file {}: {e}", path.display())))?;
-    let mut text = Zeroizing::new(String::new());
-    // One byte past the limit, so that an oversized file is reported as such.
-    file.take(MAX_LEN as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => fail(format!(
-                "{} is not a flashback key file (not UTF-8 text)",
+    let bytes = Zeroizing::new(
+        crate::file::read_bounded(path, MAX_LEN as u64).map_err(|e| match e.kind() {
+            io::ErrorKind::FileTooLarge => fail(format!(
+                "{} is not a flashback key file (larger than {MAX_LEN} bytes)",
                 path.display()
             )),
-            _ => fail(format!("cannot read key file {}: {e}", path.display())),
-        })?;
-    decode(&text).map_err(|e| fail(format!("{}: {e}", path.display())))
+            _ => fail(format!("cannot open key file {e}")),
+        })?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        fail(format!(
+            "{} is not a flashback key file (not UTF-8 text)",
+            path.display()
+        ))
+    })?;
+    decode(text).map_err(|e| fail(format!("{}: {e}", path.display())))
 }
 
 /// True when users other than the owner may read or write the file at `path` (its mode has
