@@ -150,18 +150,7 @@ pub fn parse_size(field: &str, text: &str) -> Result<u64, ClientError> {
 
 /// Parses a protocol name.
 pub fn parse_protocol(text: &str) -> Result<DataProtocol, ClientError> {
-    Ok(match text.trim().to_ascii_lowercase().as_str() {
-        "s3" => DataProtocol::S3,
-        "https" => DataProtocol::Https,
-        "ipfs" => DataProtocol::Ipfs,
-        "sftp" => DataProtocol::Sftp,
-        "flashback_blob" | "flashback-blob" => DataProtocol::FlashbackBlob,
-        other => DataProtocol::Other(
-            other
-                .try_into()
-                .map_err(|e| bad("protocols", format!("{other:?}: {e}")))?,
-        ),
-    })
+    flashback_api::params::parse_protocol(text).map_err(|e| bad("protocols", e))
 }
 
 fn sorted_unique<T: Ord>(mut items: Vec<T>) -> Vec<T> {

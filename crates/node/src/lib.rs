@@ -14,6 +14,7 @@
 //!   light clients' query and submit; `sla.rs`: the provider's answer to SLA proposals;
 //! - `config.rs`, `error.rs`, `info.rs` (`node.json`), `address_book.rs` (`peers.json`),
 //!   `files.rs` (files mirrored from memory), `metrics.rs`, `admin.rs`, `blobs.rs`,
+//!   `api/` (the gateway HTTP API, its events and the web explorer),
 //!   `trace.rs`, `trust.rs` (the trust file: read, edited, watched), `clock.rs`.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@
 
 mod address_book;
 mod admin;
+mod api;
 mod blobs;
 mod config;
 mod error;
@@ -50,9 +52,13 @@ mod trace;
 mod trust;
 
 pub use admin::ADMIN_TOKEN;
+pub use api::{
+    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_SUBSCRIBERS,
+    openapi::openapi_json,
+};
 pub use config::{
-    BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,
-    SyncConfig, TrustConfig, default_data_dir,
+    ApiConfig, BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig,
+    PipelineConfig, SyncConfig, TrustConfig, default_data_dir,
 };
 pub use error::NodeError;
 pub use info::NodeInfo;
@@ -64,4 +70,4 @@ pub use sync::RoundStats;
 pub use trace::APPLIED_LOG;
 pub use trust::{TRUST_FILE, edit_trust_file, load_trust_file};
 
-pub(crate) use support::{blocking, bounded};
+pub(crate) use support::{bind_local, blocking, bounded};

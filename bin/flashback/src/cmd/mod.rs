@@ -1,5 +1,6 @@
 //! Command implementations.
 
+mod api;
 mod cert;
 mod compliance;
 mod ids;
@@ -59,6 +60,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compliance(ComplianceCommand::Verify(args)) => {
             runtime()?.block_on(compliance::verify(args))
         }
+        Command::Api(crate::cli_api::ApiCommand::ImportKey(args)) => api::import_key(args),
+        Command::Api(crate::cli_api::ApiCommand::Info(args)) => api::info(args),
     }
 }
 

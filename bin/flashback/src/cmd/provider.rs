@@ -1,15 +1,14 @@
 //! `flashback provider show`: a light-client command (through `flashback-client`).
 
+use flashback_api::view::{ProviderParts, ProviderView};
 use flashback_client::{Client, human};
 use flashback_types::{BoundedVec, CertQuery};
-use serde_json::json;
 
 use crate::cli::ProviderShowArgs;
-use crate::cmd::cert::{cert_json, cert_line};
+use crate::cmd::cert::cert_line;
 use crate::cmd::ids;
-use crate::cmd::listing::{offer_json, offer_table};
+use crate::cmd::listing::offer_table;
 use crate::cmd::node::node_addr;
-use crate::cmd::sla::agreement_json;
 use crate::output;
 
 /// Offers listed in the human output; `offer list --provider` lists them all.
@@ -42,32 +41,13 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
     let r = &v.report;
     let rated = !r.counted.is_empty();
     if args.json {
-        return output::json(&json!({
-            "provider": provider.to_string(),
-            "flagged_equivocation": r.flagged,
-            "reputation": {
-                "rated": rated,
-                "score": r.score,
-                "beta_mean": r.beta_mean,
-                "compliance": r.compliance,
-                "counted": r.counted.iter().map(|c| json!({
-                    "id": c.id.to_string(),
-                    "attester": c.attester.to_string(),
-                    "window_end": c.window_end,
-                    "probes": c.probes,
-                    "successes": c.successes,
-                    "weight": c.weight,
-                })).collect::<Vec<_>>(),
-                "excluded": r.excluded.iter().map(|x| json!({
-                    "id": x.id.to_string(),
-                    "attester": x.attester.to_string(),
-                    "reason": x.reason.as_str(),
-                })).collect::<Vec<_>>(),
-            },
-            "offers": v.offers.iter().map(offer_json).collect::<anyhow::Result<Vec<_>>>()?,
-            "agreements": v.agreements.iter().map(agreement_json).collect::<Vec<_>>(),
-            "certificates": certs.certificates.iter().map(|c| cert_json(c, &certs.trust)).collect::<Vec<_>>(),
-            "more_certificates": certs.next.is_some(),
+        return output::json(&ProviderView::from(ProviderParts {
+            report: r,
+            offers: &v.offers,
+            agreements: &v.agreements,
+            certificates: &certs.certificates,
+            trust: &certs.trust,
+            more_certificates: certs.next.is_some(),
         }));
     }
     output::line(format_args!("provider {provider}"));

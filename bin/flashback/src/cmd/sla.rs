@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use flashback_api::view::AgreementView;
 use flashback_client::{Client, Terms, human, limits_for, parse_duration, parse_size};
-use flashback_types::{Agreement, Decision, Object, ResourceKind};
+use flashback_types::{Decision, Object, ResourceKind};
 use serde_json::json;
 
 use crate::cli::{ProposeArgs, SlaListArgs};
@@ -102,25 +103,6 @@ pub(crate) async fn propose(args: ProposeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
-    let p = a.proposal().body();
-    json!({
-        "agreement_id": a.proposal_id().to_string(),
-        "object_id": a.id().to_string(),
-        "consumer": p.consumer.to_string(),
-        "provider": p.provider.to_string(),
-        "offer_id": p.offer_id.to_string(),
-        "offer_seq": p.offer_seq,
-        "volume": p.volume,
-        "duration_secs": p.duration_secs,
-        "start": p.start,
-        "end": p.end(),
-        "total": p.total,
-        "asset": p.price.asset.as_str(),
-        "accepted_at": a.created_at(),
-    })
-}
-
 pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
@@ -135,7 +117,12 @@ pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
     client.close().await;
     let agreements = result?;
     if args.json {
-        return output::json(&agreements.iter().map(agreement_json).collect::<Vec<_>>());
+        return output::json(
+            &agreements
+                .iter()
+                .map(AgreementView::from)
+                .collect::<Vec<_>>(),
+        );
     }
     if agreements.is_empty() {
         output::line("no agreements");
