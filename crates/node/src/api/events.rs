@@ -181,3 +181,65 @@ fn sse(event: &EventView) -> Event {
         None => named,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use futures::StreamExt as _;
+
+    use super::*;
+
+    fn offer(n: u64) -> Object {
+        let key = flashback_types::SecretKey::generate();
+        let t = flashback_types::clock::now();
+        let body = flashback_types::samples::offer(key.public(), &format!("o{n}"), t, t);
+        Object::Offer(flashback_types::Signed::sign(body, &key).unwrap())
+    }
+
+    /// A subscriber whose queue is full is dropped: it gets what was queued, then `dropped`,
+    /// then the end of the stream; the forwarder stops, nothing more is buffered.
+    #[tokio::test]
+    async fn a_slow_subscriber_is_dropped_with_a_last_event() {
+        let (tx, applied) = broadcast::channel(16);
+        let (queue, rx) = mpsc::channel(2);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let filter = Filter {
+            kinds: vec!["offer".into()],
+            provider: None,
+        };
+        for n in 0..3 {
+            tx.send(offer(n)).unwrap();
+        }
+        // The forwarder meets the full queue at the third event and gives up.
+        forward(applied, queue, filter, dropped.clone()).await;
+        assert!(dropped.load(Ordering::Acquire));
+        let permit = Arc::new(tokio::sync::Semaphore::new(1))
+            .try_acquire_owned()
+            .unwrap();
+        let events: Vec<Event> = stream(rx, dropped, permit)
+            .map(|e| e.unwrap())
+            .collect()
+            .await;
+        assert_eq!(events.len(), 3, "two queued events and the last one");
+        let last = format!("{:?}", events[2]);
+        assert!(last.contains("dropped"), "{last}");
+    }
+
+    #[test]
+    fn filters_by_kind_and_provider() {
+        let event = EventView::of(&offer(1)).unwrap();
+        let by_kind = |kinds: &[&str]| Filter {
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            provider: None,
+        };
+        assert!(by_kind(&[]).admits(&event));
+        assert!(by_kind(&["offer"]).admits(&event));
+        assert!(!by_kind(&["withdrawal"]).admits(&event));
+        let other = Filter {
+            kinds: Vec::new(),
+            provider: Some("00".repeat(32)),
+        };
+        assert!(!other.admits(&event));
+    }
+}
