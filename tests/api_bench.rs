@@ -50,7 +50,10 @@ async fn api_listing_query_and_event_fan_out() {
     println!("{OFFERS} offers listed");
 
     // The same query, over HTTP and in-process.
-    let url = format!("{}/api/v1/offers?region=eu-west&sort=price&limit=20", base(&node));
+    let url = format!(
+        "{}/api/v1/offers?region=eu-west&sort=price&limit=20",
+        base(&node)
+    );
     let query = OfferQuery {
         regions: vec!["eu-west".try_into().unwrap()].try_into().unwrap(),
         limit: 20,
@@ -61,13 +64,20 @@ async fn api_listing_query_and_event_fan_out() {
         let start = Instant::now();
         let (status, page) = get(&url).await;
         http.push(start.elapsed());
-        assert_eq!((status, page["offers"].as_array().map(Vec::len)), (200, Some(20)));
+        assert_eq!(
+            (status, page["offers"].as_array().map(Vec::len)),
+            (200, Some(20))
+        );
         let store = node.node.store().clone();
         let q = query.clone();
         let elapsed = tokio::task::spawn_blocking(move || {
             let start = Instant::now();
             let page = store.query_offers(&q, now()).unwrap();
-            let views: Vec<OfferView> = page.offers.iter().map(|o| OfferView::new(o, Vec::new())).collect();
+            let views: Vec<OfferView> = page
+                .offers
+                .iter()
+                .map(|o| OfferView::new(o, Vec::new()))
+                .collect();
             let _ = serde_json::to_vec(&views).unwrap();
             start.elapsed()
         })
@@ -83,7 +93,9 @@ async fn api_listing_query_and_event_fan_out() {
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /api/v1/events?kind=offer HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /api/v1/events?kind=offer HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = vec![0u8; 4096];
         let n = s.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
@@ -92,7 +104,12 @@ async fn api_listing_query_and_event_fan_out() {
     let (tok, objects) = (token(&node), format!("{}/api/v1/objects", base(&node)));
     let mut fan_out = Vec::new();
     for round in 0..ROUNDS {
-        let offer = signed_offer(&SecretKey::generate(), &format!("fan-{round}"), 100, "eu-west");
+        let offer = signed_offer(
+            &SecretKey::generate(),
+            &format!("fan-{round}"),
+            100,
+            "eu-west",
+        );
         let needle = format!("id: {}", offer.id());
         let start = Instant::now();
         assert_eq!(post(&objects, Some(&tok), &hex_of(&offer)).await.0, 200);
@@ -108,10 +125,15 @@ async fn api_listing_query_and_event_fan_out() {
                 }
             }
         });
-        tokio::time::timeout(DEADLINE, futures::future::join_all(reads)).await.unwrap();
+        tokio::time::timeout(DEADLINE, futures::future::join_all(reads))
+            .await
+            .unwrap();
         fan_out.push(start.elapsed());
     }
-    summary("one event to 100 SSE subscribers (submit to last delivery)", fan_out);
+    summary(
+        "one event to 100 SSE subscribers (submit to last delivery)",
+        fan_out,
+    );
     drop(subscribers);
     node.node.shutdown().await;
 }

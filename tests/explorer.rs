@@ -37,13 +37,17 @@ fn free_port() -> u16 {
 async fn chromedriver() -> (String, ChildGuard) {
     let port = free_port();
     let guard = ChildGuard::spawn(
-        Command::new(CHROMEDRIVER).args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()]),
+        Command::new(CHROMEDRIVER)
+            .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()]),
     );
     let url = format!("http://127.0.0.1:{port}");
     let http = HttpClient::new(Duration::from_secs(5));
     let status = format!("{url}/status");
     eventually("chromedriver is ready", || async {
-        match http.send(Method::GET, &status, &[], Vec::new(), 1 << 16).await {
+        match http
+            .send(Method::GET, &status, &[], Vec::new(), 1 << 16)
+            .await
+        {
             Ok((_, body)) => String::from_utf8_lossy(&body).contains("\"ready\":true"),
             Err(_) => false,
         }
@@ -72,7 +76,10 @@ async fn browser(driver: &str) -> Client {
 /// The offer ids the listing table shows now.
 async fn shown(c: &Client) -> Vec<String> {
     let mut ids = Vec::new();
-    if let Ok(rows) = c.find_all(Locator::Css("#offers tbody tr[data-offer-id]")).await {
+    if let Ok(rows) = c
+        .find_all(Locator::Css("#offers tbody tr[data-offer-id]"))
+        .await
+    {
         for row in rows {
             if let Ok(Some(id)) = row.attr("data-offer-id").await {
                 ids.push(id);
@@ -101,7 +108,8 @@ async fn the_explorer_filters_explains_and_updates_live_in_a_browser() {
     }
     // An attestation without an agreement: the provider page must say it did not count.
     let attester = SecretKey::generate();
-    let attestation = samples::attestation(attester.public(), provider.public(), None, 10, 10, now());
+    let attestation =
+        samples::attestation(attester.public(), provider.public(), None, 10, 10, now());
     let attestation = Object::QosAttestation(Signed::sign(attestation, &attester).unwrap());
     let body = json!({ "hex": hex::encode(attestation.encoded()) });
     assert_eq!(post(&objects, Some(&tok), &body).await.0, 200);
@@ -122,15 +130,28 @@ async fn the_explorer_filters_explains_and_updates_live_in_a_browser() {
         assert_eq!(c.title().await.unwrap(), "Flashback explorer");
 
         // Filter by region: only the offer from ap-south, published through the other node.
-        c.find(Locator::Id("filter-region")).await.unwrap().send_keys("ap-south").await.unwrap();
-        c.find(Locator::Id("apply")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("filter-region"))
+            .await
+            .unwrap()
+            .send_keys("ap-south")
+            .await
+            .unwrap();
+        c.find(Locator::Id("apply"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         eventually("the region filter applies", || async {
             shown(&c).await == vec![far.id().to_string()]
         })
         .await;
 
         // A new offer in that region appears without a reload (the events stream).
-        let marker = c.execute("window.__same_page = true; return true;", vec![]).await.unwrap();
+        let marker = c
+            .execute("window.__same_page = true; return true;", vec![])
+            .await
+            .unwrap();
         assert_eq!(marker, json!(true));
         let later = signed_offer(&SecretKey::generate(), "later", 90, "ap-south");
         assert_eq!(post(&objects, Some(&tok), &hex_of(&later)).await.0, 200);
@@ -138,13 +159,18 @@ async fn the_explorer_filters_explains_and_updates_live_in_a_browser() {
             shown(&c).await.contains(&later.id().to_string())
         })
         .await;
-        let same = c.execute("return window.__same_page === true;", vec![]).await.unwrap();
+        let same = c
+            .execute("return window.__same_page === true;", vec![])
+            .await
+            .unwrap();
         assert_eq!(same, json!(true), "the page was reloaded");
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         std::fs::write(dir.join("explorer.png"), c.screenshot().await.unwrap()).unwrap();
 
         // The provider page explains the reputation.
-        c.goto(&format!("{}/#/provider/{}", base(&b), provider.public())).await.unwrap();
+        c.goto(&format!("{}/#/provider/{}", base(&b), provider.public()))
+            .await
+            .unwrap();
         let section = c
             .wait()
             .at_most(DEADLINE)
@@ -155,7 +181,11 @@ async fn the_explorer_filters_explains_and_updates_live_in_a_browser() {
         assert!(text.contains("unrated"), "{text}");
         assert!(text.contains("Excluded attestations (1)"), "{text}");
         assert!(text.contains(&attestation.id().to_string()[..10]), "{text}");
-        std::fs::write(dir.join("explorer-provider.png"), c.screenshot().await.unwrap()).unwrap();
+        std::fs::write(
+            dir.join("explorer-provider.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
     }
     .await;
     let _ = c.close().await;

@@ -31,7 +31,12 @@ pub fn token(node: &TestNode) -> String {
         .to_owned()
 }
 
-pub async fn request(method: Method, url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+pub async fn request(
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("content-type", "application/json")];
     if let Some(a) = &auth {
@@ -67,4 +72,3 @@ pub fn signed_offer(key: &SecretKey, offer_key: &str, price: u64, region: &str) 
 pub fn hex_of(offer: &Signed<Offer>) -> Value {
     json!({ "hex": hex::encode(Object::Offer(offer.clone()).encoded()) })
 }
-

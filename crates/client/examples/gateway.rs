@@ -21,7 +21,10 @@ async fn get<T: serde::de::DeserializeOwned>(http: &HttpClient, url: &str) -> Re
         .await
         .map_err(|e| e.to_string())?;
     if status != StatusCode::OK {
-        return Err(format!("{url}: {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "{url}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
@@ -30,7 +33,9 @@ async fn get<T: serde::de::DeserializeOwned>(http: &HttpClient, url: &str) -> Re
 async fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let (Some(base), Some(token)) = (args.next(), args.next()) else {
-        return Err("usage: gateway <node's API base URL, e.g. http://127.0.0.1:9465> <token>".into());
+        return Err(
+            "usage: gateway <node's API base URL, e.g. http://127.0.0.1:9465> <token>".into(),
+        );
     };
     let api = format!("{}/api/v1", base.trim_end_matches('/'));
     let http = HttpClient::new(Duration::from_secs(30));
@@ -39,7 +44,10 @@ async fn main() -> Result<(), String> {
     println!("node {} ({} peers)", status.peer_id, status.peers);
     let page: OfferPageView = get(&http, &format!("{api}/offers?sort=price&limit=5")).await?;
     for o in &page.offers {
-        println!("  {} {} {:?} {}", o.offer_key, o.price.amount, o.price.decimal, o.price.asset);
+        println!(
+            "  {} {} {:?} {}",
+            o.offer_key, o.price.amount, o.price.decimal, o.price.asset
+        );
     }
 
     // Signed here: the node only ever sees the signed bytes.
@@ -53,17 +61,26 @@ async fn main() -> Result<(), String> {
         .send(
             Method::POST,
             &format!("{api}/objects"),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             serde_json::to_vec(&body).map_err(|e| e.to_string())?,
             1 << 20,
         )
         .await
         .map_err(|e| e.to_string())?;
     if code != StatusCode::OK {
-        return Err(format!("submit: {code}: {}", String::from_utf8_lossy(&answer)));
+        return Err(format!(
+            "submit: {code}: {}",
+            String::from_utf8_lossy(&answer)
+        ));
     }
     let submitted: SubmitView = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
     let back: OfferView = get(&http, &format!("{api}/offers/{}", submitted.id)).await?;
-    println!("published {} as {}, seq {}", back.id, back.provider, back.seq);
+    println!(
+        "published {} as {}, seq {}",
+        back.id, back.provider, back.seq
+    );
     Ok(())
 }

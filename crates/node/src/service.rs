@@ -348,10 +348,13 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
 
 /// A provider's report, with its live offers and its agreements as provider (what the report
 /// carries encoded).
+pub(crate) type ProviderParts = (ProviderReport, Vec<Signed<Offer>>, Vec<Agreement>);
+
+/// A provider's report and the objects it carries encoded ([`ProviderParts`]).
 pub(crate) fn provider_parts(
     store: &Store,
     provider: PublicKey,
-) -> Result<(ProviderReport, Vec<Signed<Offer>>, Vec<Agreement>), NodeError> {
+) -> Result<ProviderParts, NodeError> {
     let now = now();
     let offers: Vec<_> = store
         .offers_by_provider(&provider)?
