@@ -50,7 +50,7 @@ pub(crate) async fn bind_local(
             if let Ok(bound) = listener.local_addr() {
                 tracing::warn!(
                     "the default {what} address {addr} is taken (another node on this \
-                     machine?): serving on {bound} instead (recorded in node.json; pass {flag} \
+                     machine?): serving {what} on {bound} instead (recorded in node.json; pass {flag} \
                      to choose one)"
                 );
             }

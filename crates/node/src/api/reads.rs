@@ -193,6 +193,30 @@ pub(crate) struct PartyParams {
     party: Option<String>,
 }
 
+/// The key of `party=` (hex, or a unique prefix), if given.
+async fn party(state: &ApiState, raw: Option<String>) -> Result<Option<PublicKey>, ApiError> {
+    let params: PartyParams = query(raw)?;
+    match params.party.as_deref().filter(|p| !p.is_empty()) {
+        Some(text) => Ok(Some(key(state, "party", text).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The newest objects of `kind` the node holds (at most a page), as `pick` takes them.
+fn latest<T>(
+    store: &flashback_store::Store,
+    kind: Kind,
+    pick: impl Fn(Object) -> Option<T>,
+) -> Result<Vec<T>, crate::NodeError> {
+    let mut out = Vec::new();
+    for id in store.ids_by_kind(kind)?.iter().rev().take(MAX_OBJECTS) {
+        if let Some(t) = store.get(id)?.and_then(&pick) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
 /// Agreements: those of a party, or the latest the node holds.
 #[utoipa::path(
     get, path = "/api/v1/agreements", tag = "agreements",
@@ -206,29 +230,15 @@ pub(crate) async fn agreements(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let params: PartyParams = query(raw)?;
-    let party = match params.party.as_deref().filter(|p| !p.is_empty()) {
-        Some(text) => Some(key(&state, "party", text).await?),
-        None => None,
-    };
+    let party = party(&state, raw).await?;
     let store = state.services.store.clone();
     let views = blocking(move || {
         let list = match party {
             Some(p) => store.agreements_for(&p)?,
-            None => {
-                let mut out = Vec::new();
-                for id in store
-                    .ids_by_kind(Kind::Agreement)?
-                    .iter()
-                    .rev()
-                    .take(MAX_OBJECTS)
-                {
-                    if let Some(Object::Agreement(a)) = store.get(id)? {
-                        out.push(a);
-                    }
-                }
-                out
-            }
+            None => latest(&store, Kind::Agreement, |o| match o {
+                Object::Agreement(a) => Some(a),
+                _ => None,
+            })?,
         };
         Ok(list
             .iter()
@@ -253,25 +263,15 @@ pub(crate) async fn attestations(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let params: PartyParams = query(raw)?;
-    let subject = match params.party.as_deref().filter(|p| !p.is_empty()) {
-        Some(text) => Some(key(&state, "party", text).await?),
-        None => None,
-    };
+    let subject = party(&state, raw).await?;
     let store = state.services.store.clone();
     let views = blocking(move || {
         let list = match subject {
             Some(s) => store.attestations_about(&s)?,
-            None => {
-                let mut out = Vec::new();
-                let ids = store.ids_by_kind(Kind::QosAttestation)?;
-                for id in ids.iter().rev().take(MAX_OBJECTS) {
-                    if let Some(Object::QosAttestation(a)) = store.get(id)? {
-                        out.push(a);
-                    }
-                }
-                out
-            }
+            None => latest(&store, Kind::QosAttestation, |o| match o {
+                Object::QosAttestation(a) => Some(a),
+                _ => None,
+            })?,
         };
         Ok(list
             .iter()
