@@ -2,6 +2,8 @@
 //! dirs), polling with deadlines, and child processes that are always killed.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod api;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -94,6 +94,10 @@ pub(crate) enum Command {
     /// it with the signed digest (light client).
     #[command(subcommand)]
     Compliance(ComplianceCommand),
+    /// The node's gateway HTTP API (/api/v1) and web explorer (/): account keys it signs
+    /// with, and where it is served.
+    #[command(subcommand)]
+    Api(crate::cli_api::ApiCommand),
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +314,13 @@ pub(crate) struct NodeArgs {
     /// Do not serve metrics.
     #[arg(long)]
     pub(crate) no_metrics: bool,
+    /// Serve the gateway HTTP API and the web explorer on this address (default 127.0.0.1:9465,
+    /// or a free loopback port when that one is taken; written to node.json).
+    #[arg(long, value_name = "ADDR", env = "FLASHBACK_API")]
+    pub(crate) api: Option<std::net::SocketAddr>,
+    /// Do not serve the HTTP API and explorer.
+    #[arg(long, conflicts_with = "api")]
+    pub(crate) no_api: bool,
     /// Discover peers on the local network with mDNS.
     #[arg(long)]
     pub(crate) mdns: bool,

@@ -1,6 +1,7 @@
 //! The `flashback` command: parses the command line and hands off to the library crates.
 
 mod cli;
+mod cli_api;
 mod cli_sla;
 mod cli_trust;
 mod cmd;

@@ -5,55 +5,29 @@
 //! On the wire a price or a total is an integer count of the asset's minor unit (cents for
 //! USD, stroops for XLM). Here it is shown in the asset's major unit wherever the decimals are
 //! known: ISO 4217 for currencies (`120` USD → `1.20 USD`), and the chains' own base units for
-//! the few crypto assets in [`CHAIN_DECIMALS`]. Any other asset is marked "minor".
+//! the few crypto assets in
+//! [`CHAIN_DECIMALS`](flashback_api::units::CHAIN_DECIMALS). Any other asset is marked "minor".
 //!
 //! Durations have one convention: a month is 30 days, as billing counts it
 //! ([`MONTH_SECS`](flashback_types::MONTH_SECS)), a year 365 days, and a duration is written
 //! in days, hours, minutes and seconds (`90d`, `1d 12h`, `1h 30m`), which reads back to the
 //! same number of seconds.
 
-use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
-
 use flashback_types::{MONTH_SECS, PriceUnit};
-use iso_currency::Currency;
 
 use crate::ClientError;
 
-/// Crypto assets whose base unit is fixed by their chain: (code, decimals of the base unit).
-/// ISO 4217 has no entry for them.
-const CHAIN_DECIMALS: &[(&str, u16)] = &[
-    ("BTC", 8),   // satoshi
-    ("XLM", 7),   // stroop
-    ("ALGO", 6),  // microalgo
-    ("ETH", 18),  // wei
-    ("STRK", 18), // fri
-];
-
 /// `minor` minor units of `asset`, e.g. `1.20 USD`, `500 JPY`, `0.0001500 XLM`, `7 minor XAU`.
 pub fn amount(minor: u64, asset: &str) -> String {
-    match decimals(asset) {
-        Some(0) => format!("{minor} {asset}"),
-        // 10^19 is the largest power of ten in a u64.
-        Some(exp) if exp <= 19 => {
-            let scale = 10u64.pow(u32::from(exp));
-            let width = usize::from(exp);
-            format!("{}.{:0width$} {asset}", minor / scale, minor % scale)
-        }
-        _ => format!("{minor} minor {asset}"),
+    match flashback_api::units::decimal(minor, asset) {
+        Some(major) => format!("{major} {asset}"),
+        None => format!("{minor} minor {asset}"),
     }
 }
 
-/// Decimals of an asset's minor unit, when known (ISO 4217 or [`CHAIN_DECIMALS`]).
+/// Decimals of an asset's minor unit, when known (ISO 4217 or the chains' own).
 fn decimals(asset: &str) -> Option<u16> {
-    Currency::from_code(asset)
-        .and_then(|c| c.exponent())
-        .or_else(|| {
-            CHAIN_DECIMALS
-                .iter()
-                .find(|(code, _)| *code == asset)
-                .map(|(_, d)| *d)
-        })
+    flashback_api::units::decimals(asset)
 }
 
 /// Parses an amount in an asset's major unit, the inverse of [`amount`]: `"50 USD"`,
@@ -233,16 +207,7 @@ pub fn date(unix_secs: u64) -> String {
 
 /// A Unix timestamp as UTC, e.g. `2026-11-22T13:25:42Z`; past the year 9999, as a number.
 pub fn time(unix_secs: u64) -> String {
-    let mut text = String::new();
-    let formatted = UNIX_EPOCH
-        .checked_add(Duration::from_secs(unix_secs))
-        // humantime's Display fails (rather than panics) beyond the year 9999.
-        .is_some_and(|t| write!(text, "{}", humantime::format_rfc3339_seconds(t)).is_ok());
-    if formatted {
-        text
-    } else {
-        format!("{unix_secs} (Unix time)")
-    }
+    flashback_api::units::rfc3339(unix_secs).unwrap_or_else(|| format!("{unix_secs} (Unix time)"))
 }
 
 #[cfg(test)]

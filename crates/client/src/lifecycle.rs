@@ -76,11 +76,7 @@ pub struct AgreementRecord {
 impl AgreementRecord {
     /// The earliest termination by one of the agreement's parties.
     pub fn termination(&self) -> Option<&Signed<Termination>> {
-        let agreement = self.agreement.as_ref()?;
-        self.terminations
-            .iter()
-            .filter(|t| t.body().ends(agreement))
-            .min_by_key(|t| (t.body().created_at, t.id()))
+        flashback_api::view::ending_termination(self.agreement.as_ref()?, &self.terminations)
     }
 
     /// The newest access grant.

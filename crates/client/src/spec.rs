@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use flashback_types::{
     BoundedVec, ComplianceDoc, ComputeSpec, DataProtocol, Hash32, Offer, Price, PriceUnit,
-    PublicKey, QosTargets, ResourceKind, SignedBody, Text, Timestamp, valid_protocol_name,
+    PublicKey, QosTargets, ResourceKind, SignedBody, Text, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -214,24 +214,7 @@ fn size_unit(unit: &str) -> Option<u64> {
 
 /// Parses a protocol name.
 pub fn parse_protocol(text: &str) -> Result<DataProtocol, ClientError> {
-    Ok(match text.trim().to_ascii_lowercase().as_str() {
-        "s3" => DataProtocol::S3,
-        "https" => DataProtocol::Https,
-        "ipfs" => DataProtocol::Ipfs,
-        "sftp" => DataProtocol::Sftp,
-        "flashback_blob" | "flashback-blob" => DataProtocol::FlashbackBlob,
-        other if valid_protocol_name(other) => DataProtocol::Other(
-            other
-                .try_into()
-                .map_err(|e| bad("protocols", format!("{other:?}: {e}")))?,
-        ),
-        other => {
-            return Err(bad(
-                "protocols",
-                format!("{other:?} is not a protocol name (1-64 of [a-z0-9._-])"),
-            ));
-        }
-    })
+    flashback_api::params::parse_protocol(text).map_err(|e| bad("protocols", e))
 }
 
 fn sorted_unique<T: Ord>(mut items: Vec<T>) -> Vec<T> {

@@ -41,6 +41,8 @@ pub struct NodeConfig {
     pub blobs: BlobConfig,
     /// How accepted agreements get access to this provider's data plane (`[access]`).
     pub access: crate::access::AccessConfig,
+    /// The gateway HTTP API and web explorer.
+    pub api: ApiConfig,
 }
 
 impl Default for NodeConfig {
@@ -59,6 +61,7 @@ impl Default for NodeConfig {
             trace_applied: false,
             blobs: BlobConfig::default(),
             access: crate::access::AccessConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl NodeConfig {
         };
         config.net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         config.metrics.enabled = false;
+        config.api.enabled = false;
         config
     }
 
@@ -267,6 +271,34 @@ impl Default for BlobConfig {
             added_latency_ms: 0,
             failure_rate: 0.0,
             seed: None,
+        }
+    }
+}
+
+/// The gateway HTTP API (`/api/v1`) and the web explorer (`/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the API and the explorer.
+    pub enabled: bool,
+    /// Address to bind (port 0 picks a free port); the bound address is written to node.json
+    /// as `api_addr`. Unset: [`crate::DEFAULT_API_ADDR`] (`127.0.0.1:9465`), or a free
+    /// loopback port when another process holds that one. A set address that is taken is an
+    /// error. Reads are open to whoever reaches the address: keep it on loopback unless a
+    /// proxy in front decides who may read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Events a subscriber of `/api/v1/events` may have waiting; one that falls further behind
+    /// is sent a last `dropped` event and disconnected.
+    pub subscriber_buffer: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            subscriber_buffer: 256,
         }
     }
 }

@@ -30,6 +30,14 @@ pub enum NodeError {
     /// The metrics endpoint could not start.
     #[error("metrics endpoint: {0}")]
     Metrics(String),
+    /// An HTTP endpoint (metrics, API) could not start.
+    #[error("{what} endpoint: {detail}")]
+    Endpoint {
+        /// Which endpoint.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// A light client asked for something the node does not serve as asked (a page larger
     /// than the limit, a malformed prefix): the message says what to ask instead.
     #[error("{0}")]

@@ -19,6 +19,9 @@ pub struct NodeInfo {
     pub listen_addrs: Vec<String>,
     /// Where `/metrics` is served, if enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the gateway HTTP API and the web explorer are served, if enabled.
+    #[serde(default)]
+    pub api_addr: Option<SocketAddr>,
     /// Base URL of the reference blob endpoint (`http://127.0.0.1:PORT`), if enabled.
     #[serde(default)]
     pub blob_endpoint: Option<String>,

@@ -14,6 +14,7 @@
 //!   light clients' query and submit; `sla.rs`: the provider's answer to SLA proposals;
 //! - `config.rs`, `error.rs`, `info.rs` (`node.json`), `address_book.rs` (`peers.json`),
 //!   `files.rs` (files mirrored from memory), `metrics.rs`, `admin.rs`, `blobs.rs`,
+//!   `api/` (the gateway HTTP API, its events and the web explorer),
 //!   `trace.rs`, `trust.rs` (the trust file: read, edited, watched), `clock.rs`.
 //!
 //! ```no_run
@@ -30,6 +31,7 @@
 mod access;
 mod address_book;
 mod admin;
+mod api;
 mod blobs;
 mod config;
 mod error;
@@ -52,9 +54,13 @@ mod trust;
 
 pub use access::AccessConfig;
 pub use admin::ADMIN_TOKEN;
+pub use api::{
+    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_SUBSCRIBERS,
+    openapi::openapi_json,
+};
 pub use config::{
-    BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig, PipelineConfig,
-    SyncConfig, TrustConfig, default_data_dir,
+    ApiConfig, BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig,
+    PipelineConfig, SyncConfig, TrustConfig, default_data_dir,
 };
 pub use error::NodeError;
 pub use info::NodeInfo;
@@ -73,4 +79,4 @@ pub fn known_peers(data_dir: &std::path::Path) -> Vec<String> {
     address_book::Book::load(data_dir).dial_list()
 }
 
-pub(crate) use support::{blocking, bounded};
+pub(crate) use support::{bind_local, blocking, bounded};

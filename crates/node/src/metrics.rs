@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{DEFAULT_METRICS_ADDR, NodeError};
+use crate::{DEFAULT_METRICS_ADDR, NodeError, bind_local};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectLabels {
@@ -113,32 +113,9 @@ impl Metrics {
 
 /// Binds the metrics endpoint: on `listen` as given, or, when unset, on
 /// [`DEFAULT_METRICS_ADDR`], else (another node on this machine holds it) on a free port of
-/// the same address, logged (and written to `node.json` by the caller). A given address that
-/// is taken is an error: the operator asked for that one.
+/// the same address ([`bind_local`]).
 pub(crate) async fn bind(listen: Option<SocketAddr>) -> Result<TcpListener, NodeError> {
-    let addr = listen.unwrap_or(DEFAULT_METRICS_ADDR);
-    let taken = |e: std::io::Error| {
-        NodeError::Metrics(format!(
-            "cannot listen on {addr}: {e}; pass another --metrics address or set metrics.listen"
-        ))
-    };
-    match TcpListener::bind(addr).await {
-        Ok(listener) => Ok(listener),
-        Err(e) if listen.is_none() && e.kind() == std::io::ErrorKind::AddrInUse => {
-            let listener = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
-                .await
-                .map_err(taken)?;
-            if let Ok(bound) = listener.local_addr() {
-                tracing::warn!(
-                    "the default metrics address {addr} is taken (another node on this \
-                     machine?): serving metrics on {bound} instead (recorded in node.json; \
-                     pass --metrics to choose one)"
-                );
-            }
-            Ok(listener)
-        }
-        Err(e) => Err(taken(e)),
-    }
+    bind_local(listen, DEFAULT_METRICS_ADDR, "metrics", "--metrics").await
 }
 
 /// Serves the metrics endpoint (plus `extra` routes, if any) on `listener` until `stop` is

@@ -14,7 +14,8 @@ use flashback_types::wire::{
     SubmitResponse, decode_request, truncated,
 };
 use flashback_types::{
-    ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, PublicKey, Rule, Timestamp, TrustStore,
+    Agreement, ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, Offer, PublicKey, Rule, Signed,
+    Timestamp, TrustStore,
 };
 use tokio::sync::broadcast;
 
@@ -372,7 +373,7 @@ impl Services {
 
 /// The stable code of a query the node could not answer: the asker's mistake (a request it
 /// does not serve as asked, a trust setting the node does not have), or the node's failure.
-fn query_code(e: &NodeError) -> ErrorCode {
+pub(crate) fn query_code(e: &NodeError) -> ErrorCode {
     match e {
         NodeError::Request(_) => ErrorCode::InvalidInput,
         // A register query naming an issuer the node's trust store does not have.
@@ -406,13 +407,30 @@ fn refused(rule: Rule, detail: &str) -> SubmitResponse {
 }
 
 fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport, NodeError> {
+    Ok(provider_parts(store, provider)?.0)
+}
+
+/// A provider's report, with its live offers and its agreements as provider (what the report
+/// carries encoded).
+pub(crate) type ProviderParts = (ProviderReport, Vec<Signed<Offer>>, Vec<Agreement>);
+
+/// A provider's report and the objects it carries encoded ([`ProviderParts`]).
+pub(crate) fn provider_parts(
+    store: &Store,
+    provider: PublicKey,
+) -> Result<ProviderParts, NodeError> {
     let now = now();
     let offers: Vec<_> = store
         .offers_by_provider(&provider)?
         .into_iter()
         .filter(|o| o.body().expires_at > now && !o.body().withdrawn)
         .collect();
-    let agreements = store.agreements_for(&provider)?;
+    let agreements: Vec<Agreement> = store
+        .agreements_for(&provider)?
+        .into_iter()
+        .filter(|a| a.provider() == &provider)
+        .take(MAX_OBJECTS)
+        .collect();
     let explanation = store.explain(&provider, now);
     let counted = explanation
         .counted
@@ -440,16 +458,12 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
         })
         .collect();
     let r = &explanation.reputation;
-    Ok(ProviderReport {
+    let mut offers = offers;
+    offers.truncate(MAX_OBJECTS);
+    let report = ProviderReport {
         provider,
         offers: bounded(offers.iter().map(|o| bytes(o.encoded())).collect()),
-        agreements: bounded(
-            agreements
-                .iter()
-                .filter(|a| a.provider() == &provider)
-                .map(|a| bytes(a.encoded()))
-                .collect(),
-        ),
+        agreements: bounded(agreements.iter().map(|a| bytes(a.encoded())).collect()),
         flagged: store.is_flagged(&provider),
         score: r.score,
         beta_mean: r.beta_mean,
@@ -465,7 +479,8 @@ fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport,
         },
         counted: bounded(counted),
         excluded: bounded(excluded),
-    })
+    };
+    Ok((report, offers, agreements))
 }
 
 /// Judged certificates as the query protocol carries them.

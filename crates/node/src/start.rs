@@ -172,6 +172,12 @@ impl NodeBuilder {
             blob_endpoint: blob_endpoint.clone(),
         };
 
+        let api_addr = if config.api.enabled {
+            Some(crate::api::serve(&config.api, &data_dir, services.clone(), stop.clone()).await?)
+        } else {
+            None
+        };
+
         // node.json before the events task runs: from then on it keeps the addresses current.
         let peer_id = net.local_peer_id();
         let listen_addrs = dialable(net.listen_addrs().await?, peer_id);
@@ -180,6 +186,7 @@ impl NodeBuilder {
             public_key: key.public(),
             listen_addrs,
             metrics_addr,
+            api_addr,
             blob_endpoint,
             data_dir: data_dir.clone(),
             pid: std::process::id(),

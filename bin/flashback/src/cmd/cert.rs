@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use anyhow::Context;
+use flashback_api::view::CertificateView;
 use flashback_client::{Certify, Client, human, parse_duration};
 use flashback_types::trust::Judged;
 use flashback_types::{BoundedVec, CertQuery, Hash32, PublicKey, TrustStore};
@@ -43,25 +44,7 @@ fn issuer_name(trust: &TrustStore, key: &PublicKey) -> String {
 
 /// A judged certificate as JSON (the same shape in `cert`, `register` and `provider show`).
 pub(crate) fn cert_json(c: &Judged, trust: &TrustStore) -> Value {
-    let b = c.certificate.body();
-    json!({
-        "id": c.certificate.id().to_string(),
-        "issuer": b.issuer.to_string(),
-        "issuer_name": trust.issuer(&b.issuer).map(|i| i.name.to_string()),
-        "subject": b.subject.to_string(),
-        "claims": b.claims.iter().map(|x| json!({"name": x.name.as_str(), "value": x.value.as_str()})).collect::<Vec<_>>(),
-        "serial": b.serial,
-        "evidence": b.evidence.map(|e| e.to_string()),
-        "created_at": b.created_at,
-        "expires_at": b.expires_at,
-        "status": c.status.code(),
-        "detail": c.status.to_string(),
-        "revocation": c.revocation.as_ref().map(|r| json!({
-            "id": r.id().to_string(),
-            "reason": r.body().reason.as_str(),
-            "created_at": r.body().created_at,
-        })),
-    })
+    serde_json::to_value(CertificateView::new(c, trust)).unwrap_or_default()
 }
 
 /// A judged certificate on one line.

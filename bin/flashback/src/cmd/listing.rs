@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use flashback_api::view::OfferView;
 use flashback_client::{Client, OfferPage, human, parse_protocol, parse_size};
 use flashback_types::{
     BoundedString, BoundedVec, Claim, ClaimFilter, Cursor, Offer, OfferQuery, Price, PriceUnit,
@@ -113,13 +114,9 @@ fn build_query(args: &QueryArgs) -> anyhow::Result<OfferQuery> {
     })
 }
 
-/// An offer as JSON: id and signer first, then every field of the body.
+/// An offer as JSON (the API's [`OfferView`]).
 pub(crate) fn offer_json(offer: &Signed<Offer>) -> anyhow::Result<serde_json::Value> {
-    let mut value = serde_json::to_value(offer.body())?;
-    if let Some(map) = value.as_object_mut() {
-        map.insert("id".into(), offer.id().to_string().into());
-    }
-    Ok(value)
+    Ok(serde_json::to_value(OfferView::new(offer, Vec::new()))?)
 }
 
 /// The claims a provider holds, as badges (`name=value`).
@@ -277,16 +274,16 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<()> {
     }
     let (offers, next) = (&certified.page.offers, certified.page.next_cursor);
     if args.json {
-        let mut items = Vec::with_capacity(offers.len());
-        for offer in offers {
-            let mut item = offer_json(offer)?;
-            let held = certified
-                .claims
-                .get(&offer.body().provider)
-                .map_or(&[][..], Vec::as_slice);
-            item["certified"] = badges(held).into();
-            items.push(item);
-        }
+        let items: Vec<OfferView> = offers
+            .iter()
+            .map(|offer| {
+                let held = certified
+                    .claims
+                    .get(&offer.body().provider)
+                    .map_or(&[][..], Vec::as_slice);
+                OfferView::new(offer, badges(held))
+            })
+            .collect();
         match &check {
             Some(check) => output::json(&serde_json::json!({
                 "offers": items,

@@ -1,6 +1,7 @@
 //! Command implementations.
 
 mod agreement;
+mod api;
 mod cert;
 mod compliance;
 mod cross_check;
@@ -86,6 +87,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compliance(ComplianceCommand::Verify(args)) => {
             runtime()?.block_on(compliance::verify(args))
         }
+        Command::Api(crate::cli_api::ApiCommand::ImportKey(args)) => api::import_key(args),
+        Command::Api(crate::cli_api::ApiCommand::Info(args)) => api::info(args),
     }
 }
 

@@ -46,6 +46,13 @@ pub(crate) fn effective_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     if args.no_metrics {
         config.metrics.enabled = false;
     }
+    if let Some(addr) = args.api {
+        config.api.listen = Some(addr);
+        config.api.enabled = true;
+    }
+    if args.no_api {
+        config.api.enabled = false;
+    }
     if args.mdns {
         config.net.enable_mdns = true;
     }
@@ -99,6 +106,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = info.metrics_addr {
         tracing::info!("metrics on http://{m}/metrics");
+    }
+    if let Some(a) = info.api_addr {
+        tracing::info!("HTTP API on http://{a}/api/v1, explorer on http://{a}/");
     }
     wait_for_signal().await?;
     tracing::info!("stopping");

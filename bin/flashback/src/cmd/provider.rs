@@ -1,16 +1,18 @@
 //! `flashback provider show`: a light-client command (through `flashback-client`).
 
+use std::time::Duration;
+
+use flashback_api::view::{ProviderParts, ProviderView};
 use flashback_client::{Client, human};
+use flashback_types::clock::now;
 use flashback_types::wire::ProviderReport;
 use flashback_types::{BoundedVec, CertQuery};
-use serde_json::json;
 
 use crate::cli::ProviderShowArgs;
-use crate::cmd::cert::{cert_json, cert_line};
+use crate::cmd::cert::cert_line;
 use crate::cmd::ids;
-use crate::cmd::listing::{offer_json, offer_table};
+use crate::cmd::listing::offer_table;
 use crate::cmd::node::node_addr;
-use crate::cmd::sla::agreement_json;
 use crate::output;
 
 /// Offers listed in the human output; `offer list --provider` lists them all.
@@ -29,61 +31,37 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
             ..CertQuery::default()
         };
         let certs = client.certificates(&certs_query).await?;
+        // With --json each agreement carries its status: the terminations held about it.
+        let mut ended = Vec::new();
+        if args.json {
+            for a in &report.agreements {
+                let record = client
+                    .agreement_record(a.proposal_id(), Duration::ZERO)
+                    .await?;
+                ended.push((a.clone(), record.terminations));
+            }
+        }
         let table = if args.json {
             None
         } else {
             let shown = &report.offers[..report.offers.len().min(OFFERS_SHOWN)];
             Some(offer_table(&client, shown, None).await?)
         };
-        anyhow::Ok((provider, report, certs, table))
+        anyhow::Ok((provider, report, certs, table, ended))
     }
     .await;
     client.close().await;
-    let (provider, v, certs, table) = result?;
+    let (provider, v, certs, table, ended) = result?;
     let r = &v.report;
     if args.json {
-        return output::json(&json!({
-            "provider": provider.to_string(),
-            "flagged_equivocation": r.flagged,
-            "reputation": {
-                "rated": r.score.is_some(),
-                "score": r.score,
-                "beta_mean": r.beta_mean,
-                "compliance": r.compliance,
-                "evidence": {
-                    "total": r.evidence.total,
-                    "anchored": r.evidence.anchored,
-                    "earned": r.evidence.total - r.evidence.anchored,
-                    "rated_at": r.evidence.rated_at,
-                    "node_trusts_anyone": r.evidence.anchored_node,
-                    "discounted": {
-                        "no_standing": r.evidence.no_standing,
-                        "low_stake": r.evidence.low_stake,
-                        "capped": r.evidence.capped,
-                    },
-                },
-                "counted": r.counted.iter().map(|c| json!({
-                    "id": c.id.to_string(),
-                    "attester": c.attester.to_string(),
-                    "window_end": c.window_end,
-                    "probes": c.probes,
-                    "successes": c.successes,
-                    "weight": c.weight,
-                    "standing": c.standing,
-                    "stake": c.stake,
-                    "standing_code": c.standing_code.as_str(),
-                    "why": c.why.as_str(),
-                })).collect::<Vec<_>>(),
-                "excluded": r.excluded.iter().map(|x| json!({
-                    "id": x.id.to_string(),
-                    "attester": x.attester.to_string(),
-                    "reason": x.reason.as_str(),
-                })).collect::<Vec<_>>(),
-            },
-            "offers": v.offers.iter().map(offer_json).collect::<anyhow::Result<Vec<_>>>()?,
-            "agreements": v.agreements.iter().map(agreement_json).collect::<Vec<_>>(),
-            "certificates": certs.certificates.iter().map(|c| cert_json(c, &certs.trust)).collect::<Vec<_>>(),
-            "more_certificates": certs.next.is_some(),
+        return output::json(&ProviderView::from(ProviderParts {
+            report: r,
+            offers: &v.offers,
+            agreements: &ended,
+            now: now(),
+            certificates: &certs.certificates,
+            trust: &certs.trust,
+            more_certificates: certs.next.is_some(),
         }));
     }
     output::line(format_args!("provider {provider}"));

@@ -2,19 +2,20 @@
 
 use std::time::Duration;
 
+use flashback_api::view::{AgreementView, CommitmentView, ProviderAgreementsView};
 use flashback_client::{
     AgreementStatus, Client, Terms, human, limits_for, parse_duration, parse_size,
 };
 use flashback_types::clock::now;
 use flashback_types::{
-    Agreement, Decision, Object, ResourceKind, Signed, SlaDecision, SlaProposal,
+    Decision, Object, ResourceKind, Signed, SlaDecision, SlaProposal, Termination,
 };
 use serde_json::json;
 
 use crate::cli::NodeAddr;
 use crate::cli_sla::{ProposeArgs, SlaListArgs};
 use crate::cmd::Exit;
-use crate::cmd::agreement::{status_json, status_text};
+use crate::cmd::agreement::status_text;
 use crate::cmd::ids;
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
@@ -208,25 +209,6 @@ fn report_decision(
     exit
 }
 
-pub(crate) fn agreement_json(a: &Agreement) -> serde_json::Value {
-    let p = a.proposal().body();
-    json!({
-        "agreement_id": a.proposal_id().to_string(),
-        "object_id": a.id().to_string(),
-        "consumer": p.consumer.to_string(),
-        "provider": p.provider.to_string(),
-        "offer_id": p.offer_id.to_string(),
-        "offer_seq": p.offer_seq,
-        "volume": p.volume,
-        "duration_secs": p.duration_secs,
-        "start": p.start,
-        "end": p.end(),
-        "total": p.total,
-        "asset": p.price.asset.as_str(),
-        "accepted_at": a.created_at(),
-    })
-}
-
 pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
     let mine = match (&args.key, args.mine) {
         (Some(path), true) => Some(read_key_file(path)?.public()),
@@ -243,46 +225,51 @@ pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
         let agreements = client.agreements(party).await?;
         let t = now();
         let mut statuses = Vec::with_capacity(agreements.len());
+        let mut ended: Vec<Vec<Signed<Termination>>> = Vec::with_capacity(agreements.len());
         for a in &agreements {
             let record = client
                 .agreement_record(a.proposal_id(), Duration::ZERO)
                 .await?;
             statuses.push(record.status(t));
+            ended.push(record.terminations);
         }
         // A provider's view: what its offers have committed, and what is free.
         let commitments = match mine {
             Some(me) => client.commitments(me).await?,
             None => Vec::new(),
         };
-        anyhow::Ok((agreements, statuses, commitments))
+        anyhow::Ok((agreements, statuses, ended, commitments, t))
     }
     .await;
     client.close().await;
-    let (agreements, statuses, commitments) = result?;
+    let (agreements, statuses, ended, commitments, t) = result?;
     if args.json {
-        let listed: Vec<_> = agreements
+        let listed: Vec<AgreementView> = agreements
             .iter()
-            .zip(&statuses)
-            .map(|(a, s)| with_status(agreement_json(a), s))
+            .zip(&ended)
+            .map(|(a, terminations)| AgreementView::new(a, terminations, t))
             .collect();
         if !args.mine {
             return output::json(&listed);
         }
-        let offers: Vec<_> = commitments
+        let offers = commitments
             .iter()
             .map(|c| {
                 let o = c.offer.body();
-                json!({
-                    "offer_id": c.offer.id().to_string(),
-                    "offer_key": o.offer_key.as_str(),
-                    "capacity": o.capacity,
-                    "committed": c.committed,
-                    "free": c.free,
-                    "agreements": c.agreements.len(),
-                })
+                CommitmentView {
+                    offer_id: c.offer.id().to_string(),
+                    offer_key: o.offer_key.to_string(),
+                    capacity: o.capacity,
+                    committed: c.committed,
+                    free: c.free,
+                    agreements: c.agreements.len(),
+                }
             })
             .collect();
-        return output::json(&json!({"agreements": listed, "offers": offers}));
+        return output::json(&ProviderAgreementsView {
+            agreements: listed,
+            offers,
+        });
     }
     if agreements.is_empty() {
         output::line("no agreements");
@@ -327,14 +314,4 @@ pub(crate) async fn list(args: SlaListArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// An agreement's JSON with its status fields merged in.
-fn with_status(mut agreement: serde_json::Value, status: &AgreementStatus) -> serde_json::Value {
-    if let (Some(target), serde_json::Value::Object(fields)) =
-        (agreement.as_object_mut(), status_json(status))
-    {
-        target.extend(fields);
-    }
-    agreement
 }
