@@ -109,3 +109,128 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     let message = e["error"]["message"].as_str().unwrap();
     assert!(message.contains("only 2") && message.contains("at least 5"), "{message}");
 }
+
+/// One request to a node's admin endpoint; returns the status.
+async fn admin(node: &TestNode, method: &str, path: &str, body: &str) -> u16 {
+    let token = std::fs::read_to_string(node.dir.path().join(flashback_node::ADMIN_TOKEN)).unwrap();
+    let addr = node.info().metrics_addr.unwrap();
+    let (status, _) = flashback_client::http::HttpClient::new(std::time::Duration::from_secs(10))
+        .send(
+            method.parse().unwrap(),
+            &format!("http://{addr}{path}"),
+            &[("authorization", &format!("Bearer {token}"))],
+            body.to_owned(),
+            1 << 16,
+        )
+        .await
+        .unwrap();
+    status.as_u16()
+}
+
+/// `offer status --json` through `node`.
+async fn status(node: &TestNode, offer: &Signed<Offer>) -> serde_json::Value {
+    let (addr, id) = (node.addr(), offer.id().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(&["offer", "status", &id, "--node", &addr, "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls `offer status` until `done` holds for its answer (or the deadline passes).
+async fn status_until(
+    node: &TestNode,
+    offer: &Signed<Offer>,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = status(node, offer).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(start.elapsed() < common::DEADLINE, "timed out waiting for: {what}; last: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal() {
+    let with_admin = |c: &mut flashback_node::NodeConfig| {
+        c.metrics.enabled = true;
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.metrics.admin = true;
+    };
+    let hub = TestNode::start_with(&[], with_admin).await;
+    let mut others = Vec::new();
+    for _ in 0..9 {
+        others.push(TestNode::start_with(&[hub.addr()], with_admin).await);
+    }
+    let peer_ids: Vec<_> = others.iter().map(|n| n.node.net().local_peer_id()).collect();
+    eventually("the hub connects to the nine others", || async {
+        let connected = hub.node.net().connected_peers().await.unwrap();
+        peer_ids.iter().all(|p| connected.contains(p))
+    })
+    .await;
+
+    let provider = SecretKey::generate();
+    let v1 = offer(&provider, "eu-west", 100, 9990);
+    hub.node.submit(&Object::Offer(v1.clone())).await;
+    let published = std::time::Instant::now();
+    let all = status_until(&hub, &v1, "all ten nodes hold the offer", |v| {
+        v["holding"] == 10
+    })
+    .await;
+    eprintln!("all 10 nodes held it {:?} after publishing", published.elapsed());
+    assert_eq!(all["asked"], 10);
+    assert_eq!(all["missing"].as_array().unwrap().len(), 0);
+    assert!(all["p50_seen_ms"].as_u64().is_some());
+
+    // Partition the last node: it blocks every other node through its admin endpoint.
+    let cut = &others[8];
+    let cut_id = peer_ids[8].to_string();
+    let everyone: Vec<String> = std::iter::once(hub.node.net().local_peer_id())
+        .chain(peer_ids[..8].iter().copied())
+        .map(|p| p.to_string())
+        .collect();
+    for p in &everyone {
+        assert_eq!(admin(cut, "POST", &format!("/admin/block/{p}"), "").await, 200);
+    }
+    eventually("the cut node has no connection left", || async {
+        cut.node.net().connected_peers().await.unwrap().is_empty()
+    })
+    .await;
+
+    // A new version: nine nodes get it, the cut one is named missing.
+    let mut body = v1.body().clone();
+    body.seq = 2;
+    body.price.amount = 90;
+    let v2 = Signed::sign(body, &provider).unwrap();
+    hub.node.submit(&Object::Offer(v2.clone())).await;
+    let partitioned = status_until(&hub, &v2, "nine nodes hold the new version", |v| {
+        v["holding"] == 9
+    })
+    .await;
+    let missing = partitioned["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{partitioned}");
+    assert_eq!(missing[0]["peer_id"], cut_id.as_str());
+    assert!(!cut.holds(v2.id()));
+
+    // Heal: the cut node lifts its blocks and dials the hub; the next checks see it hold v2.
+    for p in &everyone {
+        assert_eq!(admin(cut, "POST", &format!("/admin/unblock/{p}"), "").await, 200);
+    }
+    assert_eq!(admin(cut, "POST", "/admin/dial", &hub.addr()).await, 200);
+    let healed = status_until(&hub, &v2, "the healed node holds the new version", |v| {
+        v["holding"] == 10
+    })
+    .await;
+    assert_eq!(healed["missing"].as_array().unwrap().len(), 0);
+    assert!(cut.holds(v2.id()));
+
+    // Full reach: the hub counts no offer with low reach.
+    let (_, metrics) = common::get_metrics(hub.info().metrics_addr.unwrap()).await;
+    assert!(metrics.contains("flashback_offers_low_reach 0"), "{metrics}");
+}

@@ -388,6 +388,13 @@ pub(crate) enum OfferCommand {
     Withdraw(WithdrawArgs),
     /// List a provider's offers (all of them, withdrawn ones with --include-withdrawn).
     List(OfferListArgs),
+    /// Which nodes hold the offer's current version, how fast they got it, and which of the
+    /// node's peers do not yet (those get it pushed).
+    ///
+    /// The node asks every peer it is connected to or remembers, and --sample of their peers,
+    /// which version each holds (the sync protocol's answer). "Seen within" is the time from
+    /// signing to the node's first sighting at that peer: an upper bound.
+    Status(crate::cli_price::OfferStatusArgs),
 }
 
 #[derive(Debug, Args)]

@@ -65,3 +65,17 @@ pub(crate) struct PriceSuggestArgs {
     #[arg(long)]
     pub(crate) json: bool,
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct OfferStatusArgs {
+    #[command(flatten)]
+    pub(crate) node: NodeAddr,
+    /// The offer: its id (any version) or any unique start of one.
+    pub(crate) offer: String,
+    /// Peers beyond the node's own to ask: a sample of its peers' peers (at most 64).
+    #[arg(long, default_value_t = flashback_client::reach::DEFAULT_SAMPLE)]
+    pub(crate) sample: u16,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -29,6 +29,7 @@ pub mod http;
 pub mod human;
 pub mod price;
 pub mod probe;
+pub mod reach;
 mod publish;
 pub mod recommend;
 mod resolve;
@@ -365,7 +366,7 @@ impl Client {
         self.nodes[0]
     }
 
-    async fn query_node(
+    pub(crate) async fn query_node(
         &self,
         node: PeerId,
         req: &QueryRequest,

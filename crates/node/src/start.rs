@@ -154,6 +154,8 @@ impl NodeBuilder {
             book: book.clone(),
             sync: Default::default(),
             blob_endpoint: blob_endpoint.clone(),
+            metrics: metrics.clone(),
+            reach: Default::default(),
         };
 
         // node.json before the events task runs: from then on it keeps the addresses current.

@@ -166,6 +166,17 @@ pub enum QueryRequest {
     },
     /// The peers the node is connected to.
     Peers,
+    /// Which nodes hold the current version of one of the node's listed offers: the node asks
+    /// its peers (and a sample of their peers) through `/flashback/sync/1`, and pushes the
+    /// offer to those that lack it.
+    OfferReach {
+        /// The offer's provider.
+        provider: PublicKey,
+        /// The offer's key.
+        offer_key: BoundedString<64>,
+        /// How many peers beyond the direct ones to ask (capped by the node).
+        sample: u16,
+    },
 }
 
 /// `/flashback/query/1` responses.
@@ -207,6 +218,58 @@ pub enum QueryResponse {
     },
     /// Answer to `Peers`.
     Peers(BoundedVec<PeerInfo, MAX_PEERS_LISTED>),
+    /// Answer to `OfferReach`.
+    OfferReach(OfferReach),
+}
+
+/// Who holds an offer's current version ([`QueryRequest::OfferReach`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferReach {
+    /// The version the answering node holds (the current one as far as it knows).
+    pub id: ObjectId,
+    /// Its seq.
+    pub seq: u64,
+    /// When it was signed.
+    pub created_at: Timestamp,
+    /// The node's clock when it answered, Unix milliseconds.
+    pub answered_at_ms: u64,
+    /// Peers asked that the node is connected to or remembers.
+    pub direct: u32,
+    /// Peers asked beyond those: a sample of the direct peers' peers.
+    pub sampled: u32,
+    /// Every peer asked and its answer.
+    pub peers: BoundedVec<PeerReach, MAX_PEERS_LISTED>,
+}
+
+/// One peer's answer about an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerReach {
+    /// Its peer id.
+    pub peer_id: BoundedString<64>,
+    /// Connected to (or remembered by) the answering node; otherwise a sampled peer of a peer.
+    pub direct: bool,
+    /// What it holds.
+    pub held: Held,
+    /// When the answering node first saw it hold this version, Unix milliseconds (an upper
+    /// bound of when it got it).
+    pub first_seen_ms: Option<u64>,
+    /// The answering node pushed the offer to it (`/flashback/submit/1`) because it lacked it.
+    pub pushed: bool,
+}
+
+/// What a peer holds of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Held {
+    /// The same version.
+    Current,
+    /// An older version (its seq).
+    Older(u64),
+    /// A newer version than the answering node's (its seq).
+    Newer(u64),
+    /// No version.
+    Missing,
+    /// It did not answer; why.
+    NoAnswer(BoundedString<256>),
 }
 
 /// Certificates with the node's verdict on each, and everything a light client needs to

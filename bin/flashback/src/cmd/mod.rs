@@ -34,6 +34,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offer(OfferCommand::Publish(args)) => runtime()?.block_on(offer::publish(args)),
         Command::Offer(OfferCommand::Withdraw(args)) => runtime()?.block_on(offer::withdraw(args)),
         Command::Offer(OfferCommand::List(args)) => runtime()?.block_on(offer::list(args)),
+        Command::Offer(OfferCommand::Status(args)) => runtime()?.block_on(price::status(args)),
         Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
         Command::Sla(SlaCommand::Propose(args)) => runtime()?.block_on(sla::propose(args)),
         Command::Sla(SlaCommand::List(args)) => runtime()?.block_on(sla::list(args)),

@@ -1,11 +1,12 @@
-//! `flashback price suggest`: parses the question, asks the advisor in `flashback-client`,
-//! prints the answer and draws the plot.
+//! The provider's tools: `flashback price suggest` (the advisor in `flashback-client`, the
+//! plot) and `flashback offer status` (propagation feedback).
 
 use flashback_client::price::{AssetMarket, Market, MarketQuery, Percentiles, WinPrice};
 use flashback_client::{Client, human, parse_duration, parse_protocol, parse_size};
 use flashback_types::ResourceKind;
+use flashback_types::wire::Held;
 
-use crate::cli_price::PriceSuggestArgs;
+use crate::cli_price::{OfferStatusArgs, PriceSuggestArgs};
 use crate::cmd::ids;
 use crate::cmd::node::node_addr;
 use crate::output;
@@ -211,4 +212,48 @@ fn print(m: &Market, enough: &[&AssetMarket]) {
          by the query protocol",
         m.listed, m.agreements_listed
     ));
+}
+
+/// `flashback offer status`.
+pub(crate) async fn status(args: OfferStatusArgs) -> anyhow::Result<()> {
+    let client = Client::connect(&[node_addr(&args.node)?]).await?;
+    let fetched = async {
+        let id = ids::offer(&client, "offer", &args.offer).await?;
+        anyhow::Ok(client.offer_status(id, args.sample).await?)
+    }
+    .await;
+    client.close().await;
+    let s = fetched?;
+    if args.json {
+        return output::json(&s);
+    }
+    output::line(format!(
+        "offer {} seq {}: held by {} of {} nodes asked (this node, {} direct peers, {} sampled \
+         beyond them)",
+        s.offer, s.seq, s.holding, s.asked, s.direct, s.sampled
+    ));
+    if let (Some(p50), Some(max)) = (s.p50_seen_ms, s.max_seen_ms) {
+        output::line(format!(
+            "seen within {} ms of signing at the median holder, {} ms at the slowest",
+            p50, max
+        ));
+    }
+    if s.missing.is_empty() {
+        output::line("every node asked holds it");
+    }
+    for m in &s.missing {
+        let what = match &m.held {
+            Held::Older(seq) => format!("holds seq {seq}"),
+            Held::Newer(seq) => format!("holds a newer seq {seq}"),
+            Held::Missing => "does not hold it".to_owned(),
+            Held::NoAnswer(why) => format!("did not answer: {}", why.as_str()),
+            Held::Current => continue,
+        };
+        output::line(format!(
+            "missing at {}: {what}{}",
+            m.peer_id,
+            if m.pushed { " (pushed now)" } else { "" }
+        ));
+    }
+    Ok(())
 }
