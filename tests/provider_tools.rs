@@ -234,3 +234,63 @@ async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal(
     let (_, metrics) = common::get_metrics(hub.info().metrics_addr.unwrap()).await;
     assert!(metrics.contains("flashback_offers_low_reach 0"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offer_status_samples_peers_of_peers_and_pushes_to_those_lacking_it() {
+    // a - b - c in a line, no discovery: c is not a's peer, so only the sample beyond a's
+    // peers reaches it. c runs without gossip and with a long sync interval, so it does not
+    // hold the offer until the check reaches it.
+    let no_discovery = |c: &mut flashback_node::NodeConfig| {
+        c.net.enable_kad = false;
+        c.net.enable_mdns = false;
+    };
+    let a = &TestNode::start_with(&[], no_discovery).await;
+    let b = &TestNode::start_with(&[a.addr()], no_discovery).await;
+    let c = &TestNode::start_with(&[b.addr()], |c| {
+        no_discovery(c);
+        c.net.gossip = false;
+        c.sync.interval_secs = 3600;
+    })
+    .await;
+    let c_id = c.node.net().local_peer_id();
+    eventually("the line is connected", || async {
+        b.node.net().connected_peers().await.unwrap().len() == 2
+    })
+    .await;
+    let provider = SecretKey::generate();
+    let o = offer(&provider, "eu-west", 100, 9990);
+    a.node.submit(&Object::Offer(o.clone())).await;
+    eventually("b holds the offer", || async { b.holds(o.id()) }).await;
+    assert!(!c.holds(o.id()));
+    let first = status(a, &o).await;
+    let peers = first["reach"]["peers"].as_array().unwrap();
+    let at_c = peers
+        .iter()
+        .find(|p| p["peer_id"] == c_id.to_string().as_str())
+        .unwrap_or_else(|| panic!("c is sampled: {first}"));
+    assert_eq!(at_c["direct"], false, "c is a sampled peer of a peer: {first}");
+    // Being dialled for the sample, c also runs an anti-entropy round with a, which may bring
+    // it the offer first; otherwise the check found it missing and pushed it.
+    assert!(
+        at_c["held"] == "Current" || (at_c["held"] == "Missing" && at_c["pushed"] == true),
+        "{first}"
+    );
+    assert_eq!(first["sampled"], 1);
+    assert_eq!(first["asked"], 3);
+    // c holds it now, and the next check counts it.
+    assert!(c.holds(o.id()));
+    status_until(a, &o, "the next check counts c", |v| v["holding"] == 3).await;
+
+    // With no sample, only peers a is connected to or remembers are asked (c is one now: a
+    // dialled it for the sample).
+    let (addr, id) = (a.addr(), o.id().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(&["offer", "status", &id, "--node", &addr, "--sample", "0", "--json"])
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sampled"], 0, "{v}");
+    let peers = v["reach"]["peers"].as_array().unwrap();
+    assert!(peers.iter().all(|p| p["direct"] == true), "{v}");
+}

@@ -260,3 +260,20 @@ async fn push(services: &Services, peer: PeerId, object: &Object) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_book_keeps_the_first_sighting_and_counts_offers_with_low_reach() {
+        let book = ReachBook::default();
+        let (id, peer) = (Hash32::of(b"v1"), PeerId::random());
+        assert_eq!(book.first_seen(id, peer, 100), 100);
+        assert_eq!(book.first_seen(id, peer, 900), 100, "a later check keeps the first");
+        let key = |n: &str| (flashback_types::SecretKey::from_seed(&[1; 32]).public(), n.to_owned());
+        assert_eq!(book.set_low(key("a"), true), 1);
+        assert_eq!(book.set_low(key("b"), true), 2);
+        assert_eq!(book.set_low(key("a"), false), 1, "a's reach recovered");
+    }
+}

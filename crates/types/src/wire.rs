@@ -498,6 +498,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn offer_reach_round_trips_with_its_variant_indexes_appended() {
+        let provider = crate::SecretKey::from_seed(&[7; 32]).public();
+        let req = QueryRequest::OfferReach {
+            provider,
+            offer_key: truncated("px".to_owned()),
+            sample: 16,
+        };
+        let bytes = encode_message(&req);
+        // Variant 11, after `Peers` (10): older variants keep their bytes.
+        assert_eq!(bytes[0], 11);
+        assert_eq!(decode_request::<QueryRequest>(&bytes).unwrap(), req);
+        let held = [
+            Held::Current,
+            Held::Older(3),
+            Held::Newer(9),
+            Held::Missing,
+            Held::NoAnswer(truncated("dial failed".to_owned())),
+        ];
+        let resp = QueryResponse::OfferReach(OfferReach {
+            id: Hash32::of(b"offer"),
+            seq: 5,
+            created_at: 1_700_000_000,
+            answered_at_ms: 1_700_000_000_250,
+            direct: 4,
+            sampled: 1,
+            peers: BoundedVec::try_from_vec(
+                held.into_iter()
+                    .enumerate()
+                    .map(|(i, held)| PeerReach {
+                        peer_id: truncated(format!("peer-{i}")),
+                        direct: i != 4,
+                        first_seen_ms: (held == Held::Current).then_some(1_700_000_000_120),
+                        pushed: held == Held::Missing,
+                        held,
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+        });
+        let bytes = encode_message(&resp);
+        assert_eq!(bytes[0], 11);
+        assert_eq!(decode_response::<QueryResponse>(&bytes).unwrap(), resp);
+    }
+
+    #[test]
     fn a_summary_kind_is_encoded_as_the_kind_and_unknown_ones_still_decode() {
         for kind in Kind::ALL {
             let bytes = encode_message(&SummaryKind::from(kind));
