@@ -48,7 +48,9 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     .await;
 
     let addr = node.addr();
-    let (listing, advice, thin) = tokio::task::spawn_blocking(move || {
+    let plot = node.dir.path().join("prices.png");
+    let plot_arg = plot.to_str().unwrap().to_owned();
+    let (listing, advice, thin, human) = tokio::task::spawn_blocking(move || {
         let listing = run_cli(&[
             "listing", "query", "--node", &addr, "--region", "eu-west", "--kind", "storage",
             "--min-availability-bp", "9980", "--json",
@@ -61,7 +63,11 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
             "price", "suggest", "--node", &addr, "--region", "eu-central", "--availability",
             "99.9", "--json",
         ]);
-        (listing, advice, thin)
+        let human = run_cli(&[
+            "price", "suggest", "--node", &addr, "--region", "eu-west", "--availability",
+            "99.9", "--price", "1.15 USD", "--plot", &plot_arg,
+        ]);
+        (listing, advice, thin, human)
     })
     .await
     .unwrap();
@@ -101,6 +107,14 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     assert_eq!(usd["price_to_win"]["outcome"], "at_most");
     assert!(usd["price_to_win"]["amount"].as_u64().unwrap() <= 110);
     assert!(usd["suggestion"].as_u64().is_some());
+
+    // People get the same figures, and the plot.
+    let text = String::from_utf8_lossy(&human.stdout);
+    eprintln!("{text}");
+    assert!(human.status.success(), "{}", String::from_utf8_lossy(&human.stderr));
+    assert!(text.contains("7 comparable offers"), "{text}");
+    assert!(text.contains("p50 1.20 USD/GiB-month"), "{text}");
+    assert_eq!(&std::fs::read(&plot).unwrap()[1..4], b"PNG");
 
     // Two comparable offers in eu-central: refused, with its code and exit status.
     assert_eq!(thin.status.code(), Some(3), "{}", String::from_utf8_lossy(&thin.stdout));

@@ -355,10 +355,11 @@ impl Market {
         }
         let most = self.assets.first().map_or(0, |a| a.offers);
         Err(ClientError::TooLittleData(format!(
-            "only {most} comparable live offer(s) ({:?} in {}, availability {:.2} % to {:.2} %{}) \
-             in any asset; the advisor needs at least {MIN_COMPARABLE}: widen the band with \
-             another --availability, drop --protocol or --asset, or try another region",
-            self.kind,
+            "only {} ({} in {}, availability {:.2} % to {:.2} %{}) in any asset; the advisor \
+             needs at least {MIN_COMPARABLE} to suggest a price: widen the band with another \
+             --availability, drop --protocol or --asset, or try another region",
+            crate::human::count(most, "comparable live offer"),
+            kind_name(self.kind),
             self.region,
             f64::from(self.band.min_bp) / 100.0,
             f64::from(self.band.max_bp) / 100.0,
@@ -371,6 +372,14 @@ impl Market {
     }
 }
 
+/// The kind as the CLI spells it.
+pub fn kind_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Storage => "storage",
+        ResourceKind::Compute => "compute",
+    }
+}
+
 fn asset_market(
     q: &MarketQuery,
     asset: String,
@@ -378,13 +387,9 @@ fn asset_market(
     reputation: &BTreeMap<PublicKey, Option<f64>>,
     deals: &[&(Agreement, Offer)],
 ) -> AssetMarket {
-    let unit = group.first().map_or(
-        match q.kind {
-            ResourceKind::Storage => PriceUnit::GibMonth,
-            ResourceKind::Compute => PriceUnit::UnitHour,
-        },
-        |o| o.body().price.unit,
-    );
+    let unit = group
+        .first()
+        .map_or(PriceUnit::for_kind(q.kind), |o| o.body().price.unit);
     let rating = |p: &PublicKey| reputation.get(p).copied().flatten();
     let mut weighted: Vec<(u64, f64)> = group
         .iter()

@@ -1,7 +1,9 @@
 //! The provider's tools: `flashback price suggest` (the advisor in `flashback-client`, the
 //! plot) and `flashback offer status` (propagation feedback).
 
-use flashback_client::price::{AssetMarket, Market, MarketQuery, Percentiles, WinPrice};
+use flashback_client::price::{
+    AssetMarket, Market, MarketQuery, Percentiles, WinPrice, kind_name,
+};
 use flashback_client::{Client, human, parse_duration, parse_protocol, parse_size};
 use flashback_types::ResourceKind;
 use flashback_types::wire::Held;
@@ -104,8 +106,11 @@ pub(crate) async fn suggest(args: PriceSuggestArgs) -> anyhow::Result<()> {
         flashback_testnet::price_distribution(
             path,
             &format!(
-                "{:?} in {}: {} comparable offers ({})",
-                market.kind, market.region, a.offers, a.asset
+                "{} in {}: {} ({})",
+                kind_name(market.kind),
+                market.region,
+                human::count(a.offers, "comparable offer"),
+                a.asset
             ),
             &format!("unit price, minor {} per {}", a.asset, human::unit(a.unit)),
             &a.prices,
@@ -121,8 +126,8 @@ pub(crate) async fn suggest(args: PriceSuggestArgs) -> anyhow::Result<()> {
 
 fn print(m: &Market, enough: &[&AssetMarket]) {
     output::line(format!(
-        "{:?} offers serving {} with availability {} to {}{}: {} listed in the region",
-        m.kind,
+        "{} offers serving {} with availability {} to {}{}: {} listed in the region",
+        kind_name(m.kind),
         m.region,
         human::availability(m.band.min_bp),
         human::availability(m.band.max_bp),
@@ -228,9 +233,13 @@ pub(crate) async fn status(args: OfferStatusArgs) -> anyhow::Result<()> {
         return output::json(&s);
     }
     output::line(format!(
-        "offer {} seq {}: held by {} of {} nodes asked (this node, {} direct peers, {} sampled \
-         beyond them)",
-        s.offer, s.seq, s.holding, s.asked, s.direct, s.sampled
+        "offer {} seq {}: held by {} of {} asked (this node, {} and {} beyond them)",
+        s.offer,
+        s.seq,
+        s.holding,
+        human::count(s.asked, "node"),
+        human::count(s.direct as usize, "direct peer"),
+        human::count(s.sampled as usize, "sampled peer"),
     ));
     if let (Some(p50), Some(max)) = (s.p50_seen_ms, s.max_seen_ms) {
         output::line(format!(
