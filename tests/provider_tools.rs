@@ -7,15 +7,11 @@
 mod common;
 
 use common::{TestNode, eventually, run_cli};
-use flashback_types::{BoundedVec, Object, Offer, SecretKey, Signed, samples};
+use flashback_types::{Object, Offer, SecretKey, Signed};
 
 /// A signed offer of `provider`: `cents` per GiB-month in `region` at `availability_bp`.
 fn offer(provider: &SecretKey, region: &str, cents: u64, availability_bp: u16) -> Signed<Offer> {
-    let mut body = samples::offer(provider.public(), "px", 1, flashback_types::clock::now());
-    body.regions = BoundedVec::try_from_vec(vec![region.try_into().unwrap()]).unwrap();
-    body.price.amount = cents;
-    body.qos.availability_bp = availability_bp;
-    Signed::sign(body, provider).unwrap()
+    common::offer_at(provider, "px", region, cents, availability_bp)
 }
 
 /// Nearest rank, written out here so the test does not lean on the code it checks.
@@ -52,27 +48,70 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     let plot_arg = plot.to_str().unwrap().to_owned();
     let (listing, advice, thin, human) = tokio::task::spawn_blocking(move || {
         let listing = run_cli(&[
-            "listing", "query", "--node", &addr, "--region", "eu-west", "--kind", "storage",
-            "--min-availability-bp", "9980", "--json",
+            "listing",
+            "query",
+            "--node",
+            &addr,
+            "--region",
+            "eu-west",
+            "--kind",
+            "storage",
+            "--min-availability-bp",
+            "9980",
+            "--json",
         ]);
         let advice = run_cli(&[
-            "price", "suggest", "--node", &addr, "--region", "eu-west", "--availability",
-            "99.9", "--price", "1.15 USD", "--json",
+            "price",
+            "suggest",
+            "--node",
+            &addr,
+            "--region",
+            "eu-west",
+            "--availability",
+            "99.9",
+            "--price",
+            "1.15 USD",
+            "--json",
         ]);
         let thin = run_cli(&[
-            "price", "suggest", "--node", &addr, "--region", "eu-central", "--availability",
-            "99.9", "--json",
+            "price",
+            "suggest",
+            "--node",
+            &addr,
+            "--region",
+            "eu-central",
+            "--availability",
+            "99.9",
+            "--json",
         ]);
         let human = run_cli(&[
-            "price", "suggest", "--node", &addr, "--region", "eu-west", "--availability",
-            "99.9", "--price", "1.15 USD", "--plot", &plot_arg,
+            "price",
+            "suggest",
+            "--node",
+            &addr,
+            "--region",
+            "eu-west",
+            "--availability",
+            "99.9",
+            "--price",
+            "1.15 USD",
+            "--plot",
+            &plot_arg,
         ]);
         (listing, advice, thin, human)
     })
     .await
     .unwrap();
-    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
-    assert!(advice.status.success(), "{}", String::from_utf8_lossy(&advice.stderr));
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    assert!(
+        advice.status.success(),
+        "{}",
+        String::from_utf8_lossy(&advice.stderr)
+    );
 
     // Independently: the listing's USD prices in the band (99.8 % to 99.95 %).
     let listed: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
@@ -93,7 +132,13 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     let usd = &v["assets"][0];
     assert_eq!(usd["asset"], "USD");
     assert_eq!(usd["offers"], 7);
-    for (name, q) in [("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75), ("p90", 0.90)] {
+    for (name, q) in [
+        ("p10", 0.10),
+        ("p25", 0.25),
+        ("p50", 0.50),
+        ("p75", 0.75),
+        ("p90", 0.90),
+    ] {
         let want = nearest_rank(&from_listing, q);
         assert_eq!(usd["unweighted"][name], want, "{name}");
         // No provider is rated: every weight is the same, so weighting changes nothing.
@@ -111,34 +156,36 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
     // People get the same figures, and the plot.
     let text = String::from_utf8_lossy(&human.stdout);
     eprintln!("{text}");
-    assert!(human.status.success(), "{}", String::from_utf8_lossy(&human.stderr));
+    assert!(
+        human.status.success(),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
     assert!(text.contains("7 comparable offers"), "{text}");
     assert!(text.contains("p50 1.20 USD/GiB-month"), "{text}");
     assert_eq!(&std::fs::read(&plot).unwrap()[1..4], b"PNG");
 
     // Two comparable offers in eu-central: refused, with its code and exit status.
-    assert_eq!(thin.status.code(), Some(3), "{}", String::from_utf8_lossy(&thin.stdout));
+    assert_eq!(
+        thin.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&thin.stdout)
+    );
     let e: serde_json::Value = serde_json::from_slice(&thin.stdout).unwrap();
     assert_eq!(e["error"]["code"], "too_little_data");
     let message = e["error"]["message"].as_str().unwrap();
-    assert!(message.contains("only 2") && message.contains("at least 5"), "{message}");
+    assert!(
+        message.contains("only 2") && message.contains("at least 5"),
+        "{message}"
+    );
 }
 
 /// One request to a node's admin endpoint; returns the status.
 async fn admin(node: &TestNode, method: &str, path: &str, body: &str) -> u16 {
     let token = std::fs::read_to_string(node.dir.path().join(flashback_node::ADMIN_TOKEN)).unwrap();
     let addr = node.info().metrics_addr.unwrap();
-    let (status, _) = flashback_client::http::HttpClient::new(std::time::Duration::from_secs(10))
-        .send(
-            method.parse().unwrap(),
-            &format!("http://{addr}{path}"),
-            &[("authorization", &format!("Bearer {token}"))],
-            body.to_owned(),
-            1 << 16,
-        )
-        .await
-        .unwrap();
-    status.as_u16()
+    common::http(addr, method, path, &token, body).await.0
 }
 
 /// `offer status --json` through `node`.
@@ -149,7 +196,11 @@ async fn status(node: &TestNode, offer: &Signed<Offer>) -> serde_json::Value {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -166,23 +217,25 @@ async fn status_until(
         if done(&v) {
             return v;
         }
-        assert!(start.elapsed() < common::DEADLINE, "timed out waiting for: {what}; last: {v}");
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "timed out waiting for: {what}; last: {v}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal() {
-    let with_admin = |c: &mut flashback_node::NodeConfig| {
-        c.metrics.enabled = true;
-        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-        c.metrics.admin = true;
-    };
+    let with_admin = common::with_admin;
     let hub = TestNode::start_with(&[], with_admin).await;
     let mut others = Vec::new();
     for _ in 0..9 {
         others.push(TestNode::start_with(&[hub.addr()], with_admin).await);
     }
-    let peer_ids: Vec<_> = others.iter().map(|n| n.node.net().local_peer_id()).collect();
+    let peer_ids: Vec<_> = others
+        .iter()
+        .map(|n| n.node.net().local_peer_id())
+        .collect();
     eventually("the hub connects to the nine others", || async {
         let connected = hub.node.net().connected_peers().await.unwrap();
         peer_ids.iter().all(|p| connected.contains(p))
@@ -197,7 +250,10 @@ async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal(
         v["holding"] == 10
     })
     .await;
-    eprintln!("all 10 nodes held it {:?} after publishing", published.elapsed());
+    eprintln!(
+        "all 10 nodes held it {:?} after publishing",
+        published.elapsed()
+    );
     assert_eq!(all["asked"], 10);
     assert_eq!(all["missing"].as_array().unwrap().len(), 0);
     assert!(all["p50_seen_ms"].as_u64().is_some());
@@ -210,7 +266,10 @@ async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal(
         .map(|p| p.to_string())
         .collect();
     for p in &everyone {
-        assert_eq!(admin(cut, "POST", &format!("/admin/block/{p}"), "").await, 200);
+        assert_eq!(
+            admin(cut, "POST", &format!("/admin/block/{p}"), "").await,
+            200
+        );
     }
     eventually("the cut node has no connection left", || async {
         cut.node.net().connected_peers().await.unwrap().is_empty()
@@ -234,7 +293,10 @@ async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal(
 
     // Heal: the cut node lifts its blocks and dials the hub; the next checks see it hold v2.
     for p in &everyone {
-        assert_eq!(admin(cut, "POST", &format!("/admin/unblock/{p}"), "").await, 200);
+        assert_eq!(
+            admin(cut, "POST", &format!("/admin/unblock/{p}"), "").await,
+            200
+        );
     }
     assert_eq!(admin(cut, "POST", "/admin/dial", &hub.addr()).await, 200);
     let healed = status_until(&hub, &v2, "the healed node holds the new version", |v| {
@@ -246,7 +308,10 @@ async fn offer_status_counts_ten_nodes_names_a_partitioned_one_and_sees_it_heal(
 
     // Full reach: the hub counts no offer with low reach.
     let (_, metrics) = common::get_metrics(hub.info().metrics_addr.unwrap()).await;
-    assert!(metrics.contains("flashback_offers_low_reach 0"), "{metrics}");
+    assert!(
+        metrics.contains("flashback_offers_low_reach 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -282,7 +347,10 @@ async fn offer_status_samples_peers_of_peers_and_pushes_to_those_lacking_it() {
         .iter()
         .find(|p| p["peer_id"] == c_id.to_string().as_str())
         .unwrap_or_else(|| panic!("c is sampled: {first}"));
-    assert_eq!(at_c["direct"], false, "c is a sampled peer of a peer: {first}");
+    assert_eq!(
+        at_c["direct"], false,
+        "c is a sampled peer of a peer: {first}"
+    );
     // Being dialled for the sample, c also runs an anti-entropy round with a, which may bring
     // it the offer first; otherwise the check found it missing and pushed it.
     assert!(
@@ -299,7 +367,9 @@ async fn offer_status_samples_peers_of_peers_and_pushes_to_those_lacking_it() {
     // dialled it for the sample).
     let (addr, id) = (a.addr(), o.id().to_string());
     let out = tokio::task::spawn_blocking(move || {
-        run_cli(&["offer", "status", &id, "--node", &addr, "--sample", "0", "--json"])
+        run_cli(&[
+            "offer", "status", &id, "--node", &addr, "--sample", "0", "--json",
+        ])
     })
     .await
     .unwrap();

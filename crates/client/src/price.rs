@@ -287,7 +287,7 @@ impl Market {
         let comparable = |o: &Offer| {
             o.kind == q.kind
                 && !o.withdrawn
-                && o.regions.iter().any(|r| *r == q.region)
+                && o.regions.contains(&q.region)
                 && q.protocols.iter().all(|p| o.protocols.contains(p))
                 && band.contains(o.qos.availability_bp)
                 && q.asset.as_ref().is_none_or(|a| o.price.asset.as_str() == a)
@@ -502,9 +502,9 @@ fn win_price(
     let latency = median(|c| u64::from(c.p95_latency_ms));
     let throughput = median(|c| c.throughput_bytes_per_sec);
     // The offer asked about: its own key when given, otherwise a key no real provider holds.
-    let provider = q.provider.unwrap_or_else(|| {
-        SecretKey::from_seed(b"flashback/v1/price-advisor/offer").public()
-    });
+    let provider = q
+        .provider
+        .unwrap_or_else(|| SecretKey::from_seed(b"flashback/v1/price-advisor/offer").public());
     cands.push(Candidate {
         offer: ObjectId::of(b"flashback/v1/price-advisor/offer"),
         provider,

@@ -51,7 +51,11 @@ pub struct Missing {
 impl Client {
     /// Which nodes hold the current version of the offer `id` names (any version of it): the
     /// node asks its peers and `sample` of their peers, and pushes it to those lacking it.
-    pub async fn offer_status(&self, id: ObjectId, sample: u16) -> Result<OfferStatus, ClientError> {
+    pub async fn offer_status(
+        &self,
+        id: ObjectId,
+        sample: u16,
+    ) -> Result<OfferStatus, ClientError> {
         let offer = match self.get(&[id]).await?.into_iter().next() {
             Some(Object::Offer(o)) => o,
             Some(other) => {
@@ -60,7 +64,11 @@ impl Client {
                     other.kind()
                 )));
             }
-            None => return Err(ClientError::NotFound(format!("the node holds no offer {id}"))),
+            None => {
+                return Err(ClientError::NotFound(format!(
+                    "the node holds no offer {id}"
+                )));
+            }
         };
         let body = offer.body();
         let node = self.first();

@@ -12,8 +12,8 @@ use std::time::Duration;
 use flashback_net::{Multiaddr, PeerId};
 use flashback_types::protocol::{MAX_PEERS_LISTED, Protocol};
 use flashback_types::wire::{
-    Held, ObjectBytes, OfferReach, PeerInfo, PeerReach, QueryRequest, QueryResponse, SubmitRequest, SubmitResponse,
-    SyncRequest, SyncResponse, decode_response, encode_message, truncated,
+    Held, ObjectBytes, OfferReach, PeerInfo, PeerReach, QueryRequest, QueryResponse, SubmitRequest,
+    SubmitResponse, SyncRequest, SyncResponse, decode_response, encode_message, truncated,
 };
 use flashback_types::{Hash32, Object, ObjectId, PublicKey};
 
@@ -155,7 +155,9 @@ pub(crate) async fn offer_reach(
         .take(MAX_PEERS_LISTED)
         .collect();
     let checks = targets.iter().map(|&(peer, is_direct)| {
-        check_peer(services, peer, is_direct, provider, offer_key, seq, id, &object)
+        check_peer(
+            services, peer, is_direct, provider, offer_key, seq, id, &object,
+        )
     });
     let peers: Vec<PeerReach> = futures::future::join_all(checks).await;
 
@@ -179,11 +181,9 @@ pub(crate) async fn offer_reach(
 
 /// A peer's connected peers, through the query protocol (empty when it does not answer).
 async fn peers_of(services: &Services, peer: PeerId) -> Vec<PeerInfo> {
-    let ask = services.net.request(
-        peer,
-        Protocol::Query,
-        encode_message(&QueryRequest::Peers),
-    );
+    let ask = services
+        .net
+        .request(peer, Protocol::Query, encode_message(&QueryRequest::Peers));
     match tokio::time::timeout(PEER_TIMEOUT, ask).await {
         Ok(Ok(bytes)) => match decode_response::<QueryResponse>(&bytes) {
             Ok(QueryResponse::Peers(list)) => list.into_inner(),
@@ -230,7 +230,8 @@ async fn check_peer(
     };
     let first_seen_ms =
         (held == Held::Current).then(|| services.reach.first_seen(id, peer, now_ms()));
-    let pushed = matches!(held, Held::Missing | Held::Older(_)) && push(services, peer, object).await;
+    let pushed =
+        matches!(held, Held::Missing | Held::Older(_)) && push(services, peer, object).await;
     PeerReach {
         peer_id: truncated(peer.to_string()),
         direct,
@@ -270,8 +271,17 @@ mod tests {
         let book = ReachBook::default();
         let (id, peer) = (Hash32::of(b"v1"), PeerId::random());
         assert_eq!(book.first_seen(id, peer, 100), 100);
-        assert_eq!(book.first_seen(id, peer, 900), 100, "a later check keeps the first");
-        let key = |n: &str| (flashback_types::SecretKey::from_seed(&[1; 32]).public(), n.to_owned());
+        assert_eq!(
+            book.first_seen(id, peer, 900),
+            100,
+            "a later check keeps the first"
+        );
+        let key = |n: &str| {
+            (
+                flashback_types::SecretKey::from_seed(&[1; 32]).public(),
+                n.to_owned(),
+            )
+        };
         assert_eq!(book.set_low(key("a"), true), 1);
         assert_eq!(book.set_low(key("b"), true), 2);
         assert_eq!(book.set_low(key("a"), false), 1, "a's reach recovered");

@@ -124,8 +124,7 @@ impl Services {
                 offer_key,
                 sample,
             } => QueryResponse::OfferReach(
-                crate::reach::offer_reach(self, from, provider, offer_key.as_str(), sample)
-                    .await?,
+                crate::reach::offer_reach(self, from, provider, offer_key.as_str(), sample).await?,
             ),
             QueryRequest::Resolve { space, prefix } => {
                 let prefix: IdPrefix = prefix.as_str().parse().map_err(NodeError::Request)?;

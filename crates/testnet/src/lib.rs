@@ -44,8 +44,8 @@ mod scenario;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use plot::price_distribution;
 pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
+pub use plot::price_distribution;
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
     Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo,

@@ -31,6 +31,25 @@ fn err(path: &Path) -> impl Fn(String) -> TestnetError + '_ {
     move |e| TestnetError::Plot(format!("{}: {e}", path.display()))
 }
 
+/// The series' labels, boxed in the lower right corner.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    e: &impl Fn(String) -> TestnetError,
+) -> Result<(), TestnetError>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))
+}
+
 /// The CDF of propagation latency, log-scaled latency axis.
 pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), TestnetError> {
     register_font()?;
@@ -82,14 +101,7 @@ pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), Testne
             .label(format!("p{:.0} = {value:.0} ms", q * 100.0))
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, &e)?;
     root.present().map_err(|x| e(x.to_string()))
 }
 
@@ -216,23 +228,13 @@ pub fn price_distribution(
         let color = colors[i % colors.len()];
         let x = *price as f64;
         chart
-            .draw_series(LineSeries::new(
-                [(x, 0.0), (x, 1.0)],
-                color.stroke_width(2),
-            ))
+            .draw_series(LineSeries::new([(x, 0.0), (x, 1.0)], color.stroke_width(2)))
             .map_err(|x| e(x.to_string()))?
             .label(format!("{label}: {price}"))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
     }
     if !marks.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FAMILY, 15))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|x| e(x.to_string()))?;
+        legend(&mut chart, &e)?;
     }
     root.present().map_err(|x| e(x.to_string()))
 }

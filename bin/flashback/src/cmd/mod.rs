@@ -19,7 +19,8 @@ mod trust;
 
 use crate::cli::{
     CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ListingCommand, NodeCommand,
-    OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
+    OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand,
+    TrustCommand,
 };
 use flashback_types::RegisterRole;
 

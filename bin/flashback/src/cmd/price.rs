@@ -1,9 +1,7 @@
 //! The provider's tools: `flashback price suggest` (the advisor in `flashback-client`, the
 //! plot) and `flashback offer status` (propagation feedback).
 
-use flashback_client::price::{
-    AssetMarket, Market, MarketQuery, Percentiles, WinPrice, kind_name,
-};
+use flashback_client::price::{AssetMarket, Market, MarketQuery, Percentiles, WinPrice, kind_name};
 use flashback_client::{Client, human, parse_duration, parse_protocol, parse_size};
 use flashback_types::ResourceKind;
 use flashback_types::wire::Held;
@@ -43,7 +41,10 @@ fn query(args: &PriceSuggestArgs) -> anyhow::Result<MarketQuery> {
     };
     let asset = args.asset.as_ref().map(|a| a.to_ascii_uppercase());
     if let (Some(a), Some(p)) = (&asset, &price_asset) {
-        anyhow::ensure!(a == p, "--price is in {p} but --asset is {a}: use one asset");
+        anyhow::ensure!(
+            a == p,
+            "--price is in {p} but --asset is {a}: use one asset"
+        );
     }
     anyhow::ensure!(
         (1..=16).contains(&args.replicas),
