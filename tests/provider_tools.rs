@@ -60,44 +60,23 @@ async fn price_suggest_percentiles_match_the_listing_and_it_refuses_thin_markets
             "9980",
             "--json",
         ]);
-        let advice = run_cli(&[
-            "price",
-            "suggest",
-            "--node",
-            &addr,
-            "--region",
-            "eu-west",
-            "--availability",
-            "99.9",
-            "--price",
-            "1.15 USD",
-            "--json",
-        ]);
-        let thin = run_cli(&[
-            "price",
-            "suggest",
-            "--node",
-            &addr,
-            "--region",
-            "eu-central",
-            "--availability",
-            "99.9",
-            "--json",
-        ]);
-        let human = run_cli(&[
-            "price",
-            "suggest",
-            "--node",
-            &addr,
-            "--region",
-            "eu-west",
-            "--availability",
-            "99.9",
-            "--price",
-            "1.15 USD",
-            "--plot",
-            &plot_arg,
-        ]);
+        let suggest = |region: &str, extra: &[&str]| {
+            let mut args = vec![
+                "price",
+                "suggest",
+                "--node",
+                &addr,
+                "--region",
+                region,
+                "--availability",
+                "99.9",
+            ];
+            args.extend_from_slice(extra);
+            run_cli(&args)
+        };
+        let advice = suggest("eu-west", &["--price", "1.15 USD", "--json"]);
+        let thin = suggest("eu-central", &["--json"]);
+        let human = suggest("eu-west", &["--price", "1.15 USD", "--plot", &plot_arg]);
         (listing, advice, thin, human)
     })
     .await

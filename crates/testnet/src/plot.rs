@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{SegmentValue, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -29,6 +29,31 @@ fn register_font() -> Result<(), TestnetError> {
 
 fn err(path: &Path) -> impl Fn(String) -> TestnetError + '_ {
     move |e| TestnetError::Plot(format!("{}: {e}", path.display()))
+}
+
+/// The grid and axes of a chart of fractions (0 to 1) against a quantity.
+fn mesh<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+    e: &impl Fn(String) -> TestnetError,
+) -> Result<(), TestnetError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_desc(y_desc)
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 16))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()
+        .map_err(|x| e(x.to_string()))
 }
 
 /// The series' labels, boxed in the lower right corner.
@@ -75,17 +100,12 @@ pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), Testne
         .y_label_area_size(60)
         .build_cartesian_2d((1.0_f64..max).log_scale(), 0.0_f64..1.0)
         .map_err(|x| e(x.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("latency from publish, ms (log scale)")
-        .light_line_style(RGBColor(238, 238, 238))
-        .y_desc("fraction of (object, node) pairs")
-        .label_style((FAMILY, 15))
-        .axis_desc_style((FAMILY, 16))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    mesh(
+        &mut chart,
+        "latency from publish, ms (log scale)",
+        "fraction of (object, node) pairs",
+        &e,
+    )?;
     chart
         .draw_series(LineSeries::new(points, BLUE.stroke_width(3)))
         .map_err(|x| e(x.to_string()))?;
@@ -202,17 +222,12 @@ pub fn price_distribution(
         .y_label_area_size(60)
         .build_cartesian_2d(0.0_f64..top, 0.0_f64..1.0)
         .map_err(|x| e(x.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .light_line_style(RGBColor(238, 238, 238))
-        .y_desc("share of comparable offers at or below")
-        .label_style((FAMILY, 15))
-        .axis_desc_style((FAMILY, 16))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    mesh(
+        &mut chart,
+        x_desc,
+        "share of comparable offers at or below",
+        &e,
+    )?;
     let n = sorted.len().max(1) as f64;
     let mut steps = vec![(0.0, 0.0)];
     for (i, p) in sorted.iter().enumerate() {
