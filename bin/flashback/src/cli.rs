@@ -391,7 +391,7 @@ pub(crate) enum OfferCommand {
     /// Which nodes hold the offer's current version, how fast they got it, and which of the
     /// node's peers do not yet (those get it pushed).
     ///
-    /// The node asks every peer it is connected to or remembers, and --sample of their peers,
+    /// The node asks every full node it remembers (connected or not), and --sample of their peers,
     /// which version each holds (the sync protocol's answer). "Seen within" is the time from
     /// signing to the node's first sighting at that peer: an upper bound.
     Status(crate::cli_price::OfferStatusArgs),

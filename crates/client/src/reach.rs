@@ -22,7 +22,7 @@ pub struct OfferStatus {
     pub asked: usize,
     /// Nodes that hold this seq, the answering node included.
     pub holding: usize,
-    /// Peers asked that the node is connected to or remembers.
+    /// Full nodes asked from the node's address book (connected or not).
     pub direct: u32,
     /// Peers asked beyond those (the sample).
     pub sampled: u32,

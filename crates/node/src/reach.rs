@@ -1,6 +1,6 @@
 //! Propagation feedback (`QueryRequest::OfferReach`): which peers hold an offer's current
-//! version. The node asks each peer it is connected to or remembers, and a sample of those
-//! peers' own peers, with the sync protocol's `Provider` request (the same answer
+//! version. The node asks each full node it remembers (connected or not), and a sample of its
+//! connected peers' own peers, with the sync protocol's `Provider` request (the same answer
 //! anti-entropy reads, so no new peer protocol); it pushes the offer through
 //! `/flashback/submit/1` to any peer that answers without it, and remembers when it first saw
 //! each peer hold each version, so repeated checks tell how fast the version spread.
@@ -99,28 +99,32 @@ pub(crate) async fn offer_reach(
     };
     let created_at = offer.body().created_at;
 
-    // Direct peers: connected or remembered, not the one asking (a light client).
+    // Direct peers: the full nodes the node remembers (they announced listen addresses, which
+    // light clients do not), connected or not; not the one asking.
     let me = services.net.local_peer_id();
-    let connected = services.net.connected_peers().await?;
-    let mut direct: BTreeSet<PeerId> = connected.iter().copied().collect();
-    direct.extend(services.book.peers());
+    let mut direct: BTreeSet<PeerId> = services.book.peers().into_iter().collect();
     direct.retain(|p| *p != me && *p != asking);
+    let connected: Vec<PeerId> = services
+        .net
+        .connected_peers()
+        .await?
+        .into_iter()
+        .filter(|p| direct.contains(p))
+        .collect();
 
     // Beyond them: the connected peers' peers, a sample picked by a hash of the version and
     // the peer id (spread differently for every version, the same for repeated checks).
     let wanted = usize::from(sample).min(MAX_SAMPLE);
     let mut beyond: BTreeMap<Hash32, PeerInfo> = BTreeMap::new();
     if wanted > 0 {
-        let asks = connected
-            .iter()
-            .filter(|p| **p != asking)
-            .map(|&p| peers_of(services, p));
+        let asks = connected.iter().map(|&p| peers_of(services, p));
         for list in futures::future::join_all(asks).await {
             for info in list {
                 let Ok(peer) = info.peer_id.as_str().parse::<PeerId>() else {
                     continue;
                 };
-                if peer == me || peer == asking || direct.contains(&peer) {
+                // No address announced: a light client, which holds no listing.
+                if peer == me || peer == asking || direct.contains(&peer) || info.addrs.is_empty() {
                     continue;
                 }
                 let mut mixed = id.0.to_vec();

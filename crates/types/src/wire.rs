@@ -233,7 +233,7 @@ pub struct OfferReach {
     pub created_at: Timestamp,
     /// The node's clock when it answered, Unix milliseconds.
     pub answered_at_ms: u64,
-    /// Peers asked that the node is connected to or remembers.
+    /// Full nodes asked from the node's address book (connected or not).
     pub direct: u32,
     /// Peers asked beyond those: a sample of the direct peers' peers.
     pub sampled: u32,
@@ -246,7 +246,7 @@ pub struct OfferReach {
 pub struct PeerReach {
     /// Its peer id.
     pub peer_id: BoundedString<64>,
-    /// Connected to (or remembered by) the answering node; otherwise a sampled peer of a peer.
+    /// In the answering node's address book; otherwise a sampled peer of a peer.
     pub direct: bool,
     /// What it holds.
     pub held: Held,
