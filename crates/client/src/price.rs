@@ -537,7 +537,123 @@ fn win_price(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use flashback_types::{Decision, samples};
+
+    fn query(price: Option<u64>) -> MarketQuery {
+        MarketQuery {
+            kind: ResourceKind::Storage,
+            region: "eu-west".try_into().unwrap(),
+            availability_bp: 9990,
+            protocols: vec![DataProtocol::S3],
+            asset: None,
+            capacity: None,
+            price,
+            provider: None,
+            volume: 100 * flashback_types::GIB,
+            duration_secs: 30 * 86_400,
+            replicas: 3,
+        }
+    }
+
+    /// Offers of fresh providers at `cents`, eu-west, 99.9 %.
+    fn offers(cents: &[u64]) -> (Vec<SecretKey>, Vec<Signed<Offer>>) {
+        let keys: Vec<SecretKey> = (0..cents.len()).map(|_| SecretKey::generate()).collect();
+        let signed = keys
+            .iter()
+            .zip(cents)
+            .map(|(k, &c)| {
+                let mut o = samples::offer(k.public(), "o", 1, flashback_types::clock::now());
+                o.price.amount = c;
+                Signed::sign(o, k).unwrap()
+            })
+            .collect();
+        (keys, signed)
+    }
+
+    #[test]
+    fn weights_flags_own_offers_and_agreements_shape_the_market() {
+        let (keys, mut listed) = offers(&[100, 110, 120, 130, 140, 150, 400]);
+        // Out of the band, and serving another protocol only: not comparable.
+        let (_, extra) = offers(&[10, 20]);
+        let mut low = extra[0].body().clone();
+        low.qos.availability_bp = 9900;
+        let mut other = extra[1].body().clone();
+        other.protocols = BoundedVec::try_from_vec(vec![DataProtocol::Ipfs]).unwrap();
+        let extra_keys: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate()).collect();
+        low.provider = extra_keys[0].public();
+        other.provider = extra_keys[1].public();
+        listed.push(Signed::sign(low, &extra_keys[0]).unwrap());
+        listed.push(Signed::sign(other, &extra_keys[1]).unwrap());
+
+        // The 400 offer's provider has a perfect score; the rest are unrated (weight 0.5) but
+        // the 100 one, flagged for equivocation.
+        let mut reputation = BTreeMap::new();
+        reputation.insert(keys[6].public(), Some(1.0));
+        let flagged = vec![keys[0].public()];
+
+        // One agreement on the 120 offer.
+        let now = flashback_types::clock::now();
+        let consumer = SecretKey::generate();
+        let body = samples::proposal(
+            consumer.public(),
+            listed[2].body(),
+            listed[2].id(),
+            5 << 30,
+            86_400,
+            now,
+        );
+        let proposal = Signed::sign(body, &consumer).unwrap();
+        let decision = samples::decision(proposal.body(), proposal.id(), Decision::Accept, now);
+        let acceptance = Signed::sign(decision, &keys[2]).unwrap();
+        let agreement = Agreement::from_parts(proposal, acceptance).unwrap();
+        let agreements = vec![(agreement, listed[2].body().clone())];
+
+        let m = Market::build(
+            &query(Some(125)),
+            &listed,
+            &reputation,
+            &flagged,
+            &agreements,
+        );
+        assert_eq!((m.listed, m.flagged), (9, 1));
+        let usd = &m.assets[0];
+        assert_eq!(usd.prices, vec![110, 120, 130, 140, 150, 400]);
+        let plain = usd.unweighted.unwrap();
+        assert_eq!((plain.p50, plain.p90), (130, 400));
+        // Weights 0.5 × 5 and 1.0 for 400: 400 holds 2/7 of the weight, so p75 moves to it.
+        let weighted = usd.weighted.unwrap();
+        assert_eq!((weighted.p50, weighted.p75), (140, 400));
+        assert_eq!((usd.rated, usd.providers), (1, 6));
+        let rank = usd.rank.unwrap();
+        assert_eq!((rank.cheaper, rank.equal, rank.dearer), (2, 0, 4));
+        // Three cheapest others are 110, 120, 130: below 130 it is picked.
+        assert_eq!(usd.price_to_win, Some(WinPrice::AtMost { amount: 129 }));
+        assert_eq!(usd.suggestion, Some(129));
+        assert_eq!(usd.agreed.count, 1);
+        assert_eq!(usd.agreed.volume, 5 << 30);
+        assert_eq!(usd.agreed.prices.unwrap().p50, 120);
+        assert!(m.suggest().is_ok());
+
+        // Asked by the 400 provider itself: its offer is not its competition, and five left
+        // is still enough.
+        let mut own = query(None);
+        own.provider = Some(keys[6].public());
+        let m = Market::build(&own, &listed, &reputation, &flagged, &agreements);
+        assert_eq!(m.assets[0].offers, 5);
+        assert!(m.suggest().is_ok());
+        // One more filter and it is too little.
+        own.asset = Some("EUR".into());
+        let m = Market::build(&own, &listed, &reputation, &flagged, &agreements);
+        let err = m.suggest().unwrap_err();
+        assert_eq!(err.code(), flashback_types::ErrorCode::TooLittleData);
+        assert!(
+            err.to_string().contains("only 0 comparable live offers"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_band_is_a_factor_of_two_of_downtime() {
