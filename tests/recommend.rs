@@ -7,15 +7,11 @@
 mod common;
 
 use common::{TestNode, eventually, run_cli};
-use flashback_types::{BoundedVec, Object, Offer, SecretKey, Signed, samples};
+use flashback_types::{Object, Offer, SecretKey, Signed};
 
 /// A signed offer of `provider`: `cents` per GiB-month in `region` at `availability_bp`.
 fn offer(provider: &SecretKey, region: &str, cents: u64, availability_bp: u16) -> Signed<Offer> {
-    let mut body = samples::offer(provider.public(), "rec", 1, flashback_types::clock::now());
-    body.regions = BoundedVec::try_from_vec(vec![region.try_into().unwrap()]).unwrap();
-    body.price.amount = cents;
-    body.qos.availability_bp = availability_bp;
-    Signed::sign(body, provider).unwrap()
+    common::offer_at(provider, "rec", region, cents, availability_bp)
 }
 
 /// Submits `offers` to `node` and waits until it holds them all.

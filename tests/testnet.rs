@@ -5,10 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use common::{TestNode, eventually, run_cli};
-use flashback_client::http::{HttpClient, Method};
+use common::{TestNode, eventually, http, run_cli};
 use flashback_types::{Object, SecretKey, Signed, samples};
 
 /// Node processes whose command line mentions `dir`.
@@ -151,35 +149,10 @@ fn testnet_up_refuses_a_directory_it_did_not_write() {
     assert!(dir.path().join("thesis.tex").exists());
 }
 
-/// One request to a node's loopback endpoint with an admin token; returns the status and the
-/// body.
-async fn http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> (u16, String) {
-    let bearer = format!("Bearer {token}");
-    let (status, answer) = HttpClient::new(Duration::from_secs(10))
-        .send(
-            method.parse::<Method>().unwrap(),
-            &format!("http://{addr}{path}"),
-            &[("authorization", &bearer)],
-            body.to_owned(),
-            1 << 20,
-        )
-        .await
-        .unwrap();
-    (status.as_u16(), String::from_utf8(answer.to_vec()).unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_endpoint_partitions_and_heals_and_the_trace_logs_every_stored_object() {
     let testnet_config = |c: &mut flashback_node::NodeConfig| {
-        c.metrics.enabled = true;
-        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-        c.metrics.admin = true;
+        common::with_admin(c);
         c.trace_applied = true;
     };
     let a = TestNode::start_with(&[], testnet_config).await;

@@ -286,3 +286,56 @@ pub fn processes_mentioning(dir: &Path) -> Vec<(u32, String)> {
         })
         .collect()
 }
+
+/// One request to a node's loopback endpoint with an admin token; returns the status and the
+/// body.
+pub async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
+    let bearer = format!("Bearer {token}");
+    let (status, answer) = flashback_client::http::HttpClient::new(Duration::from_secs(10))
+        .send(
+            method.parse::<flashback_client::http::Method>().unwrap(),
+            &format!("http://{addr}{path}"),
+            &[("authorization", &bearer)],
+            body.to_owned(),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    (status.as_u16(), String::from_utf8(answer.to_vec()).unwrap())
+}
+
+/// Turns on a node's metrics endpoint on a free loopback port, with the admin routes.
+pub fn with_admin(config: &mut NodeConfig) {
+    config.metrics.enabled = true;
+    config.metrics.listen = Some("127.0.0.1:0".parse().expect("an address"));
+    config.metrics.admin = true;
+}
+
+/// A signed storage offer of `provider` (key `offer_key`, seq 1): `cents` per GiB-month in
+/// `region` at `availability_bp`, the rest as in `samples::offer`.
+pub fn offer_at(
+    provider: &SecretKey,
+    offer_key: &str,
+    region: &str,
+    cents: u64,
+    availability_bp: u16,
+) -> flashback_types::Signed<flashback_types::Offer> {
+    let mut body = flashback_types::samples::offer(
+        provider.public(),
+        offer_key,
+        1,
+        flashback_types::clock::now(),
+    );
+    body.regions =
+        flashback_types::BoundedVec::try_from_vec(vec![region.try_into().expect("a region code")])
+            .expect("one region");
+    body.price.amount = cents;
+    body.qos.availability_bp = availability_bp;
+    flashback_types::Signed::sign(body, provider).expect("the sample offer signs")
+}

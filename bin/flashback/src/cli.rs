@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_sla::{DataCommand, SlaCommand};
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
 
@@ -98,6 +99,9 @@ pub(crate) enum Command {
     /// with, and where it is served.
     #[command(subcommand)]
     Api(crate::cli_api::ApiCommand),
+    /// Pricing advice for providers, from the market the node lists (light client).
+    #[command(subcommand)]
+    Price(PriceCommand),
 }
 
 #[derive(Debug, Args)]
@@ -356,6 +360,13 @@ pub(crate) enum OfferCommand {
     Withdraw(WithdrawArgs),
     /// List a provider's offers (all of them, withdrawn ones with --include-withdrawn).
     List(OfferListArgs),
+    /// Which nodes hold the offer's current version, how fast they got it, and which of the
+    /// node's peers do not yet (those get it pushed).
+    ///
+    /// The node asks every full node it remembers (connected or not), and --sample of their peers,
+    /// which version each holds (the sync protocol's answer). "Seen within" is the time from
+    /// signing to the node's first sighting at that peer: an upper bound.
+    Status(crate::cli_price::OfferStatusArgs),
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_api;
+mod cli_price;
 mod cli_sla;
 mod cli_trust;
 mod cmd;
@@ -22,7 +23,7 @@ fn main() -> std::process::ExitCode {
             Some(cmd::Exit(code)) => std::process::ExitCode::from(*code),
             None => {
                 output::error(&err, json);
-                std::process::ExitCode::FAILURE
+                output::exit_status(&err)
             }
         },
     }

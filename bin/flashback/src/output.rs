@@ -4,7 +4,7 @@
 //! object on **stdout**, `{"error": {"code": "...", "message": "..."}}`, with the stable
 //! [`ErrorCode`] of the failure, so that a script reads one stream whether the command worked
 //! or not. The exit status is non-zero either way: 2 for a command line the parser refuses,
-//! 1 for anything else.
+//! 3 when there was too little data to answer (`too_little_data`), 1 for anything else.
 #![allow(clippy::print_stderr)]
 
 use flashback_client::ClientError;
@@ -71,6 +71,15 @@ pub(crate) fn code_of(err: &anyhow::Error) -> ErrorCode {
         }
     }
     ErrorCode::InvalidInput
+}
+
+/// The exit status of a failed command: 3 when there was too little data to answer (the
+/// pricing advisor's refusal, which a script may want to tell from a failure), 1 otherwise.
+pub(crate) fn exit_status(err: &anyhow::Error) -> std::process::ExitCode {
+    match code_of(err) {
+        ErrorCode::TooLittleData => std::process::ExitCode::from(3),
+        _ => std::process::ExitCode::FAILURE,
+    }
 }
 
 /// The error and its causes on one line.

@@ -30,8 +30,10 @@ pub mod data;
 pub mod http;
 pub mod human;
 mod lifecycle;
+pub mod price;
 pub mod probe;
 mod publish;
+pub mod reach;
 pub mod recommend;
 mod resolve;
 mod sla;
@@ -163,6 +165,9 @@ pub enum ClientError {
         /// The offer's limit against what was asked.
         detail: String,
     },
+    /// Too little data to answer; the message says how much there is and what to widen.
+    #[error("{0}")]
+    TooLittleData(String),
     /// An HTTP request got no usable answer.
     #[error("{url}: {detail}; is the endpoint up and reachable?")]
     Http {
@@ -195,6 +200,7 @@ impl ClientError {
             ClientError::Ambiguous { .. } => ErrorCode::Ambiguous,
             ClientError::Conflict(_) => ErrorCode::Conflict,
             ClientError::Http { .. } => ErrorCode::Endpoint,
+            ClientError::TooLittleData(_) => ErrorCode::TooLittleData,
         }
     }
 }
@@ -397,7 +403,7 @@ impl Client {
         })
     }
 
-    async fn query_node(
+    pub(crate) async fn query_node(
         &self,
         node: PeerId,
         req: &QueryRequest,

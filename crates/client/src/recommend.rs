@@ -52,16 +52,7 @@ impl Client {
 
         // Reputation per provider, from the node's report (its counted attestations).
         let providers: BTreeSet<PublicKey> = offers.iter().map(|o| o.body().provider).collect();
-        let mut reputation: BTreeMap<PublicKey, Option<f64>> = BTreeMap::new();
-        let mut flagged = Vec::new();
-        for p in &providers {
-            let report = self.provider_report(*p).await?.report;
-            if report.flagged {
-                flagged.push(*p);
-            }
-            // Unrated stays unrated (decision 0059); a non-finite number is no score either.
-            reputation.insert(*p, report.score.filter(|s| s.is_finite()));
-        }
+        let (reputation, flagged) = self.reputations(&providers).await?;
 
         let providers: Vec<PublicKey> = providers.into_iter().collect();
         let claims = self.claims_of(&providers, trust).await?;
@@ -96,8 +87,28 @@ impl Client {
         })
     }
 
+    /// Each provider's reputation from the node's report (`None`: unrated, its counted
+    /// evidence below the node's `rated_at`), and the providers the node flagged for
+    /// equivocation.
+    pub(crate) async fn reputations(
+        &self,
+        providers: &BTreeSet<PublicKey>,
+    ) -> Result<(BTreeMap<PublicKey, Option<f64>>, Vec<PublicKey>), ClientError> {
+        let mut reputation = BTreeMap::new();
+        let mut flagged = Vec::new();
+        for p in providers {
+            let report = self.provider_report(*p).await?.report;
+            if report.flagged {
+                flagged.push(*p);
+            }
+            // Unrated stays unrated (decision 0059); a non-finite number is no score either.
+            reputation.insert(*p, report.score.filter(|s| s.is_finite()));
+        }
+        Ok((reputation, flagged))
+    }
+
     /// Every page of live offers of `query` (at most [`MAX_FEED_OFFERS`]).
-    async fn all_offers_live(
+    pub(crate) async fn all_offers_live(
         &self,
         query: &OfferQuery,
     ) -> Result<(Vec<Signed<Offer>>, usize, bool), ClientError> {

@@ -43,6 +43,13 @@ impl Book {
             .unwrap_or_default()
     }
 
+    /// Every remembered peer.
+    pub(crate) fn peers(&self) -> Vec<flashback_net::PeerId> {
+        self.0
+            .read(|peers| peers.keys().filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// The listen addresses remembered for `peer` (empty when none).
     pub(crate) fn addrs_of(&self, peer: &flashback_net::PeerId) -> Vec<String> {
         self.0

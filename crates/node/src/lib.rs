@@ -42,6 +42,7 @@ mod metrics;
 mod node;
 mod pipeline;
 pub mod prometheus;
+mod reach;
 mod service;
 mod sla;
 mod start;

@@ -45,6 +45,7 @@ pub(crate) struct Metrics {
     sync_rounds: Counter,
     sync_fetched: Counter,
     peers: Gauge,
+    low_reach: Gauge,
 }
 
 impl Metrics {
@@ -73,6 +74,11 @@ impl Metrics {
             m.sync_fetched.clone(),
         );
         sub.register("peers", "Connected peers", m.peers.clone());
+        sub.register(
+            "offers_low_reach",
+            "Offers whose last `offer status` check found their current version at fewer than half of the peers asked",
+            m.low_reach.clone(),
+        );
         Arc::new(m)
     }
 
@@ -108,6 +114,10 @@ impl Metrics {
 
     pub(crate) fn set_peers(&self, n: usize) {
         self.peers.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn set_low_reach(&self, n: usize) {
+        self.low_reach.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 

@@ -42,6 +42,10 @@ pub(crate) struct Services {
     pub(crate) sync: SharedSync,
     /// The reference blob endpoint, when served (for `Status`).
     pub(crate) blob_endpoint: Option<String>,
+    /// The node's counters (for `OfferReach`'s low-reach gauge).
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// First sightings of offer versions at peers (for `OfferReach`).
+    pub(crate) reach: Arc<crate::reach::ReachBook>,
 }
 
 impl Services {
@@ -116,6 +120,13 @@ impl Services {
             } => QueryResponse::Decision(self.wait_decision(proposal_id, timeout_secs).await?),
             QueryRequest::Status => QueryResponse::Status(crate::status::status(self, from).await?),
             QueryRequest::Peers => QueryResponse::Peers(crate::status::peers(self, from).await?),
+            QueryRequest::OfferReach {
+                provider,
+                offer_key,
+                sample,
+            } => QueryResponse::OfferReach(
+                crate::reach::offer_reach(self, from, provider, offer_key.as_str(), sample).await?,
+            ),
             QueryRequest::Resolve { space, prefix } => {
                 let prefix: IdPrefix = prefix.as_str().parse().map_err(NodeError::Request)?;
                 let (matches, more) =

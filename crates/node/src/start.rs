@@ -170,6 +170,8 @@ impl NodeBuilder {
             book: book.clone(),
             sync: Default::default(),
             blob_endpoint: blob_endpoint.clone(),
+            metrics: metrics.clone(),
+            reach: Default::default(),
         };
 
         let api_addr = if config.api.enabled {

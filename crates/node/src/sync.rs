@@ -331,7 +331,7 @@ pub(crate) async fn round(
 /// stream end), so a round waits a moment and asks again rather than failing.
 const SYNC_ATTEMPTS: u32 = 4;
 
-async fn request_with_retry(
+pub(crate) async fn request_with_retry(
     net: &NetHandle,
     peer: PeerId,
     request: Vec<u8>,

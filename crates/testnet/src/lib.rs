@@ -50,6 +50,7 @@ use std::sync::Arc;
 
 pub use down::{DownReport, down};
 pub use fleet::{PIDS_JSON, PidEntry, PidsFile, Usage};
+pub use plot::price_distribution;
 pub use procs::ProcessId;
 pub use report::{
     Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{SegmentValue, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -29,6 +29,50 @@ fn register_font() -> Result<(), TestnetError> {
 
 fn err(path: &Path) -> impl Fn(String) -> TestnetError + '_ {
     move |e| TestnetError::Plot(format!("{}: {e}", path.display()))
+}
+
+/// The grid and axes of a chart of fractions (0 to 1) against a quantity.
+fn mesh<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+    e: &impl Fn(String) -> TestnetError,
+) -> Result<(), TestnetError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .light_line_style(RGBColor(238, 238, 238))
+        .y_desc(y_desc)
+        .label_style((FAMILY, 15))
+        .axis_desc_style((FAMILY, 16))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()
+        .map_err(|x| e(x.to_string()))
+}
+
+/// The series' labels, boxed in the lower right corner.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    e: &impl Fn(String) -> TestnetError,
+) -> Result<(), TestnetError>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FAMILY, 15))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(x.to_string()))
 }
 
 /// The CDF of propagation latency, log-scaled latency axis.
@@ -56,17 +100,12 @@ pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), Testne
         .y_label_area_size(60)
         .build_cartesian_2d((1.0_f64..max).log_scale(), 0.0_f64..1.0)
         .map_err(|x| e(x.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("latency from publish, ms (log scale)")
-        .light_line_style(RGBColor(238, 238, 238))
-        .y_desc("fraction of (object, node) pairs")
-        .label_style((FAMILY, 15))
-        .axis_desc_style((FAMILY, 16))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    mesh(
+        &mut chart,
+        "latency from publish, ms (log scale)",
+        "fraction of (object, node) pairs",
+        &e,
+    )?;
     chart
         .draw_series(LineSeries::new(points, BLUE.stroke_width(3)))
         .map_err(|x| e(x.to_string()))?;
@@ -82,14 +121,7 @@ pub(crate) fn propagation_cdf(path: &Path, report: &Report) -> Result<(), Testne
             .label(format!("p{:.0} = {value:.0} ms", q * 100.0))
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 15))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(x.to_string()))?;
+    legend(&mut chart, &e)?;
     root.present().map_err(|x| e(x.to_string()))
 }
 
@@ -160,6 +192,69 @@ pub(crate) fn reputation(path: &Path, report: &Report) -> Result<(), TestnetErro
     root.present().map_err(|x| e(x.to_string()))
 }
 
+/// A price distribution: the share of offers at or below each unit price (a step CDF), with
+/// vertical lines at the marked prices (the suggestion, the median, a price asked about). Used
+/// by the pricing advisor (`flashback price suggest --plot`); prices in minor units.
+pub fn price_distribution(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    prices: &[u64],
+    marks: &[(String, u64)],
+) -> Result<(), TestnetError> {
+    register_font()?;
+    let e = err(path);
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+    let mut sorted = prices.to_vec();
+    sorted.sort_unstable();
+    let top = sorted
+        .iter()
+        .chain(marks.iter().map(|(_, p)| p))
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FAMILY, 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0_f64..top, 0.0_f64..1.0)
+        .map_err(|x| e(x.to_string()))?;
+    mesh(
+        &mut chart,
+        x_desc,
+        "share of comparable offers at or below",
+        &e,
+    )?;
+    let n = sorted.len().max(1) as f64;
+    let mut steps = vec![(0.0, 0.0)];
+    for (i, p) in sorted.iter().enumerate() {
+        steps.push((*p as f64, i as f64 / n));
+        steps.push((*p as f64, (i + 1) as f64 / n));
+    }
+    steps.push((top, if sorted.is_empty() { 0.0 } else { 1.0 }));
+    chart
+        .draw_series(LineSeries::new(steps, BLUE.stroke_width(3)))
+        .map_err(|x| e(x.to_string()))?;
+    let colors = [HEALTHY, FLAKY, MAGENTA, BLACK];
+    for (i, (label, price)) in marks.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let x = *price as f64;
+        chart
+            .draw_series(LineSeries::new([(x, 0.0), (x, 1.0)], color.stroke_width(2)))
+            .map_err(|x| e(x.to_string()))?
+            .label(format!("{label}: {price}"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    if !marks.is_empty() {
+        legend(&mut chart, &e)?;
+    }
+    root.present().map_err(|x| e(x.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -198,6 +293,16 @@ mod tests {
             let bytes = std::fs::read(&path).unwrap();
             assert_eq!(&bytes[1..4], b"PNG");
         }
+        let path = dir.path().join("prices.png");
+        price_distribution(
+            &path,
+            "prices",
+            "minor units",
+            &[120, 100, 130, 100],
+            &[("suggestion".into(), 110)],
+        )
+        .unwrap();
+        assert_eq!(&std::fs::read(&path).unwrap()[1..4], b"PNG");
         // An empty report still draws (no data yet).
         propagation_cdf(&dir.path().join("empty.png"), &Report::default()).unwrap();
         reputation(&dir.path().join("empty2.png"), &Report::default()).unwrap();

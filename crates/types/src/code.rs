@@ -40,6 +40,9 @@ with_all! {
         Io,
         /// Anything else: a bug, which is worth reporting.
         Internal,
+        /// Too little data to answer (the pricing advisor with too few comparable offers):
+        /// widen the question or wait for the market to grow.
+        TooLittleData,
     }
 }
 
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::Endpoint => "endpoint",
             ErrorCode::Io => "io",
             ErrorCode::Internal => "internal",
+            ErrorCode::TooLittleData => "too_little_data",
         }
     }
 
@@ -73,6 +77,7 @@ impl ErrorCode {
             ErrorCode::Timeout => 504,
             ErrorCode::NodeFailed => 503,
             ErrorCode::Io | ErrorCode::Internal => 500,
+            ErrorCode::TooLittleData => 422,
         }
     }
 }

@@ -25,6 +25,47 @@ pub fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     sorted.get(rank.clamp(1, n) - 1).copied()
 }
 
+/// The weighted nearest-rank percentile `q` of `(sample, weight)` pairs sorted by sample: the
+/// smallest sample whose cumulative weight reaches a fraction `q` of the total weight. The same
+/// rule as [`percentile`], which it equals when every weight is the same. Weights that are not
+/// finite or not positive count as zero; `None` when no weight is left.
+///
+/// ```
+/// use flashback_types::stats::weighted_percentile;
+///
+/// // 10 weighs three times as much as 20: half the weight sits at 10.
+/// let prices = [(10u64, 3.0), (20, 1.0), (30, 2.0)];
+/// assert_eq!(weighted_percentile(&prices, 0.5), Some(10));
+/// assert_eq!(weighted_percentile(&prices, 0.6), Some(20));
+/// assert_eq!(weighted_percentile(&prices, 0.9), Some(30));
+/// assert_eq!(weighted_percentile(&[(5u64, 0.0)], 0.5), None);
+/// ```
+pub fn weighted_percentile<T: Copy>(sorted: &[(T, f64)], q: f64) -> Option<T> {
+    let weight = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
+    let total: f64 = sorted.iter().map(|&(_, w)| weight(w)).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    // The same shave as `percentile`: a target that is exact in exact arithmetic stays exact.
+    let exact = q.clamp(0.0, 1.0) * total;
+    let target = exact - exact * 1e-12;
+    let mut cumulative = 0.0;
+    let mut last = None;
+    for &(sample, w) in sorted {
+        let w = weight(w);
+        if w == 0.0 {
+            continue;
+        }
+        cumulative += w;
+        last = Some(sample);
+        // Accumulated rounding: compare with the same relative slack as the target.
+        if cumulative >= target - cumulative * 1e-12 {
+            return Some(sample);
+        }
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +92,30 @@ mod tests {
         assert_eq!(percentile(&twenty, 0.95), Some(19));
         assert_eq!(percentile(&[7u32], 0.95), Some(7));
         assert_eq!(percentile::<f64>(&[], 0.5), None);
+    }
+
+    #[test]
+    fn equal_weights_give_the_unweighted_percentile() {
+        for n in 1..=60usize {
+            let v: Vec<usize> = (1..=n).collect();
+            let w: Vec<(usize, f64)> = v.iter().map(|&x| (x, 0.7)).collect();
+            for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+                assert_eq!(weighted_percentile(&w, q), percentile(&v, q), "n {n} q {q}");
+            }
+            for k in 1..=n {
+                let q = k as f64 / n as f64;
+                assert_eq!(weighted_percentile(&w, q), Some(k), "{k}/{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_and_broken_weights_do_not_count() {
+        let v = [(1u32, 0.0), (2, f64::NAN), (3, 1.0), (4, -2.0), (5, 1.0)];
+        assert_eq!(weighted_percentile(&v, 0.0), Some(3));
+        assert_eq!(weighted_percentile(&v, 0.5), Some(3));
+        assert_eq!(weighted_percentile(&v, 0.51), Some(5));
+        assert_eq!(weighted_percentile::<u32>(&[], 0.5), None);
     }
 
     #[test]

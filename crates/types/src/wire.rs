@@ -176,6 +176,17 @@ pub enum QueryRequest {
         /// How long to wait for an access grant.
         wait_grant_secs: u32,
     },
+    /// Which nodes hold the current version of one of the node's listed offers: the node asks
+    /// its peers (and a sample of their peers) through `/flashback/sync/1`, and pushes the
+    /// offer to those that lack it.
+    OfferReach {
+        /// The offer's provider.
+        provider: PublicKey,
+        /// The offer's key.
+        offer_key: BoundedString<64>,
+        /// How many peers beyond the direct ones to ask (capped by the node).
+        sample: u16,
+    },
 }
 
 /// `/flashback/query/1` responses.
@@ -217,6 +228,58 @@ pub enum QueryResponse {
     },
     /// Answer to `Peers`.
     Peers(BoundedVec<PeerInfo, MAX_PEERS_LISTED>),
+    /// Answer to `OfferReach`.
+    OfferReach(OfferReach),
+}
+
+/// Who holds an offer's current version ([`QueryRequest::OfferReach`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferReach {
+    /// The version the answering node holds (the current one as far as it knows).
+    pub id: ObjectId,
+    /// Its seq.
+    pub seq: u64,
+    /// When it was signed.
+    pub created_at: Timestamp,
+    /// The node's clock when it answered, Unix milliseconds.
+    pub answered_at_ms: u64,
+    /// Full nodes asked from the node's address book (connected or not).
+    pub direct: u32,
+    /// Peers asked beyond those: a sample of the direct peers' peers.
+    pub sampled: u32,
+    /// Every peer asked and its answer.
+    pub peers: BoundedVec<PeerReach, MAX_PEERS_LISTED>,
+}
+
+/// One peer's answer about an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerReach {
+    /// Its peer id.
+    pub peer_id: BoundedString<64>,
+    /// In the answering node's address book; otherwise a sampled peer of a peer.
+    pub direct: bool,
+    /// What it holds.
+    pub held: Held,
+    /// When the answering node first saw it hold this version, Unix milliseconds (an upper
+    /// bound of when it got it).
+    pub first_seen_ms: Option<u64>,
+    /// The answering node pushed the offer to it (`/flashback/submit/1`) because it lacked it.
+    pub pushed: bool,
+}
+
+/// What a peer holds of an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Held {
+    /// The same version.
+    Current,
+    /// An older version (its seq).
+    Older(u64),
+    /// A newer version than the answering node's (its seq).
+    Newer(u64),
+    /// No version.
+    Missing,
+    /// It did not answer; why.
+    NoAnswer(BoundedString<256>),
 }
 
 /// Certificates with the node's verdict on each, and everything a light client needs to
@@ -479,6 +542,51 @@ pub fn decode_response<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offer_reach_round_trips_with_its_variant_indexes_appended() {
+        let provider = crate::SecretKey::from_seed(&[7; 32]).public();
+        let req = QueryRequest::OfferReach {
+            provider,
+            offer_key: truncated("px".to_owned()),
+            sample: 16,
+        };
+        let bytes = encode_message(&req);
+        // Variant 11, after `Peers` (10): older variants keep their bytes.
+        assert_eq!(bytes[0], 11);
+        assert_eq!(decode_request::<QueryRequest>(&bytes).unwrap(), req);
+        let held = [
+            Held::Current,
+            Held::Older(3),
+            Held::Newer(9),
+            Held::Missing,
+            Held::NoAnswer(truncated("dial failed".to_owned())),
+        ];
+        let resp = QueryResponse::OfferReach(OfferReach {
+            id: Hash32::of(b"offer"),
+            seq: 5,
+            created_at: 1_700_000_000,
+            answered_at_ms: 1_700_000_000_250,
+            direct: 4,
+            sampled: 1,
+            peers: BoundedVec::try_from_vec(
+                held.into_iter()
+                    .enumerate()
+                    .map(|(i, held)| PeerReach {
+                        peer_id: truncated(format!("peer-{i}")),
+                        direct: i != 4,
+                        first_seen_ms: (held == Held::Current).then_some(1_700_000_000_120),
+                        pushed: held == Held::Missing,
+                        held,
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+        });
+        let bytes = encode_message(&resp);
+        assert_eq!(bytes[0], 11);
+        assert_eq!(decode_response::<QueryResponse>(&bytes).unwrap(), resp);
+    }
 
     #[test]
     fn a_summary_kind_is_encoded_as_the_kind_and_unknown_ones_still_decode() {

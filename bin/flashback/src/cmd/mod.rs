@@ -11,6 +11,7 @@ mod keys;
 mod listing;
 mod node;
 mod offer;
+mod price;
 mod probe;
 mod provider;
 mod recommend;
@@ -22,8 +23,8 @@ mod trust;
 
 use crate::cli::{
     CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, DataCommand, ListingCommand,
-    NodeCommand, OfferCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand,
-    TrustCommand,
+    NodeCommand, OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
+    TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
 
@@ -51,6 +52,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Offer(OfferCommand::Publish(args)) => runtime()?.block_on(offer::publish(args)),
         Command::Offer(OfferCommand::Withdraw(args)) => runtime()?.block_on(offer::withdraw(args)),
         Command::Offer(OfferCommand::List(args)) => runtime()?.block_on(offer::list(args)),
+        Command::Offer(OfferCommand::Status(args)) => runtime()?.block_on(price::status(args)),
         Command::Listing(ListingCommand::Query(args)) => runtime()?.block_on(listing::query(args)),
         Command::Sla(SlaCommand::Propose(args)) => runtime()?.block_on(sla::propose(args)),
         Command::Sla(SlaCommand::List(args)) => runtime()?.block_on(sla::list(args)),
@@ -89,6 +91,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Api(crate::cli_api::ApiCommand::ImportKey(args)) => api::import_key(args),
         Command::Api(crate::cli_api::ApiCommand::Info(args)) => api::info(args),
+        Command::Price(PriceCommand::Suggest(args)) => runtime()?.block_on(price::suggest(args)),
     }
 }
 
