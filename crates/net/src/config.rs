@@ -5,7 +5,7 @@ use std::time::Duration;
 use flashback_types::{Kind, protocol};
 use serde::{Deserialize, Serialize};
 
-use crate::Protocol;
+use crate::{LinkRule, NatConfig, Protocol};
 
 /// Size limits of one request-response protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +99,14 @@ pub struct NetConfig {
     /// Interval, in seconds, between Kademlia bootstraps (random walks that refresh the routing
     /// table). Only runs when the routing table knows at least one peer.
     pub kad_bootstrap_interval_secs: u64,
+    /// Emulated wide-area links, for testnets on one machine whose kernel lacks `netem`: per
+    /// remote address prefix, the latency, jitter and loss this node adds to what it reads
+    /// over TCP from such peers ([`LinkRule`]; QUIC and relayed connections are not shaped).
+    /// Empty by default: real links need no help.
+    pub links: Vec<LinkRule>,
+    /// NAT traversal: AutoNAT, circuit relay v2 (server and client) and DCUtR hole punching.
+    /// Every part is off by default.
+    pub nat: NatConfig,
 }
 
 /// A full node's default port, for TCP and for QUIC (UDP).
@@ -138,6 +146,8 @@ impl Default for NetConfig {
             event_channel_capacity: 1024,
             command_channel_capacity: 256,
             kad_bootstrap_interval_secs: 5 * 60,
+            links: Vec::new(),
+            nat: NatConfig::default(),
         }
     }
 }
@@ -220,6 +230,12 @@ impl NetConfig {
                 "memory_link_delay_ms",
                 "only applies to the memory transport (memory_transport = true)",
             );
+        }
+        if let Err(reason) = crate::link_delay::LinkTable::new(&self.links) {
+            return invalid("links", &reason);
+        }
+        if let Err((field, reason)) = self.nat.validate() {
+            return invalid(field, &reason);
         }
         if let Some(fraction) = self.max_memory_fraction
             && !(fraction > 0.0 && fraction <= 1.0)

@@ -83,6 +83,7 @@ mod event;
 mod event_loop;
 mod handle;
 mod link_delay;
+mod nat;
 mod rate_limit;
 mod stats;
 
@@ -98,4 +99,6 @@ pub use handle::NetHandle;
 pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use stats::NetStats;
+pub use link_delay::LinkRule;
+pub use nat::NatConfig;
+pub use stats::{NetStats, Reachability};
