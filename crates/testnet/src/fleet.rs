@@ -69,6 +69,8 @@ impl Usage {
 
 pub(crate) struct Member {
     pub(crate) name: String,
+    /// The network namespace it runs in (WAN links).
+    pub(crate) netns: Option<String>,
     pub(crate) dir: PathBuf,
     pub(crate) config: NodeConfig,
     child: Option<Child>,
@@ -100,6 +102,8 @@ pub(crate) struct Fleet {
     out: PathBuf,
     binary: PathBuf,
     pub(crate) members: Vec<Member>,
+    /// The namespaces and links of a WAN run; dropped (removed) after the processes stopped.
+    pub(crate) network: Option<crate::links::netns::Netns>,
 }
 
 impl Fleet {
@@ -108,12 +112,14 @@ impl Fleet {
             out: out.to_path_buf(),
             binary: binary.to_path_buf(),
             members: Vec::new(),
+            network: None,
         }
     }
 
     pub(crate) fn add(&mut self, name: String, config: NodeConfig) -> usize {
         self.members.push(Member {
             name,
+            netns: None,
             dir: config.data_dir.clone(),
             config,
             child: None,
@@ -158,7 +164,15 @@ impl Fleet {
             path: log_path.clone(),
             source,
         })?;
-        let mut cmd = Command::new(&binary);
+        // `ip netns exec` enters the namespace and execs the binary: the pid stays the node's.
+        let mut cmd = match &m.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(&binary);
+                cmd
+            }
+            None => Command::new(&binary),
+        };
         cmd.arg("node")
             .arg("run")
             .arg("--config")
@@ -305,6 +319,7 @@ impl Fleet {
 
 impl Drop for Fleet {
     /// The last line of defence (errors, panics): nothing started here outlives the runner.
+    /// The namespaces go after the processes (the `network` field is dropped after this).
     fn drop(&mut self) {
         let mut any = false;
         for m in &mut self.members {
@@ -391,6 +406,8 @@ pub struct DownReport {
     pub forced: Vec<String>,
     /// A runner that was still running and was asked to stop.
     pub runner: Option<u32>,
+    /// Network namespaces and links of a WAN run removed (names).
+    pub netns_removed: Vec<String>,
 }
 
 /// Stops whatever a testnet run in `out` left running: the pids in `pids.json` (after checking
@@ -475,6 +492,22 @@ pub fn down(out: &Path) -> Result<DownReport, TestnetError> {
         )));
     }
     let _ = std::fs::remove_file(&pids_path);
+    if let Some(file) = crate::links::netns::recorded(&out) {
+        let (namespaces, links) = crate::links::netns::names(&file.prefix);
+        let left = crate::links::netns::cleanup(&file.prefix);
+        report.netns_removed = namespaces
+            .into_iter()
+            .chain(links)
+            .filter(|n| !left.contains(n))
+            .collect();
+        if !left.is_empty() {
+            return Err(TestnetError::Node(format!(
+                "could not remove {} (run as root?)",
+                left.join(", ")
+            )));
+        }
+        let _ = std::fs::remove_file(out.join(crate::links::netns::NETNS_JSON));
+    }
     Ok(report)
 }
 

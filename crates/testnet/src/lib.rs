@@ -34,6 +34,7 @@
 
 mod fleet;
 mod flood;
+mod links;
 mod observe;
 mod participants;
 mod plot;
@@ -45,9 +46,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use fleet::{DownReport, PIDS_JSON, PidEntry, PidsFile, Usage, down};
+pub use links::{LinkMode, LinkSpec, NatSpec};
 pub use report::{
-    Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
-    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo,
+    Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, LinksReport, NatReport,
+    NatRow, NodeDigest, PartitionReport, Processes, Propagation, Report, ReputationRow,
+    ResourceRow, RttBucket, RunInfo, TrafficRow,
 };
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,

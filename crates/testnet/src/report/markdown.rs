@@ -103,7 +103,13 @@ impl Report {
                 k.kind, k.objects, k.samples, k.missing, k.p50_ms, k.p95_ms, k.p99_ms, k.max_ms
             );
         }
-        let _ = writeln!(s, "\n![propagation CDF](propagation_cdf.png)");
+        let _ = writeln!(s, "\n![propagation CDF](propagation_cdf.png)\n");
+        super::wan::markdown(
+            &mut s,
+            self.links.as_ref(),
+            &self.traffic,
+            self.nat.as_ref(),
+        );
 
         let v = &self.convergence;
         let _ = writeln!(
