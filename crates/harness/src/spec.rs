@@ -22,6 +22,10 @@ pub struct NetworkSpec {
     pub link_delay_ms: u64,
     /// Gossipsub mesh degree (default `NetConfig`'s).
     pub mesh_n: usize,
+    /// Most connections each peer keeps (`NetConfig::max_established`, default 256). Kademlia's
+    /// random walks connect every peer to as many others as this allows: at 1,000 peers in one
+    /// process the default means hundreds of thousands of connections, so scale runs cap it.
+    pub max_connections: u32,
 }
 
 impl Default for NetworkSpec {
@@ -33,6 +37,7 @@ impl Default for NetworkSpec {
             heartbeat_ms: net.gossip_heartbeat_ms,
             link_delay_ms: 0,
             mesh_n: net.gossip_mesh_n,
+            max_connections: net.max_established,
         }
     }
 }
@@ -48,6 +53,10 @@ impl NetworkSpec {
             bootstrap,
             gossip_heartbeat_ms: self.heartbeat_ms.max(1),
             gossip_mesh_n: self.mesh_n,
+            max_established: self.max_connections.max(1),
+            // One process holds every peer: each would measure the same process's memory at
+            // every new connection, to the same end.
+            max_memory_fraction: None,
             ..NetConfig::default()
         }
     }

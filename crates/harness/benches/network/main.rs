@@ -64,7 +64,9 @@
 //! (W, per network, default 3), `FLASHBACK_BENCH_LINK_MS`
 //! (simulated one-way latency of every propagation link, default 0: the figures are then the
 //! peers' CPU work alone; see `NetConfig::memory_link_delay_ms`), `FLASHBACK_BENCH_MESH_N`
-//! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
+//! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_MAX_CONN` (connections each
+//! peer keeps, default `NetConfig`'s 256; Kademlia fills it, so 1,000 peers in one process need
+//! a cap, e.g. 24), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
 //! `pipeline.flush_delay_ms`, the group-commit window for gossip, default the node's),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
@@ -107,6 +109,7 @@ struct Settings {
     heartbeat_ms: u64,
     link_ms: u64,
     mesh_n: usize,
+    max_connections: u32,
     flush_ms: u64,
     modes: Vec<String>,
 }
@@ -137,6 +140,10 @@ impl Settings {
             .max(1),
             link_ms: env_or("FLASHBACK_BENCH_LINK_MS", 0),
             mesh_n: env_or("FLASHBACK_BENCH_MESH_N", NetConfig::default().gossip_mesh_n),
+            max_connections: env_or(
+                "FLASHBACK_BENCH_MAX_CONN",
+                NetConfig::default().max_established,
+            ),
             flush_ms: env_or(
                 "FLASHBACK_BENCH_FLUSH_MS",
                 PipelineConfig::default().flush_delay_ms,
@@ -250,6 +257,7 @@ fn network_spec(n: usize, settings: &Settings, link_ms: u64) -> NetworkSpec {
         heartbeat_ms: settings.heartbeat_ms,
         link_delay_ms: link_ms,
         mesh_n: settings.mesh_n,
+        max_connections: settings.max_connections,
     }
 }
 

@@ -317,11 +317,12 @@ pub(crate) async fn run(settings: &Settings, report: &mut Report) {
         .expect("listing cost");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
-        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
+        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, at most {} connections per peer, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
          one does; dur95 = until it is durable there too; recv = full-message receptions incl. duplicates / (N x offers); rx B = their payload bytes / (N x offers)",
         settings.link_ms,
         settings.heartbeat_ms,
+        settings.max_connections,
         settings.flush_ms,
         offers.len(),
         offers[0].encoded().len()

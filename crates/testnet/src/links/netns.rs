@@ -336,8 +336,8 @@ pub(crate) fn free_octet() -> Result<u8, TestnetError> {
 fn router_rules(runner: &str) -> String {
     format!(
         "table ip fbnat {{
-  chain post {{ type nat hook postrouting priority srcnat; oifname \"pub0\" masquerade; }}
-  chain fwd {{ type filter hook forward priority filter; policy drop;
+  chain masq {{ type nat hook postrouting priority srcnat; oifname \"pub0\" masquerade; }}
+  chain guard {{ type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname \"lan0\" accept
     iifname \"pub0\" ip saddr {runner} accept

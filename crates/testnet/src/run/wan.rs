@@ -221,13 +221,13 @@ pub(super) fn traffic(ctx: &Ctx, played: &Played, offers: usize) -> Vec<TrafficR
     (0..ctx.nodes())
         .map(|i| {
             let metrics = played.metrics.get(i).cloned().flatten().unwrap_or_default();
-            let sum = |name: &str| prometheus::sum(&metrics, name, &[]);
+            let sum = |name: &str| prometheus::sum_any_prefix(&metrics, name);
             let wire = played.wire.get(i).copied().flatten();
             TrafficRow {
                 node: ctx.name(i),
-                gossip_sent_per_offer: per(sum("libp2p_gossipsub_topic_msg_sent_bytes_total")),
+                gossip_sent_per_offer: per(sum("topic_msg_sent_bytes_total")),
                 gossip_received_per_offer: per(sum(
-                    "libp2p_gossipsub_topic_msg_recv_bytes_unfiltered_total",
+                    "topic_msg_recv_bytes_unfiltered_total",
                 )),
                 wire_sent_per_offer: wire.map(|(sent, _)| per(sent as f64)),
                 wire_received_per_offer: wire.map(|(_, received)| per(received as f64)),
