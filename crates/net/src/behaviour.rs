@@ -58,7 +58,7 @@ impl Behaviour {
 
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_established))
-            .with_max_established_per_peer(Some(config.max_established_per_peer))
+            .with_max_established_per_peer(Some(config.max_established_per_peer()))
             .with_max_pending_incoming(Some(config.max_pending))
             .with_max_pending_outgoing(Some(config.max_pending));
 

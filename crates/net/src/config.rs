@@ -57,7 +57,9 @@ pub struct NetConfig {
     /// Most established connections in total (inbound and outbound).
     pub max_established: u32,
     /// Most established connections to one peer. Keep it at 2 or more: two peers that dial each
-    /// other at the same moment otherwise risk dropping both connections.
+    /// other at the same moment otherwise risk dropping both connections. With any part of NAT
+    /// traversal on, at least [`NAT_CONNECTIONS_PER_PEER`] apply: a peer may be reached
+    /// through two relays, then directly (DCUtR), and AutoNAT's dial-back is one more.
     pub max_established_per_peer: u32,
     /// Most connections still being negotiated (inbound and outbound each).
     pub max_pending: u32,
@@ -108,6 +110,10 @@ pub struct NetConfig {
     /// Every part is off by default.
     pub nat: NatConfig,
 }
+
+/// Fewest connections per peer allowed while NAT traversal is on
+/// ([`NetConfig::max_established_per_peer`]).
+pub const NAT_CONNECTIONS_PER_PEER: u32 = 5;
 
 /// A full node's default port, for TCP and for QUIC (UDP).
 pub const DEFAULT_PORT: u16 = 4077;
@@ -182,6 +188,15 @@ impl NetConfig {
             Protocol::Sync => self.sync,
             Protocol::Query => self.query,
             Protocol::Submit => self.submit,
+        }
+    }
+
+    /// The per-peer connection limit in force (raised while NAT traversal is on).
+    pub(crate) fn max_established_per_peer(&self) -> u32 {
+        if self.nat.any() {
+            self.max_established_per_peer.max(NAT_CONNECTIONS_PER_PEER)
+        } else {
+            self.max_established_per_peer
         }
     }
 

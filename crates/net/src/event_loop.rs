@@ -433,9 +433,11 @@ impl EventLoop {
                 peer_id,
                 num_established,
                 cause,
+                endpoint,
                 ..
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                self.on_connection_closed(peer_id, &endpoint);
                 if num_established == 0 {
                     self.rate_limiter.forget(&peer_id);
                     self.emit_or_count(NetEvent::PeerDisconnected(peer_id));

@@ -88,7 +88,7 @@ mod rate_limit;
 mod stats;
 
 pub use builder::NetBuilder;
-pub use config::{DEFAULT_PORT, NetConfig, ProtocolLimits};
+pub use config::{DEFAULT_PORT, NAT_CONNECTIONS_PER_PEER, NetConfig, ProtocolLimits};
 pub use error::NetError;
 pub use event::{GossipValidator, Judged, MessageId32, NetEvent, ResponseToken, Validation};
 /// The request-response protocols, defined with the rest of the wire in

@@ -83,6 +83,11 @@ impl NatConfig {
         }
     }
 
+    /// Whether any part is on.
+    pub(crate) fn any(&self) -> bool {
+        self.autonat || self.relay_server || self.relay_client || self.dcutr
+    }
+
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.autonat && self.autonat_interval_secs == 0 {
             return Err(("nat.autonat_interval_secs", "must be at least 1".into()));

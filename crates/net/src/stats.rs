@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) relay_reservations: Counter,
     pub(crate) hole_punches_succeeded: Counter,
     pub(crate) hole_punches_failed: Counter,
+    pub(crate) direct_after_relay: Counter,
     pub(crate) reachability: Gauge,
 }
 
@@ -68,6 +69,11 @@ impl Counters {
             self.hole_punches_failed.clone(),
         );
         registry.register(
+            "direct_after_relay",
+            "Peers reached through a relay that were then connected directly too (by hole punch or dial)",
+            self.direct_after_relay.clone(),
+        );
+        registry.register(
             "reachability",
             "What AutoNAT says of this node: 0 unknown (or AutoNAT off), 1 public, 2 private",
             self.reachability.clone(),
@@ -86,6 +92,7 @@ impl Counters {
             relay_reservations: self.relay_reservations.get(),
             hole_punches_succeeded: self.hole_punches_succeeded.get(),
             hole_punches_failed: self.hole_punches_failed.get(),
+            direct_after_relay: self.direct_after_relay.get(),
             reachability: match self.reachability.get() {
                 1 => Reachability::Public,
                 2 => Reachability::Private,
@@ -118,6 +125,8 @@ pub struct NetStats {
     pub hole_punches_succeeded: u64,
     /// Hole punches that failed.
     pub hole_punches_failed: u64,
+    /// Peers reached through a relay that were then connected directly too.
+    pub direct_after_relay: u64,
     /// What AutoNAT says of this node.
     pub reachability: Reachability,
 }

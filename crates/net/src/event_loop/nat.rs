@@ -30,6 +30,8 @@ pub(super) struct NatState {
     configured: Vec<(PeerId, Multiaddr)>,
     /// AutoNAT's last verdict was "private".
     private: bool,
+    /// Open connections per peer, (direct, relayed); bounded by the connection limits.
+    open: HashMap<PeerId, (u32, u32)>,
 }
 
 impl EventLoop {
@@ -134,13 +136,34 @@ impl EventLoop {
     }
 
     /// Counts a new connection as direct or relayed; relayed ones are logged, as the first
-    /// half of a traversal.
-    pub(super) fn on_connection(&self, peer: PeerId, endpoint: &ConnectedPoint) {
+    /// half of a traversal, and so is a direct one to a peer reached through a relay (however
+    /// it came: a hole punch, or a dial by either side), the second half.
+    pub(super) fn on_connection(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        let open = self.nat.open.entry(peer).or_default();
         if endpoint.is_relayed() {
+            open.1 += 1;
             self.counters.connections_relayed.inc();
             info!(%peer, addr = %endpoint.get_remote_address(), "connected through a relay");
         } else {
+            open.0 += 1;
             self.counters.connections_direct.inc();
+            if open.0 == 1 && open.1 > 0 {
+                self.counters.direct_after_relay.inc();
+                info!(%peer, addr = %endpoint.get_remote_address(), "now connected directly to a peer reached through a relay");
+            }
+        }
+    }
+
+    pub(super) fn on_connection_closed(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        if let Some(open) = self.nat.open.get_mut(&peer) {
+            if endpoint.is_relayed() {
+                open.1 = open.1.saturating_sub(1);
+            } else {
+                open.0 = open.0.saturating_sub(1);
+            }
+            if *open == (0, 0) {
+                self.nat.open.remove(&peer);
+            }
         }
     }
 

@@ -89,6 +89,8 @@ pub struct NatRow {
     pub hole_punches_succeeded: u64,
     /// Hole punches that failed.
     pub hole_punches_failed: u64,
+    /// Peers first reached through a relay, then connected directly (hole punch or dial).
+    pub direct_after_relay: u64,
     /// Agreements made with it (providers).
     pub agreements: usize,
 }
@@ -206,17 +208,18 @@ pub(crate) fn markdown(
         let _ = writeln!(
             s,
             "## NAT traversal\n\n| node | behind NAT | AutoNAT | reservations | relayed \
-             connections | hole punches ok | failed | agreements |\n|---|---|---|---|---|---|---|---|"
+             connections | then direct | hole punches ok | failed | agreements |\n|---|---|---|---|---|---|---|---|---|"
         );
         for r in &n.nodes {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.node,
                 if r.behind_nat { "yes" } else { "no" },
                 r.reachability,
                 r.relay_reservations,
                 r.relayed_connections,
+                r.direct_after_relay,
                 r.hole_punches_succeeded,
                 r.hole_punches_failed,
                 r.agreements

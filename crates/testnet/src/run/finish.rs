@@ -369,11 +369,14 @@ pub(super) fn finish(
         ));
         let ok: u64 = n.nodes.iter().map(|r| r.hole_punches_succeeded).sum();
         let failed: u64 = n.nodes.iter().map(|r| r.hole_punches_failed).sum();
+        let direct: u64 = n.nodes.iter().map(|r| r.direct_after_relay).sum();
         checks.push(check(
-            "relayed connections upgraded to direct ones",
-            ok > 0,
+            "peers reached through a relay, then directly",
+            direct > 0,
             format!(
-                "{ok} hole punches succeeded, {failed} failed (NAT to NAT needs endpoint-independent mapping: see the events)"
+                "{direct} times a node reached through a relay was then connected directly; \
+                 hole punches: {ok} succeeded, {failed} failed (between two NATs the punch \
+                 needs endpoint-independent mapping: see the NAT section)"
             ),
         ));
     }

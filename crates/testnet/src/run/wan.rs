@@ -226,9 +226,7 @@ pub(super) fn traffic(ctx: &Ctx, played: &Played, offers: usize) -> Vec<TrafficR
             TrafficRow {
                 node: ctx.name(i),
                 gossip_sent_per_offer: per(sum("topic_msg_sent_bytes_total")),
-                gossip_received_per_offer: per(sum(
-                    "topic_msg_recv_bytes_unfiltered_total",
-                )),
+                gossip_received_per_offer: per(sum("topic_msg_recv_bytes_unfiltered_total")),
                 wire_sent_per_offer: wire.map(|(sent, _)| per(sent as f64)),
                 wire_received_per_offer: wire.map(|(_, received)| per(received as f64)),
             }
@@ -339,6 +337,7 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
             relayed_connections: count("flashback_net_connections_relayed_total"),
             hole_punches_succeeded: count("flashback_net_hole_punches_succeeded_total"),
             hole_punches_failed: count("flashback_net_hole_punches_failed_total"),
+            direct_after_relay: count("flashback_net_direct_after_relay_total"),
             agreements,
         });
         let dir = lock(&ctx.fleet).members[i].dir.clone();
@@ -347,6 +346,12 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
             let event = if line.contains("connected through a relay") {
                 format!(
                     "{} connected to {} through a relay",
+                    names[i],
+                    name_of(line)
+                )
+            } else if line.contains("now connected directly to a peer reached through a relay") {
+                format!(
+                    "{} now connected directly to {}, first reached through a relay",
                     names[i],
                     name_of(line)
                 )
