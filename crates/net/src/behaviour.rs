@@ -42,7 +42,7 @@ pub(crate) struct Behaviour {
     pub(crate) submit: RequestResponse,
     /// NAT traversal (`crate::nat`), each part on by configuration only.
     pub(crate) autonat: Toggle<autonat::Behaviour>,
-    pub(crate) relay: Toggle<relay::Behaviour>,
+    pub(crate) relay: Toggle<crate::nat::RelayServer>,
     pub(crate) relay_client: Toggle<relay::client::Behaviour>,
     pub(crate) dcutr: Toggle<dcutr::Behaviour>,
 }

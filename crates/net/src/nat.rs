@@ -14,6 +14,10 @@
 //!
 //! How a node picks relays is recorded in docs/decisions (NAT traversal).
 
+mod relay_server;
+
+pub(crate) use relay_server::RelayServer;
+
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -130,7 +134,7 @@ impl NatConfig {
         })
     }
 
-    pub(crate) fn relay_server(&self, local: PeerId) -> Option<relay::Behaviour> {
+    pub(crate) fn relay_server(&self, local: PeerId) -> Option<RelayServer> {
         self.relay_server.then(|| {
             let mut config = relay::Config {
                 max_circuit_duration: Duration::from_secs(self.relay_max_circuit_secs),
@@ -143,7 +147,7 @@ impl NatConfig {
                 config = config.reservation_rate_per_ip(many, Duration::from_secs(60));
                 config = config.circuit_src_per_ip(many, Duration::from_secs(60));
             }
-            relay::Behaviour::new(local, config)
+            RelayServer::new(relay::Behaviour::new(local, config))
         })
     }
 
