@@ -8,11 +8,22 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{flashback_bin, run_cli};
+use common::{can_run, flashback_bin, run_cli};
+
+/// True, after saying why, when this machine cannot run namespaces (under CI, which runs as
+/// root with iproute2, that fails the test instead).
+fn skipped() -> bool {
+    let why = skip_reason();
+    let needs = format!(
+        "network namespaces (here: {})",
+        why.as_deref().unwrap_or("available")
+    );
+    !can_run(why.is_none(), &needs)
+}
 
 /// Why this machine cannot run namespaces, if it cannot.
 fn skip_reason() -> Option<String> {
@@ -53,6 +64,18 @@ fn made_by(prefix: &str) -> Vec<String> {
     names
 }
 
+/// A temp dir, the run's output dir in it and a scenario file lasting `duration`; `None`
+/// (skipped, with the reason said) when this machine cannot run namespaces.
+fn prepared(duration: &str) -> Option<(tempfile::TempDir, PathBuf, String)> {
+    if skipped() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tn");
+    let file = scenario(dir.path(), duration);
+    Some((dir, out, file))
+}
+
 /// A short market over WAN links: 3 nodes, short probe windows.
 fn scenario(dir: &Path, duration: &str) -> String {
     let path = dir.join("wan-small.toml");
@@ -71,13 +94,9 @@ fn scenario(dir: &Path, duration: &str) -> String {
 
 #[test]
 fn a_wan_testnet_runs_in_namespaces_and_removes_them() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: WAN links need network namespaces: {why}");
+    let Some((_dir, out, file)) = prepared("3s") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("tn");
-    let file = scenario(dir.path(), "3s");
+    };
     let run = run_cli(&[
         "testnet",
         "up",
@@ -111,13 +130,9 @@ fn a_wan_testnet_runs_in_namespaces_and_removes_them() {
 
 #[test]
 fn testnet_down_removes_what_a_killed_runner_left() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: WAN links need network namespaces: {why}");
+    let Some((_dir, out, file)) = prepared("60s") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("tn");
-    let file = scenario(dir.path(), "60s");
+    };
     let mut runner = Command::new(flashback_bin())
         .args([
             "testnet",

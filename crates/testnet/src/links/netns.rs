@@ -331,8 +331,12 @@ pub(crate) fn free_octet() -> Result<u8, TestnetError> {
         })
 }
 
-/// The router's rules: masquerade what leaves through `pub0`; forward inwards only replies,
-/// and new connections from the runner.
+/// The router's rules, a home router's: masquerade what leaves through `pub0`; forward inwards
+/// only replies, and new connections from the runner; and drop, silently, what comes to the
+/// router itself unasked. Without that last chain the router's kernel answers a peer's early
+/// hole-punch SYN (sent before the node behind this router sent its own) with a reset, which
+/// kills the attempt on the peer's side: a home router drops it, and the peer's SYN then
+/// meets the node's own SYN (TCP simultaneous open).
 fn router_rules(runner: &str) -> String {
     format!(
         "table ip fbnat {{
@@ -341,6 +345,10 @@ fn router_rules(runner: &str) -> String {
     ct state established,related accept
     iifname \"lan0\" accept
     iifname \"pub0\" ip saddr {runner} accept
+  }}
+  chain local {{ type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname != \"pub0\" accept
   }}
 }}
 "
@@ -463,14 +471,7 @@ fn nft(ns: &str, rules: &str) -> Result<(), TestnetError> {
     let out = child
         .wait_with_output()
         .map_err(|e| TestnetError::Node(format!("nft: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(TestnetError::Node(format!(
-            "nft in {ns}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    succeeded(&out, || format!("nft in {ns}"))
 }
 
 /// Runs a command; its stderr is the error.
@@ -478,14 +479,22 @@ fn run(cmd: &mut Command) -> Result<(), TestnetError> {
     let out = cmd
         .output()
         .map_err(|e| TestnetError::Node(format!("cannot run {cmd:?}: {e}")))?;
+    succeeded(&out, || format!("{cmd:?}"))
+}
+
+/// A finished command's outcome: its stderr, after `what`, is the error.
+fn succeeded(
+    out: &std::process::Output,
+    what: impl FnOnce() -> String,
+) -> Result<(), TestnetError> {
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(TestnetError::Node(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        return Ok(());
     }
+    Err(TestnetError::Node(format!(
+        "{}: {}",
+        what(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 #[cfg(test)]
@@ -520,8 +529,10 @@ mod tests {
 
     #[test]
     fn loss_spares_the_runner() {
-        let mut spec = LinkSpec::default();
-        spec.loss_percent = 0.1;
+        let spec = LinkSpec {
+            loss_percent: 0.1,
+            ..LinkSpec::default()
+        };
         let plan = LinkPlan::new(
             &spec,
             None,

@@ -49,13 +49,8 @@ impl Report {
 
         let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
         for c in &self.checks {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                c.name,
-                if c.ok { "pass" } else { "**FAIL**" },
-                c.detail
-            );
+            let result = if c.ok { "pass" } else { "**FAIL**" };
+            row(&mut s, &[&c.name, &result, &c.detail]);
         }
 
         let c = &self.counts;
@@ -290,4 +285,13 @@ impl Report {
         );
         s
     }
+}
+
+/// Appends one Markdown table row, `| a | b | … |`, each cell as it displays.
+pub(super) fn row(s: &mut String, cells: &[&dyn std::fmt::Display]) {
+    s.push('|');
+    for cell in cells {
+        let _ = write!(s, " {cell} |");
+    }
+    s.push('\n');
 }

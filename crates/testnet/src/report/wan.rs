@@ -211,18 +211,20 @@ pub(crate) fn markdown(
              connections | then direct | hole punches ok | failed | agreements |\n|---|---|---|---|---|---|---|---|---|"
         );
         for r in &n.nodes {
-            let _ = writeln!(
+            let behind = if r.behind_nat { "yes" } else { "no" };
+            super::markdown::row(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.node,
-                if r.behind_nat { "yes" } else { "no" },
-                r.reachability,
-                r.relay_reservations,
-                r.relayed_connections,
-                r.direct_after_relay,
-                r.hole_punches_succeeded,
-                r.hole_punches_failed,
-                r.agreements
+                &[
+                    &r.node,
+                    &behind,
+                    &r.reachability,
+                    &r.relay_reservations,
+                    &r.relayed_connections,
+                    &r.direct_after_relay,
+                    &r.hole_punches_succeeded,
+                    &r.hole_punches_failed,
+                    &r.agreements,
+                ],
             );
         }
         let _ = writeln!(s, "\nFrom the nodes' logs:\n");

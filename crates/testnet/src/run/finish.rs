@@ -371,12 +371,12 @@ pub(super) fn finish(
         let failed: u64 = n.nodes.iter().map(|r| r.hole_punches_failed).sum();
         let direct: u64 = n.nodes.iter().map(|r| r.direct_after_relay).sum();
         checks.push(check(
-            "peers reached through a relay, then directly",
-            direct > 0,
+            "peers reached through a relay, then directly, by hole punching",
+            direct > 0 && ok > 0,
             format!(
                 "{direct} times a node reached through a relay was then connected directly; \
-                 hole punches: {ok} succeeded, {failed} failed (between two NATs the punch \
-                 needs endpoint-independent mapping: see the NAT section)"
+                 hole punches: {ok} succeeded, {failed} failed (each with its reason in the NAT \
+                 section)"
             ),
         ));
     }

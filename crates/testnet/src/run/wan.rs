@@ -18,6 +18,10 @@ use crate::{Progress, TestnetError};
 
 use super::{Played, plan::Plan, wait_ready};
 
+/// What [`set_up`] made: the WAN run and its namespaces, or `None`; and why WAN links fell back
+/// to loopback, if they did.
+pub(super) type SetUp = (Option<(WanRun, Netns)>, Option<String>);
+
 /// The namespaces of a WAN run, ready, with every node's configuration updated; or `None`
 /// (loopback links, or WAN links this machine cannot make, with the reason).
 pub(super) fn set_up(
@@ -27,7 +31,7 @@ pub(super) fn set_up(
     configs: &mut [(String, NodeConfig)],
     rng: &mut StdRng,
     progress: &Progress,
-) -> Result<(Option<(WanRun, Netns)>, Option<String>), TestnetError> {
+) -> Result<SetUp, TestnetError> {
     if s.links.mode == LinkMode::Loopback {
         return Ok((None, None));
     }
@@ -309,7 +313,7 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
             .map_or_else(|| "?".to_owned(), |(_, n)| n.clone())
     };
     let mut seen = HashSet::new();
-    for i in 0..ctx.nodes() {
+    for (i, name) in names.iter().enumerate() {
         let m = played.metrics.get(i).cloned().flatten().unwrap_or_default();
         let count = |name: &str| prometheus::sum(&m, name, &[]) as u64;
         let agreements = plan
@@ -325,7 +329,7 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
                     .count()
             });
         report.nodes.push(NatRow {
-            node: names[i].clone(),
+            node: name.clone(),
             behind_nat: wan.plan.is_natted(i),
             reachability: match count("flashback_net_reachability") {
                 1 => "public",
@@ -344,21 +348,17 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
         let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
         for line in log.lines() {
             let event = if line.contains("connected through a relay") {
-                format!(
-                    "{} connected to {} through a relay",
-                    names[i],
-                    name_of(line)
-                )
+                format!("{} connected to {} through a relay", name, name_of(line))
             } else if line.contains("now connected directly to a peer reached through a relay") {
                 format!(
                     "{} now connected directly to {}, first reached through a relay",
-                    names[i],
+                    name,
                     name_of(line)
                 )
             } else if line.contains("hole punch succeeded") {
                 format!(
                     "{} and {}: hole punch succeeded, direct connection",
-                    names[i],
+                    name,
                     name_of(line)
                 )
             } else if let Some(pos) = line.find("error=") {
@@ -368,7 +368,7 @@ pub(super) fn nat_report(ctx: &Ctx, plan: &Plan, played: &Played) -> Option<NatR
                 let reason = line[pos + 6..].split(" hole punch").next().unwrap_or("");
                 format!(
                     "{} and {}: hole punch failed: {}",
-                    names[i],
+                    name,
                     name_of(line),
                     reason.trim()
                 )
