@@ -630,7 +630,8 @@ pub(crate) struct TestnetUpArgs {
     /// Length of the activity phase, e.g. 30s (default: the scenario's).
     #[arg(long, value_name = "DURATION")]
     pub(crate) duration: Option<String>,
-    /// Scenario: a TOML file, or a built-in name: smoke, churn, partition, flood.
+    /// Scenario: a TOML file, or a built-in name: smoke, churn, partition, flood, wan (smoke
+    /// over WAN links), nat (providers behind NAT routers, relays and hole punching; root).
     #[arg(long, value_name = "FILE", default_value = "smoke")]
     pub(crate) scenario: String,
     /// Output dir: node data dirs and logs, pids.json, the report. Cleared if it holds a
@@ -640,6 +641,13 @@ pub(crate) struct TestnetUpArgs {
     /// Seed of every random choice (default: random; printed in the report).
     #[arg(long, value_name = "S")]
     pub(crate) seed: Option<u64>,
+    /// Links between the nodes: `loopback` (all on 127.0.0.1), or `wan`: each node in its own
+    /// network namespace, links with the scenario's latency, jitter, loss and rate (default
+    /// profile: 3 continents, 10–40 ms RTT within one, 80–150 ms between, 0.1 % loss, 100
+    /// Mbit/s). Needs root; without it the run says so and falls back to loopback. Default:
+    /// the scenario's (loopback for smoke, churn, partition, flood).
+    #[arg(long, value_name = "MODE")]
+    pub(crate) links: Option<String>,
     /// Print report.json on stdout instead of the summary.
     #[arg(long)]
     pub(crate) json: bool,

@@ -32,11 +32,7 @@ pub fn threads_cpu() -> Option<Duration> {
 
 /// Sums the samples of a counter in Prometheus text, whatever the prefix and labels.
 pub fn counter_sum(text: &str, name: &str) -> u64 {
-    let suffix = format!("_{name}");
-    flashback_node::prometheus::samples(text)
-        .filter(|s| s.name == name || s.name.ends_with(&suffix))
-        .map(|s| s.value)
-        .sum::<f64>() as u64
+    flashback_node::prometheus::sum_any_prefix(text, name) as u64
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flashback_net::{
-    GossipValidator, Judged, Keypair, MessageId32, NetBuilder, NetEvent, NetHandle, Registry,
-    Validation,
+    GossipValidator, Judged, Keypair, MessageId32, NetBuilder, NetError, NetEvent, NetHandle,
+    Registry, Validation,
 };
 use flashback_node::{Node, NodeConfig, Verdict};
 use flashback_store::Applied;
@@ -200,6 +200,7 @@ impl Network {
             nets.push(net.clone());
             peers.push(RawPeer { net, registry });
         }
+        dial_later(spec, &nets, &addrs).await?;
         Ok(Self {
             spec: spec.clone(),
             peers: Peers::Raw(peers),
@@ -254,6 +255,7 @@ impl Network {
             nets.push(node.net().clone());
             nodes.push(node);
         }
+        dial_later(spec, &nets, &addrs).await?;
         Ok(Self {
             spec: spec.clone(),
             peers: Peers::Full(nodes),
@@ -441,6 +443,28 @@ impl Network {
             Peers::Full(_) => object.id().0,
         }
     }
+}
+
+/// Once every peer has started, each dials the later peers its topology names
+/// ([`crate::Topology::later_dials`]).
+async fn dial_later(
+    spec: &NetworkSpec,
+    nets: &[NetHandle],
+    addrs: &[String],
+) -> Result<(), HarnessError> {
+    for (net, later) in nets.iter().zip(spec.topology.later_dials(nets.len())) {
+        for j in later {
+            let addr = &addrs[j];
+            let multiaddr = addr.parse().map_err(|e: flashback_net::multiaddr::Error| {
+                NetError::InvalidMultiaddr {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            net.dial(multiaddr).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A raw peer's gossip validator: no decoding, no store; every message is accepted on the

@@ -22,6 +22,17 @@ pub struct NetworkSpec {
     pub link_delay_ms: u64,
     /// Gossipsub mesh degree (default `NetConfig`'s).
     pub mesh_n: usize,
+    /// Most connections each peer keeps (`NetConfig::max_established`, default 256). Kademlia's
+    /// random walks connect every peer to as many others as this allows: at 1,000 peers in one
+    /// process the default means hundreds of thousands of connections, so scale runs cap it.
+    pub max_connections: u32,
+    /// Run Kademlia (default on, as a node does). Its random walks keep dialling until every
+    /// peer sits at `max_connections`, after which a newcomer's bootstrap dials are refused
+    /// and, at 1,000 peers under a cap of 24, the network falls apart into islands (one run
+    /// reached 177 of 999 peers). Scale runs turn it off: the connections are then those the
+    /// topology dials ([`Topology::Random`] for a graph like discovery's), on which the gossip
+    /// meshes form.
+    pub kademlia: bool,
 }
 
 impl Default for NetworkSpec {
@@ -33,6 +44,8 @@ impl Default for NetworkSpec {
             heartbeat_ms: net.gossip_heartbeat_ms,
             link_delay_ms: 0,
             mesh_n: net.gossip_mesh_n,
+            max_connections: net.max_established,
+            kademlia: net.enable_kad,
         }
     }
 }
@@ -48,6 +61,11 @@ impl NetworkSpec {
             bootstrap,
             gossip_heartbeat_ms: self.heartbeat_ms.max(1),
             gossip_mesh_n: self.mesh_n,
+            max_established: self.max_connections.max(1),
+            enable_kad: self.kademlia,
+            // One process holds every peer: each would measure the same process's memory at
+            // every new connection, to the same end.
+            max_memory_fraction: None,
             ..NetConfig::default()
         }
     }
@@ -82,6 +100,20 @@ pub enum Topology {
         /// The same seed gives the same graph.
         seed: u64,
     },
+    /// Each peer dials `dials` distinct random peers among all the others, drawn from `seed`:
+    /// the earlier ones at start, the later ones once every peer has started
+    /// ([`Topology::later_dials`]). In- and out-degree are both about `dials` and no peer is
+    /// favoured: the shape discovery gives a real network, without Kademlia's cost (runs with
+    /// [`crate::NetworkSpec::kademlia`] off). Gossipsub admits a peer into a full mesh only
+    /// over a connection the full side dialled (the mesh is capped at D, decision 0026), so
+    /// every peer needs peers that dialled it: with only earlier peers dialled, the last ones
+    /// to start have none, and one run of 1,000 peers left 186 of them short of a mesh.
+    Random {
+        /// The same seed gives the same graph.
+        seed: u64,
+        /// Peers each peer dials.
+        dials: usize,
+    },
     /// Each peer after the first dials the one before it.
     Line,
     /// Peer `i` dials the peers listed at `i` (each below `i`; others are skipped).
@@ -96,18 +128,16 @@ impl Topology {
                 let mut rng = StdRng::seed_from_u64(*seed);
                 (0..n)
                     .map(|i| {
-                        let want = rng.random_range(2..=3).min(i);
-                        let mut picked = Vec::new();
-                        while picked.len() < want {
-                            let j = rng.random_range(0..i);
-                            if !picked.contains(&j) {
-                                picked.push(j);
-                            }
-                        }
-                        picked
+                        let want = rng.random_range(2..=3);
+                        pick_earlier(&mut rng, i, want)
                     })
                     .collect()
             }
+            Topology::Random { seed, dials } => random_graph(*seed, n, *dials)
+                .into_iter()
+                .enumerate()
+                .map(|(i, peers)| peers.into_iter().filter(|&j| j < i).collect())
+                .collect(),
             Topology::Line => (0..n)
                 .map(|i| i.checked_sub(1).into_iter().collect())
                 .collect(),
@@ -121,6 +151,50 @@ impl Topology {
                 .collect(),
         }
     }
+
+    /// For each of `n` peers, the later peers it dials once every peer has started (only
+    /// [`Topology::Random`] has any).
+    pub fn later_dials(&self, n: usize) -> Vec<Vec<usize>> {
+        match self {
+            Topology::Random { seed, dials } => random_graph(*seed, n, *dials)
+                .into_iter()
+                .enumerate()
+                .map(|(i, peers)| peers.into_iter().filter(|&j| j > i).collect())
+                .collect(),
+            _ => vec![Vec::new(); n],
+        }
+    }
+}
+
+/// `want` distinct random peers below `i` (all of them if there are fewer).
+fn pick_earlier(rng: &mut StdRng, i: usize, want: usize) -> Vec<usize> {
+    let want = want.min(i);
+    let mut picked = Vec::with_capacity(want);
+    while picked.len() < want {
+        let j = rng.random_range(0..i);
+        if !picked.contains(&j) {
+            picked.push(j);
+        }
+    }
+    picked
+}
+
+/// For each of `n` peers, `dials` distinct random other peers (all of them if there are fewer).
+fn random_graph(seed: u64, n: usize, dials: usize) -> Vec<Vec<usize>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let want = dials.min(n.saturating_sub(1));
+            let mut picked = Vec::with_capacity(want);
+            while picked.len() < want {
+                let j = rng.random_range(0..n);
+                if j != i && !picked.contains(&j) {
+                    picked.push(j);
+                }
+            }
+            picked
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,6 +205,7 @@ mod tests {
     fn every_peer_dials_only_earlier_peers() {
         for topology in [
             Topology::RandomEarlier { seed: 7 },
+            Topology::Random { seed: 7, dials: 4 },
             Topology::Line,
             Topology::Given(vec![vec![], vec![0], vec![0, 1, 5], vec![2]]),
         ] {
@@ -138,7 +213,10 @@ mod tests {
             assert_eq!(graph.len(), 6);
             assert!(graph[0].is_empty());
             for (i, earlier) in graph.iter().enumerate().skip(1) {
-                assert!(!earlier.is_empty() || matches!(topology, Topology::Given(_)));
+                assert!(
+                    !earlier.is_empty()
+                        || matches!(topology, Topology::Given(_) | Topology::Random { .. })
+                );
                 assert!(earlier.iter().all(|&j| j < i), "{topology:?}: {graph:?}");
             }
         }
@@ -148,6 +226,14 @@ mod tests {
             random,
             Topology::RandomEarlier { seed: 7 }.bootstrap_graph(50)
         );
+        let random = Topology::Random { seed: 7, dials: 4 };
+        let (earlier, later) = (random.bootstrap_graph(50), random.later_dials(50));
+        for i in 0..50 {
+            assert_eq!(earlier[i].len() + later[i].len(), 4, "peer {i}");
+            assert!(later[i].iter().all(|&j| j > i && j < 50));
+        }
+        assert!(later[0].len() == 4 && earlier[49].len() == 4);
+        assert!(Topology::Line.later_dials(3).iter().all(Vec::is_empty));
         assert_eq!(
             Topology::Line.bootstrap_graph(3),
             [vec![], vec![0], vec![1]]

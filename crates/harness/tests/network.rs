@@ -72,3 +72,33 @@ async fn raw_peers_with_delayed_links_relay_every_message() {
     }
     assert_eq!(network.shutdown().await, 0, "every reporter ended");
 }
+
+/// Without Kademlia the connections are the topology's alone: in a random graph the first
+/// peer, which has nobody earlier to dial, is connected to the later peers it dials once all
+/// have started, and a message it publishes reaches every peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_random_graph_without_kademlia_dials_later_peers_too() {
+    let topology = Topology::Random { seed: 5, dials: 2 };
+    let later = topology.later_dials(6);
+    assert_eq!(later[0].len(), 2, "peer 0 dials only later peers");
+    let spec = NetworkSpec {
+        nodes: 6,
+        topology,
+        heartbeat_ms: 100,
+        kademlia: false,
+        ..NetworkSpec::default()
+    };
+    let mut network = Network::raw(&spec).await.expect("network starts");
+    assert!(network.wait_for_mesh(DEADLINE).await.formed);
+    let connected = network.nets()[0].connected_peers().await.expect("peers");
+    for &j in &later[0] {
+        let peer = network.nets()[j].local_peer_id();
+        assert!(connected.contains(&peer), "peer 0 dialled peer {j}");
+    }
+
+    let offer = &sign_offers(1, 1, "harness-random")[0];
+    let wave = network.propagate(0, offer, Wait::listed(DEADLINE)).await;
+    assert_eq!(wave.publish_error, None);
+    assert_eq!(wave.reached(), 5, "{wave:?}");
+    assert_eq!(network.shutdown().await, 0, "every reporter ended");
+}

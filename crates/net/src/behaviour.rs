@@ -7,11 +7,11 @@ use std::{
 };
 
 use libp2p::{
-    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify,
+    StreamProtocol, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
     kad, mdns, memory_connection_limits,
     metrics::Registry,
-    ping, request_response,
+    ping, relay, request_response,
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
@@ -41,6 +41,11 @@ pub(crate) struct Behaviour {
     pub(crate) sync: RequestResponse,
     pub(crate) query: RequestResponse,
     pub(crate) submit: RequestResponse,
+    /// NAT traversal (`crate::nat`), each part on by configuration only.
+    pub(crate) autonat: Toggle<autonat::Behaviour>,
+    pub(crate) relay: Toggle<crate::nat::RelayServer>,
+    pub(crate) relay_client: Toggle<relay::client::Behaviour>,
+    pub(crate) dcutr: Toggle<dcutr::Behaviour>,
 }
 
 impl Behaviour {
@@ -54,7 +59,7 @@ impl Behaviour {
 
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_established))
-            .with_max_established_per_peer(Some(config.max_established_per_peer))
+            .with_max_established_per_peer(Some(config.max_established_per_peer()))
             .with_max_pending_incoming(Some(config.max_pending))
             .with_max_pending_outgoing(Some(config.max_pending));
 
@@ -122,6 +127,11 @@ impl Behaviour {
             sync: request_response(Protocol::Sync),
             query: request_response(Protocol::Query),
             submit: request_response(Protocol::Submit),
+            autonat: Toggle::from(config.nat.autonat(local_peer_id)),
+            relay: Toggle::from(config.nat.relay_server(local_peer_id)),
+            // Set by the swarm builder, which makes the client's transport with it.
+            relay_client: Toggle::from(None),
+            dcutr: Toggle::from(config.nat.dcutr(local_peer_id)),
         })
     }
 

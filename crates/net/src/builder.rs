@@ -15,8 +15,12 @@ use libp2p::{
 use tokio::sync::mpsc;
 
 use crate::{
-    GossipValidator, NetConfig, NetError, NetEvent, behaviour::Behaviour, event_loop::EventLoop,
-    handle::NetHandle, link_delay::Delayed, stats::Counters,
+    GossipValidator, NetConfig, NetError, NetEvent,
+    behaviour::Behaviour,
+    event_loop::EventLoop,
+    handle::NetHandle,
+    link_delay::{Delayed, LinkShape, LinkTable},
+    stats::Counters,
 };
 
 /// Starts the network: the one way to get a [`NetHandle`].
@@ -145,25 +149,25 @@ impl<'a> NetBuilder<'a> {
 fn build_swarm(
     keypair: Keypair,
     config: &NetConfig,
-    behaviour: Behaviour,
+    mut behaviour: Behaviour,
 ) -> Result<libp2p::Swarm<Behaviour>, NetError> {
     let idle = Duration::from_secs(config.idle_connection_timeout_secs);
     // Bounds each connection's upgrade (multistream, noise, yamux): a stalled handshake holds
     // its pending slot this long at most.
     let handshake = Duration::from_secs(config.handshake_timeout_secs);
+    let boxed = |e: noise::Error| Box::new(e) as Box<dyn std::error::Error + Send + Sync>;
     let swarm = if config.memory_transport {
         SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_other_transport(|key| {
-                let noise = noise::Config::new(key)
-                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+                let noise = noise::Config::new(key).map_err(boxed)?;
                 let delay = Duration::from_millis(config.memory_link_delay_ms);
                 Ok(MemoryTransport::default()
                     .map(move |channel, _| {
                         if delay.is_zero() {
                             Either::Left(channel)
                         } else {
-                            Either::Right(Delayed::new(channel, delay))
+                            Either::Right(Delayed::new(channel, LinkShape::delay(delay)))
                         }
                     })
                     .upgrade(upgrade::Version::V1)
@@ -177,16 +181,38 @@ fn build_swarm(
             .with_connection_timeout(handshake)
             .build()
     } else {
+        let links = LinkTable::new(&config.links).map_err(|reason| NetError::InvalidConfig {
+            field: "links",
+            reason,
+        })?;
+        let relay_client = config.nat.relay_client;
         SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| NetError::Transport(format!("tcp: {e}")))?
             .with_quic()
-            .with_behaviour(|_| behaviour)
+            // TCP by hand rather than `with_tcp`, to shape emulated links (`NetConfig::links`)
+            // below noise, as a real link would be.
+            .with_other_transport(|key| {
+                let noise = noise::Config::new(key).map_err(boxed)?;
+                Ok(
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .map(move |stream, endpoint| {
+                            match links.shape(endpoint.get_remote_address()) {
+                                Some(shape) => Either::Right(Delayed::new(stream, shape)),
+                                None => Either::Left(stream),
+                            }
+                        })
+                        .upgrade(upgrade::Version::V1)
+                        .authenticate(noise)
+                        .multiplex(yamux::Config::default()),
+                )
+            })
+            .map_err(|e| NetError::Transport(format!("tcp: {e}")))?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| NetError::Transport(format!("relay client: {e}")))?
+            .with_behaviour(|_, client| {
+                behaviour.relay_client = relay_client.then_some(client).into();
+                behaviour
+            })
             .map_err(|e| NetError::Transport(e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
             .with_connection_timeout(handshake)
@@ -203,7 +229,7 @@ fn parse_multiaddr(addr: &str) -> Result<Multiaddr, NetError> {
         })
 }
 
-fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
+pub(crate) fn parse_bootstrap(addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
     let multiaddr = parse_multiaddr(addr)?;
     match multiaddr.iter().last() {
         Some(AddrProtocol::P2p(peer)) => Ok((peer, multiaddr)),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use flashback_types::{Kind, protocol};
 use serde::{Deserialize, Serialize};
 
-use crate::Protocol;
+use crate::{LinkRule, NatConfig, Protocol};
 
 /// Size limits of one request-response protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +57,9 @@ pub struct NetConfig {
     /// Most established connections in total (inbound and outbound).
     pub max_established: u32,
     /// Most established connections to one peer. Keep it at 2 or more: two peers that dial each
-    /// other at the same moment otherwise risk dropping both connections.
+    /// other at the same moment otherwise risk dropping both connections. With any part of NAT
+    /// traversal on, at least [`NAT_CONNECTIONS_PER_PEER`] apply: a peer may be reached
+    /// through two relays, then directly (DCUtR), and AutoNAT's dial-back is one more.
     pub max_established_per_peer: u32,
     /// Most connections still being negotiated (inbound and outbound each).
     pub max_pending: u32,
@@ -106,7 +108,19 @@ pub struct NetConfig {
     /// Interval, in seconds, between Kademlia bootstraps (random walks that refresh the routing
     /// table). Only runs when the routing table knows at least one peer.
     pub kad_bootstrap_interval_secs: u64,
+    /// Emulated wide-area links, for testnets on one machine whose kernel lacks `netem`: per
+    /// remote address prefix, the latency, jitter and loss this node adds to what it reads
+    /// over TCP from such peers ([`LinkRule`]; QUIC and relayed connections are not shaped).
+    /// Empty by default: real links need no help.
+    pub links: Vec<LinkRule>,
+    /// NAT traversal: AutoNAT, circuit relay v2 (server and client) and DCUtR hole punching.
+    /// Every part is off by default.
+    pub nat: NatConfig,
 }
+
+/// Fewest connections per peer allowed while NAT traversal is on
+/// ([`NetConfig::max_established_per_peer`]).
+pub const NAT_CONNECTIONS_PER_PEER: u32 = 5;
 
 /// A full node's default port, for TCP and for QUIC (UDP).
 pub const DEFAULT_PORT: u16 = 4077;
@@ -147,6 +161,8 @@ impl Default for NetConfig {
             event_channel_capacity: 1024,
             command_channel_capacity: 256,
             kad_bootstrap_interval_secs: 5 * 60,
+            links: Vec::new(),
+            nat: NatConfig::default(),
         }
     }
 }
@@ -181,6 +197,15 @@ impl NetConfig {
             Protocol::Sync => self.sync,
             Protocol::Query => self.query,
             Protocol::Submit => self.submit,
+        }
+    }
+
+    /// The per-peer connection limit in force (raised while NAT traversal is on).
+    pub(crate) fn max_established_per_peer(&self) -> u32 {
+        if self.nat.any() {
+            self.max_established_per_peer.max(NAT_CONNECTIONS_PER_PEER)
+        } else {
+            self.max_established_per_peer
         }
     }
 
@@ -238,6 +263,12 @@ impl NetConfig {
                 "memory_link_delay_ms",
                 "only applies to the memory transport (memory_transport = true)",
             );
+        }
+        if let Err(reason) = crate::link_delay::LinkTable::new(&self.links) {
+            return invalid("links", &reason);
+        }
+        if let Err((field, reason)) = self.nat.validate() {
+            return invalid(field, &reason);
         }
         if let Some(fraction) = self.max_memory_fraction
             && !(fraction > 0.0 && fraction <= 1.0)

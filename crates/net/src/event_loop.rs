@@ -34,6 +34,8 @@ use crate::{
     stats::Counters,
 };
 
+mod nat;
+
 /// How long [`EventLoop::start`] waits for every listener to report an address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,6 +58,7 @@ pub(crate) struct EventLoop {
     pending_responses: HashMap<(Protocol, InboundRequestId), ResponseChannel<Vec<u8>>>,
     /// Judges gossip here, before it is emitted, when the node supplied one.
     gossip_validator: Option<Arc<dyn GossipValidator>>,
+    nat: nat::NatState,
 }
 
 impl EventLoop {
@@ -84,6 +87,7 @@ impl EventLoop {
             pending_requests: HashMap::new(),
             pending_responses: HashMap::new(),
             gossip_validator,
+            nat: nat::NatState::default(),
         }
     }
 
@@ -152,6 +156,7 @@ impl EventLoop {
             }
         }
 
+        self.listen_via_configured_relays()?;
         let local = *self.swarm.local_peer_id();
         let mut known_peers = false;
         for (peer, addr) in bootstrap {
@@ -418,6 +423,7 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
+                self.on_connection(peer_id, &endpoint);
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                 if num_established.get() == 1 {
                     self.emit_or_count(NetEvent::PeerConnected(peer_id));
@@ -427,9 +433,11 @@ impl EventLoop {
                 peer_id,
                 num_established,
                 cause,
+                endpoint,
                 ..
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                self.on_connection_closed(peer_id, &endpoint);
                 if num_established == 0 {
                     self.rate_limiter.forget(&peer_id);
                     self.emit_or_count(NetEvent::PeerDisconnected(peer_id));
@@ -451,9 +459,12 @@ impl EventLoop {
                 });
             }
             SwarmEvent::ListenerClosed {
-                addresses, reason, ..
+                listener_id,
+                addresses,
+                reason,
             } => {
                 warn!(?addresses, ?reason, "listener closed");
+                self.on_listener_closed(listener_id);
                 for address in addresses {
                     self.emit_or_count(NetEvent::ListenAddrExpired(address));
                 }
@@ -515,6 +526,10 @@ impl EventLoop {
                     }
                 }
             }
+            BehaviourEvent::Autonat(event) => self.on_autonat(event),
+            BehaviourEvent::Relay(event) => self.on_relay_server(event),
+            BehaviourEvent::RelayClient(event) => self.on_relay_client(event),
+            BehaviourEvent::Dcutr(event) => self.on_dcutr(event),
             BehaviourEvent::Sync(event) => self.handle_request_response(Protocol::Sync, event),
             BehaviourEvent::Query(event) => self.handle_request_response(Protocol::Query, event),
             BehaviourEvent::Submit(event) => self.handle_request_response(Protocol::Submit, event),
@@ -532,6 +547,7 @@ impl EventLoop {
             peer,
             listen_addrs: listen_addrs.clone(),
         });
+        self.note_relay_candidate(peer, &info.protocols, &listen_addrs);
         if !info.protocols.contains(&KAD_PROTOCOL) {
             return;
         }

@@ -83,12 +83,13 @@ mod event;
 mod event_loop;
 mod handle;
 mod link_delay;
+mod nat;
 mod pending;
 mod rate_limit;
 mod stats;
 
 pub use builder::NetBuilder;
-pub use config::{DEFAULT_PORT, NetConfig, ProtocolLimits};
+pub use config::{DEFAULT_PORT, NAT_CONNECTIONS_PER_PEER, NetConfig, ProtocolLimits};
 pub use error::NetError;
 pub use event::{GossipValidator, Judged, MessageId32, NetEvent, ResponseToken, Validation};
 /// The request-response protocols, defined with the rest of the wire in
@@ -99,4 +100,6 @@ pub use handle::NetHandle;
 pub use libp2p::metrics::Registry;
 /// libp2p types that appear in this crate's API, re-exported so users need not depend on libp2p.
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
-pub use stats::NetStats;
+pub use link_delay::LinkRule;
+pub use nat::NatConfig;
+pub use stats::{NetStats, Reachability};

@@ -60,13 +60,20 @@ impl NodeInfo {
     }
 }
 
-/// Listen addresses as others dial them: each ending in `/p2p/<peer id>`.
+/// Listen addresses as others dial them: each ending in `/p2p/<peer id>` (addresses through a
+/// relay already do).
 pub(crate) fn dialable(
     addrs: Vec<flashback_net::Multiaddr>,
     peer_id: flashback_net::PeerId,
 ) -> Vec<String> {
     addrs
         .into_iter()
-        .map(|a| format!("{a}/p2p/{peer_id}"))
+        .map(|a| {
+            if a.to_string().ends_with(&format!("/p2p/{peer_id}")) {
+                a.to_string()
+            } else {
+                format!("{a}/p2p/{peer_id}")
+            }
+        })
         .collect()
 }

@@ -103,6 +103,17 @@ pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Every sample named `name`, or `<prefix>_name` for any prefix (libp2p's metrics carry a
+/// prefix that depends on how their registry was nested), summed.
+pub fn sum_any_prefix(text: &str, name: &str) -> f64 {
+    let suffix = format!("_{name}");
+    samples(text)
+        .filter(|s| s.name == name || s.name.ends_with(&suffix))
+        .map(|s| s.value)
+        .sum::<f64>()
+        .max(0.0)
+}
+
 /// The samples named `name` with every `(key, value)` of `labels`, summed per value of label
 /// `by` (samples without it are left out), sorted by that value.
 pub fn group(text: &str, name: &str, labels: &[(&str, &str)], by: &str) -> Vec<(String, f64)> {

@@ -22,6 +22,8 @@ pub struct DownReport {
     pub forced: Vec<String>,
     /// A runner that was still running and was asked to stop.
     pub runner: Option<u32>,
+    /// Network namespaces and links of a WAN run removed (names).
+    pub netns_removed: Vec<String>,
 }
 
 /// Stops whatever a testnet run in `out` left running: the runner and the nodes recorded in
@@ -106,6 +108,23 @@ pub fn down(out: &Path) -> Result<DownReport, TestnetError> {
         )));
     }
     let _ = std::fs::remove_file(&pids_path);
+    // The namespaces go after the processes that ran in them.
+    if let Some(file) = crate::links::netns::recorded(&out) {
+        let (namespaces, links) = crate::links::netns::names(&file.prefix);
+        let left = crate::links::netns::cleanup(&file.prefix);
+        report.netns_removed = namespaces
+            .into_iter()
+            .chain(links)
+            .filter(|n| !left.contains(n))
+            .collect();
+        if !left.is_empty() {
+            return Err(TestnetError::Node(format!(
+                "could not remove {} (run as root?)",
+                left.join(", ")
+            )));
+        }
+        let _ = std::fs::remove_file(out.join(crate::links::netns::NETNS_JSON));
+    }
     Ok(report)
 }
 

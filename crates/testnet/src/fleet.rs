@@ -78,6 +78,8 @@ impl Usage {
 
 pub(crate) struct Member {
     pub(crate) name: String,
+    /// The network namespace it runs in (WAN links).
+    pub(crate) netns: Option<String>,
     pub(crate) dir: PathBuf,
     pub(crate) config: NodeConfig,
     child: Option<Child>,
@@ -111,6 +113,8 @@ pub(crate) struct Fleet {
     out: PathBuf,
     binary: PathBuf,
     pub(crate) members: Vec<Member>,
+    /// The namespaces and links of a WAN run; dropped (removed) after the processes stopped.
+    pub(crate) network: Option<crate::links::netns::Netns>,
 }
 
 impl Fleet {
@@ -119,12 +123,14 @@ impl Fleet {
             out: out.to_path_buf(),
             binary: binary.to_path_buf(),
             members: Vec::new(),
+            network: None,
         }
     }
 
     pub(crate) fn add(&mut self, name: String, config: NodeConfig) -> usize {
         self.members.push(Member {
             name,
+            netns: None,
             dir: config.data_dir.clone(),
             config,
             child: None,
@@ -170,7 +176,15 @@ impl Fleet {
             path: log_path.clone(),
             source,
         })?;
-        let mut cmd = Command::new(&binary);
+        // `ip netns exec` enters the namespace and execs the binary: the pid stays the node's.
+        let mut cmd = match &m.netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(&binary);
+                cmd
+            }
+            None => Command::new(&binary),
+        };
         cmd.arg("node")
             .arg("run")
             .arg("--config")
@@ -320,6 +334,7 @@ impl Fleet {
 
 impl Drop for Fleet {
     /// The last line of defence (errors, panics): nothing started here outlives the runner.
+    /// The namespaces go after the processes (the `network` field is dropped after this).
     fn drop(&mut self) {
         let mut any = false;
         for m in &mut self.members {

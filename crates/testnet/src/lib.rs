@@ -35,6 +35,7 @@
 mod down;
 mod fleet;
 mod flood;
+mod links;
 mod observe;
 mod participants;
 mod plot;
@@ -50,11 +51,13 @@ use std::sync::Arc;
 
 pub use down::{DownReport, down};
 pub use fleet::{PIDS_JSON, PidEntry, PidsFile, Usage};
+pub use links::{LinkMode, LinkSpec, NatSpec};
 pub use plot::price_distribution;
 pub use procs::ProcessId;
 pub use report::{
-    Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, NodeDigest, PartitionReport,
-    Processes, Propagation, Report, ReputationRow, ResourceRow, RunInfo, WithholdReport,
+    Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, LinksReport, NatReport,
+    NatRow, NodeDigest, PartitionReport, Processes, Propagation, Report, ReputationRow,
+    ResourceRow, RttBucket, RunInfo, TrafficRow, WithholdReport,
 };
 pub use scenario::{
     BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,

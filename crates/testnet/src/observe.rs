@@ -37,6 +37,8 @@ pub(crate) struct Published {
 
 pub(crate) struct Ctx {
     pub(crate) fleet: Mutex<Fleet>,
+    /// The links of a WAN run (`None` on loopback).
+    pub(crate) wan: Option<crate::links::WanRun>,
     clients: Vec<Mutex<Option<Arc<Client>>>>,
     /// For the nodes' `/metrics` and `/admin/…`.
     http: HttpClient,
@@ -56,10 +58,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Ctx {
-    pub(crate) fn new(fleet: Fleet, progress: Progress) -> Self {
+    pub(crate) fn new(fleet: Fleet, progress: Progress, wan: Option<crate::links::WanRun>) -> Self {
         let n = fleet.members.len();
         Self {
             fleet: Mutex::new(fleet),
+            wan,
             clients: (0..n).map(|_| Mutex::new(None)).collect(),
             http: HttpClient::new(HTTP_TIMEOUT),
             gate: RwLock::new(()),
@@ -103,6 +106,20 @@ impl Ctx {
             return None;
         }
         m.info.as_ref()?.dial_addr().map(str::to_owned)
+    }
+
+    /// The address other nodes dial node `i` at: its relayed address when it is behind NAT
+    /// (read again from its node.json, which follows its listen addresses), else
+    /// [`Ctx::addr`].
+    pub(crate) fn boot_addr(&self, i: usize) -> Option<String> {
+        if !self.wan.as_ref().is_some_and(|w| w.plan.is_natted(i)) {
+            return self.addr(i);
+        }
+        let dir = lock(&self.fleet).members[i].dir.clone();
+        let info = flashback_node::NodeInfo::load(&dir).ok()?;
+        info.listen_addrs
+            .into_iter()
+            .find(|a| a.contains("/p2p-circuit"))
     }
 
     pub(crate) fn peer_id(&self, i: usize) -> Option<String> {

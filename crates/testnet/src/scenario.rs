@@ -10,9 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
 
 use crate::TestnetError;
+use crate::links::{LinkMode, LinkSpec, NatSpec};
 
 /// The scenarios shipped with the binary, by name (also in `testnet/scenarios/`).
-pub const BUILT_IN: [(&str, &str); 4] = [
+pub const BUILT_IN: [(&str, &str); 6] = [
     (
         "smoke",
         include_str!("../../../testnet/scenarios/smoke.toml"),
@@ -29,6 +30,8 @@ pub const BUILT_IN: [(&str, &str); 4] = [
         "flood",
         include_str!("../../../testnet/scenarios/flood.toml"),
     ),
+    ("wan", include_str!("../../../testnet/scenarios/wan.toml")),
+    ("nat", include_str!("../../../testnet/scenarios/nat.toml")),
 ];
 
 /// A duration written the human way in TOML and JSON (`"30s"`, `"1m 30s"`, `"500ms"`).
@@ -111,6 +114,10 @@ pub struct Scenario {
     /// A withholding node answers light clients without one provider's offers; a light
     /// client's cross-check with an honest node must name it.
     pub withhold: Option<WithholdSpec>,
+    /// How the nodes are linked: loopback, or namespaces with WAN-like links (`--links`).
+    pub links: LinkSpec,
+    /// Some nodes behind NAT routers (needs `links.mode = "wan"`).
+    pub nat: Option<NatSpec>,
     /// What must hold for the run to pass (exit code 0).
     pub expect: Expect,
     /// Where it was loaded from: a built-in name or a file path (for the report's rerun line).
@@ -134,6 +141,8 @@ impl Default for Scenario {
             partition: None,
             flood: None,
             withhold: None,
+            links: LinkSpec::default(),
+            nat: None,
             expect: Expect::default(),
             source: String::new(),
         }
@@ -428,6 +437,31 @@ impl Scenario {
             && !fractions(p.split_at, p.heal_at)
         {
             return bad("partition: 0 ≤ split_at < heal_at ≤ 1".into());
+        }
+        if let Err(e) = self.links.check() {
+            return bad(e);
+        }
+        let wan = self.links.mode == LinkMode::Wan;
+        if wan && self.nodes > 250 {
+            return bad("at most 250 nodes with WAN links".into());
+        }
+        if wan && self.partition.is_some() {
+            return bad(
+                "a partition needs loopback links: it blocks peers through each node's loopback admin endpoint"
+                    .into(),
+            );
+        }
+        if let Some(nat) = &self.nat {
+            if !wan {
+                return bad(
+                    "nodes behind NAT need WAN links (links.mode = \"wan\", --links wan)".into(),
+                );
+            }
+            if nat.behind_nat == 0 || nat.behind_nat + 2 > self.nodes {
+                return bad(
+                    "nat.behind_nat: at least 1, and at least 2 nodes not behind NAT".into(),
+                );
+            }
         }
         if let Some(f) = &self.flood {
             if !fractions(f.from, f.until) {

@@ -27,6 +27,10 @@ pub(crate) async fn up(args: TestnetUpArgs) -> anyhow::Result<()> {
     if args.seed.is_some() {
         scenario.seed = args.seed;
     }
+    if let Some(links) = &args.links {
+        scenario.links.mode = links.parse()?;
+    }
+    scenario.check()?;
     let binary = std::env::current_exe().context("cannot find the flashback binary itself")?;
     let options = UpOptions {
         scenario,
@@ -130,7 +134,14 @@ pub(crate) fn down(args: &TestnetDirArgs) -> anyhow::Result<()> {
             "asked the testnet runner still running (pid {pid}) to stop; it stopped its nodes"
         ));
     }
-    if report.stopped.is_empty() && report.runner.is_none() {
+    if !report.netns_removed.is_empty() {
+        output::line(format!(
+            "removed {} network namespaces and links: {}",
+            report.netns_removed.len(),
+            report.netns_removed.join(", ")
+        ));
+    }
+    if report.stopped.is_empty() && report.runner.is_none() && report.netns_removed.is_empty() {
         output::line(format!("nothing was running from {}", args.out.display()));
     } else if !report.stopped.is_empty() {
         output::line(format!(

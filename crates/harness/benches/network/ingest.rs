@@ -16,7 +16,7 @@ use flashback_types::{Object, SecretKey};
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::{MESH_DEADLINE, Report, Settings, network_spec, with_flush};
+use crate::{Report, Settings, network_spec, with_flush};
 
 /// Offers per provider in the ingest burst: anti-entropy lists at most 1024 offers per provider
 /// and asks one request per provider, so a few hundred each keeps it efficient.
@@ -189,7 +189,7 @@ async fn ingest_gossip(
     let mesh = wait_for_mesh(
         &[sender.net().clone(), receiver.net().clone()],
         &network_spec(2, settings, 0),
-        MESH_DEADLINE,
+        settings.mesh_wait,
     )
     .await;
     assert!(mesh.formed, "sender and receiver did not form a mesh");

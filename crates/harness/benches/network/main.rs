@@ -56,6 +56,11 @@
 //! ```text
 //! cargo bench -p flashback-harness --bench network
 //! FLASHBACK_BENCH_NODES=100 FLASHBACK_BENCH_OFFERS=50 FLASHBACK_BENCH_INGEST=0 cargo bench …
+//! # 1,000 nodes with 20 ms links (about half an hour on 2 cores; docs/bench/scale.md):
+//! FLASHBACK_BENCH_NODES=1000 FLASHBACK_BENCH_KAD=0 FLASHBACK_BENCH_DIALS=8 \
+//!   FLASHBACK_BENCH_MAX_CONN=32 FLASHBACK_BENCH_MESH_WAIT_S=180 FLASHBACK_BENCH_LINK_MS=20 \
+//!   FLASHBACK_BENCH_MODES=baseline,full FLASHBACK_BENCH_OFFERS=20 FLASHBACK_BENCH_ROUNDS=2 \
+//!   FLASHBACK_BENCH_WARMUP=2 FLASHBACK_BENCH_INGEST=0 cargo bench -p flashback-harness --bench network
 //! ```
 //!
 //! Environment (all optional): `FLASHBACK_BENCH_NODES` (comma list, default `20,50,100`;
@@ -64,7 +69,14 @@
 //! (W, per network, default 3), `FLASHBACK_BENCH_LINK_MS`
 //! (simulated one-way latency of every propagation link, default 0: the figures are then the
 //! peers' CPU work alone; see `NetConfig::memory_link_delay_ms`), `FLASHBACK_BENCH_MESH_N`
-//! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
+//! (gossipsub mesh degree, default `NetConfig`'s), `FLASHBACK_BENCH_MAX_CONN` (connections each
+//! peer keeps, default `NetConfig`'s 256; 1,000 peers in one process need a cap, e.g. 32),
+//! `FLASHBACK_BENCH_KAD` (1, default: peers run Kademlia, as nodes do; 0: the connections are
+//! those the topology dials, which scale runs need: see `NetworkSpec::kademlia`), `FLASHBACK_BENCH_DIALS` (default 0: each peer dials 2 or 3
+//! random earlier peers at start; k: each dials k random peers among all, the later ones once
+//! every peer has started, `Topology::Random`, which runs without Kademlia need),
+//! `FLASHBACK_BENCH_MESH_WAIT_S` (most time the meshes may take to settle before the offers,
+//! default 60), `FLASHBACK_BENCH_FLUSH_MS` (full nodes'
 //! `pipeline.flush_delay_ms`, the group-commit window for gossip, default the node's),
 //! `FLASHBACK_BENCH_INGEST` (K, default 50000; 0 skips ingest), `FLASHBACK_BENCH_SEED`
 //! (default 1), `FLASHBACK_BENCH_HEARTBEAT_MS` (default `NetConfig`'s, 1000: a shorter one
@@ -93,9 +105,6 @@ use flashback_net::NetConfig;
 use flashback_node::{NodeConfig, PipelineConfig};
 use serde_json::{Value, json};
 
-/// Most time the meshes may take to form.
-const MESH_DEADLINE: Duration = Duration::from_secs(60);
-
 #[derive(Clone)]
 struct Settings {
     nodes: Vec<usize>,
@@ -107,6 +116,11 @@ struct Settings {
     heartbeat_ms: u64,
     link_ms: u64,
     mesh_n: usize,
+    max_connections: u32,
+    kademlia: bool,
+    dials: usize,
+    /// Most time the meshes may take to form.
+    mesh_wait: Duration,
     flush_ms: u64,
     modes: Vec<String>,
 }
@@ -137,6 +151,13 @@ impl Settings {
             .max(1),
             link_ms: env_or("FLASHBACK_BENCH_LINK_MS", 0),
             mesh_n: env_or("FLASHBACK_BENCH_MESH_N", NetConfig::default().gossip_mesh_n),
+            max_connections: env_or(
+                "FLASHBACK_BENCH_MAX_CONN",
+                NetConfig::default().max_established,
+            ),
+            kademlia: env_or("FLASHBACK_BENCH_KAD", 1u8) != 0,
+            dials: env_or("FLASHBACK_BENCH_DIALS", 0),
+            mesh_wait: Duration::from_secs(env_or("FLASHBACK_BENCH_MESH_WAIT_S", 60)),
             flush_ms: env_or(
                 "FLASHBACK_BENCH_FLUSH_MS",
                 PipelineConfig::default().flush_delay_ms,
@@ -244,12 +265,20 @@ async fn wait_for_idle_runtime() -> usize {
 fn network_spec(n: usize, settings: &Settings, link_ms: u64) -> NetworkSpec {
     NetworkSpec {
         nodes: n,
-        topology: Topology::RandomEarlier {
-            seed: settings.seed ^ n as u64,
+        topology: match settings.dials {
+            0 => Topology::RandomEarlier {
+                seed: settings.seed ^ n as u64,
+            },
+            dials => Topology::Random {
+                seed: settings.seed ^ n as u64,
+                dials,
+            },
         },
         heartbeat_ms: settings.heartbeat_ms,
         link_delay_ms: link_ms,
         mesh_n: settings.mesh_n,
+        max_connections: settings.max_connections,
+        kademlia: settings.kademlia,
     }
 }
 

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use serde_json::json;
 
-use crate::{MESH_DEADLINE, Report, Settings, ms, network_spec, with_flush};
+use crate::{Report, Settings, ms, network_spec, with_flush};
 use flashback_types::stats::percentile;
 
 /// Offers that reached fewer than this share of the other peers count as not propagated.
@@ -156,11 +156,12 @@ async fn run_propagation(
         mode.name(),
         started.elapsed().as_secs_f64()
     );
-    let mesh = network.wait_for_mesh(MESH_DEADLINE).await;
+    let mesh = network.wait_for_mesh(settings.mesh_wait).await;
     if !mesh.formed {
         eprintln!(
-            "  warning: meshes not settled after {} s; measuring anyway",
-            MESH_DEADLINE.as_secs()
+            "  warning: meshes not settled after {} s ({} peers short of a mesh); measuring anyway",
+            settings.mesh_wait.as_secs(),
+            mesh.short_of_mesh
         );
     }
 
@@ -317,11 +318,17 @@ pub(crate) async fn run(settings: &Settings, report: &mut Report) {
         .expect("listing cost");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.row(format!(
-        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
+        "\nPROPAGATION: memory transport, link delay {} ms one way, heartbeat {} ms, at most {} connections per peer, Kademlia {}, {} peers dialled by each, gossip flush delay {} ms, {} offers of {} bytes per run; t95 = until \
          95% of the other N-1 nodes hold it (full: verified, in the listing); t1 = until the first \
          one does; dur95 = until it is durable there too; recv = full-message receptions incl. duplicates / (N x offers); rx B = their payload bytes / (N x offers)",
         settings.link_ms,
         settings.heartbeat_ms,
+        settings.max_connections,
+        if settings.kademlia { "on" } else { "off (only the dialled connections)" },
+        match settings.dials {
+            0 => "2 or 3 earlier".to_owned(),
+            dials => dials.to_string(),
+        },
         settings.flush_ms,
         offers.len(),
         offers[0].encoded().len()
@@ -422,8 +429,9 @@ pub(crate) async fn run(settings: &Settings, report: &mut Report) {
             ));
             if !run.mesh.formed {
                 report.row(format!(
-                    "      (meshes had not settled after {:.0} s)",
-                    run.mesh.elapsed.as_secs_f64()
+                    "      (meshes had not settled after {:.0} s: {} peers short of a mesh)",
+                    run.mesh.elapsed.as_secs_f64(),
+                    run.mesh.short_of_mesh
                 ));
             }
             if run.publish_errors > 0 {

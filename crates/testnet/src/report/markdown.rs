@@ -54,13 +54,8 @@ impl Report {
 
         let _ = writeln!(s, "## Checks\n\n| check | result | detail |\n|---|---|---|");
         for c in &self.checks {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                c.name,
-                if c.ok { "pass" } else { "**FAIL**" },
-                c.detail
-            );
+            let result = if c.ok { "pass" } else { "**FAIL**" };
+            row(&mut s, &[&c.name, &result, &c.detail]);
         }
 
         let c = &self.counts;
@@ -108,7 +103,13 @@ impl Report {
                 k.kind, k.objects, k.samples, k.missing, k.p50_ms, k.p95_ms, k.p99_ms, k.max_ms
             );
         }
-        let _ = writeln!(s, "\n![propagation CDF](propagation_cdf.png)");
+        let _ = writeln!(s, "\n![propagation CDF](propagation_cdf.png)\n");
+        super::wan::markdown(
+            &mut s,
+            self.links.as_ref(),
+            &self.traffic,
+            self.nat.as_ref(),
+        );
 
         let v = &self.convergence;
         let _ = writeln!(
@@ -357,4 +358,13 @@ impl Report {
         );
         s
     }
+}
+
+/// Appends one Markdown table row, `| a | b | … |`, each cell as it displays.
+pub(super) fn row(s: &mut String, cells: &[&dyn std::fmt::Display]) {
+    s.push('|');
+    for cell in cells {
+        let _ = write!(s, " {cell} |");
+    }
+    s.push('\n');
 }

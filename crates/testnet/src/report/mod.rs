@@ -6,6 +6,10 @@ use flashback_types::stats::percentile;
 use serde::{Deserialize, Serialize};
 
 mod markdown;
+mod wan;
+
+pub(crate) use wan::by_rtt;
+pub use wan::{LinksReport, NatReport, NatRow, RttBucket, TrafficRow};
 
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -37,6 +41,12 @@ pub struct Report {
     pub withholding: Option<WithholdReport>,
     /// Process hygiene.
     pub processes: Processes,
+    /// How the nodes were linked (loopback or WAN), and what carried the links' properties.
+    pub links: Option<LinksReport>,
+    /// Bytes each node sent and received per offer published.
+    pub traffic: Vec<TrafficRow>,
+    /// NAT traversal (nat scenario).
+    pub nat: Option<NatReport>,
 }
 
 /// One named check.

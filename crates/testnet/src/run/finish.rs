@@ -138,6 +138,11 @@ pub(super) fn finish(
         }
     }
     let propagation = report::propagation(&traced, &logs, &vec![true; logs.len()]);
+    let by_rtt = ctx
+        .wan
+        .as_ref()
+        .map(|w| report::by_rtt(&traced, &logs, &w.plan.rtt_ms, 40))
+        .unwrap_or_default();
 
     let metric_sum = |verdict: &str| -> u64 {
         played
@@ -392,6 +397,55 @@ pub(super) fn finish(
             },
         ));
     }
+    let links = super::wan::links_report(s, ctx, None, Vec::new(), by_rtt);
+    let traffic = super::wan::traffic(ctx, &played, counts.offers);
+    let nat = super::wan::nat_report(ctx, plan, &played);
+    if let Some(n) = &nat {
+        let behind: Vec<&crate::report::NatRow> = n.nodes.iter().filter(|r| r.behind_nat).collect();
+        let reserved = behind.iter().filter(|r| r.relay_reservations > 0).count();
+        let relayed: u64 = n.nodes.iter().map(|r| r.relayed_connections).sum();
+        checks.push(check(
+            "nodes behind NAT reached through relays",
+            reserved == behind.len() && relayed > 0,
+            format!(
+                "{reserved}/{} behind NAT held a relay reservation; {relayed} relayed connections",
+                behind.len()
+            ),
+        ));
+        let natted_providers: Vec<usize> = plan
+            .providers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| ctx.wan.as_ref().is_some_and(|w| w.plan.is_natted(p.node)))
+            .map(|(k, _)| k)
+            .collect();
+        let answered = played
+            .setup
+            .deals
+            .iter()
+            .filter(|d| natted_providers.contains(&d.provider))
+            .count();
+        checks.push(check(
+            "providers behind NAT published and answered proposals",
+            natted_providers.is_empty() || answered > 0,
+            format!(
+                "{answered} agreements with the {} providers behind NAT",
+                natted_providers.len()
+            ),
+        ));
+        let ok: u64 = n.nodes.iter().map(|r| r.hole_punches_succeeded).sum();
+        let failed: u64 = n.nodes.iter().map(|r| r.hole_punches_failed).sum();
+        let direct: u64 = n.nodes.iter().map(|r| r.direct_after_relay).sum();
+        checks.push(check(
+            "peers reached through a relay, then directly, by hole punching",
+            direct > 0 && ok > 0,
+            format!(
+                "{direct} times a node reached through a relay was then connected directly; \
+                 hole punches: {ok} succeeded, {failed} failed (each with its reason in the NAT \
+                 section)"
+            ),
+        ));
+    }
     checks.push(check(
         "no node process left running",
         left_running.is_empty(),
@@ -423,5 +477,8 @@ pub(super) fn finish(
             forced_kills: forced,
             left_running,
         },
+        links: Some(links),
+        traffic,
+        nat,
     }
 }

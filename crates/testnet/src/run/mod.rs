@@ -30,6 +30,7 @@ use crate::{Progress, TestnetError, UpOptions};
 mod events;
 mod finish;
 mod plan;
+mod wan;
 mod withholding;
 
 use events::scenario_events;
@@ -56,6 +57,8 @@ struct Played {
     final_convergence: Option<Duration>,
     digests: Vec<NodeDigest>,
     metrics: Vec<Option<String>>,
+    /// Bytes (sent, received) on each node's interface (WAN links).
+    wire: Vec<Option<(u64, u64)>>,
     reputation: Vec<ReputationRow>,
     withholding: Option<WithholdReport>,
     offers_listed: u64,
@@ -82,12 +85,27 @@ pub(crate) async fn up(options: UpOptions, progress: Progress) -> Result<Report,
         fleet::write(&out.join("scenario.toml"), text.as_bytes())?;
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let (plan, configs) = plan(&scenario, &out, seed, &mut rng)?;
+    let (plan, mut configs) = plan(&scenario, &out, seed, &mut rng)?;
     let mut fleet = Fleet::new(&out, &binary);
+    let (wan, fallback) = {
+        let (s, out, plan, progress) = (scenario.clone(), out.clone(), &plan, progress.clone());
+        let mut link_rng = rng.fork();
+        // `ip`, `tc` and `nft` are run one after the other, off the async threads.
+        tokio::task::block_in_place(|| {
+            wan::set_up(&s, &out, plan, &mut configs, &mut link_rng, &progress)
+        })?
+    };
     for (name, config) in configs {
         fleet.add(name, config);
     }
-    let ctx = Arc::new(Ctx::new(fleet, progress));
+    let wan = wan.map(|(run, network)| {
+        for (i, m) in fleet.members.iter_mut().enumerate() {
+            m.netns = Some(network.node_ns(i));
+        }
+        fleet.network = Some(network);
+        run
+    });
+    let ctx = Arc::new(Ctx::new(fleet, progress, wan));
     ctx.say(format!(
         "testnet {:?}: {} nodes ({} providers, {} consumers), seed {seed}, output in {}",
         scenario.name,
@@ -116,10 +134,32 @@ pub(crate) async fn up(options: UpOptions, progress: Progress) -> Result<Report,
         .into_iter()
         .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
         .collect();
+    // The namespaces go once the processes are gone, on every path (errors and panics: the
+    // fleet's drop).
+    let (prefix, left_behind) = tokio::task::block_in_place(|| {
+        lock(&ctx.fleet)
+            .network
+            .take()
+            .map(|mut network| (Some(network.prefix().to_owned()), network.remove()))
+            .unwrap_or_default()
+    });
     let mut played = outcome?;
     played.info.wall_secs = started.elapsed().as_secs_f64();
 
-    let report = finish(&ctx, &scenario, &plan, played, forced, left_running, &out);
+    let mut report = finish(&ctx, &scenario, &plan, played, forced, left_running, &out);
+    if let Some(links) = &mut report.links {
+        links.fallback = links.fallback.take().or(fallback);
+        links.left_behind = left_behind;
+        links.prefix = prefix;
+        if ctx.wan.is_some() {
+            report.checks.push(crate::report::Check {
+                name: "no namespace or link left".into(),
+                ok: links.left_behind.is_empty(),
+                detail: format!("{} left", links.left_behind.len()),
+            });
+            report.ok = report.checks.iter().all(|c| c.ok);
+        }
+    }
     crate::write_outputs(&out, &report, true)?;
     ctx.say(format!(
         "{}: report in {}",
@@ -187,7 +227,7 @@ async fn start_nodes(
                 .sample(rng, s.network.bootstrap_degree.max(1))
                 .copied()
                 .collect::<Vec<_>>();
-            let addrs: Vec<String> = boot.iter().filter_map(|&j| ctx.addr(j)).collect();
+            let addrs: Vec<String> = boot.iter().filter_map(|&j| ctx.boot_addr(j)).collect();
             edges.extend(boot.iter().map(|&j| (i, j)));
             lock(&ctx.fleet).start(i, addrs)?;
         }
@@ -215,7 +255,11 @@ async fn play(
     let mut background = tokio::task::JoinSet::new();
     background.spawn(sample(ctx.clone(), sampling.clone()));
 
-    let edges = start_nodes(ctx, s, &mut rng).await?;
+    let edges = if s.nat.is_some() {
+        wan::start_with_nat(ctx, s, &mut rng).await?
+    } else {
+        start_nodes(ctx, s, &mut rng).await?
+    };
     let min_peers = 1.min(n as u32 - 1);
     if !ctx
         .wait_status(&all, s.expect.converge_within.0, |st| st.peers >= min_peers)
@@ -337,6 +381,7 @@ async fn play(
         .unwrap_or(0);
     let metrics =
         futures::future::join_all(all.iter().map(|&i| async move { ctx.metrics(i).await })).await;
+    let wire = tokio::task::block_in_place(|| wan::wire_bytes(ctx));
     let reputation = reputation(ctx, plan, &setup).await;
     let withholding = match &s.withhold {
         Some(spec) => Some(withholding::check(ctx, plan, spec).await),
@@ -370,6 +415,7 @@ async fn play(
         final_convergence,
         digests,
         metrics,
+        wire,
         reputation,
         withholding,
         offers_listed,
