@@ -552,8 +552,8 @@ mod tests {
             sample: 16,
         };
         let bytes = encode_message(&req);
-        // Variant 11, after `Peers` (10): older variants keep their bytes.
-        assert_eq!(bytes[0], 11);
+        // Variant 12, after `AgreementRecord` (11): older variants keep their bytes.
+        assert_eq!(bytes[0], 12);
         assert_eq!(decode_request::<QueryRequest>(&bytes).unwrap(), req);
         let held = [
             Held::Current,
