@@ -56,7 +56,7 @@
 //! ```text
 //! cargo bench -p flashback-harness --bench network
 //! FLASHBACK_BENCH_NODES=100 FLASHBACK_BENCH_OFFERS=50 FLASHBACK_BENCH_INGEST=0 cargo bench …
-//! # 1,000 nodes with 20 ms links (about half an hour on 2 cores; docs/bench/scale.md):
+//! # 1,000 nodes with 20 ms links (16 to 24 minutes on 2 cores, 10 GB; docs/bench/scale.md):
 //! FLASHBACK_BENCH_NODES=1000 FLASHBACK_BENCH_KAD=0 FLASHBACK_BENCH_DIALS=8 \
 //!   FLASHBACK_BENCH_MAX_CONN=32 FLASHBACK_BENCH_MESH_WAIT_S=180 FLASHBACK_BENCH_LINK_MS=20 \
 //!   FLASHBACK_BENCH_MODES=baseline,full FLASHBACK_BENCH_OFFERS=20 FLASHBACK_BENCH_ROUNDS=2 \
