@@ -89,6 +89,24 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         &provider,
     )
     .unwrap();
+    let voucher = Signed::sign(samples::voucher(&a, 1, 1, NOW - 1), &consumer).unwrap();
+    let dispute = Signed::sign(
+        samples::dispute(provider.public(), a.proposal_id(), NOW - 1),
+        &provider,
+    )
+    .unwrap();
+    let ruling = Signed::sign(
+        samples::ruling(
+            issuer.public(),
+            dispute.id(),
+            a.proposal_id(),
+            Party::Provider,
+            1,
+            NOW - 1,
+        ),
+        &issuer,
+    )
+    .unwrap();
     let objects = vec![
         o.into(),
         p.into(),
@@ -101,6 +119,10 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         ev.into(),
         term.into(),
         grant.into(),
+        // After the agreement (and the dispute) they are about.
+        voucher.into(),
+        dispute.into(),
+        ruling.into(),
     ];
     (objects, provider)
 }

@@ -24,7 +24,7 @@ with_all! {
     /// object). Tags increase in declaration order (checked at compile time) and may skip
     /// numbers reserved for kinds not built yet; inside protocol messages a kind is encoded
     /// as its tag − 1 (see the `Serialize` impl), so **new kinds are appended, never
-    /// inserted.** Tags 10 to 13 are reserved for Quote, PaymentVoucher, Dispute and Ruling.
+    /// inserted.** Tag 10 is reserved for Quote.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     #[repr(u8)]
     pub enum Kind {
@@ -46,6 +46,12 @@ with_all! {
         Revocation = 8,
         /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
         EquivocationEvidence = 9,
+        /// [`crate::PaymentVoucher`] (tag 10 stays reserved for Quote)
+        PaymentVoucher = 11,
+        /// [`crate::Dispute`]
+        Dispute = 12,
+        /// [`crate::Ruling`]
+        Ruling = 13,
         /// [`crate::Termination`]
         Termination = 14,
         /// [`crate::AccessGrant`]
@@ -146,6 +152,9 @@ impl Kind {
             Kind::EquivocationEvidence => "equivocation_evidence",
             Kind::Termination => "termination",
             Kind::AccessGrant => "access_grant",
+            Kind::PaymentVoucher => "payment_voucher",
+            Kind::Dispute => "dispute",
+            Kind::Ruling => "ruling",
         }
     }
 
@@ -163,6 +172,9 @@ impl Kind {
             Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
             Kind::Termination => "flashback/v1/termination",
             Kind::AccessGrant => "flashback/v1/access_grant",
+            Kind::PaymentVoucher => "flashback/v1/payment_voucher",
+            Kind::Dispute => "flashback/v1/dispute",
+            Kind::Ruling => "flashback/v1/ruling",
         }
     }
 
@@ -179,7 +191,10 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::Termination
-            | Kind::AccessGrant => false,
+            | Kind::AccessGrant
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => false,
         }
     }
 
@@ -190,6 +205,9 @@ impl Kind {
             Kind::Demand => 4 * 1024,
             Kind::SlaProposal => 2 * 1024,
             Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation | Kind::Termination => 1024,
+            Kind::PaymentVoucher | Kind::Ruling => 1024,
+            // Sixteen evidence ids and the claim.
+            Kind::Dispute => 2 * 1024,
             // The sealed credentials (at most `seal::MAX_SEALED_BYTES`) and the grant's fields.
             Kind::AccessGrant => 4 * 1024,
             // Both parts at their limits plus the envelope (tag and two length prefixes).
@@ -208,6 +226,8 @@ impl Kind {
             Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
             // Both live as long as the agreement they are about.
             Kind::Termination | Kind::AccessGrant => 10 * 366 * DAY,
+            // Kept past the agreement's end for redemption, disputes and reputation.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => 10 * 366 * DAY,
             Kind::EquivocationEvidence => 10 * 366 * DAY,
         }
     }
@@ -226,6 +246,8 @@ impl Kind {
             Kind::Certificate | Kind::Revocation => Topic::Certs,
             Kind::Termination => Topic::Terminations,
             Kind::AccessGrant => Topic::Access,
+            // Introduced together, so no older node knows one of them and not the others.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => Topic::Payments,
         }
     }
 
@@ -244,6 +266,9 @@ impl Kind {
             // A consumer that was away when its grant was gossiped still gets it, and a
             // provider's node the terminations of its agreements.
             Kind::Termination | Kind::AccessGrant => SyncClass::ByIds,
+            // Amounts due and reputation are computed from these at every node: every node
+            // must end up with the same ones.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => SyncClass::ByIds,
         }
     }
 
@@ -262,7 +287,10 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::EquivocationEvidence
-            | Kind::Termination => true,
+            | Kind::Termination
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => true,
             // Grants are read by one consumer each, by agreement: kept on disk, like the
             // negotiation that produced them.
             Kind::Demand | Kind::SlaProposal | Kind::SlaDecision | Kind::AccessGrant => false,
@@ -284,6 +312,9 @@ impl Kind {
             Kind::EquivocationEvidence => "evidence",
             Kind::Termination => "terminations",
             Kind::AccessGrant => "access_grants",
+            Kind::PaymentVoucher => "payment_vouchers",
+            Kind::Dispute => "disputes",
+            Kind::Ruling => "rulings",
         }
     }
 
@@ -300,7 +331,10 @@ impl Kind {
             | Kind::Revocation
             | Kind::EquivocationEvidence
             | Kind::Termination
-            | Kind::AccessGrant => GcRule::AtExpiry,
+            | Kind::AccessGrant
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => GcRule::AtExpiry,
         }
     }
 }
@@ -446,6 +480,9 @@ pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
         Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
         Kind::Termination => go::<T, { Kind::Termination.max_bytes() }>(bytes),
         Kind::AccessGrant => go::<T, { Kind::AccessGrant.max_bytes() }>(bytes),
+        Kind::PaymentVoucher => go::<T, { Kind::PaymentVoucher.max_bytes() }>(bytes),
+        Kind::Dispute => go::<T, { Kind::Dispute.max_bytes() }>(bytes),
+        Kind::Ruling => go::<T, { Kind::Ruling.max_bytes() }>(bytes),
     }
 }
 
@@ -474,10 +511,8 @@ mod tests {
         }
         assert_eq!(Kind::from_tag(0), None);
         assert_eq!(Kind::from_tag(Kind::MAX_TAG + 1), None);
-        // Reserved tags are unknown until their kinds are built.
-        for reserved in 10..=13 {
-            assert_eq!(Kind::from_tag(reserved), None);
-        }
+        // The reserved tag is unknown until its kind is built.
+        assert_eq!(Kind::from_tag(10), None);
         assert_eq!(
             Kind::MAX_OBJECT_BYTES,
             Kind::ALL.iter().map(|k| k.max_bytes()).max().unwrap_or(0)

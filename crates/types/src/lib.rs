@@ -73,6 +73,7 @@ pub mod file;
 pub mod keys;
 mod kind;
 mod object;
+pub mod payments;
 pub mod protocol;
 pub mod query;
 mod rules;

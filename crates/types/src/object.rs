@@ -2,8 +2,8 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    AccessGrant, Certificate, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation,
+    Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;
@@ -39,6 +39,12 @@ pub enum Object {
     Termination(Signed<Termination>),
     /// An access grant.
     AccessGrant(Signed<AccessGrant>),
+    /// A payment voucher.
+    PaymentVoucher(Signed<PaymentVoucher>),
+    /// A dispute.
+    Dispute(Signed<Dispute>),
+    /// A ruling.
+    Ruling(Signed<Ruling>),
 }
 
 macro_rules! each_object {
@@ -55,6 +61,9 @@ macro_rules! each_object {
             Object::EquivocationEvidence($o) => $e,
             Object::Termination($o) => $e,
             Object::AccessGrant($o) => $e,
+            Object::PaymentVoucher($o) => $e,
+            Object::Dispute($o) => $e,
+            Object::Ruling($o) => $e,
         }
     };
 }
@@ -89,6 +98,9 @@ impl Object {
             }
             Kind::Termination => Object::Termination(Signed::decode_with(bytes, keys)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_with(bytes, keys)?),
+            Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_with(bytes, keys)?),
+            Kind::Dispute => Object::Dispute(Signed::decode_with(bytes, keys)?),
+            Kind::Ruling => Object::Ruling(Signed::decode_with(bytes, keys)?),
         })
     }
 
@@ -117,6 +129,9 @@ impl Object {
             }
             Kind::Termination => Object::Termination(Signed::decode_trusted(bytes)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_trusted(bytes)?),
+            Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_trusted(bytes)?),
+            Kind::Dispute => Object::Dispute(Signed::decode_trusted(bytes)?),
+            Kind::Ruling => Object::Ruling(Signed::decode_trusted(bytes)?),
         })
     }
 
@@ -155,6 +170,9 @@ impl Object {
             Object::EquivocationEvidence(_) => Kind::EquivocationEvidence,
             Object::Termination(_) => Kind::Termination,
             Object::AccessGrant(_) => Kind::AccessGrant,
+            Object::PaymentVoucher(_) => Kind::PaymentVoucher,
+            Object::Dispute(_) => Kind::Dispute,
+            Object::Ruling(_) => Kind::Ruling,
         }
     }
 
@@ -209,4 +227,7 @@ from_signed!(
     EquivocationEvidence(EquivocationEvidence),
     Termination(Signed<Termination>),
     AccessGrant(Signed<AccessGrant>),
+    PaymentVoucher(Signed<PaymentVoucher>),
+    Dispute(Signed<Dispute>),
+    Ruling(Signed<Ruling>),
 );

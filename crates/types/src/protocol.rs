@@ -30,6 +30,8 @@ with_all! {
         Terminations,
         /// Access grants: credentials sealed to an agreement's consumer.
         Access,
+        /// Payment vouchers, disputes and rulings.
+        Payments,
     }
 }
 
@@ -45,6 +47,7 @@ impl Topic {
             Topic::Certs => "flashback/1/certs",
             Topic::Terminations => "flashback/1/terminations",
             Topic::Access => "flashback/1/access",
+            Topic::Payments => "flashback/1/payments",
         }
     }
 
@@ -154,6 +157,7 @@ mod tests {
                 "flashback/1/certs",
                 "flashback/1/terminations",
                 "flashback/1/access",
+                "flashback/1/payments",
             ]
         );
         for topic in Topic::ALL {

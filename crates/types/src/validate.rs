@@ -60,11 +60,23 @@ pub enum Rule {
     Superseded,
     /// A different body with the same `(provider, offer_key, seq)` is held: evidence is kept.
     Equivocation,
+    /// A voucher, dispute or ruling about an agreement this node does not hold (yet).
+    UnknownAgreement,
+    /// Signed by a key that is not a party of the agreement it is about (a voucher not by the
+    /// agreement's consumer, or naming another provider; a dispute by a third key).
+    NotAParty,
+    /// A voucher in another asset than the agreement's price.
+    AssetMismatch,
+    /// A voucher promising more than the agreement's total.
+    AboveTotal,
+    /// A voucher that does not beat the best one held for its agreement (a replay or a lower
+    /// amount): only the highest is kept.
+    NotNewer,
 }
 
 impl Rule {
     /// All rules, for documentation and table tests.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 24] = [
         Rule::TooLarge,
         Rule::TrailingBytes,
         Rule::Malformed,
@@ -84,6 +96,11 @@ impl Rule {
         Rule::Duplicate,
         Rule::Superseded,
         Rule::Equivocation,
+        Rule::UnknownAgreement,
+        Rule::NotAParty,
+        Rule::AssetMismatch,
+        Rule::AboveTotal,
+        Rule::NotNewer,
     ];
 
     /// The rule's label.
@@ -102,13 +119,19 @@ impl Rule {
             | Rule::ExpiredAtCreation
             | Rule::LifetimeTooLong
             | Rule::PartsMismatch
-            | Rule::NotAccepted => Label::Reject,
+            | Rule::NotAccepted
+            | Rule::NotAParty
+            | Rule::AssetMismatch
+            | Rule::AboveTotal => Label::Reject,
             // The signer equivocated, not the relayer: the evidence travels as its own object.
             Rule::Expired
             | Rule::FromFuture
             | Rule::Duplicate
             | Rule::Superseded
-            | Rule::Equivocation => Label::Ignore,
+            | Rule::Equivocation
+            // The agreement may still be on its way; an older voucher relayed in good faith.
+            | Rule::UnknownAgreement
+            | Rule::NotNewer => Label::Ignore,
         }
     }
 
@@ -134,6 +157,11 @@ impl Rule {
             Rule::Duplicate => "duplicate",
             Rule::Superseded => "superseded",
             Rule::Equivocation => "equivocation",
+            Rule::UnknownAgreement => "unknown_agreement",
+            Rule::NotAParty => "not_a_party",
+            Rule::AssetMismatch => "asset_mismatch",
+            Rule::AboveTotal => "above_total",
+            Rule::NotNewer => "not_newer",
         }
     }
 }
