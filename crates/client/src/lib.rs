@@ -30,12 +30,14 @@ pub mod data;
 pub mod http;
 pub mod human;
 mod lifecycle;
+pub mod pay;
 pub mod price;
 pub mod probe;
 mod publish;
 pub mod reach;
 pub mod recommend;
 mod resolve;
+pub mod settle;
 mod sla;
 mod spec;
 

@@ -43,6 +43,11 @@ pub fn limits_for(offer: &Offer, reason: RejectReason) -> Option<String> {
              again later, or another provider"
                 .into()
         }
+        RejectReason::ConsumerStanding => {
+            "your payment score is below the provider's floor: `flashback consumer show <your \
+             key>` explains it; pay what is overdue (`flashback pay run`)"
+                .into()
+        }
         RejectReason::Other => return None,
     })
 }

@@ -31,11 +31,11 @@ impl Verdict {
     pub fn validation(&self) -> Validation {
         match self {
             Verdict::Stored(Applied::Applied) => Validation::Accept,
-            Verdict::Stored(_) | Verdict::StoreFailed(_) => Validation::Ignore,
-            Verdict::Invalid(e) => match e.label() {
+            Verdict::Stored(Applied::Refused(e)) | Verdict::Invalid(e) => match e.label() {
                 Label::Reject => Validation::Reject,
                 Label::Ignore => Validation::Ignore,
             },
+            Verdict::Stored(_) | Verdict::StoreFailed(_) => Validation::Ignore,
         }
     }
 
