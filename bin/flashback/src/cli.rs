@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_pay::{
+    ArbiterCommand, ConsumerCommand, DisputeCommand, PayCommand, RevenueArgs,
+};
 pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_sla::{DataCommand, SlaCommand};
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
@@ -47,6 +50,18 @@ pub(crate) enum Command {
     /// Show a provider: offers, agreements, reputation and what it is based on (light client).
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Pay for delivered service with vouchers, and see what is due (light client).
+    #[command(subcommand)]
+    Pay(PayCommand),
+    /// Show how a consumer pays: its payment standing and what it rests on (light client).
+    #[command(subcommand)]
+    Consumer(ConsumerCommand),
+    /// Dispute an agreement before an arbiter (light client).
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
+    /// Rule on disputes as an arbiter (light client).
+    #[command(subcommand)]
+    Arbiter(ArbiterCommand),
     /// Measure the providers you have agreements with and sign QoS attestations (light client).
     ///
     /// For each window and each live agreement of --key: opens the agreement's access grant,
@@ -224,6 +239,9 @@ pub(crate) enum ProviderCommand {
     /// Offers, agreements, reputation score and its explanation: which attestations counted,
     /// which were excluded and why.
     Show(ProviderShowArgs),
+    /// Revenue per asset and agreement: earned (after SLA credits and rulings), credited,
+    /// paid, outstanding and overdue.
+    Revenue(RevenueArgs),
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod keys;
 mod listing;
 mod node;
 mod offer;
+mod pay;
 mod price;
 mod probe;
 mod provider;
@@ -22,9 +23,9 @@ mod testnet;
 mod trust;
 
 use crate::cli::{
-    CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, DataCommand, ListingCommand,
-    NodeCommand, OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
-    TestnetCommand, TrustCommand,
+    ArbiterCommand, CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ConsumerCommand,
+    DataCommand, DisputeCommand, ListingCommand, NodeCommand, OfferCommand, PayCommand,
+    PriceCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
 
@@ -67,6 +68,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Ls(args)) => runtime()?.block_on(data::ls(args)),
         Command::Data(DataCommand::Rm(args)) => runtime()?.block_on(data::rm(args)),
         Command::Provider(ProviderCommand::Show(args)) => runtime()?.block_on(provider::show(args)),
+        Command::Provider(ProviderCommand::Revenue(args)) => {
+            runtime()?.block_on(pay::revenue(args))
+        }
+        Command::Pay(PayCommand::Run(args)) => runtime()?.block_on(pay::run(args)),
+        Command::Pay(PayCommand::Status(args)) => runtime()?.block_on(pay::status(args)),
+        Command::Consumer(ConsumerCommand::Show(args)) => {
+            runtime()?.block_on(pay::consumer_show(args))
+        }
+        Command::Dispute(DisputeCommand::Open(args)) => runtime()?.block_on(pay::dispute(args)),
+        Command::Arbiter(ArbiterCommand::Rule(args)) => runtime()?.block_on(pay::rule(args)),
         Command::Probe(args) => runtime()?.block_on(probe::run(args)),
         Command::Testnet(TestnetCommand::Up(args)) => runtime()?.block_on(testnet::up(args)),
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
