@@ -290,8 +290,10 @@ async fn consumer_setup(
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let terms = if billed {
+            // 2 TiB for ten minutes: a total of tens of cents, so that each period's share is
+            // not rounded away.
             Terms {
-                volume: GIB,
+                volume: 2048 * GIB,
                 duration_secs: BILLED_DURATION_SECS,
                 start: Some(flashback_types::clock::now().saturating_sub(BILLED_HEAD_START_SECS)),
                 decide_within: Duration::from_secs(120),

@@ -11,6 +11,9 @@ use super::{Applied, State, Store, Summarised, Tree, Tx};
 use crate::error::StoreError;
 use crate::summaries::PayMeta;
 
+/// The disputes and the rulings held about one agreement.
+pub(crate) type DisputesAndRulings = (Vec<Signed<Dispute>>, Vec<Signed<Ruling>>);
+
 /// Everything held about one agreement's payments, what [`Account::of`] reads.
 #[derive(Debug, Clone)]
 pub struct PaymentObjects {
@@ -208,10 +211,7 @@ impl Store {
     }
 
     /// Disputes and rulings naming `agreement` (the id of its proposal), by id.
-    pub fn disputes_of(
-        &self,
-        agreement: &ObjectId,
-    ) -> Result<(Vec<Signed<Dispute>>, Vec<Signed<Ruling>>), StoreError> {
+    pub fn disputes_of(&self, agreement: &ObjectId) -> Result<DisputesAndRulings, StoreError> {
         let (d_ids, r_ids) = self
             .read_state()
             .summaries
