@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_api;
+mod cli_deal;
 mod cli_price;
 mod cli_sla;
 mod cli_trust;

@@ -175,6 +175,22 @@ impl Services {
             } => QueryResponse::Objects {
                 objects: bounded(self.agreement_record(proposal_id, wait_grant_secs).await?),
             },
+            QueryRequest::Quotes { demand_id } => {
+                let objects = blocking(move || {
+                    let now = now();
+                    Ok(store
+                        .quotes_for(&demand_id)?
+                        .iter()
+                        .filter(|q| q.body().expires_at > now)
+                        .take(MAX_OBJECTS)
+                        .map(|q| bytes(q.encoded()))
+                        .collect())
+                })
+                .await?;
+                QueryResponse::Objects {
+                    objects: bounded(objects),
+                }
+            }
         })
     }
 

@@ -21,7 +21,7 @@ use crate::info::dialable;
 use crate::pipeline::Validator;
 use crate::service::Services;
 use crate::tasks::events::EventTask;
-use crate::{
+use crate::{quote, 
     APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
     blocking, metrics, sla, tasks, trace, trust,
 };
@@ -229,6 +229,13 @@ impl NodeBuilder {
             config.trust_path(),
             legacy,
             Duration::from_millis(config.trust.reload_ms.max(10)),
+            stop.clone(),
+        ));
+        tasks.spawn(quote::run(
+            services.clone(),
+            key.clone(),
+            config.quotes.clone(),
+            services.applied.subscribe(),
             stop.clone(),
         ));
         tasks.spawn(sla::run(

@@ -2,8 +2,8 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    AccessGrant, Certificate, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, Demand, ObjectId, Offer, QosAttestation, Quote, Revocation,
+    SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;
@@ -35,6 +35,8 @@ pub enum Object {
     Revocation(Signed<Revocation>),
     /// Equivocation evidence.
     EquivocationEvidence(EquivocationEvidence),
+    /// A provider's quote answering a demand.
+    Quote(Signed<Quote>),
     /// A termination.
     Termination(Signed<Termination>),
     /// An access grant.
@@ -53,6 +55,7 @@ macro_rules! each_object {
             Object::Certificate($o) => $e,
             Object::Revocation($o) => $e,
             Object::EquivocationEvidence($o) => $e,
+            Object::Quote($o) => $e,
             Object::Termination($o) => $e,
             Object::AccessGrant($o) => $e,
         }
@@ -87,6 +90,7 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_with(bytes, keys)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_with(bytes, keys)?),
             Kind::Termination => Object::Termination(Signed::decode_with(bytes, keys)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_with(bytes, keys)?),
         })
@@ -115,6 +119,7 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_trusted(bytes)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_trusted(bytes)?),
             Kind::Termination => Object::Termination(Signed::decode_trusted(bytes)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_trusted(bytes)?),
         })
@@ -153,6 +158,7 @@ impl Object {
             Object::Certificate(_) => Kind::Certificate,
             Object::Revocation(_) => Kind::Revocation,
             Object::EquivocationEvidence(_) => Kind::EquivocationEvidence,
+            Object::Quote(_) => Kind::Quote,
             Object::Termination(_) => Kind::Termination,
             Object::AccessGrant(_) => Kind::AccessGrant,
         }
@@ -207,6 +213,7 @@ from_signed!(
     Certificate(Signed<Certificate>),
     Revocation(Signed<Revocation>),
     EquivocationEvidence(EquivocationEvidence),
+    Quote(Signed<Quote>),
     Termination(Signed<Termination>),
     AccessGrant(Signed<AccessGrant>),
 );

@@ -30,6 +30,8 @@ with_all! {
         Terminations,
         /// Access grants: credentials sealed to an agreement's consumer.
         Access,
+        /// Providers' quotes answering demands.
+        Quotes,
     }
 }
 
@@ -45,6 +47,7 @@ impl Topic {
             Topic::Certs => "flashback/1/certs",
             Topic::Terminations => "flashback/1/terminations",
             Topic::Access => "flashback/1/access",
+            Topic::Quotes => "flashback/1/quotes",
         }
     }
 

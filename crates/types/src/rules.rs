@@ -3,7 +3,7 @@
 
 use crate::bodies::{
     AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Offer, Price, PriceUnit,
-    QosAttestation, QosTargets, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination,
+    QosAttestation, QosTargets, Quote, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination,
     Timestamp,
 };
 use crate::encoding::BoundedString;
@@ -218,6 +218,7 @@ signed_body!(SlaDecision, Kind::SlaDecision, provider);
 signed_body!(QosAttestation, Kind::QosAttestation, attester);
 signed_body!(Certificate, Kind::Certificate, issuer);
 signed_body!(Revocation, Kind::Revocation, issuer);
+signed_body!(Quote, Kind::Quote, provider);
 signed_body!(Termination, Kind::Termination, party);
 signed_body!(AccessGrant, Kind::AccessGrant, provider);
 
@@ -284,6 +285,24 @@ impl Fields for Demand {
         check_regions(&self.regions)?;
         check_protocols(&self.protocols)?;
         check_price(&self.max_price, self.kind, "max_price")
+    }
+}
+
+impl Fields for Quote {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.provider, &self.consumer, "provider and consumer")?;
+        ensure(self.demand_id != self.offer_id, || {
+            "demand_id and offer_id must name two different objects".into()
+        })?;
+        ensure(
+            self.demand_id != crate::keys::Hash32([0; 32])
+                && self.offer_id != crate::keys::Hash32([0; 32]),
+            || "demand_id and offer_id must be object ids, not zero".into(),
+        )?;
+        ensure(valid_asset(&self.price.asset), || {
+            "price: invalid asset code".into()
+        })?;
+        ensure(self.price.amount > 0, || "price must be positive".into())
     }
 }
 

@@ -187,6 +187,12 @@ pub enum QueryRequest {
         /// How many peers beyond the direct ones to ask (capped by the node).
         sample: u16,
     },
+    /// The quotes the node holds that answer one demand (at most [`MAX_OBJECTS`]), as encoded
+    /// objects. Appended with quotes (variant 13): older nodes answer it with an error.
+    Quotes {
+        /// The demand.
+        demand_id: ObjectId,
+    },
 }
 
 /// `/flashback/query/1` responses.

@@ -50,7 +50,7 @@ pub(super) const fn home(kind: Kind) -> Home {
         Kind::EquivocationEvidence => Home::Summaries(Summarised::Evidence),
         // Capacity accounting reads terminations with every proposal a provider decides.
         Kind::Termination => Home::Summaries(Summarised::Terminations),
-        Kind::AccessGrant => Home::Disk,
+        Kind::Quote | Kind::AccessGrant => Home::Disk,
     }
 }
 
@@ -193,6 +193,10 @@ impl Store {
                 Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
             }
             Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
+            Object::Quote(q) => {
+                let idx = cat(&q.body().demand_id.0, &q.id().0);
+                self.apply_on_disk(st, tx, object, Some((Idx::QuotesByDemand, idx, &[])))
+            }
             Object::Termination(t) => {
                 let add = |summaries: &mut Summaries, _: &mut Tx| {
                     summaries.add_termination(TermMeta::of(t))
