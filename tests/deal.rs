@@ -16,7 +16,11 @@ use serde_json::Value;
 
 /// A provider's node serving the blob data plane (`failure_rate` 1.0: a dead plane), with
 /// `adjust` applied to its config, bootstrapped to `relay`.
-async fn provider(relay: &TestNode, failure_rate: f64, adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
+async fn provider(
+    relay: &TestNode,
+    failure_rate: f64,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> TestNode {
     TestNode::start_with(&[relay.addr()], |c| {
         c.blobs.enabled = true;
         c.blobs.failure_rate = failure_rate;
@@ -59,8 +63,23 @@ fn json(out: &std::process::Output) -> Value {
 /// `deal make` of 3 × 1 GiB for a day through `node` with `key`, then `extra`.
 async fn deal_make(node: &str, key: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "deal", "make", "--node", node, "--key", key, "--volume", "1 GiB", "--duration", "1d",
-        "--replicas", "3", "--window", "3s", "--decide-within", "20s", "--json",
+        "deal",
+        "make",
+        "--node",
+        node,
+        "--key",
+        key,
+        "--volume",
+        "1 GiB",
+        "--duration",
+        "1d",
+        "--replicas",
+        "3",
+        "--window",
+        "3s",
+        "--decide-within",
+        "20s",
+        "--json",
     ];
     args.extend_from_slice(extra);
     cli(&args).await
@@ -115,9 +134,15 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
         .iter()
         .map(|a| a["provider"].as_str().unwrap())
         .collect();
-    let (dead_key, rejecting_key) = (dead.key.public().to_string(), rejecting.key.public().to_string());
+    let (dead_key, rejecting_key) = (
+        dead.key.public().to_string(),
+        rejecting.key.public().to_string(),
+    );
     for g in &good {
-        assert!(providers.contains(&g.key.public().to_string().as_str()), "{deal}");
+        assert!(
+            providers.contains(&g.key.public().to_string().as_str()),
+            "{deal}"
+        );
     }
     assert!(agreements.iter().all(|a| a["quoted"] == true), "{deal}");
 
@@ -132,10 +157,19 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
     };
     let d = failure(&dead_key);
     assert_eq!(d["stage"], "verification", "{deal}");
-    assert!(d["reason"].as_str().unwrap().contains("data-plane check failed"), "{deal}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("data-plane check failed"),
+        "{deal}"
+    );
     let r = failure(&rejecting_key);
     assert_eq!(r["stage"], "rejected", "{deal}");
-    assert!(r["reason"].as_str().unwrap().contains("consumer_denied"), "{deal}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("consumer_denied"),
+        "{deal}"
+    );
     assert!(stderr.contains("replacing"), "{stderr}");
     // The dead provider's agreement was ended by the consumer, signed.
     assert_eq!(deal["terminated"].as_array().unwrap().len(), 1, "{deal}");
@@ -153,14 +187,28 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
     for n in &everyone {
         for id in &ids {
             eventually("every agreement in every node's store", || async {
-                n.node.store().agreement_by_proposal(id).ok().flatten().is_some()
+                n.node
+                    .store()
+                    .agreement_by_proposal(id)
+                    .ok()
+                    .flatten()
+                    .is_some()
             })
             .await;
         }
     }
 
     // `deal show` lists the deal with its agreements active.
-    let shown = cli(&["deal", "show", "--node", &home.addr(), "--key", &key, "--json"]).await;
+    let shown = cli(&[
+        "deal",
+        "show",
+        "--node",
+        &home.addr(),
+        "--key",
+        &key,
+        "--json",
+    ])
+    .await;
     let shown = json(&shown);
     let first = &shown.as_array().unwrap()[0];
     assert_eq!(first["demand_id"], deal["demand_id"]);
@@ -201,24 +249,46 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     let one = ["--replicas", "1"];
 
     // A budget below the cheapest placement: refused before anything is published.
-    let out = deal_make(&node, &key, &[&one[..], &["--budget", "0.001 USD"]].concat()).await;
+    let out = deal_make(
+        &node,
+        &key,
+        &[&one[..], &["--budget", "0.001 USD"]].concat(),
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let err = json(&out);
     assert_eq!(err["error"]["code"], "infeasible", "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("budget"), "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("budget"),
+        "{err}"
+    );
 
     // More regions than the market has.
     let out = deal_make(&node, &key, &["--replicas", "2", "--min-regions", "2"]).await;
     let err = json(&out);
     assert_eq!(err["error"]["code"], "infeasible", "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("region"), "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("region"),
+        "{err}"
+    );
 
     // A feasible request nobody quotes: its own exit status and code.
     let out = deal_make(&node, &key, &one).await;
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = json(&out);
     assert_eq!(err["error"]["code"], "no_quotes", "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("no provider quoted"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider quoted"),
+        "{err}"
+    );
 
     // Nothing was proposed along the way.
     let client = Client::connect(&[node.clone()]).await.unwrap();

@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use flashback_select::{Candidate, Redundancy, Request, Selector};
 use flashback_types::clock::now;
+use flashback_types::wire::{QueryRequest, QueryResponse};
 use flashback_types::{
     BoundedVec, DataProtocol, Decision, Demand, GIB, HOUR_SECS, MONTH_SECS, Object, ObjectId,
     Offer, Price, PriceUnit, PublicKey, QosTargets, Quote, SecretKey, ShortText, Signed,
     SlaProposal, Timestamp,
 };
-use flashback_types::wire::{QueryRequest, QueryResponse};
 use serde::Serialize;
 
 use crate::data::Plane;
@@ -210,7 +210,12 @@ pub struct DealReport {
 
 /// The highest unit price (per GiB-month or unit-hour) whose total for `volume` over
 /// `duration_secs` stays within `budget`; `u64::MAX` without a budget.
-pub fn max_unit_price(unit: PriceUnit, volume: u64, duration_secs: u64, budget: Option<u64>) -> u64 {
+pub fn max_unit_price(
+    unit: PriceUnit,
+    volume: u64,
+    duration_secs: u64,
+    budget: Option<u64>,
+) -> u64 {
     let Some(budget) = budget else {
         return u64::MAX;
     };
@@ -504,7 +509,9 @@ impl Client {
             let wait = last.saturating_sub(now()).saturating_add(1);
             tokio::time::sleep(Duration::from_secs(wait).min(config.decide_within * 2)).await;
             for g in &given_up {
-                let record = self.agreement_record(g.proposal.id(), Duration::ZERO).await?;
+                let record = self
+                    .agreement_record(g.proposal.id(), Duration::ZERO)
+                    .await?;
                 if record.agreement.is_some() {
                     self.end(
                         consumer,
@@ -570,7 +577,9 @@ impl Client {
             return Ok(Err((fail(Stage::Check, "its quote expired".into()), None)));
         }
         match self.current_offer(o.provider, &o.offer_key).await? {
-            Some(cur) if cur.id() == offer.id() && !cur.body().withdrawn && cur.body().expires_at > t => {}
+            Some(cur)
+                if cur.id() == offer.id() && !cur.body().withdrawn && cur.body().expires_at > t => {
+            }
             Some(_) => {
                 return Ok(Err((
                     fail(Stage::Check, "the offer was superseded or withdrawn".into()),
@@ -619,7 +628,10 @@ impl Client {
                         .map(|l| format!(" ({l})"))
                         .unwrap_or_default();
                     return Ok(Err((
-                        fail(Stage::Rejected, format!("rejected: {}{limits}", reason.code())),
+                        fail(
+                            Stage::Rejected,
+                            format!("rejected: {}{limits}", reason.code()),
+                        ),
                         None,
                     )));
                 }
@@ -644,7 +656,10 @@ impl Client {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Err((
-                    fail(Stage::Verification, format!("its data plane cannot be used: {e}")),
+                    fail(
+                        Stage::Verification,
+                        format!("its data plane cannot be used: {e}"),
+                    ),
                     Some(id),
                 )));
             }
@@ -653,7 +668,10 @@ impl Client {
             crate::probe::check_plane(&plane, config.check_bytes, config.check_timeout).await
         {
             return Ok(Err((
-                fail(Stage::Verification, format!("data-plane check failed: {why}")),
+                fail(
+                    Stage::Verification,
+                    format!("data-plane check failed: {why}"),
+                ),
                 Some(id),
             )));
         }
@@ -711,7 +729,9 @@ fn quote_mismatch(q: &Quote, o: &Offer) -> Option<String> {
         return Some("its quote is in another asset or unit than the offer".into());
     }
     if q.price.amount < o.price.amount {
-        return Some("its quote undercuts its own offer, which the provider's node would refuse".into());
+        return Some(
+            "its quote undercuts its own offer, which the provider's node would refuse".into(),
+        );
     }
     None
 }
@@ -772,6 +792,9 @@ mod tests {
         assert_eq!(cap, 20);
         assert!(at(cap).is_some_and(|t| t <= 10_000));
         assert!(at(cap + 1).is_some_and(|t| t > 10_000));
-        assert_eq!(max_unit_price(PriceUnit::GibMonth, volume, duration, None), u64::MAX);
+        assert_eq!(
+            max_unit_price(PriceUnit::GibMonth, volume, duration, None),
+            u64::MAX
+        );
     }
 }

@@ -509,19 +509,31 @@ pub async fn probe_agreements_with(
 /// `timeout`: what a consumer checks of a new agreement before counting on it (the same
 /// requests and blake3 check as a window's probe). `Err` says which step failed. The object is
 /// deleted afterwards (best effort).
-pub async fn check_plane(plane: &Plane, blob_bytes: usize, timeout: Duration) -> Result<(), String> {
+pub async fn check_plane(
+    plane: &Plane,
+    blob_bytes: usize,
+    timeout: Duration,
+) -> Result<(), String> {
     let mut blob = vec![0u8; blob_bytes.clamp(1, MAX_BLOB_BYTES)];
     rand::make_rng::<StdRng>().fill(&mut blob[..]);
     let blob = Bytes::from(blob);
     let name = if plane.content_addressed() {
         blake3::hash(&blob).to_hex().to_string()
     } else {
-        format!("flashback-check-{:016x}", rand::make_rng::<StdRng>().random::<u64>())
+        format!(
+            "flashback-check-{:016x}",
+            rand::make_rng::<StdRng>().random::<u64>()
+        )
     };
     match tokio::time::timeout(timeout, plane.put_bytes(&name, blob.clone())).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(format!("storing a {} B blob failed: {e}", blob.len())),
-        Err(_) => return Err(format!("storing a {} B blob got no answer in {timeout:?}", blob.len())),
+        Err(_) => {
+            return Err(format!(
+                "storing a {} B blob got no answer in {timeout:?}",
+                blob.len()
+            ));
+        }
     }
     let last = blob.len() as u64 - 1;
     let read = tokio::time::timeout(timeout, plane.get_range(&name, 0, last, blob.len())).await;
@@ -536,7 +548,9 @@ pub async fn check_plane(plane: &Plane, blob_bytes: usize, timeout: Duration) ->
         }
         Ok(Ok((status, _))) => Err(format!("reading the blob back answered {status}")),
         Ok(Err(e)) => Err(format!("reading the blob back failed: {e}")),
-        Err(_) => Err(format!("reading the blob back got no answer in {timeout:?}")),
+        Err(_) => Err(format!(
+            "reading the blob back got no answer in {timeout:?}"
+        )),
     };
     if let Err(error) = plane.delete(&name).await {
         tracing::debug!(%error, "could not delete the check object");

@@ -207,7 +207,12 @@ async fn answer_open(services: &Services, key: &SecretKey, policy: &QuotePolicy)
     }
 }
 
-async fn answer(services: &Services, key: &SecretKey, policy: &QuotePolicy, demand: &Signed<Demand>) {
+async fn answer(
+    services: &Services,
+    key: &SecretKey,
+    policy: &QuotePolicy,
+    demand: &Signed<Demand>,
+) {
     let store = services.store.clone();
     let (policy, demand_c, me) = (policy.clone(), demand.clone(), key.public());
     let quote = crate::blocking(move || quote_for(&store, &policy, &me, &demand_c, now())).await;
@@ -226,12 +231,17 @@ async fn answer(services: &Services, key: &SecretKey, policy: &QuotePolicy, dema
             return;
         }
     };
-    let verdicts = services.validator.ingest(vec![signed.encoded().to_vec()]).await;
+    let verdicts = services
+        .validator
+        .ingest(vec![signed.encoded().to_vec()])
+        .await;
     match verdicts.first() {
         Some((Verdict::Stored(_), _)) => {
             services.publish(&signed).await;
             tracing::info!(demand = %demand.id(), quote = %signed.id(), consumer = %demand.body().consumer.fmt_short(), "quoted a demand");
         }
-        other => tracing::warn!(demand = %demand.id(), verdict = ?other.map(|v| &v.0), "our own quote was refused"),
+        other => {
+            tracing::warn!(demand = %demand.id(), verdict = ?other.map(|v| &v.0), "our own quote was refused")
+        }
     }
 }

@@ -21,9 +21,9 @@ use crate::info::dialable;
 use crate::pipeline::Validator;
 use crate::service::Services;
 use crate::tasks::events::EventTask;
-use crate::{quote, 
+use crate::{
     APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
-    blocking, metrics, sla, tasks, trace, trust,
+    blocking, metrics, quote, sla, tasks, trace, trust,
 };
 
 /// The listing's directory in the data dir.

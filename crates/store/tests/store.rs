@@ -158,7 +158,10 @@ fn every_kind_round_trips_and_outcomes_map_to_rules() {
         unreachable!()
     };
     let found = reopened.quotes_for(&q.body().demand_id).unwrap();
-    assert_eq!(found.iter().map(|f| f.id()).collect::<Vec<_>>(), vec![q.id()]);
+    assert_eq!(
+        found.iter().map(|f| f.id()).collect::<Vec<_>>(),
+        vec![q.id()]
+    );
     // Already expired: not stored.
     let old = offer(&key(9), "x", 1, |o| o.expires_at = NOW);
     let out = reopened.apply(&old.clone().into(), NOW).unwrap();

@@ -3,8 +3,8 @@
 
 use crate::bodies::{
     AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Offer, Price, PriceUnit,
-    QosAttestation, QosTargets, Quote, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination,
-    Timestamp,
+    QosAttestation, QosTargets, Quote, ResourceKind, Revocation, SlaDecision, SlaProposal,
+    Termination, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;

@@ -41,7 +41,13 @@ pub(crate) async fn publish(args: DemandPublishArgs) -> anyhow::Result<()> {
     let key = key_of(&args.request, "demand publish")?;
     let req = build_request(&args.request)?;
     let open_for = Duration::from_secs(parse_duration("--open-for", &args.open_for)?);
-    let demand = demand_for(&req, key.public(), &protocols(&args.protocols)?, now(), open_for)?;
+    let demand = demand_for(
+        &req,
+        key.public(),
+        &protocols(&args.protocols)?,
+        now(),
+        open_for,
+    )?;
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
     let published = client.publish_demand(&key, demand).await;
     client.close().await;
@@ -68,11 +74,12 @@ pub(crate) async fn publish(args: DemandPublishArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn quotes(args: DemandQuotesArgs) -> anyhow::Result<()> {
-    let demand: ObjectId = args
-        .demand
-        .trim()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("demand id {:?}: {e} (give its 64 hex characters)", args.demand))?;
+    let demand: ObjectId = args.demand.trim().parse().map_err(|e| {
+        anyhow::anyhow!(
+            "demand id {:?}: {e} (give its 64 hex characters)",
+            args.demand
+        )
+    })?;
     let client = Client::connect(&[node_addr(&args.node)?]).await?;
     let found = client.quotes(demand).await;
     client.close().await;
@@ -321,7 +328,11 @@ pub(crate) async fn show(args: DealShowArgs) -> anyhow::Result<()> {
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     };
     let mut deals: Vec<DealView> = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         deals.push(serde_json::from_str(line).map_err(|e| {
             anyhow::anyhow!("{} line {}: not a deal record: {e}", path.display(), n + 1)
         })?);

@@ -24,9 +24,8 @@ mod trust;
 
 use crate::cli::{
     CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, DataCommand, DealCommand,
-    DemandCommand, ListingCommand,
-    NodeCommand, OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
-    TestnetCommand, TrustCommand,
+    DemandCommand, ListingCommand, NodeCommand, OfferCommand, PriceCommand, ProviderCommand,
+    RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
 

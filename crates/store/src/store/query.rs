@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use flashback_types::{
     AccessGrant, Agreement, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer,
-    Quote,
-    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, Quote, ShortText, Signed,
+    SlaDecision, SlaProposal, Termination, Timestamp,
 };
 
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
