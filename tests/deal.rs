@@ -60,7 +60,8 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
-/// `deal make` of 3 × 1 GiB for a day through `node` with `key`, then `extra`.
+/// `deal make` of 100 GiB for a day through `node` with `key`, then `extra` (3 replicas
+/// unless `extra` names `--replicas`).
 async fn deal_make(node: &str, key: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "deal",
@@ -70,11 +71,9 @@ async fn deal_make(node: &str, key: &str, extra: &[&str]) -> std::process::Outpu
         "--key",
         key,
         "--volume",
-        "1 GiB",
+        "100 GiB",
         "--duration",
         "1d",
-        "--replicas",
-        "3",
         "--window",
         "3s",
         "--decide-within",
@@ -82,6 +81,9 @@ async fn deal_make(node: &str, key: &str, extra: &[&str]) -> std::process::Outpu
         "--json",
     ];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--replicas") {
+        args.extend_from_slice(&["--replicas", "3"]);
+    }
     cli(&args).await
 }
 
@@ -173,7 +175,8 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
     assert!(stderr.contains("replacing"), "{stderr}");
     // The dead provider's agreement was ended by the consumer, signed.
     assert_eq!(deal["terminated"].as_array().unwrap().len(), 1, "{deal}");
-    assert_eq!(deal["total_cost"]["amount"], 1 + 1 + 1, "{deal}");
+    // 100 GiB for a day at 10, 11 and 12 cents per GiB-month, each rounded up to the cent.
+    assert_eq!(deal["total_cost"]["amount"], 34 + 37 + 40, "{deal}");
 
     // Every node holds every agreement of the deal.
     let ids: Vec<flashback_types::ObjectId> = agreements
@@ -236,25 +239,23 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     let home = TestNode::start(&[]).await;
-    // One provider, one region; its node quotes for nobody.
+    // Two providers in one region; their nodes quote for nobody.
     let silent = provider(&home, 0.0, |c| c.quotes.enabled = false).await;
-    let o = offer(&silent, 10, "eu-west").await;
-    eventually("the offer reaches the consumer's node", || async {
-        home.holds(o.id())
-    })
-    .await;
+    let other = provider(&home, 0.0, |c| c.quotes.enabled = false).await;
+    for (p, price) in [(&silent, 10), (&other, 11)] {
+        let o = offer(p, price, "eu-west").await;
+        eventually("the offer reaches the consumer's node", || async {
+            home.holds(o.id())
+        })
+        .await;
+    }
     let dir = tempfile::tempdir().unwrap();
     let key = write_key(dir.path(), "consumer.key", &SecretKey::generate());
     let node = home.addr();
     let one = ["--replicas", "1"];
 
     // A budget below the cheapest placement: refused before anything is published.
-    let out = deal_make(
-        &node,
-        &key,
-        &[&one[..], &["--budget", "0.001 USD"]].concat(),
-    )
-    .await;
+    let out = deal_make(&node, &key, &[&one[..], &["--budget", "0.01 USD"]].concat()).await;
     assert_eq!(out.status.code(), Some(1));
     let err = json(&out);
     assert_eq!(err["error"]["code"], "infeasible", "{err}");
@@ -268,7 +269,10 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     let err = json(&out);
     assert_eq!(err["error"]["code"], "infeasible", "{err}");
     assert!(
-        err["error"]["message"].as_str().unwrap().contains("region"),
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("min_regions"),
         "{err}"
     );
 
@@ -294,7 +298,7 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     let client = Client::connect(&[node.clone()]).await.unwrap();
     assert!(client.agreements(None).await.unwrap().is_empty());
     client.close().await;
-    for n in [silent, home] {
+    for n in [silent, other, home] {
         n.node.shutdown().await;
     }
 }
