@@ -295,7 +295,7 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     );
 
     // Nothing was proposed along the way.
-    let client = Client::connect(&[node.clone()]).await.unwrap();
+    let client = Client::connect(std::slice::from_ref(&node)).await.unwrap();
     assert!(client.agreements(None).await.unwrap().is_empty());
     client.close().await;
     for n in [silent, other, home] {

@@ -13,7 +13,7 @@ pub(crate) enum DemandCommand {
     ///
     /// The demand carries the request's kind, volume, duration, replicas, regions, QoS floors,
     /// the --protocol list, and a maximum unit price that keeps one copy within --budget.
-    Publish(DemandPublishArgs),
+    Publish(Box<DemandPublishArgs>),
     /// The quotes your node holds for a demand, each verified, cheapest first.
     Quotes(DemandQuotesArgs),
 }

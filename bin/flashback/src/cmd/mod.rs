@@ -73,7 +73,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
         Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
         Command::Recommend(args) => runtime()?.block_on(recommend::run(*args)),
-        Command::Demand(DemandCommand::Publish(args)) => runtime()?.block_on(deal::publish(args)),
+        Command::Demand(DemandCommand::Publish(args)) => runtime()?.block_on(deal::publish(*args)),
         Command::Demand(DemandCommand::Quotes(args)) => runtime()?.block_on(deal::quotes(args)),
         Command::Deal(DealCommand::Make(args)) => runtime()?.block_on(deal::make(*args)),
         Command::Deal(DealCommand::Show(args)) => runtime()?.block_on(deal::show(args)),
