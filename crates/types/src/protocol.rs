@@ -157,6 +157,7 @@ mod tests {
                 "flashback/1/certs",
                 "flashback/1/terminations",
                 "flashback/1/access",
+                "flashback/1/quotes",
             ]
         );
         for topic in Topic::ALL {
