@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub(crate) use crate::cli_pay::{
     ArbiterCommand, ConsumerCommand, DisputeCommand, PayCommand, RevenueArgs,
 };
+pub(crate) use crate::cli_deal::{DealCommand, DemandCommand};
 pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_sla::{DataCommand, SlaCommand};
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
@@ -117,12 +118,33 @@ pub(crate) enum Command {
     /// Pricing advice for providers, from the market the node lists (light client).
     #[command(subcommand)]
     Price(PriceCommand),
+    /// Publish demands (requests for quotes) and read the providers' quotes (light client).
+    #[command(subcommand)]
+    Demand(DemandCommand),
+    /// Make verified multi-provider deals from a request in one command, and show them
+    /// (light client).
+    #[command(subcommand)]
+    Deal(DealCommand),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RecommendArgs {
     #[command(flatten)]
     pub(crate) node: NodeAddr,
+    #[command(flatten)]
+    pub(crate) request: RequestArgs,
+    /// Explain one candidate: a provider key or an offer id (any unique start of at least 8
+    /// hex characters).
+    #[arg(long, value_name = "KEY|ID")]
+    pub(crate) why: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// What a consumer asks for: shared by `recommend`, `demand publish` and `deal make`.
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
     /// storage or compute.
     #[arg(long, value_name = "KIND", default_value = "storage")]
     pub(crate) kind: String,
@@ -204,13 +226,6 @@ pub(crate) struct RecommendArgs {
     /// Any text to derive the anti-herding choice from, instead of --key.
     #[arg(long, value_name = "TEXT")]
     pub(crate) seed: Option<String>,
-    /// Explain one candidate: a provider key or an offer id (any unique start of at least 8
-    /// hex characters).
-    #[arg(long, value_name = "KEY|ID")]
-    pub(crate) why: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use flashback_types::clock::now;
 use flashback_types::wire::{QueryRequest, QueryResponse};
-use flashback_types::{Object, Offer, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal};
+use flashback_types::{
+    Object, Offer, Price, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal,
+};
 
 use crate::{Client, ClientError, human};
 
@@ -76,10 +78,22 @@ impl Client {
         offer: &Signed<Offer>,
         terms: Terms,
     ) -> Result<Signed<SlaProposal>, ClientError> {
+        self.propose_at(consumer, offer, &offer.body().price, terms)
+            .await
+    }
+
+    /// [`Client::propose`] at unit price `price` (a provider's quote), which must be in the
+    /// offer's asset and unit and not below its price.
+    pub async fn propose_at(
+        &self,
+        consumer: &SecretKey,
+        offer: &Signed<Offer>,
+        price: &Price,
+        terms: Terms,
+    ) -> Result<Signed<SlaProposal>, ClientError> {
         let o = offer.body();
         let t = now();
-        let total = o
-            .price
+        let total = price
             .total(terms.volume, terms.duration_secs)
             .ok_or_else(|| {
                 ClientError::InvalidInput("volume × duration × price overflows".into())
@@ -95,7 +109,7 @@ impl Client {
             duration_secs: terms.duration_secs,
             redundancy: o.redundancy,
             qos: o.qos.clone(),
-            price: o.price.clone(),
+            price: price.clone(),
             total,
             start: terms.start.unwrap_or(t),
             nonce: u64::from_le_bytes(nonce),

@@ -178,6 +178,22 @@ impl Services {
             QueryRequest::Payments { party, agreement } => QueryResponse::Payments(
                 blocking(move || payments_report(&store, party, agreement, now())).await?,
             ),
+            QueryRequest::Quotes { demand_id } => {
+                let objects = blocking(move || {
+                    let now = now();
+                    Ok(store
+                        .quotes_for(&demand_id)?
+                        .iter()
+                        .filter(|q| q.body().expires_at > now)
+                        .take(MAX_OBJECTS)
+                        .map(|q| bytes(q.encoded()))
+                        .collect())
+                })
+                .await?;
+                QueryResponse::Objects {
+                    objects: bounded(objects),
+                }
+            }
         })
     }
 

@@ -107,6 +107,17 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         &issuer,
     )
     .unwrap();
+    let quote = Signed::sign(
+        samples::quote(
+            provider.public(),
+            consumer.public(),
+            demand.id(),
+            o.id(),
+            NOW - 1,
+        ),
+        &provider,
+    )
+    .unwrap();
     let objects = vec![
         o.into(),
         p.into(),
@@ -123,6 +134,7 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         voucher.into(),
         dispute.into(),
         ruling.into(),
+        quote.into(),
     ];
     (objects, provider)
 }
@@ -162,6 +174,16 @@ fn every_kind_round_trips_and_outcomes_map_to_rules() {
     assert_eq!(c.flagged_providers, 1);
     assert_eq!(reopened.demands(NOW).unwrap().len(), 1);
     assert!(reopened.demands(NOW + DAY).unwrap().is_empty());
+    // A quote is found by the demand it answers.
+    let quote = objects.iter().find(|o| o.kind() == Kind::Quote).unwrap();
+    let Object::Quote(q) = quote else {
+        unreachable!()
+    };
+    let found = reopened.quotes_for(&q.body().demand_id).unwrap();
+    assert_eq!(
+        found.iter().map(|f| f.id()).collect::<Vec<_>>(),
+        vec![q.id()]
+    );
     // Already expired: not stored.
     let old = offer(&key(9), "x", 1, |o| o.expires_at = NOW);
     let out = reopened.apply(&old.clone().into(), NOW).unwrap();

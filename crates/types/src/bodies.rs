@@ -277,6 +277,30 @@ pub struct Demand {
     pub expires_at: Timestamp,
 }
 
+/// A provider's signed answer to a [`Demand`]: the price at which it would take the demand on
+/// one of its offers, valid until `expires_at`. The consumer proposes an SLA on that offer at
+/// this price; a quote never undercuts its offer (`price` is at least the offer's), so the
+/// provider's node accepts the proposal by the offer's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The provider's key; must be the signer and the offer's provider.
+    pub provider: PublicKey,
+    /// The consumer whose demand is answered.
+    pub consumer: PublicKey,
+    /// Id of the demand answered.
+    pub demand_id: ObjectId,
+    /// Id of the offer the quote draws on.
+    pub offer_id: ObjectId,
+    /// `seq` of that offer.
+    pub offer_seq: u64,
+    /// Unit price quoted (the offer's asset and unit, at least its amount).
+    pub price: Price,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// Until when the quote holds (at most the demand's close).
+    pub expires_at: Timestamp,
+}
+
 /// A consumer's signed proposal to a provider, referencing one offer version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaProposal {

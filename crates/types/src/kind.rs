@@ -24,7 +24,7 @@ with_all! {
     /// object). Tags increase in declaration order (checked at compile time) and may skip
     /// numbers reserved for kinds not built yet; inside protocol messages a kind is encoded
     /// as its tag − 1 (see the `Serialize` impl), so **new kinds are appended, never
-    /// inserted.** Tag 10 is reserved for Quote.
+    /// inserted.**
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     #[repr(u8)]
     pub enum Kind {
@@ -46,7 +46,9 @@ with_all! {
         Revocation = 8,
         /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
         EquivocationEvidence = 9,
-        /// [`crate::PaymentVoucher`] (tag 10 stays reserved for Quote)
+        /// [`crate::Quote`]
+        Quote = 10,
+        /// [`crate::PaymentVoucher`]
         PaymentVoucher = 11,
         /// [`crate::Dispute`]
         Dispute = 12,
@@ -150,6 +152,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::Revocation => "revocation",
             Kind::EquivocationEvidence => "equivocation_evidence",
+            Kind::Quote => "quote",
             Kind::Termination => "termination",
             Kind::AccessGrant => "access_grant",
             Kind::PaymentVoucher => "payment_voucher",
@@ -170,6 +173,7 @@ impl Kind {
             Kind::Certificate => "flashback/v1/certificate",
             Kind::Revocation => "flashback/v1/revocation",
             Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
+            Kind::Quote => "flashback/v1/quote",
             Kind::Termination => "flashback/v1/termination",
             Kind::AccessGrant => "flashback/v1/access_grant",
             Kind::PaymentVoucher => "flashback/v1/payment_voucher",
@@ -190,6 +194,7 @@ impl Kind {
             | Kind::QosAttestation
             | Kind::Certificate
             | Kind::Revocation
+            | Kind::Quote
             | Kind::Termination
             | Kind::AccessGrant
             | Kind::PaymentVoucher
@@ -204,7 +209,11 @@ impl Kind {
             Kind::Offer | Kind::Certificate => 8 * 1024,
             Kind::Demand => 4 * 1024,
             Kind::SlaProposal => 2 * 1024,
-            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation | Kind::Termination => 1024,
+            Kind::SlaDecision
+            | Kind::QosAttestation
+            | Kind::Revocation
+            | Kind::Quote
+            | Kind::Termination => 1024,
             Kind::PaymentVoucher | Kind::Ruling => 1024,
             // Sixteen evidence ids and the claim.
             Kind::Dispute => 2 * 1024,
@@ -222,6 +231,9 @@ impl Kind {
             Kind::Offer | Kind::QosAttestation => 400 * DAY,
             Kind::Demand => 90 * DAY,
             Kind::SlaProposal => 30 * DAY,
+            // A quote answers a demand, which closes within 90 days; a week is long enough
+            // for a consumer to decide, and short enough that stale prices go.
+            Kind::Quote => 7 * DAY,
             Kind::Certificate => 5 * 366 * DAY,
             Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
             // Both live as long as the agreement they are about.
@@ -240,6 +252,7 @@ impl Kind {
             // Evidence travels with what it is about.
             Kind::Offer | Kind::EquivocationEvidence => Topic::Offers,
             Kind::Demand => Topic::Demands,
+            Kind::Quote => Topic::Quotes,
             Kind::SlaProposal | Kind::SlaDecision => Topic::Sla,
             Kind::Agreement => Topic::Agreements,
             Kind::QosAttestation => Topic::Attestations,
@@ -258,6 +271,8 @@ impl Kind {
             // Negotiation messages are synced too: a provider's node that was away when a
             // proposal was gossiped must still see it to answer, and the consumer the decision.
             Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => SyncClass::ByIds,
+            // Like a decision: the consumer's node that missed the gossip still gets it.
+            Kind::Quote => SyncClass::ByIds,
             Kind::Agreement
             | Kind::QosAttestation
             | Kind::Certificate
@@ -293,7 +308,11 @@ impl Kind {
             | Kind::Ruling => true,
             // Grants are read by one consumer each, by agreement: kept on disk, like the
             // negotiation that produced them.
-            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision | Kind::AccessGrant => false,
+            Kind::Demand
+            | Kind::SlaProposal
+            | Kind::SlaDecision
+            | Kind::Quote
+            | Kind::AccessGrant => false,
         }
     }
 
@@ -310,6 +329,7 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::Revocation => "revocations",
             Kind::EquivocationEvidence => "evidence",
+            Kind::Quote => "quotes",
             Kind::Termination => "terminations",
             Kind::AccessGrant => "access_grants",
             Kind::PaymentVoucher => "payment_vouchers",
@@ -330,6 +350,7 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::EquivocationEvidence
+            | Kind::Quote
             | Kind::Termination
             | Kind::AccessGrant
             | Kind::PaymentVoucher
@@ -478,6 +499,7 @@ pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
         Kind::Certificate => go::<T, { Kind::Certificate.max_bytes() }>(bytes),
         Kind::Revocation => go::<T, { Kind::Revocation.max_bytes() }>(bytes),
         Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
+        Kind::Quote => go::<T, { Kind::Quote.max_bytes() }>(bytes),
         Kind::Termination => go::<T, { Kind::Termination.max_bytes() }>(bytes),
         Kind::AccessGrant => go::<T, { Kind::AccessGrant.max_bytes() }>(bytes),
         Kind::PaymentVoucher => go::<T, { Kind::PaymentVoucher.max_bytes() }>(bytes),
@@ -511,8 +533,6 @@ mod tests {
         }
         assert_eq!(Kind::from_tag(0), None);
         assert_eq!(Kind::from_tag(Kind::MAX_TAG + 1), None);
-        // The reserved tag is unknown until its kind is built.
-        assert_eq!(Kind::from_tag(10), None);
         assert_eq!(
             Kind::MAX_OBJECT_BYTES,
             Kind::ALL.iter().map(|k| k.max_bytes()).max().unwrap_or(0)

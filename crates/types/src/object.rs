@@ -2,8 +2,7 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation,
-    Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation, Quote, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;
@@ -35,6 +34,8 @@ pub enum Object {
     Revocation(Signed<Revocation>),
     /// Equivocation evidence.
     EquivocationEvidence(EquivocationEvidence),
+    /// A provider's quote answering a demand.
+    Quote(Signed<Quote>),
     /// A termination.
     Termination(Signed<Termination>),
     /// An access grant.
@@ -59,6 +60,7 @@ macro_rules! each_object {
             Object::Certificate($o) => $e,
             Object::Revocation($o) => $e,
             Object::EquivocationEvidence($o) => $e,
+            Object::Quote($o) => $e,
             Object::Termination($o) => $e,
             Object::AccessGrant($o) => $e,
             Object::PaymentVoucher($o) => $e,
@@ -96,6 +98,7 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_with(bytes, keys)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_with(bytes, keys)?),
             Kind::Termination => Object::Termination(Signed::decode_with(bytes, keys)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_with(bytes, keys)?),
             Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_with(bytes, keys)?),
@@ -127,6 +130,7 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_trusted(bytes)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_trusted(bytes)?),
             Kind::Termination => Object::Termination(Signed::decode_trusted(bytes)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_trusted(bytes)?),
             Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_trusted(bytes)?),
@@ -168,6 +172,7 @@ impl Object {
             Object::Certificate(_) => Kind::Certificate,
             Object::Revocation(_) => Kind::Revocation,
             Object::EquivocationEvidence(_) => Kind::EquivocationEvidence,
+            Object::Quote(_) => Kind::Quote,
             Object::Termination(_) => Kind::Termination,
             Object::AccessGrant(_) => Kind::AccessGrant,
             Object::PaymentVoucher(_) => Kind::PaymentVoucher,
@@ -225,6 +230,7 @@ from_signed!(
     Certificate(Signed<Certificate>),
     Revocation(Signed<Revocation>),
     EquivocationEvidence(EquivocationEvidence),
+    Quote(Signed<Quote>),
     Termination(Signed<Termination>),
     AccessGrant(Signed<AccessGrant>),
     PaymentVoucher(Signed<PaymentVoucher>),

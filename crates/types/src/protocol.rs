@@ -32,6 +32,8 @@ with_all! {
         Access,
         /// Payment vouchers, disputes and rulings.
         Payments,
+        /// Providers' quotes answering demands.
+        Quotes,
     }
 }
 
@@ -48,6 +50,7 @@ impl Topic {
             Topic::Terminations => "flashback/1/terminations",
             Topic::Access => "flashback/1/access",
             Topic::Payments => "flashback/1/payments",
+            Topic::Quotes => "flashback/1/quotes",
         }
     }
 
@@ -158,6 +161,7 @@ mod tests {
                 "flashback/1/terminations",
                 "flashback/1/access",
                 "flashback/1/payments",
+                "flashback/1/quotes",
             ]
         );
         for topic in Topic::ALL {

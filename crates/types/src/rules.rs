@@ -2,9 +2,7 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Dispute, Offer, PaymentVoucher,
-    Price, PriceUnit, QosAttestation, QosTargets, ResourceKind, Revocation, Ruling, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Dispute, Offer, PaymentVoucher, Price, PriceUnit, QosAttestation, QosTargets, Quote, ResourceKind, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
@@ -218,6 +216,7 @@ signed_body!(SlaDecision, Kind::SlaDecision, provider);
 signed_body!(QosAttestation, Kind::QosAttestation, attester);
 signed_body!(Certificate, Kind::Certificate, issuer);
 signed_body!(Revocation, Kind::Revocation, issuer);
+signed_body!(Quote, Kind::Quote, provider);
 signed_body!(Termination, Kind::Termination, party);
 signed_body!(AccessGrant, Kind::AccessGrant, provider);
 signed_body!(PaymentVoucher, Kind::PaymentVoucher, consumer);
@@ -287,6 +286,24 @@ impl Fields for Demand {
         check_regions(&self.regions)?;
         check_protocols(&self.protocols)?;
         check_price(&self.max_price, self.kind, "max_price")
+    }
+}
+
+impl Fields for Quote {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.provider, &self.consumer, "provider and consumer")?;
+        ensure(self.demand_id != self.offer_id, || {
+            "demand_id and offer_id must name two different objects".into()
+        })?;
+        ensure(
+            self.demand_id != crate::keys::Hash32([0; 32])
+                && self.offer_id != crate::keys::Hash32([0; 32]),
+            || "demand_id and offer_id must be object ids, not zero".into(),
+        )?;
+        ensure(valid_asset(&self.price.asset), || {
+            "price: invalid asset code".into()
+        })?;
+        ensure(self.price.amount > 0, || "price must be positive".into())
     }
 }
 

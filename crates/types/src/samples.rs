@@ -270,3 +270,28 @@ pub fn ruling(
         expires_at: now + 365 * 24 * HOUR_SECS,
     }
 }
+
+/// A quote by `provider` answering `demand` for `consumer` on `offer` (seq 1) at 5 cents a
+/// GiB-month, valid for a day.
+pub fn quote(
+    provider: PublicKey,
+    consumer: PublicKey,
+    demand: ObjectId,
+    offer: ObjectId,
+    now: Timestamp,
+) -> Quote {
+    Quote {
+        provider,
+        consumer,
+        demand_id: demand,
+        offer_id: offer,
+        offer_seq: 1,
+        price: Price {
+            amount: 5,
+            asset: crate::encoding::BoundedString::new("USD").expect("short asset"),
+            unit: PriceUnit::GibMonth,
+        },
+        created_at: now,
+        expires_at: now + 24 * HOUR_SECS,
+    }
+}

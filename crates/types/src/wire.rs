@@ -197,6 +197,12 @@ pub enum QueryRequest {
         /// One agreement (the id of its proposal).
         agreement: Option<ObjectId>,
     },
+    /// The quotes the node holds that answer one demand (at most [`MAX_OBJECTS`]), as encoded
+    /// objects. Appended with quotes (variant 14): older nodes answer it with an error.
+    Quotes {
+        /// The demand.
+        demand_id: ObjectId,
+    },
 }
 
 /// `/flashback/query/1` responses.

@@ -6,6 +6,7 @@ mod cert;
 mod compliance;
 mod cross_check;
 mod data;
+mod deal;
 mod ids;
 mod keys;
 mod listing;
@@ -24,8 +25,9 @@ mod trust;
 
 use crate::cli::{
     ArbiterCommand, CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ConsumerCommand,
-    DataCommand, DisputeCommand, ListingCommand, NodeCommand, OfferCommand, PayCommand,
-    PriceCommand, ProviderCommand, RegisterCommand, SlaCommand, TestnetCommand, TrustCommand,
+    DataCommand, DealCommand, DemandCommand, DisputeCommand, ListingCommand, NodeCommand,
+    OfferCommand, PayCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
+    TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
 
@@ -83,6 +85,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
         Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
         Command::Recommend(args) => runtime()?.block_on(recommend::run(*args)),
+        Command::Demand(DemandCommand::Publish(args)) => runtime()?.block_on(deal::publish(*args)),
+        Command::Demand(DemandCommand::Quotes(args)) => runtime()?.block_on(deal::quotes(args)),
+        Command::Deal(DealCommand::Make(args)) => runtime()?.block_on(deal::make(*args)),
+        Command::Deal(DealCommand::Show(args)) => runtime()?.block_on(deal::show(args)),
         Command::Cert(CertCommand::Issue(args)) => runtime()?.block_on(cert::issue(args)),
         Command::Cert(CertCommand::Revoke(args)) => runtime()?.block_on(cert::revoke(args)),
         Command::Cert(CertCommand::List(args)) => runtime()?.block_on(cert::list(args)),

@@ -55,7 +55,7 @@ pub(super) const fn home(kind: Kind) -> Home {
         Kind::EquivocationEvidence => Home::Summaries(Summarised::Evidence),
         // Capacity accounting reads terminations with every proposal a provider decides.
         Kind::Termination => Home::Summaries(Summarised::Terminations),
-        Kind::AccessGrant => Home::Disk,
+        Kind::Quote | Kind::AccessGrant => Home::Disk,
         // Amounts due and standings read them for every agreement of a party.
         Kind::PaymentVoucher => Home::Summaries(Summarised::Vouchers),
         Kind::Dispute => Home::Summaries(Summarised::Disputes),
@@ -217,6 +217,10 @@ impl Store {
                 Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
             }
             Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
+            Object::Quote(q) => {
+                let idx = cat(&q.body().demand_id.0, &q.id().0);
+                self.apply_on_disk(st, tx, object, Some((Idx::QuotesByDemand, idx, &[])))
+            }
             Object::Termination(t) => {
                 let add = |summaries: &mut Summaries, _: &mut Tx| {
                     summaries.add_termination(TermMeta::of(t))
