@@ -60,11 +60,15 @@ pub enum Rule {
     Superseded,
     /// A different body with the same `(provider, offer_key, seq)` is held: evidence is kept.
     Equivocation,
+    /// A gossip message whose kind travels on another topic ([`crate::Kind::topic`]).
+    /// Appended after the others: a rule's variant index is its number in
+    /// `SubmitResponse::Refused` and never changes.
+    WrongTopic,
 }
 
 impl Rule {
     /// All rules, for documentation and table tests.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::TooLarge,
         Rule::TrailingBytes,
         Rule::Malformed,
@@ -84,6 +88,7 @@ impl Rule {
         Rule::Duplicate,
         Rule::Superseded,
         Rule::Equivocation,
+        Rule::WrongTopic,
     ];
 
     /// The rule's label.
@@ -102,7 +107,8 @@ impl Rule {
             | Rule::ExpiredAtCreation
             | Rule::LifetimeTooLong
             | Rule::PartsMismatch
-            | Rule::NotAccepted => Label::Reject,
+            | Rule::NotAccepted
+            | Rule::WrongTopic => Label::Reject,
             // The signer equivocated, not the relayer: the evidence travels as its own object.
             Rule::Expired
             | Rule::FromFuture
@@ -134,8 +140,29 @@ impl Rule {
             Rule::Duplicate => "duplicate",
             Rule::Superseded => "superseded",
             Rule::Equivocation => "equivocation",
+            Rule::WrongTopic => "wrong_topic",
         }
     }
+}
+
+/// Checks that a gossip message on `topic` carries a kind that travels there: the first check
+/// of a gossip message, before [`crate::Object::decode`]. Returns the kind its tag names.
+///
+/// An empty message or an unknown tag is [`Rule::Malformed`]; a known kind on another topic
+/// (or on a topic that is not ours) is [`Rule::WrongTopic`].
+pub fn check_topic(topic: &str, data: &[u8]) -> Result<crate::Kind, ObjectError> {
+    let Some(&tag) = data.first() else {
+        return Err(ObjectError::new(Rule::Malformed, "empty input"));
+    };
+    let kind = crate::Kind::from_tag(tag)
+        .ok_or_else(|| ObjectError::new(Rule::Malformed, format!("unknown kind tag {tag}")))?;
+    if kind.topic().name() != topic {
+        return Err(ObjectError::new(
+            Rule::WrongTopic,
+            format!("{kind} travels on {}, not on {topic:?}", kind.topic()),
+        ));
+    }
+    Ok(kind)
 }
 
 /// An object failed a rule. `rule.label()` says what to tell gossip.

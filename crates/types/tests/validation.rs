@@ -179,6 +179,12 @@ fn every_rule_has_a_case_and_the_documented_label() {
         })),
     ));
 
+    // An offer gossiped on the demands topic.
+    cases.push((
+        Rule::WrongTopic,
+        check_topic(protocol::Topic::Demands.name(), &good).map(|_| check(&good).unwrap()),
+    ));
+
     // Stateful rules are decided by the store; their labels are fixed here.
     let stateful = [Rule::Duplicate, Rule::Superseded, Rule::Equivocation];
 
@@ -218,6 +224,7 @@ fn every_rule_has_a_case_and_the_documented_label() {
         (Rule::Duplicate, Label::Ignore),
         (Rule::Superseded, Label::Ignore),
         (Rule::Equivocation, Label::Ignore),
+        (Rule::WrongTopic, Label::Reject),
     ];
     assert_eq!(expected_labels.len(), Rule::ALL.len());
     for (rule, label) in expected_labels {
