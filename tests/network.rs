@@ -196,11 +196,6 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
             .await
             .expect("publish");
     }
-    // And an honest provider's offer on the demands topic: refused there, whoever signed it.
-    let misrouted = offer(&SecretKey::generate(), "misrouted", 1);
-    m.publish(Topic::Demands.name(), misrouted.encoded().to_vec())
-        .await
-        .expect("publish");
     eventually("A lowers M's score below zero", || async {
         a.node
             .net()
@@ -228,11 +223,7 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         !a.holds(misrouted.id()),
         "A took an offer from the demands topic"
     );
-    // The metrics name what each refused message was: it decoded far enough to be an offer.
-    eventually("A counts the misrouted offer", || async {
-        objects(&a, "offer", "wrong_topic", "reject") == 1.0
-    })
-    .await;
+    // The metrics name what each refused message was: its tag says it is an offer.
     assert!(objects(&a, "offer", "signer_mismatch", "reject") >= 1.0);
     assert_eq!(objects(&a, "unknown", "signer_mismatch", "reject"), 0.0);
 
