@@ -219,10 +219,6 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         assert!(!a.holds(id), "A stored a forgery");
         assert!(!b.holds(id), "B received a forgery");
     }
-    assert!(
-        !a.holds(misrouted.id()),
-        "A took an offer from the demands topic"
-    );
     // The metrics name what each refused message was: its tag says it is an offer.
     assert!(objects(&a, "offer", "signer_mismatch", "reject") >= 1.0);
     assert_eq!(objects(&a, "unknown", "signer_mismatch", "reject"), 0.0);
