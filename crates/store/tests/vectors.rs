@@ -9,7 +9,10 @@ use flashback_types::{Object, TimeRules};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/vectors/invalid.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/vectors/invalid.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -30,7 +33,12 @@ fn a_store_refuses_each_stateful_vector_by_its_rule() {
         let store = Store::open(dir.path().join("db"), StoreConfig::default()).unwrap();
         for held in v["held"].as_array().unwrap() {
             let applied = store.apply(&decode(held), now).unwrap();
-            assert_eq!(applied.rule(), None, "{}: held object not stored", v["rule"]);
+            assert_eq!(
+                applied.rule(),
+                None,
+                "{}: held object not stored",
+                v["rule"]
+            );
         }
         let applied = store.apply(&decode(&v["bytes"]), now).unwrap();
         let rule = applied.rule().map(|r| r.name());
