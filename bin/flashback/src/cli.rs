@@ -442,6 +442,15 @@ pub(crate) struct PublishArgs {
     /// Capacity, e.g. "1 TiB" (storage) or 8 (compute units).
     #[arg(long, value_name = "SIZE")]
     pub(crate) capacity: Option<String>,
+    /// Compute offers: vCPUs per unit (with --memory; or the offer file's [compute] section).
+    #[arg(long, value_name = "N")]
+    pub(crate) vcpus: Option<u32>,
+    /// Compute offers: memory per unit, e.g. "16 GiB".
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) memory: Option<String>,
+    /// Compute offers: accelerator model, e.g. a100 (default none).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) accelerator: Option<String>,
     /// Price in minor units (cents) per GiB-month (storage) or unit-hour (compute).
     #[arg(long, value_name = "AMOUNT")]
     pub(crate) price: Option<u64>,

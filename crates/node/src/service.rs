@@ -303,7 +303,10 @@ impl Services {
         let req = match decode_request::<SubmitRequest>(request) {
             Ok(req) => req,
             Err(e) => {
-                return SubmitResponse::Error(ErrorReply::new(format!("bad submit request: {e}")));
+                return SubmitResponse::Error(ErrorReply::with_code(
+                    ErrorCode::InvalidInput,
+                    format!("bad submit request: {e}"),
+                ));
             }
         };
         let (verdict, object) = self.submit_bytes(req.object.into_vec()).await;
@@ -352,7 +355,7 @@ impl Services {
                 let rule = other.rule().unwrap_or(Rule::Duplicate);
                 refused(rule, &format!("{other:?}"))
             }
-            (Verdict::Invalid(e), _) => refused(e.rule, &e.detail),
+            (Verdict::Invalid(e, _), _) => refused(e.rule, &e.detail),
             (Verdict::StoreFailed(e), _) => SubmitResponse::Error(ErrorReply::new(e)),
         }
     }

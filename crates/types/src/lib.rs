@@ -68,6 +68,7 @@ pub mod bodies;
 pub mod clock;
 mod code;
 mod composite;
+pub mod digest;
 pub mod encoding;
 pub mod file;
 pub mod keys;
@@ -102,4 +103,4 @@ pub use rules::{
 };
 pub use signed::{Envelope, Signed, SignedBody, batch_prefilter, envelope_parts, signing_digest};
 pub use trust::{CertStatus, ClaimFilter, Role, TrustStore};
-pub use validate::{Label, ObjectError, Rule, TimeRules};
+pub use validate::{Label, ObjectError, Rule, TimeRules, check_topic};

@@ -60,6 +60,10 @@ pub enum Rule {
     Superseded,
     /// A different body with the same `(provider, offer_key, seq)` is held: evidence is kept.
     Equivocation,
+    /// A gossip message whose kind travels on another topic ([`crate::Kind::topic`]).
+    /// Appended after the others: a rule's variant index is its number in
+    /// `SubmitResponse::Refused` and never changes.
+    WrongTopic,
     /// A voucher, dispute or ruling about an agreement this node does not hold (yet).
     UnknownAgreement,
     /// Signed by a key that is not a party of the agreement it is about (a voucher not by the
@@ -76,7 +80,7 @@ pub enum Rule {
 
 impl Rule {
     /// All rules, for documentation and table tests.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 25] = [
         Rule::TooLarge,
         Rule::TrailingBytes,
         Rule::Malformed,
@@ -96,6 +100,7 @@ impl Rule {
         Rule::Duplicate,
         Rule::Superseded,
         Rule::Equivocation,
+        Rule::WrongTopic,
         Rule::UnknownAgreement,
         Rule::NotAParty,
         Rule::AssetMismatch,
@@ -120,6 +125,7 @@ impl Rule {
             | Rule::LifetimeTooLong
             | Rule::PartsMismatch
             | Rule::NotAccepted
+            | Rule::WrongTopic
             | Rule::NotAParty
             | Rule::AssetMismatch
             | Rule::AboveTotal => Label::Reject,
@@ -157,6 +163,7 @@ impl Rule {
             Rule::Duplicate => "duplicate",
             Rule::Superseded => "superseded",
             Rule::Equivocation => "equivocation",
+            Rule::WrongTopic => "wrong_topic",
             Rule::UnknownAgreement => "unknown_agreement",
             Rule::NotAParty => "not_a_party",
             Rule::AssetMismatch => "asset_mismatch",
@@ -164,6 +171,26 @@ impl Rule {
             Rule::NotNewer => "not_newer",
         }
     }
+}
+
+/// Checks that a gossip message on `topic` carries a kind that travels there: the first check
+/// of a gossip message, before [`crate::Object::decode`]. Returns the kind its tag names.
+///
+/// An empty message or an unknown tag is [`Rule::Malformed`]; a known kind on another topic
+/// (or on a topic that is not ours) is [`Rule::WrongTopic`].
+pub fn check_topic(topic: &str, data: &[u8]) -> Result<crate::Kind, ObjectError> {
+    let Some(&tag) = data.first() else {
+        return Err(ObjectError::new(Rule::Malformed, "empty input"));
+    };
+    let kind = crate::Kind::from_tag(tag)
+        .ok_or_else(|| ObjectError::new(Rule::Malformed, format!("unknown kind tag {tag}")))?;
+    if kind.topic().name() != topic {
+        return Err(ObjectError::new(
+            Rule::WrongTopic,
+            format!("{kind} travels on {}, not on {topic:?}", kind.topic()),
+        ));
+    }
+    Ok(kind)
 }
 
 /// An object failed a rule. `rule.label()` says what to tell gossip.

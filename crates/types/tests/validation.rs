@@ -179,6 +179,12 @@ fn every_rule_has_a_case_and_the_documented_label() {
         })),
     ));
 
+    // An offer gossiped on the demands topic.
+    cases.push((
+        Rule::WrongTopic,
+        check_topic(protocol::Topic::Demands.name(), &good).map(|_| check(&good).unwrap()),
+    ));
+
     // Stateful rules are decided by the store (the payment rules by `payments::check_voucher`,
     // tested in `payments.rs`); their labels are fixed below.
     let stateful = [
@@ -227,6 +233,7 @@ fn every_rule_has_a_case_and_the_documented_label() {
         (Rule::Duplicate, Label::Ignore),
         (Rule::Superseded, Label::Ignore),
         (Rule::Equivocation, Label::Ignore),
+        (Rule::WrongTopic, Label::Reject),
         (Rule::UnknownAgreement, Label::Ignore),
         (Rule::NotAParty, Label::Reject),
         (Rule::AssetMismatch, Label::Reject),
