@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_deal::{DealCommand, DemandCommand};
 pub(crate) use crate::cli_pay::{
     ArbiterCommand, ConsumerCommand, DisputeCommand, PayCommand, RevenueArgs,
 };
-pub(crate) use crate::cli_deal::{DealCommand, DemandCommand};
 pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_sla::{DataCommand, SlaCommand};
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};

@@ -45,5 +45,8 @@ fn a_store_refuses_each_stateful_vector_by_its_rule() {
         assert_eq!(rule, v["rule"].as_str(), "{}", v["what"]);
         checked += 1;
     }
-    assert_eq!(checked, 3, "duplicate, superseded and equivocation");
+    assert_eq!(
+        checked, 8,
+        "duplicate, superseded, equivocation and the five payment rules"
+    );
 }

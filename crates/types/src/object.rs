@@ -2,7 +2,8 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation, Quote, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation,
+    Quote, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;

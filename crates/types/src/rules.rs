@@ -2,7 +2,9 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Dispute, Offer, PaymentVoucher, Price, PriceUnit, QosAttestation, QosTargets, Quote, ResourceKind, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Dispute, Offer, PaymentVoucher,
+    Price, PriceUnit, QosAttestation, QosTargets, Quote, ResourceKind, Revocation, Ruling,
+    SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;

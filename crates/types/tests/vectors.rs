@@ -8,7 +8,8 @@
 //! - `messages.json`: one message of each variant of every request-response protocol, with its
 //!   bytes and its length-prefixed frame.
 //! - `invalid.json`: one input per validation rule (§4 of `docs/PROTOCOL.md`) that breaks that
-//!   rule and no earlier one. The stateful rules (`duplicate`, `superseded`, `equivocation`) list
+//!   rule and no earlier one. The stateful rules (`duplicate`, `superseded`, `equivocation` and
+//!   the payment rules) list
 //!   the objects the store holds first; `crates/store/tests/vectors.rs` checks those against a
 //!   real store.
 //! - `digests.json`: the sync digests (per provider, per kind, listing) over the sample objects.
@@ -65,6 +66,10 @@ struct Samples {
     evidence: EquivocationEvidence,
     termination: Signed<Termination>,
     grant: Signed<AccessGrant>,
+    quote: Signed<Quote>,
+    voucher: Signed<PaymentVoucher>,
+    dispute: Signed<Dispute>,
+    ruling: Signed<Ruling>,
 }
 
 fn samples() -> Samples {
@@ -113,7 +118,30 @@ fn samples() -> Samples {
         &p,
     )
     .unwrap();
+    let quote = Signed::sign(
+        samples::quote(p.public(), c.public(), demand.id(), offer.id(), NOW),
+        &p,
+    )
+    .unwrap();
+    let voucher = Signed::sign(samples::voucher(&agreement, 100, 1, NOW), &c).unwrap();
+    let dispute = Signed::sign(samples::dispute(p.public(), proposal.id(), NOW), &p).unwrap();
+    let ruling = Signed::sign(
+        samples::ruling(
+            i.public(),
+            dispute.id(),
+            proposal.id(),
+            Party::Provider,
+            100,
+            NOW,
+        ),
+        &i,
+    )
+    .unwrap();
     Samples {
+        quote,
+        voucher,
+        dispute,
+        ruling,
         offer,
         offer_b,
         demand,
@@ -143,6 +171,10 @@ fn sample(s: &Samples, kind: Kind) -> Object {
         Kind::EquivocationEvidence => s.evidence.clone().into(),
         Kind::Termination => s.termination.clone().into(),
         Kind::AccessGrant => s.grant.clone().into(),
+        Kind::Quote => s.quote.clone().into(),
+        Kind::PaymentVoucher => s.voucher.clone().into(),
+        Kind::Dispute => s.dispute.clone().into(),
+        Kind::Ruling => s.ruling.clone().into(),
     }
 }
 
@@ -230,6 +262,10 @@ fn object_vector(s: &Samples, kind: Kind) -> Value {
         }
         Object::Termination(o) => signed_vector(&o, CONSUMER),
         Object::AccessGrant(o) => signed_vector(&o, PROVIDER),
+        Object::Quote(o) => signed_vector(&o, PROVIDER),
+        Object::PaymentVoucher(o) => signed_vector(&o, CONSUMER),
+        Object::Dispute(o) => signed_vector(&o, PROVIDER),
+        Object::Ruling(o) => signed_vector(&o, ISSUER),
     }
 }
 
@@ -281,6 +317,8 @@ fn query_request_index(m: &QueryRequest) -> u8 {
         QueryRequest::Peers => 10,
         QueryRequest::AgreementRecord { .. } => 11,
         QueryRequest::OfferReach { .. } => 12,
+        QueryRequest::Payments { .. } => 13,
+        QueryRequest::Quotes { .. } => 14,
     }
 }
 
@@ -298,6 +336,7 @@ fn query_response_index(m: &QueryResponse) -> u8 {
         QueryResponse::Resolved { .. } => 9,
         QueryResponse::Peers(_) => 10,
         QueryResponse::OfferReach(_) => 11,
+        QueryResponse::Payments(_) => 12,
     }
 }
 
@@ -431,6 +470,13 @@ fn query_requests(s: &Samples) -> Vec<QueryRequest> {
             provider: key(PROVIDER).public(),
             offer_key: text("eu-hot"),
             sample: 8,
+        },
+        QueryRequest::Payments {
+            party: key(CONSUMER).public(),
+            agreement: Some(s.proposal.id()),
+        },
+        QueryRequest::Quotes {
+            demand_id: s.demand.id(),
         },
     ]
 }
@@ -568,6 +614,19 @@ fn query_responses(s: &Samples) -> Vec<QueryResponse> {
                 first_seen_ms: None,
                 pushed: true,
             }]),
+        }),
+        QueryResponse::Payments(PaymentsReport {
+            party: key(CONSUMER).public(),
+            now: NOW,
+            standing: payments::ConsumerStanding {
+                agreements: 1,
+                current: 1,
+                worst_paid_bp: 10_000,
+                score_bp: 10_000,
+                ..Default::default()
+            },
+            accounts: bounded(vec![]),
+            more: false,
         }),
     ]
 }
@@ -1063,6 +1122,46 @@ fn invalid_cases(s: &Samples) -> Vec<Invalid> {
         vec![s.offer.encoded().to_vec()],
         s.offer_b.encoded().to_vec(),
     ));
+    // The payment rules, against the sample agreement (decision 0090).
+    let voucher_with = |signer: u8, f: &dyn Fn(&mut PaymentVoucher)| {
+        let mut body = s.voucher.body().clone();
+        f(&mut body);
+        Signed::sign(body, &key(signer)).unwrap().encoded().to_vec()
+    };
+    let agreement = s.agreement.encoded().to_vec();
+    cases.push(stateful(
+        Rule::UnknownAgreement,
+        "the sample voucher when its agreement is not held",
+        Vec::new(),
+        s.voucher.encoded().to_vec(),
+    ));
+    cases.push(stateful(
+        Rule::NotAParty,
+        "a voucher for the sample agreement signed by the issuer key, not its consumer",
+        vec![agreement.clone()],
+        voucher_with(ISSUER, &|v| v.consumer = key(ISSUER).public()),
+    ));
+    cases.push(stateful(
+        Rule::AssetMismatch,
+        "the sample voucher in EUR for an agreement priced in USD",
+        vec![agreement.clone()],
+        voucher_with(CONSUMER, &|v| v.asset = text("EUR")),
+    ));
+    cases.push(stateful(
+        Rule::AboveTotal,
+        "a voucher promising more than the sample agreement's total",
+        vec![agreement.clone()],
+        voucher_with(CONSUMER, &|v| v.cumulative = u64::MAX / 2),
+    ));
+    cases.push(stateful(
+        Rule::NotNewer,
+        "a voucher for 50 (sequence 2) when the sample voucher for 100 is held",
+        vec![agreement, s.voucher.encoded().to_vec()],
+        voucher_with(CONSUMER, &|v| {
+            v.cumulative = 50;
+            v.sequence = 2;
+        }),
+    ));
     cases.push(Invalid {
         rule: Rule::WrongTopic,
         what: "the sample offer published on the demands topic",
@@ -1364,6 +1463,11 @@ fn refused_rules_travel_as_their_stable_index() {
         "superseded",
         "equivocation",
         "wrong_topic",
+        "unknown_agreement",
+        "not_a_party",
+        "asset_mismatch",
+        "above_total",
+        "not_newer",
     ];
     assert_eq!(Rule::ALL.len(), expected.len());
     for (i, (rule, name)) in Rule::ALL.iter().zip(expected).enumerate() {
