@@ -28,8 +28,9 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
         "up",
         "--nodes",
         "5",
+        // The payment checks need billing periods that end inside the activity phase.
         "--duration",
-        "12s",
+        "30s",
         "--seed",
         "7",
         "--out",
