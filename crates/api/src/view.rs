@@ -15,7 +15,9 @@ use crate::units::{decimal, rfc3339};
 
 mod agreement;
 
-pub use agreement::{AgreementView, CommitmentView, ProviderAgreementsView, ending_termination};
+pub use agreement::{
+    AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
+};
 
 /// The name of a resource kind in JSON: `storage` or `compute`.
 pub fn kind_name(kind: ResourceKind) -> &'static str {
