@@ -352,10 +352,10 @@ impl Guide {
         };
         let mut out = Vec::new();
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let result = runtime.block_on(tokio::time::timeout(
-            DEADLINE,
-            gateway_example::run(base, token, &mut out),
-        ));
+        // The timer is made inside the runtime: `timeout` needs its reactor when created.
+        let result = runtime.block_on(async {
+            tokio::time::timeout(DEADLINE, gateway_example::run(base, token, &mut out)).await
+        });
         let mut out = String::from_utf8(out).unwrap();
         match result {
             Ok(Ok(())) => (0, out),
