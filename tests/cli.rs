@@ -976,3 +976,70 @@ async fn listings_page_through_everything_and_limits_are_enforced() {
     client.close().await;
     node.node.shutdown().await;
 }
+
+/// A compute offer can be published from flags alone (`--vcpus`, `--memory`, `--accelerator`),
+/// and without its details the CLI says which are missing instead of failing at the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compute_offer_publishes_from_flags_and_missing_details_are_named() {
+    let node = TestNode::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(dir.path(), "p.key", &SecretKey::generate());
+    let addr = node.addr();
+    let compute = |offer_key: &'static str, extra: &[&'static str]| {
+        let mut args = vec![
+            "offer",
+            "publish",
+            "--node",
+            &addr,
+            "--key",
+            &key,
+            "--offer-key",
+            offer_key,
+            "--kind",
+            "compute",
+            "--capacity",
+            "8",
+            "--price",
+            "90",
+            "--endpoint",
+            "https://compute.example.net",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<String>>()
+    };
+    let args = compute(
+        "gpu",
+        &[
+            "--vcpus",
+            "16",
+            "--memory",
+            "64 GiB",
+            "--accelerator",
+            "a100",
+        ],
+    );
+    let published = json(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(published["offer_key"], "gpu", "{published}");
+    let listing = json(&[
+        "listing", "query", "--node", &addr, "--kind", "compute", "--json",
+    ])
+    .await;
+    let offer = &listing.as_array().unwrap()[0];
+    assert_eq!(offer["kind"], "compute", "{offer}");
+    assert_eq!(offer["capacity"], 8, "{offer}");
+    assert_eq!(offer["compute"]["vcpus"], 16, "{offer}");
+    assert_eq!(offer["compute"]["accelerator"], "a100", "{offer}");
+
+    let args = compute("no-details", &[]);
+    let error = json_error(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("--vcpus and --memory"), "{error}");
+    let args = compute("half", &["--vcpus", "4"]);
+    let error = json_error(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("--memory"),
+        "{error}"
+    );
+    node.node.shutdown().await;
+}

@@ -147,6 +147,15 @@ fn judged(node: &TestNode, on: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `flashback_objects_total` of `node` for one kind, outcome and verdict.
+fn objects(node: &TestNode, kind: &str, outcome: &str, verdict: &str) -> f64 {
+    prometheus::sum(
+        &node.node.encode_metrics(),
+        "flashback_objects_total",
+        &[("kind", kind), ("outcome", outcome), ("verdict", verdict)],
+    )
+}
+
 /// Honest A — honest B, and a raw libp2p peer M connected to A only, which gossips forged
 /// offers. A is configured by `adjust`. Returns A, still running.
 async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig)) -> TestNode {
@@ -210,6 +219,9 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         assert!(!a.holds(id), "A stored a forgery");
         assert!(!b.holds(id), "B received a forgery");
     }
+    // The metrics name what each refused message was: its tag says it is an offer.
+    assert!(objects(&a, "offer", "signer_mismatch", "reject") >= 1.0);
+    assert_eq!(objects(&a, "unknown", "signer_mismatch", "reject"), 0.0);
 
     let _ = m.shutdown().await;
     b.node.shutdown().await;
@@ -354,7 +366,7 @@ async fn forged_gossip_never_reaches_the_events_of_a_second_hop() {
     bad[last] ^= 0x01;
     // The forgery goes in first; the honest one after it.
     let bad_verdict = a.node.submit_bytes(bad.clone()).await;
-    assert!(matches!(bad_verdict, flashback_node::Verdict::Invalid(_)));
+    assert!(matches!(bad_verdict, flashback_node::Verdict::Invalid(..)));
     a.node.submit(&Object::Offer(good.clone())).await;
     let received = tokio::time::timeout(common::DEADLINE, async {
         loop {
@@ -403,8 +415,13 @@ async fn metrics_endpoint_serves_libp2p_and_node_counters() {
         1.0,
         "{body}"
     );
+    // Refused, but known to be an offer: its kind is in the label.
     assert_eq!(
-        objects(&[("outcome", "bad_signature"), ("verdict", "reject")]),
+        objects(&[
+            ("kind", "offer"),
+            ("outcome", "bad_signature"),
+            ("verdict", "reject")
+        ]),
         1.0,
         "{body}"
     );

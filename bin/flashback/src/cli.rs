@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use crate::cli_deal::{DealCommand, DemandCommand};
+pub(crate) use crate::cli_pay::{
+    ArbiterCommand, ConsumerCommand, DisputeCommand, PayCommand, RevenueArgs,
+};
 pub(crate) use crate::cli_price::PriceCommand;
 pub(crate) use crate::cli_sla::{DataCommand, SlaCommand};
 pub(crate) use crate::cli_trust::{CertCommand, ComplianceCommand, RegisterCommand, TrustCommand};
@@ -47,6 +51,18 @@ pub(crate) enum Command {
     /// Show a provider: offers, agreements, reputation and what it is based on (light client).
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Pay for delivered service with vouchers, and see what is due (light client).
+    #[command(subcommand)]
+    Pay(PayCommand),
+    /// Show how a consumer pays: its payment standing and what it rests on (light client).
+    #[command(subcommand)]
+    Consumer(ConsumerCommand),
+    /// Dispute an agreement before an arbiter (light client).
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
+    /// Rule on disputes as an arbiter (light client).
+    #[command(subcommand)]
+    Arbiter(ArbiterCommand),
     /// Measure the providers you have agreements with and sign QoS attestations (light client).
     ///
     /// For each window and each live agreement of --key: opens the agreement's access grant,
@@ -102,12 +118,33 @@ pub(crate) enum Command {
     /// Pricing advice for providers, from the market the node lists (light client).
     #[command(subcommand)]
     Price(PriceCommand),
+    /// Publish demands (requests for quotes) and read the providers' quotes (light client).
+    #[command(subcommand)]
+    Demand(DemandCommand),
+    /// Make verified multi-provider deals from a request in one command, and show them
+    /// (light client).
+    #[command(subcommand)]
+    Deal(DealCommand),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RecommendArgs {
     #[command(flatten)]
     pub(crate) node: NodeAddr,
+    #[command(flatten)]
+    pub(crate) request: RequestArgs,
+    /// Explain one candidate: a provider key or an offer id (any unique start of at least 8
+    /// hex characters).
+    #[arg(long, value_name = "KEY|ID")]
+    pub(crate) why: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// What a consumer asks for: shared by `recommend`, `demand publish` and `deal make`.
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
     /// storage or compute.
     #[arg(long, value_name = "KIND", default_value = "storage")]
     pub(crate) kind: String,
@@ -189,13 +226,6 @@ pub(crate) struct RecommendArgs {
     /// Any text to derive the anti-herding choice from, instead of --key.
     #[arg(long, value_name = "TEXT")]
     pub(crate) seed: Option<String>,
-    /// Explain one candidate: a provider key or an offer id (any unique start of at least 8
-    /// hex characters).
-    #[arg(long, value_name = "KEY|ID")]
-    pub(crate) why: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +254,9 @@ pub(crate) enum ProviderCommand {
     /// Offers, agreements, reputation score and its explanation: which attestations counted,
     /// which were excluded and why.
     Show(ProviderShowArgs),
+    /// Revenue per asset and agreement: earned (after SLA credits and rulings), credited,
+    /// paid, outstanding and overdue.
+    Revenue(RevenueArgs),
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +442,15 @@ pub(crate) struct PublishArgs {
     /// Capacity, e.g. "1 TiB" (storage) or 8 (compute units).
     #[arg(long, value_name = "SIZE")]
     pub(crate) capacity: Option<String>,
+    /// Compute offers: vCPUs per unit (with --memory; or the offer file's [compute] section).
+    #[arg(long, value_name = "N")]
+    pub(crate) vcpus: Option<u32>,
+    /// Compute offers: memory per unit, e.g. "16 GiB".
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) memory: Option<String>,
+    /// Compute offers: accelerator model, e.g. a100 (default none).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) accelerator: Option<String>,
     /// Price in minor units (cents) per GiB-month (storage) or unit-hour (compute).
     #[arg(long, value_name = "AMOUNT")]
     pub(crate) price: Option<u64>,

@@ -2,6 +2,8 @@
 
 mod cli;
 mod cli_api;
+mod cli_deal;
+mod cli_pay;
 mod cli_price;
 mod cli_sla;
 mod cli_trust;

@@ -74,10 +74,13 @@ pub(crate) fn code_of(err: &anyhow::Error) -> ErrorCode {
 }
 
 /// The exit status of a failed command: 3 when there was too little data to answer (the
-/// pricing advisor's refusal, which a script may want to tell from a failure), 1 otherwise.
+/// pricing advisor's refusal, which a script may want to tell from a failure), 4 when no
+/// provider quoted a demand in time, 5 when a deal ended short of its replicas, 1 otherwise.
 pub(crate) fn exit_status(err: &anyhow::Error) -> std::process::ExitCode {
     match code_of(err) {
         ErrorCode::TooLittleData => std::process::ExitCode::from(3),
+        ErrorCode::NoQuotes => std::process::ExitCode::from(4),
+        ErrorCode::DealShort => std::process::ExitCode::from(5),
         _ => std::process::ExitCode::FAILURE,
     }
 }

@@ -14,10 +14,12 @@ use utoipa::ToSchema;
 use crate::units::{decimal, rfc3339};
 
 mod agreement;
+mod deal;
 
 pub use agreement::{
     AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
 };
+pub use deal::{DealAgreementView, DealFailureView, DealView, DemandView, QuoteView};
 
 /// The name of a resource kind in JSON: `storage` or `compute`.
 pub fn kind_name(kind: ResourceKind) -> &'static str {

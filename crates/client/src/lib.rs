@@ -27,15 +27,18 @@ mod certs;
 mod compliance;
 mod crosscheck;
 pub mod data;
+pub mod deal;
 pub mod http;
 pub mod human;
 mod lifecycle;
+pub mod pay;
 pub mod price;
 pub mod probe;
 mod publish;
 pub mod reach;
 pub mod recommend;
 mod resolve;
+pub mod settle;
 mod sla;
 mod spec;
 
@@ -168,6 +171,16 @@ pub enum ClientError {
     /// Too little data to answer; the message says how much there is and what to widen.
     #[error("{0}")]
     TooLittleData(String),
+    /// No placement meets the request, whatever the market answers; the message names the
+    /// binding rule.
+    #[error("no placement meets the request: {0}")]
+    Infeasible(String),
+    /// No provider quoted a demand within the window.
+    #[error("{0}")]
+    NoQuotes(String),
+    /// A deal ended with fewer agreements than asked for.
+    #[error("{0}")]
+    DealShort(String),
     /// An HTTP request got no usable answer.
     #[error("{url}: {detail}; is the endpoint up and reachable?")]
     Http {
@@ -201,6 +214,9 @@ impl ClientError {
             ClientError::Conflict(_) => ErrorCode::Conflict,
             ClientError::Http { .. } => ErrorCode::Endpoint,
             ClientError::TooLittleData(_) => ErrorCode::TooLittleData,
+            ClientError::Infeasible(_) => ErrorCode::Infeasible,
+            ClientError::NoQuotes(_) => ErrorCode::NoQuotes,
+            ClientError::DealShort(_) => ErrorCode::DealShort,
         }
     }
 }

@@ -505,6 +505,59 @@ pub async fn probe_agreements_with(
     Ok(report)
 }
 
+/// One store-and-read-back of `blob_bytes` random bytes on `plane`, each request within
+/// `timeout`: what a consumer checks of a new agreement before counting on it (the same
+/// requests and blake3 check as a window's probe). `Err` says which step failed. The object is
+/// deleted afterwards (best effort).
+pub async fn check_plane(
+    plane: &Plane,
+    blob_bytes: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut blob = vec![0u8; blob_bytes.clamp(1, MAX_BLOB_BYTES)];
+    rand::make_rng::<StdRng>().fill(&mut blob[..]);
+    let blob = Bytes::from(blob);
+    let name = if plane.content_addressed() {
+        blake3::hash(&blob).to_hex().to_string()
+    } else {
+        format!(
+            "flashback-check-{:016x}",
+            rand::make_rng::<StdRng>().random::<u64>()
+        )
+    };
+    match tokio::time::timeout(timeout, plane.put_bytes(&name, blob.clone())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("storing a {} B blob failed: {e}", blob.len())),
+        Err(_) => {
+            return Err(format!(
+                "storing a {} B blob got no answer in {timeout:?}",
+                blob.len()
+            ));
+        }
+    }
+    let last = blob.len() as u64 - 1;
+    let read = tokio::time::timeout(timeout, plane.get_range(&name, 0, last, blob.len())).await;
+    let outcome = match read {
+        Ok(Ok((StatusCode::PARTIAL_CONTENT | StatusCode::OK, body)))
+            if blake3::hash(&body) == blake3::hash(&blob) =>
+        {
+            Ok(())
+        }
+        Ok(Ok((StatusCode::PARTIAL_CONTENT | StatusCode::OK, _))) => {
+            Err("the blob read back differs from the one stored (blake3 mismatch)".into())
+        }
+        Ok(Ok((status, _))) => Err(format!("reading the blob back answered {status}")),
+        Ok(Err(e)) => Err(format!("reading the blob back failed: {e}")),
+        Err(_) => Err(format!(
+            "reading the blob back got no answer in {timeout:?}"
+        )),
+    };
+    if let Err(error) = plane.delete(&name).await {
+        tracing::debug!(%error, "could not delete the check object");
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use flashback_types::clock::now;
 use flashback_types::proposal::ProposalError;
 use flashback_types::wire::{QueryRequest, QueryResponse};
-use flashback_types::{Object, Offer, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal};
+use flashback_types::{
+    Object, Offer, Price, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal,
+};
 
 use crate::{Client, ClientError, human};
 
@@ -46,6 +48,11 @@ pub fn limits_for(offer: &Offer, reason: RejectReason) -> Option<String> {
              again later, or another provider"
                 .into()
         }
+        RejectReason::ConsumerStanding => {
+            "your payment score is below the provider's floor: `flashback consumer show <your \
+             key>` explains it; pay what is overdue (`flashback pay run`)"
+                .into()
+        }
         RejectReason::Other => return None,
     })
 }
@@ -62,8 +69,28 @@ impl Client {
         offer: &Signed<Offer>,
         terms: Terms,
     ) -> Result<Signed<SlaProposal>, ClientError> {
+        self.propose_at(consumer, offer, &offer.body().price, terms)
+            .await
+    }
+
+    /// [`Client::propose`] at unit price `price` (a provider's quote), which must be in the
+    /// offer's asset and unit and not below its price.
+    pub async fn propose_at(
+        &self,
+        consumer: &SecretKey,
+        offer: &Signed<Offer>,
+        price: &Price,
+        terms: Terms,
+    ) -> Result<Signed<SlaProposal>, ClientError> {
         let o = offer.body();
-        let body = SlaProposal::at_terms_of(consumer.public(), offer, terms, now(), rand::random());
+        let body = SlaProposal::at_price_of(
+            consumer.public(),
+            offer,
+            price,
+            terms,
+            now(),
+            rand::random(),
+        );
         let body = match body {
             Ok(body) => body,
             Err(ProposalError::Overflow) => {

@@ -22,7 +22,9 @@ pub struct OfferSpec {
     /// `storage` (default) or `compute`.
     #[serde(default = "default_kind")]
     pub kind: ResourceKind,
-    /// Capacity: a size (`"500 GiB"`, `"2 TB"`) for storage, a unit count for compute.
+    /// Capacity: a size (`"500 GiB"`, `"2 TB"`, or a byte count) for storage, a unit count
+    /// for compute (`8` or `"8"`).
+    #[serde(deserialize_with = "text_or_integer")]
     pub capacity: String,
     /// Price per GiB-month (storage) or per unit-hour (compute).
     pub price: PriceSpec,
@@ -109,11 +111,29 @@ pub struct QosSpec {
 pub struct ComputeSpecText {
     /// vCPUs per unit.
     pub vcpus: u32,
-    /// Memory per unit (`"16 GiB"`).
+    /// Memory per unit (`"16 GiB"`, or a byte count).
+    #[serde(deserialize_with = "text_or_integer")]
     pub memory: String,
     /// Accelerator model, if any.
     #[serde(default)]
     pub accelerator: String,
+}
+
+/// A field written either as a string (`"8"`, `"16 GiB"`) or as a TOML integer (`8`).
+fn text_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrInteger {
+        Text(String),
+        Integer(u64),
+    }
+    match TextOrInteger::deserialize(d) {
+        Ok(TextOrInteger::Text(s)) => Ok(s),
+        Ok(TextOrInteger::Integer(n)) => Ok(n.to_string()),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a whole number (8) or a string (\"8\", \"16 GiB\")",
+        )),
+    }
 }
 
 fn default_kind() -> ResourceKind {
@@ -290,6 +310,20 @@ impl OfferSpec {
             _ => 0,
         };
         let compute = match &self.compute {
+            None if self.kind == ResourceKind::Compute => {
+                return Err(bad(
+                    "compute",
+                    "a compute offer needs its compute details: a [compute] section with vcpus \
+                     and memory (and accelerator, if any), or --vcpus and --memory",
+                ));
+            }
+            Some(_) if self.kind == ResourceKind::Storage => {
+                return Err(bad(
+                    "compute",
+                    "compute details belong to compute offers only: set kind = \"compute\" or \
+                     remove the [compute] section",
+                ));
+            }
             Some(c) => Some(ComputeSpec {
                 vcpus: c.vcpus,
                 memory_bytes: parse_size("compute.memory", &c.memory)?,
@@ -382,6 +416,75 @@ asset = "USD"
         assert_eq!(codes, ["de", "eu"]);
         assert_eq!(offer.compliance_docs[0].title.as_str(), "DPA");
         assert_eq!(offer.compliance_docs[0].digest.to_string(), digest);
+    }
+
+    const COMPUTE: &str = r#"
+offer_key = "gpu"
+kind = "compute"
+capacity = 8
+protocols = ["https"]
+endpoint = "https://compute.example.net"
+[price]
+amount = 90
+asset = "USD"
+[compute]
+vcpus = 16
+memory = "64 GiB"
+accelerator = "a100"
+"#;
+
+    #[test]
+    fn a_compute_capacity_is_an_integer_or_a_string() {
+        let key = flashback_types::SecretKey::generate().public();
+        let as_integer = OfferSpec::from_toml(COMPUTE)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap();
+        assert_eq!(as_integer.capacity, 8);
+        let compute = as_integer.compute.expect("compute details");
+        assert_eq!(
+            (compute.vcpus, compute.memory_bytes),
+            (16, 64 * flashback_types::GIB)
+        );
+        let as_string = COMPUTE.replace("capacity = 8", "capacity = \"8\"");
+        let offer = OfferSpec::from_toml(&as_string)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap();
+        assert_eq!(offer.capacity, 8);
+        // Memory as a plain byte count, too.
+        let bytes = COMPUTE.replace("\"64 GiB\"", "68719476736");
+        let offer = OfferSpec::from_toml(&bytes)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap();
+        assert_eq!(
+            offer.compute.unwrap().memory_bytes,
+            64 * flashback_types::GIB
+        );
+        let err = OfferSpec::from_toml(&COMPUTE.replace("capacity = 8", "capacity = 8.5"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn a_compute_offer_without_its_details_says_what_is_missing() {
+        let key = flashback_types::SecretKey::generate().public();
+        let without = &COMPUTE[..COMPUTE.find("[compute]").unwrap()];
+        let err = OfferSpec::from_toml(without)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[compute] section"), "{err}");
+        let storage = COMPUTE.replace("kind = \"compute\"", "kind = \"storage\"");
+        let err = OfferSpec::from_toml(&storage)
+            .unwrap()
+            .to_offer(key, 1_800_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("compute offers only"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     /// How this node answers SLA proposals addressed to its key.
     pub sla: crate::sla::SlaPolicy,
+    /// How this node answers consumers' demands with quotes on its offers (`[quotes]`).
+    pub quotes: crate::quote::QuotePolicy,
     /// Append `<unix millis> <id> <kind>` to `<data_dir>/applied.log` for every newly stored
     /// object (testnets measure propagation with it). Off by default.
     pub trace_applied: bool,
@@ -58,6 +60,7 @@ impl Default for NodeConfig {
             sync: SyncConfig::default(),
             metrics: MetricsConfig::default(),
             sla: crate::sla::SlaPolicy::default(),
+            quotes: crate::quote::QuotePolicy::default(),
             trace_applied: false,
             blobs: BlobConfig::default(),
             access: crate::access::AccessConfig::default(),

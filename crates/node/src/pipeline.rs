@@ -19,8 +19,9 @@ use flashback_types::clock::now;
 pub enum Verdict {
     /// Valid; the store's outcome (applied, duplicate, superseded, equivocation, expired).
     Stored(Applied),
-    /// Invalid, by this rule.
-    Invalid(ObjectError),
+    /// Invalid, by this rule; with the kind its tag names when the tag is a known one (the
+    /// metrics label it with that kind).
+    Invalid(ObjectError, Option<Kind>),
     /// Not judged or not stored because this node failed (its store, or an internal task);
     /// not the sender's fault.
     StoreFailed(String),
@@ -31,11 +32,11 @@ impl Verdict {
     pub fn validation(&self) -> Validation {
         match self {
             Verdict::Stored(Applied::Applied) => Validation::Accept,
-            Verdict::Stored(_) | Verdict::StoreFailed(_) => Validation::Ignore,
-            Verdict::Invalid(e) => match e.label() {
+            Verdict::Stored(Applied::Refused(e)) | Verdict::Invalid(e, _) => match e.label() {
                 Label::Reject => Validation::Reject,
                 Label::Ignore => Validation::Ignore,
             },
+            Verdict::Stored(_) | Verdict::StoreFailed(_) => Validation::Ignore,
         }
     }
 
@@ -46,7 +47,7 @@ impl Verdict {
                 None => "accepted",
                 Some(rule) => rule.name(),
             },
-            Verdict::Invalid(e) => e.rule.name(),
+            Verdict::Invalid(e, _) => e.rule.name(),
             Verdict::StoreFailed(_) => "store_error",
         }
     }
@@ -102,6 +103,17 @@ impl Validator {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Counts a message refused before it reached the pipeline (wrong topic), by the kind its
+    /// tag names.
+    pub(crate) fn count_refused(&self, verdict: &Verdict) {
+        let kind = match verdict {
+            Verdict::Invalid(_, Some(kind)) => kind.name(),
+            _ => "unknown",
+        };
+        self.metrics
+            .object(kind, verdict.outcome(), verdict.validation());
     }
 
     /// Validates and stores `batch`. Returns, for each input in order, its verdict and (when it
@@ -287,7 +299,11 @@ impl Validator {
             }
         }
         for (verdict, object) in &results {
-            let kind = object.as_ref().map_or("unknown", |o| o.kind().name());
+            let kind = match (object, verdict) {
+                (Some(o), _) => o.kind().name(),
+                (None, Verdict::Invalid(_, Some(kind))) => kind.name(),
+                (None, _) => "unknown",
+            };
             if let (Verdict::Stored(Applied::Applied), Some(o)) = (verdict, object) {
                 // Nobody listening is fine; a slow listener lags and re-reads the store.
                 let _ = self.applied.send(o.clone());
@@ -382,17 +398,30 @@ fn decode_chunk(
     chunk
         .iter()
         .map(|bytes| {
-            Object::decode_at_with(bytes.as_ref(), now, time, Some(keys)).map_err(Verdict::Invalid)
+            let bytes = bytes.as_ref();
+            Object::decode_at_with(bytes, now, time, Some(keys))
+                .map_err(|e| Verdict::Invalid(e, tagged_kind(bytes)))
         })
         .collect()
 }
 
-/// Whether `data` travels on its kind's topic ([`Kind::topic`]); anything else is malformed
-/// for it.
+/// The kind the first byte names, if it is a known tag.
+fn tagged_kind(bytes: &[u8]) -> Option<Kind> {
+    bytes.first().and_then(|t| Kind::from_tag(*t))
+}
+
+/// Whether `data` travels on its kind's topic ([`Kind::topic`]): `Err` with the verdict
+/// (`wrong_topic`, or `malformed` for an unknown tag) when it does not, to be counted with
+/// [`Validator::count_refused`] and reported as `Reject`.
+pub(crate) fn topic_check(topic: &str, data: &[u8]) -> Result<(), Verdict> {
+    flashback_types::check_topic(topic, data)
+        .map(|_| ())
+        .map_err(|e| Verdict::Invalid(e, tagged_kind(data)))
+}
+
+#[cfg(test)]
 pub(crate) fn on_its_topic(topic: &str, data: &[u8]) -> bool {
-    data.first()
-        .and_then(|t| Kind::from_tag(*t))
-        .is_some_and(|k| k.topic().name() == topic)
+    topic_check(topic, data).is_ok()
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use flashback_store::{Applied, Store, StoreError};
 use flashback_types::protocol::{MAX_OBJECTS, MAX_RESOLVED};
 use flashback_types::trust::{Judged, TrustError};
 use flashback_types::wire::{
-    CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, ObjectBytes,
-    ProviderReport, QueryRequest, QueryResponse, RegisterPage, ScoreEvidence, SubmitRequest,
-    SubmitResponse, decode_request, truncated,
+    CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, MAX_ACCOUNTS,
+    ObjectBytes, PaymentsReport, ProviderReport, QueryRequest, QueryResponse, RegisterPage,
+    ScoreEvidence, SubmitRequest, SubmitResponse, decode_request, truncated,
 };
 use flashback_types::{
     Agreement, ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, Offer, PublicKey, Rule, Signed,
@@ -175,6 +175,25 @@ impl Services {
             } => QueryResponse::Objects {
                 objects: bounded(self.agreement_record(proposal_id, wait_grant_secs).await?),
             },
+            QueryRequest::Payments { party, agreement } => QueryResponse::Payments(
+                blocking(move || payments_report(&store, party, agreement, now())).await?,
+            ),
+            QueryRequest::Quotes { demand_id } => {
+                let objects = blocking(move || {
+                    let now = now();
+                    Ok(store
+                        .quotes_for(&demand_id)?
+                        .iter()
+                        .filter(|q| q.body().expires_at > now)
+                        .take(MAX_OBJECTS)
+                        .map(|q| bytes(q.encoded()))
+                        .collect())
+                })
+                .await?;
+                QueryResponse::Objects {
+                    objects: bounded(objects),
+                }
+            }
         })
     }
 
@@ -284,7 +303,10 @@ impl Services {
         let req = match decode_request::<SubmitRequest>(request) {
             Ok(req) => req,
             Err(e) => {
-                return SubmitResponse::Error(ErrorReply::new(format!("bad submit request: {e}")));
+                return SubmitResponse::Error(ErrorReply::with_code(
+                    ErrorCode::InvalidInput,
+                    format!("bad submit request: {e}"),
+                ));
             }
         };
         let (verdict, object) = self.submit_bytes(req.object.into_vec()).await;
@@ -328,11 +350,12 @@ impl Services {
                 };
                 refused(Rule::Superseded, &detail)
             }
+            (Verdict::Stored(Applied::Refused(e)), _) => refused(e.rule, &e.detail),
             (Verdict::Stored(other), _) => {
                 let rule = other.rule().unwrap_or(Rule::Duplicate);
                 refused(rule, &format!("{other:?}"))
             }
-            (Verdict::Invalid(e), _) => refused(e.rule, &e.detail),
+            (Verdict::Invalid(e, _), _) => refused(e.rule, &e.detail),
             (Verdict::StoreFailed(e), _) => SubmitResponse::Error(ErrorReply::new(e)),
         }
     }
@@ -415,6 +438,30 @@ fn refused(rule: Rule, detail: &str) -> SubmitResponse {
         rule,
         detail: truncated(detail.to_owned()),
     }
+}
+
+/// `party`'s payment accounts and consumer standing at `now` ([`QueryRequest::Payments`]).
+pub(crate) fn payments_report(
+    store: &Store,
+    party: PublicKey,
+    agreement: Option<ObjectId>,
+    now: Timestamp,
+) -> Result<PaymentsReport, NodeError> {
+    let (standing, _) = store.consumer_standing(&party, now)?;
+    let mut accounts = store.accounts_of(&party, now)?;
+    match agreement {
+        Some(id) => accounts.retain(|a| a.agreement == id),
+        None => accounts.iter_mut().for_each(|a| a.periods.clear()),
+    }
+    let more = accounts.len() > MAX_ACCOUNTS;
+    accounts.truncate(MAX_ACCOUNTS);
+    Ok(PaymentsReport {
+        party,
+        now,
+        standing,
+        accounts: bounded(accounts),
+        more,
+    })
 }
 
 fn provider_report(store: &Store, provider: PublicKey) -> Result<ProviderReport, NodeError> {

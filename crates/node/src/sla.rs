@@ -39,6 +39,10 @@ pub struct SlaPolicy {
     pub enabled: bool,
     /// Consumers whose proposals are always rejected (`consumer_denied`).
     pub denied_consumers: Vec<PublicKey>,
+    /// The lowest consumer payment score accepted, basis points (`0` = any consumer): below it
+    /// a proposal is rejected with `consumer_standing` (`flashback consumer show` explains a
+    /// consumer's score; decision 0092).
+    pub min_consumer_score_bp: u16,
 }
 
 impl Default for SlaPolicy {
@@ -46,6 +50,7 @@ impl Default for SlaPolicy {
         Self {
             enabled: true,
             denied_consumers: Vec::new(),
+            min_consumer_score_bp: 0,
         }
     }
 }
@@ -64,6 +69,12 @@ pub fn decide(
     }
     if policy.denied_consumers.contains(&proposal.consumer) {
         return reject(ConsumerDenied);
+    }
+    if policy.min_consumer_score_bp > 0 {
+        let (standing, _) = store.consumer_standing(&proposal.consumer, now)?;
+        if standing.score_bp < policy.min_consumer_score_bp {
+            return reject(RejectReason::ConsumerStanding);
+        }
     }
     let Some(Object::Offer(offer)) = store.get(&proposal.offer_id)? else {
         return reject(OfferUnavailable);

@@ -23,7 +23,7 @@ use crate::service::Services;
 use crate::tasks::events::EventTask;
 use crate::{
     APPLIED_LOG, DEFAULT_METRICS_ADDR, Node, NodeConfig, NodeError, NodeInfo, admin, blobs,
-    blocking, metrics, sla, tasks, trace, trust,
+    blocking, metrics, quote, sla, tasks, trace, trust,
 };
 
 /// The listing's directory in the data dir.
@@ -229,6 +229,13 @@ impl NodeBuilder {
             config.trust_path(),
             legacy,
             Duration::from_millis(config.trust.reload_ms.max(10)),
+            stop.clone(),
+        ));
+        tasks.spawn(quote::run(
+            services.clone(),
+            key.clone(),
+            config.quotes.clone(),
+            services.applied.subscribe(),
             stop.clone(),
         ));
         tasks.spawn(sla::run(

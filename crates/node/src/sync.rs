@@ -22,7 +22,7 @@ use flashback_types::wire::{
     ErrorReply, ObjectBytes, SyncRequest, SyncResponse, decode_request, decode_response,
     encode_message,
 };
-use flashback_types::{BoundedVec, Hash32, Kind, ObjectId, PublicKey, SyncClass};
+use flashback_types::{BoundedVec, ErrorCode, Hash32, Kind, ObjectId, PublicKey, SyncClass};
 
 use crate::pipeline::{Validator, Verdict};
 use crate::{NodeError, blocking, bounded};
@@ -37,12 +37,9 @@ pub(crate) fn id_synced_kinds() -> impl Iterator<Item = Kind> {
 
 /// blake3 over the sorted ids of a kind.
 pub(crate) fn kind_digest(store: &Store, kind: Kind) -> Result<Hash32, NodeError> {
-    let ids = store.ids_by_kind(kind)?;
-    let mut hasher = blake3::Hasher::new();
-    for id in ids {
-        hasher.update(id.as_bytes());
-    }
-    Ok(Hash32(*hasher.finalize().as_bytes()))
+    Ok(flashback_types::digest::kind_digest(
+        &store.ids_by_kind(kind)?,
+    ))
 }
 
 /// Answers one sync request from the local store.
@@ -51,7 +48,10 @@ pub(crate) fn serve(store: &Store, request: &[u8]) -> SyncResponse {
         Ok(req) => serve_request(store, req).unwrap_or_else(|e| {
             SyncResponse::Error(ErrorReply::new(format!("cannot serve sync request: {e}")))
         }),
-        Err(e) => SyncResponse::Error(ErrorReply::new(format!("bad sync request: {e}"))),
+        Err(e) => SyncResponse::Error(ErrorReply::with_code(
+            ErrorCode::InvalidInput,
+            format!("bad sync request: {e}"),
+        )),
     }
 }
 
@@ -241,7 +241,7 @@ pub(crate) async fn round(
             for (verdict, _) in validator.ingest(batch).await {
                 match verdict {
                     Verdict::Stored(flashback_store::Applied::Applied) => stored += 1,
-                    Verdict::Invalid(e) => {
+                    Verdict::Invalid(e, _) => {
                         tracing::warn!(%peer, error = %e, "peer served an invalid object during sync");
                     }
                     _ => {}

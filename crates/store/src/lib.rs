@@ -79,8 +79,8 @@ pub use reputation::{
     Explanation, Reputation, Stake, Standing, StandingKind, Unearned,
 };
 pub use store::{
-    Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, QueryPage, RegisterPage, SCHEMA_VERSION,
-    Store,
+    Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, PaymentObjects, QueryPage, RegisterPage,
+    SCHEMA_VERSION, Store,
 };
 
 #[doc(no_inline)]

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flashback_types::trust::{AUDITOR_CLAIM, counting_revocation};
 use flashback_types::{
-    Agreement, CertStatus, Certificate, Claim, ObjectId, PublicKey, QosAttestation, Revocation,
-    Role, ShortText, Signed, Termination, Timestamp, TrustStore,
+    Agreement, CertStatus, Certificate, Claim, Dispute, ObjectId, PaymentVoucher, PublicKey,
+    QosAttestation, Revocation, Role, Ruling, ShortText, Signed, Termination, Timestamp,
+    TrustStore,
 };
 
 #[derive(Debug, Clone)]
@@ -173,7 +174,41 @@ macro_rules! expires_at_field {
     };
 }
 
-expires_at_field!(AttMeta, CertMeta, RevMeta, EvMeta, TermMeta);
+/// A payment voucher, dispute or ruling: the agreement it is about (the id of its proposal).
+#[derive(Debug, Clone)]
+pub(crate) struct PayMeta {
+    pub(crate) id: ObjectId,
+    pub(crate) agreement: ObjectId,
+    pub(crate) expires_at: Timestamp,
+}
+
+impl PayMeta {
+    pub(crate) fn of_voucher(v: &Signed<PaymentVoucher>) -> Self {
+        Self {
+            id: v.id(),
+            agreement: v.body().agreement,
+            expires_at: v.body().expires_at,
+        }
+    }
+
+    pub(crate) fn of_dispute(d: &Signed<Dispute>) -> Self {
+        Self {
+            id: d.id(),
+            agreement: d.body().agreement,
+            expires_at: d.body().expires_at,
+        }
+    }
+
+    pub(crate) fn of_ruling(r: &Signed<Ruling>) -> Self {
+        Self {
+            id: r.id(),
+            agreement: r.body().agreement,
+            expires_at: r.body().expires_at,
+        }
+    }
+}
+
+expires_at_field!(AttMeta, CertMeta, RevMeta, EvMeta, TermMeta, PayMeta);
 
 /// The summaries of one kind, seen through what every kind shares: ids and expiries. What the
 /// store's generic paths (counts, sync ids, digests, GC) read.
@@ -243,6 +278,13 @@ pub(crate) struct Summaries {
     pub(crate) terminations: BTreeMap<ObjectId, TermMeta>,
     /// Terminations by the agreement (proposal id) they name.
     term_by_agreement: HashMap<ObjectId, BTreeSet<ObjectId>>,
+    /// The best voucher of each agreement (only the best is kept).
+    pub(crate) vouchers: BTreeMap<ObjectId, PayMeta>,
+    voucher_by_agreement: HashMap<ObjectId, ObjectId>,
+    pub(crate) disputes: BTreeMap<ObjectId, PayMeta>,
+    pub(crate) rulings: BTreeMap<ObjectId, PayMeta>,
+    /// Disputes and rulings by the agreement (proposal id) they name.
+    pay_by_agreement: HashMap<ObjectId, BTreeSet<ObjectId>>,
     /// Bumped whenever an input of reputation or certification changes.
     pub(crate) epoch: u64,
 }
@@ -383,6 +425,75 @@ impl Summaries {
             .get(agreement)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Keeps `m` as the best voucher of its agreement (the caller removed the one it beats).
+    pub(crate) fn add_voucher(&mut self, m: PayMeta) {
+        self.voucher_by_agreement.insert(m.agreement, m.id);
+        self.vouchers.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_voucher(&mut self, id: &ObjectId) -> Option<PayMeta> {
+        let m = self.vouchers.remove(id)?;
+        if self.voucher_by_agreement.get(&m.agreement) == Some(id) {
+            self.voucher_by_agreement.remove(&m.agreement);
+        }
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// The best voucher held for `agreement`.
+    pub(crate) fn voucher_of(&self, agreement: &ObjectId) -> Option<ObjectId> {
+        self.voucher_by_agreement.get(agreement).copied()
+    }
+
+    pub(crate) fn add_dispute(&mut self, m: PayMeta) {
+        self.pay_by_agreement
+            .entry(m.agreement)
+            .or_default()
+            .insert(m.id);
+        self.disputes.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_dispute(&mut self, id: &ObjectId) -> Option<PayMeta> {
+        let m = self.disputes.remove(id)?;
+        remove_from(&mut self.pay_by_agreement, &m.agreement, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    pub(crate) fn add_ruling(&mut self, m: PayMeta) {
+        self.pay_by_agreement
+            .entry(m.agreement)
+            .or_default()
+            .insert(m.id);
+        self.rulings.insert(m.id, m);
+        self.epoch += 1;
+    }
+
+    pub(crate) fn remove_ruling(&mut self, id: &ObjectId) -> Option<PayMeta> {
+        let m = self.rulings.remove(id)?;
+        remove_from(&mut self.pay_by_agreement, &m.agreement, id);
+        self.epoch += 1;
+        Some(m)
+    }
+
+    /// Disputes and rulings naming `agreement`, by id: `(disputes, rulings)`.
+    pub(crate) fn disputes_and_rulings_of(
+        &self,
+        agreement: &ObjectId,
+    ) -> (Vec<ObjectId>, Vec<ObjectId>) {
+        let ids = self.pay_by_agreement.get(agreement);
+        let pick = |table: &BTreeMap<ObjectId, PayMeta>| -> Vec<ObjectId> {
+            ids.into_iter()
+                .flatten()
+                .filter(|id| table.contains_key(id))
+                .copied()
+                .collect()
+        };
+        (pick(&self.disputes), pick(&self.rulings))
     }
 
     pub(crate) fn add_attestation(&mut self, m: AttMeta) {

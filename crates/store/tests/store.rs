@@ -89,6 +89,35 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         &provider,
     )
     .unwrap();
+    let voucher = Signed::sign(samples::voucher(&a, 1, 1, NOW - 1), &consumer).unwrap();
+    let dispute = Signed::sign(
+        samples::dispute(provider.public(), a.proposal_id(), NOW - 1),
+        &provider,
+    )
+    .unwrap();
+    let ruling = Signed::sign(
+        samples::ruling(
+            issuer.public(),
+            dispute.id(),
+            a.proposal_id(),
+            Party::Provider,
+            1,
+            NOW - 1,
+        ),
+        &issuer,
+    )
+    .unwrap();
+    let quote = Signed::sign(
+        samples::quote(
+            provider.public(),
+            consumer.public(),
+            demand.id(),
+            o.id(),
+            NOW - 1,
+        ),
+        &provider,
+    )
+    .unwrap();
     let objects = vec![
         o.into(),
         p.into(),
@@ -101,6 +130,11 @@ fn one_of_each_kind() -> (Vec<Object>, SecretKey) {
         ev.into(),
         term.into(),
         grant.into(),
+        // After the agreement (and the dispute) they are about.
+        voucher.into(),
+        dispute.into(),
+        ruling.into(),
+        quote.into(),
     ];
     (objects, provider)
 }
@@ -140,6 +174,16 @@ fn every_kind_round_trips_and_outcomes_map_to_rules() {
     assert_eq!(c.flagged_providers, 1);
     assert_eq!(reopened.demands(NOW).unwrap().len(), 1);
     assert!(reopened.demands(NOW + DAY).unwrap().is_empty());
+    // A quote is found by the demand it answers.
+    let quote = objects.iter().find(|o| o.kind() == Kind::Quote).unwrap();
+    let Object::Quote(q) = quote else {
+        unreachable!()
+    };
+    let found = reopened.quotes_for(&q.body().demand_id).unwrap();
+    assert_eq!(
+        found.iter().map(|f| f.id()).collect::<Vec<_>>(),
+        vec![q.id()]
+    );
     // Already expired: not stored.
     let old = offer(&key(9), "x", 1, |o| o.expires_at = NOW);
     let out = reopened.apply(&old.clone().into(), NOW).unwrap();

@@ -59,6 +59,12 @@ pub(crate) struct Deal {
     pub(crate) plane: Arc<Plane>,
 }
 
+/// How long a payment run's agreements last: ten billing periods of a minute.
+pub(crate) const BILLED_DURATION_SECS: u64 = 600;
+/// How long before its proposal a payment run's agreement starts: one period is delivered
+/// before the activity phase, the next one during it.
+pub(crate) const BILLED_HEAD_START_SECS: u64 = 90;
+
 /// What set-up produced.
 #[derive(Default)]
 pub(crate) struct Setup {
@@ -116,7 +122,8 @@ fn offer_body(
         kind: ResourceKind::Storage,
         capacity: 10 * 1024 * GIB,
         price: usd(price)?,
-        min_duration_secs: HOUR_SECS,
+        // Payment runs make ten-minute agreements (billed per minute).
+        min_duration_secs: 60,
         max_duration_secs: 365 * 24 * HOUR_SECS,
         regions: BoundedVec::try_from_vec(regions)
             .map_err(|e| TestnetError::Internal(e.to_string()))?,
@@ -211,6 +218,7 @@ pub(crate) async fn make_agreements(
     providers: &[Arc<Provider>],
     mains: &[Signed<Offer>],
     within: Duration,
+    billed: bool,
 ) -> Result<Setup, TestnetError> {
     let mut tasks = tokio::task::JoinSet::new();
     for (c_index, c) in consumers.iter().enumerate() {
@@ -221,7 +229,17 @@ pub(crate) async fn make_agreements(
             c.providers.iter().map(|&p| (p, mains[p].clone())).collect();
         let provider_nodes: Vec<usize> = providers.iter().map(|p| p.node).collect();
         tasks.spawn(async move {
-            consumer_setup(&ctx, c_index, &key, home, &wanted, &provider_nodes, within).await
+            consumer_setup(
+                &ctx,
+                c_index,
+                &key,
+                home,
+                &wanted,
+                &provider_nodes,
+                within,
+                billed,
+            )
+            .await
         });
     }
     let mut setup = Setup::default();
@@ -235,6 +253,7 @@ pub(crate) async fn make_agreements(
     Ok(setup)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn consumer_setup(
     ctx: &Ctx,
     c_index: usize,
@@ -243,6 +262,7 @@ async fn consumer_setup(
     wanted: &[(usize, Signed<Offer>)],
     provider_nodes: &[usize],
     within: Duration,
+    billed: bool,
 ) -> Result<Setup, TestnetError> {
     let client = ctx.client(home).await?;
     let deadline = tokio::time::Instant::now() + within;
@@ -269,11 +289,22 @@ async fn consumer_setup(
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let terms = Terms {
-            volume: GIB,
-            duration_secs: 7 * 24 * HOUR_SECS,
-            start: None,
-            decide_within: Duration::from_secs(120),
+        let terms = if billed {
+            // 2 TiB for ten minutes: a total of tens of cents, so that each period's share is
+            // not rounded away.
+            Terms {
+                volume: 2048 * GIB,
+                duration_secs: BILLED_DURATION_SECS,
+                start: Some(flashback_types::clock::now().saturating_sub(BILLED_HEAD_START_SECS)),
+                decide_within: Duration::from_secs(120),
+            }
+        } else {
+            Terms {
+                volume: GIB,
+                duration_secs: 7 * 24 * HOUR_SECS,
+                start: None,
+                decide_within: Duration::from_secs(120),
+            }
         };
         let proposal = {
             let _open = ctx.gate.read().await;

@@ -118,6 +118,8 @@ pub struct Scenario {
     pub links: LinkSpec,
     /// Some nodes behind NAT routers (needs `links.mode = "wan"`).
     pub nat: Option<NatSpec>,
+    /// Consumers pay for delivered periods with vouchers; some stop paying and are refused.
+    pub payments: Option<PaymentsSpec>,
     /// What must hold for the run to pass (exit code 0).
     pub expect: Expect,
     /// Where it was loaded from: a built-in name or a file path (for the report's rerun line).
@@ -143,6 +145,7 @@ impl Default for Scenario {
             withhold: None,
             links: LinkSpec::default(),
             nat: None,
+            payments: None,
             expect: Expect::default(),
             source: String::new(),
         }
@@ -163,6 +166,29 @@ impl Default for WithholdSpec {
     fn default() -> Self {
         Self {
             grace: Span::secs(5),
+        }
+    }
+}
+
+/// Payments on the testnet: agreements are billed in ten periods of a minute and start 90 s
+/// before they are proposed, so that when the activity phase is over one period was delivered
+/// unmeasured and the next one measured by the probes. Then every consumer but the last
+/// `non_payers` pays what is due, and each non-payer proposes again to a provider whose
+/// policy sets `floor_bp`: it must be refused for its payment standing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsSpec {
+    /// Every provider's `sla.min_consumer_score_bp`.
+    pub floor_bp: u16,
+    /// Consumers that never pay (the last ones).
+    pub non_payers: usize,
+}
+
+impl Default for PaymentsSpec {
+    fn default() -> Self {
+        Self {
+            floor_bp: 5_000,
+            non_payers: 1,
         }
     }
 }

@@ -277,6 +277,30 @@ pub struct Demand {
     pub expires_at: Timestamp,
 }
 
+/// A provider's signed answer to a [`Demand`]: the price at which it would take the demand on
+/// one of its offers, valid until `expires_at`. The consumer proposes an SLA on that offer at
+/// this price; a quote never undercuts its offer (`price` is at least the offer's), so the
+/// provider's node accepts the proposal by the offer's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// The provider's key; must be the signer and the offer's provider.
+    pub provider: PublicKey,
+    /// The consumer whose demand is answered.
+    pub consumer: PublicKey,
+    /// Id of the demand answered.
+    pub demand_id: ObjectId,
+    /// Id of the offer the quote draws on.
+    pub offer_id: ObjectId,
+    /// `seq` of that offer.
+    pub offer_seq: u64,
+    /// Unit price quoted (the offer's asset and unit, at least its amount).
+    pub price: Price,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// Until when the quote holds (at most the demand's close).
+    pub expires_at: Timestamp,
+}
+
 /// A consumer's signed proposal to a provider, referencing one offer version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaProposal {
@@ -366,6 +390,10 @@ pub enum RejectReason {
     /// provisioner failed or timed out). Appended in version 1 with access grants: a node
     /// older than them refuses a decision carrying it.
     Access,
+    /// The consumer's payment standing is below the provider's floor (it owes overdue
+    /// amounts or lost disputes; `flashback consumer show` explains it). Appended in version 1
+    /// with payments.
+    ConsumerStanding,
 }
 
 impl RejectReason {
@@ -381,6 +409,7 @@ impl RejectReason {
             RejectReason::Expired => "expired",
             RejectReason::Other => "other",
             RejectReason::Access => "access",
+            RejectReason::ConsumerStanding => "consumer_standing",
         }
     }
 }
@@ -542,5 +571,93 @@ pub struct AccessGrant {
     /// When signed.
     pub created_at: Timestamp,
     /// Until when the grant is kept (the agreement's end).
+    pub expires_at: Timestamp,
+}
+
+/// A consumer's signed, cumulative promise to pay for one agreement, like the latest state of
+/// a one-way payment channel: it says "in total, so far, I owe you `cumulative`". A provider
+/// keeps only the best one per agreement (the highest `cumulative`), so a newer voucher never
+/// needs the older ones and a lower one is worthless. What counts is checked against the
+/// agreement by [`crate::payments::check_voucher`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentVoucher {
+    /// The agreement's consumer; must be the signer.
+    pub consumer: PublicKey,
+    /// The agreement's provider (named so that a voucher is useless to anyone else).
+    pub provider: PublicKey,
+    /// The agreement (the id of its accepted proposal).
+    pub agreement: ObjectId,
+    /// The asset paid: the agreement's price asset (no conversion inside the protocol).
+    pub asset: BoundedString<12>,
+    /// Everything paid for the agreement so far, minor units; never above the agreement's
+    /// total.
+    pub cumulative: u64,
+    /// Increases with each voucher the consumer signs for the agreement.
+    pub sequence: u64,
+    /// When signed: when the payment was made, for consumer reputation (on time or late).
+    pub created_at: Timestamp,
+    /// Until when nodes keep it (normally the agreement's end plus the redemption window).
+    pub expires_at: Timestamp,
+}
+
+/// A party of a dispute or a ruling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The agreement's consumer.
+    Consumer,
+    /// The agreement's provider.
+    Provider,
+}
+
+impl Party {
+    /// The stable lowercase name (`consumer`, `provider`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Party::Consumer => "consumer",
+            Party::Provider => "provider",
+        }
+    }
+}
+
+/// A party's signed complaint about an agreement, for an arbiter to rule on. It counts only
+/// when its signer is one of the agreement's parties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    /// Who complains, the consumer or the provider; must be the signer.
+    pub party: PublicKey,
+    /// The agreement disputed (the id of its accepted proposal).
+    pub agreement: ObjectId,
+    /// What is claimed, in words (1 to 256 bytes).
+    pub claim: Text,
+    /// Ids of the objects that support the claim (attestations, vouchers…), sorted and unique.
+    pub evidence: BoundedVec<ObjectId, 16>,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// How long nodes keep it.
+    pub expires_at: Timestamp,
+}
+
+/// An arbiter's signed ruling on a dispute: who is right, and the amount due for the whole
+/// agreement from now on. It counts only at nodes whose trust store gives its signer the
+/// `arbiter` role; elsewhere it is recorded and shown, and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ruling {
+    /// The arbiter; must be the signer.
+    pub arbiter: PublicKey,
+    /// The dispute ruled on.
+    pub dispute: ObjectId,
+    /// The agreement the dispute is about (repeated so that the ruling reads on its own).
+    pub agreement: ObjectId,
+    /// Who is right.
+    pub in_favour_of: Party,
+    /// The amount due for the agreement as a whole, in the agreement's asset, minor units
+    /// (replaces the computed amount due, credits included; capped at the agreement's total).
+    pub amount_due: u64,
+    /// Why, in words (1 to 256 bytes).
+    pub reason: Text,
+    /// When signed.
+    pub created_at: Timestamp,
+    /// How long nodes keep it.
     pub expires_at: Timestamp,
 }

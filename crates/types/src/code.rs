@@ -43,6 +43,14 @@ with_all! {
         /// Too little data to answer (the pricing advisor with too few comparable offers):
         /// widen the question or wait for the market to grow.
         TooLittleData,
+        /// No placement can meet the request, whatever the market answers (the message names
+        /// the binding rule): change the request.
+        Infeasible,
+        /// No provider quoted a demand within the window: widen the request or wait longer.
+        NoQuotes,
+        /// A deal ended with fewer agreements than asked for (the message says why each
+        /// candidate failed).
+        DealShort,
     }
 }
 
@@ -63,6 +71,9 @@ impl ErrorCode {
             ErrorCode::Io => "io",
             ErrorCode::Internal => "internal",
             ErrorCode::TooLittleData => "too_little_data",
+            ErrorCode::Infeasible => "infeasible",
+            ErrorCode::NoQuotes => "no_quotes",
+            ErrorCode::DealShort => "deal_short",
         }
     }
 
@@ -77,7 +88,8 @@ impl ErrorCode {
             ErrorCode::Timeout => 504,
             ErrorCode::NodeFailed => 503,
             ErrorCode::Io | ErrorCode::Internal => 500,
-            ErrorCode::TooLittleData => 422,
+            ErrorCode::TooLittleData | ErrorCode::Infeasible | ErrorCode::DealShort => 422,
+            ErrorCode::NoQuotes => 404,
         }
     }
 }

@@ -35,6 +35,15 @@ fn decode_pair(kind: Kind, bytes: &[u8]) -> Result<PairWire<'_>, ObjectError> {
             ),
         ));
     }
+    // Only the shortest length prefixes (see `Envelope::parse`): one pair, one id.
+    let canonical = 1
+        + encoding::varint_len(wire.first.len())
+        + wire.first.len()
+        + encoding::varint_len(wire.second.len())
+        + wire.second.len();
+    if bytes.len() != canonical {
+        return Err(encoding::DecodeError::NonCanonical.into());
+    }
     Ok(wire)
 }
 

@@ -73,6 +73,20 @@ pub fn decode_canonical<T: Serialize + DeserializeOwned, const LIMIT: usize>(
     Ok(value)
 }
 
+/// How many bytes the canonical configuration takes for an unsigned integer (a length) of
+/// value `n`: one byte below 251, else a marker byte (251, 252, 253) and 2, 4 or 8 bytes.
+pub const fn varint_len(n: usize) -> usize {
+    if n < 251 {
+        1
+    } else if n <= u16::MAX as usize {
+        3
+    } else if n <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
 /// A `Vec` holding at most `N` items. Decoding refuses a longer sequence before allocating.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BoundedVec<T, const N: usize>(Vec<T>);

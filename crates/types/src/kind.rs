@@ -24,7 +24,7 @@ with_all! {
     /// object). Tags increase in declaration order (checked at compile time) and may skip
     /// numbers reserved for kinds not built yet; inside protocol messages a kind is encoded
     /// as its tag − 1 (see the `Serialize` impl), so **new kinds are appended, never
-    /// inserted.** Tags 10 to 13 are reserved for Quote, PaymentVoucher, Dispute and Ruling.
+    /// inserted.**
     #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
     #[repr(u8)]
     pub enum Kind {
@@ -46,6 +46,14 @@ with_all! {
         Revocation = 8,
         /// [`crate::EquivocationEvidence`] (two offers; not signed as a whole)
         EquivocationEvidence = 9,
+        /// [`crate::Quote`]
+        Quote = 10,
+        /// [`crate::PaymentVoucher`]
+        PaymentVoucher = 11,
+        /// [`crate::Dispute`]
+        Dispute = 12,
+        /// [`crate::Ruling`]
+        Ruling = 13,
         /// [`crate::Termination`]
         Termination = 14,
         /// [`crate::AccessGrant`]
@@ -144,8 +152,12 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::Revocation => "revocation",
             Kind::EquivocationEvidence => "equivocation_evidence",
+            Kind::Quote => "quote",
             Kind::Termination => "termination",
             Kind::AccessGrant => "access_grant",
+            Kind::PaymentVoucher => "payment_voucher",
+            Kind::Dispute => "dispute",
+            Kind::Ruling => "ruling",
         }
     }
 
@@ -161,8 +173,12 @@ impl Kind {
             Kind::Certificate => "flashback/v1/certificate",
             Kind::Revocation => "flashback/v1/revocation",
             Kind::EquivocationEvidence => "flashback/v1/equivocation_evidence",
+            Kind::Quote => "flashback/v1/quote",
             Kind::Termination => "flashback/v1/termination",
             Kind::AccessGrant => "flashback/v1/access_grant",
+            Kind::PaymentVoucher => "flashback/v1/payment_voucher",
+            Kind::Dispute => "flashback/v1/dispute",
+            Kind::Ruling => "flashback/v1/ruling",
         }
     }
 
@@ -178,8 +194,12 @@ impl Kind {
             | Kind::QosAttestation
             | Kind::Certificate
             | Kind::Revocation
+            | Kind::Quote
             | Kind::Termination
-            | Kind::AccessGrant => false,
+            | Kind::AccessGrant
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => false,
         }
     }
 
@@ -189,7 +209,14 @@ impl Kind {
             Kind::Offer | Kind::Certificate => 8 * 1024,
             Kind::Demand => 4 * 1024,
             Kind::SlaProposal => 2 * 1024,
-            Kind::SlaDecision | Kind::QosAttestation | Kind::Revocation | Kind::Termination => 1024,
+            Kind::SlaDecision
+            | Kind::QosAttestation
+            | Kind::Revocation
+            | Kind::Quote
+            | Kind::Termination => 1024,
+            Kind::PaymentVoucher | Kind::Ruling => 1024,
+            // Sixteen evidence ids and the claim.
+            Kind::Dispute => 2 * 1024,
             // The sealed credentials (at most `seal::MAX_SEALED_BYTES`) and the grant's fields.
             Kind::AccessGrant => 4 * 1024,
             // Both parts at their limits plus the envelope (tag and two length prefixes).
@@ -204,10 +231,15 @@ impl Kind {
             Kind::Offer | Kind::QosAttestation => 400 * DAY,
             Kind::Demand => 90 * DAY,
             Kind::SlaProposal => 30 * DAY,
+            // A quote answers a demand, which closes within 90 days; a week is long enough
+            // for a consumer to decide, and short enough that stale prices go.
+            Kind::Quote => 7 * DAY,
             Kind::Certificate => 5 * 366 * DAY,
             Kind::SlaDecision | Kind::Agreement | Kind::Revocation => 10 * 366 * DAY,
             // Both live as long as the agreement they are about.
             Kind::Termination | Kind::AccessGrant => 10 * 366 * DAY,
+            // Kept past the agreement's end for redemption, disputes and reputation.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => 10 * 366 * DAY,
             Kind::EquivocationEvidence => 10 * 366 * DAY,
         }
     }
@@ -220,12 +252,15 @@ impl Kind {
             // Evidence travels with what it is about.
             Kind::Offer | Kind::EquivocationEvidence => Topic::Offers,
             Kind::Demand => Topic::Demands,
+            Kind::Quote => Topic::Quotes,
             Kind::SlaProposal | Kind::SlaDecision => Topic::Sla,
             Kind::Agreement => Topic::Agreements,
             Kind::QosAttestation => Topic::Attestations,
             Kind::Certificate | Kind::Revocation => Topic::Certs,
             Kind::Termination => Topic::Terminations,
             Kind::AccessGrant => Topic::Access,
+            // Introduced together, so no older node knows one of them and not the others.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => Topic::Payments,
         }
     }
 
@@ -236,6 +271,8 @@ impl Kind {
             // Negotiation messages are synced too: a provider's node that was away when a
             // proposal was gossiped must still see it to answer, and the consumer the decision.
             Kind::Demand | Kind::SlaProposal | Kind::SlaDecision => SyncClass::ByIds,
+            // Like a decision: the consumer's node that missed the gossip still gets it.
+            Kind::Quote => SyncClass::ByIds,
             Kind::Agreement
             | Kind::QosAttestation
             | Kind::Certificate
@@ -244,6 +281,9 @@ impl Kind {
             // A consumer that was away when its grant was gossiped still gets it, and a
             // provider's node the terminations of its agreements.
             Kind::Termination | Kind::AccessGrant => SyncClass::ByIds,
+            // Amounts due and reputation are computed from these at every node: every node
+            // must end up with the same ones.
+            Kind::PaymentVoucher | Kind::Dispute | Kind::Ruling => SyncClass::ByIds,
         }
     }
 
@@ -262,10 +302,17 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::EquivocationEvidence
-            | Kind::Termination => true,
+            | Kind::Termination
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => true,
             // Grants are read by one consumer each, by agreement: kept on disk, like the
             // negotiation that produced them.
-            Kind::Demand | Kind::SlaProposal | Kind::SlaDecision | Kind::AccessGrant => false,
+            Kind::Demand
+            | Kind::SlaProposal
+            | Kind::SlaDecision
+            | Kind::Quote
+            | Kind::AccessGrant => false,
         }
     }
 
@@ -282,8 +329,12 @@ impl Kind {
             Kind::Certificate => "certificates",
             Kind::Revocation => "revocations",
             Kind::EquivocationEvidence => "evidence",
+            Kind::Quote => "quotes",
             Kind::Termination => "terminations",
             Kind::AccessGrant => "access_grants",
+            Kind::PaymentVoucher => "payment_vouchers",
+            Kind::Dispute => "disputes",
+            Kind::Ruling => "rulings",
         }
     }
 
@@ -299,8 +350,12 @@ impl Kind {
             | Kind::Certificate
             | Kind::Revocation
             | Kind::EquivocationEvidence
+            | Kind::Quote
             | Kind::Termination
-            | Kind::AccessGrant => GcRule::AtExpiry,
+            | Kind::AccessGrant
+            | Kind::PaymentVoucher
+            | Kind::Dispute
+            | Kind::Ruling => GcRule::AtExpiry,
         }
     }
 }
@@ -444,8 +499,12 @@ pub(crate) fn decode_limited<'a, T: Deserialize<'a>>(
         Kind::Certificate => go::<T, { Kind::Certificate.max_bytes() }>(bytes),
         Kind::Revocation => go::<T, { Kind::Revocation.max_bytes() }>(bytes),
         Kind::EquivocationEvidence => go::<T, { Kind::EquivocationEvidence.max_bytes() }>(bytes),
+        Kind::Quote => go::<T, { Kind::Quote.max_bytes() }>(bytes),
         Kind::Termination => go::<T, { Kind::Termination.max_bytes() }>(bytes),
         Kind::AccessGrant => go::<T, { Kind::AccessGrant.max_bytes() }>(bytes),
+        Kind::PaymentVoucher => go::<T, { Kind::PaymentVoucher.max_bytes() }>(bytes),
+        Kind::Dispute => go::<T, { Kind::Dispute.max_bytes() }>(bytes),
+        Kind::Ruling => go::<T, { Kind::Ruling.max_bytes() }>(bytes),
     }
 }
 
@@ -474,10 +533,6 @@ mod tests {
         }
         assert_eq!(Kind::from_tag(0), None);
         assert_eq!(Kind::from_tag(Kind::MAX_TAG + 1), None);
-        // Reserved tags are unknown until their kinds are built.
-        for reserved in 10..=13 {
-            assert_eq!(Kind::from_tag(reserved), None);
-        }
         assert_eq!(
             Kind::MAX_OBJECT_BYTES,
             Kind::ALL.iter().map(|k| k.max_bytes()).max().unwrap_or(0)

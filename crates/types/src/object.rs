@@ -2,8 +2,8 @@
 //! ([`Object::decode`]) and the trusted one for bytes the store kept ([`Object::decode_trusted`]).
 
 use crate::bodies::{
-    AccessGrant, Certificate, Demand, ObjectId, Offer, QosAttestation, Revocation, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    AccessGrant, Certificate, Demand, Dispute, ObjectId, Offer, PaymentVoucher, QosAttestation,
+    Quote, Revocation, Ruling, SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::composite::{Agreement, EquivocationEvidence};
 use crate::keys::KeyCache;
@@ -35,10 +35,18 @@ pub enum Object {
     Revocation(Signed<Revocation>),
     /// Equivocation evidence.
     EquivocationEvidence(EquivocationEvidence),
+    /// A provider's quote answering a demand.
+    Quote(Signed<Quote>),
     /// A termination.
     Termination(Signed<Termination>),
     /// An access grant.
     AccessGrant(Signed<AccessGrant>),
+    /// A payment voucher.
+    PaymentVoucher(Signed<PaymentVoucher>),
+    /// A dispute.
+    Dispute(Signed<Dispute>),
+    /// A ruling.
+    Ruling(Signed<Ruling>),
 }
 
 macro_rules! each_object {
@@ -53,8 +61,12 @@ macro_rules! each_object {
             Object::Certificate($o) => $e,
             Object::Revocation($o) => $e,
             Object::EquivocationEvidence($o) => $e,
+            Object::Quote($o) => $e,
             Object::Termination($o) => $e,
             Object::AccessGrant($o) => $e,
+            Object::PaymentVoucher($o) => $e,
+            Object::Dispute($o) => $e,
+            Object::Ruling($o) => $e,
         }
     };
 }
@@ -87,8 +99,12 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_with(bytes, keys)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_with(bytes, keys)?),
             Kind::Termination => Object::Termination(Signed::decode_with(bytes, keys)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_with(bytes, keys)?),
+            Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_with(bytes, keys)?),
+            Kind::Dispute => Object::Dispute(Signed::decode_with(bytes, keys)?),
+            Kind::Ruling => Object::Ruling(Signed::decode_with(bytes, keys)?),
         })
     }
 
@@ -115,8 +131,12 @@ impl Object {
             Kind::EquivocationEvidence => {
                 Object::EquivocationEvidence(EquivocationEvidence::decode_trusted(bytes)?)
             }
+            Kind::Quote => Object::Quote(Signed::decode_trusted(bytes)?),
             Kind::Termination => Object::Termination(Signed::decode_trusted(bytes)?),
             Kind::AccessGrant => Object::AccessGrant(Signed::decode_trusted(bytes)?),
+            Kind::PaymentVoucher => Object::PaymentVoucher(Signed::decode_trusted(bytes)?),
+            Kind::Dispute => Object::Dispute(Signed::decode_trusted(bytes)?),
+            Kind::Ruling => Object::Ruling(Signed::decode_trusted(bytes)?),
         })
     }
 
@@ -153,8 +173,12 @@ impl Object {
             Object::Certificate(_) => Kind::Certificate,
             Object::Revocation(_) => Kind::Revocation,
             Object::EquivocationEvidence(_) => Kind::EquivocationEvidence,
+            Object::Quote(_) => Kind::Quote,
             Object::Termination(_) => Kind::Termination,
             Object::AccessGrant(_) => Kind::AccessGrant,
+            Object::PaymentVoucher(_) => Kind::PaymentVoucher,
+            Object::Dispute(_) => Kind::Dispute,
+            Object::Ruling(_) => Kind::Ruling,
         }
     }
 
@@ -207,6 +231,10 @@ from_signed!(
     Certificate(Signed<Certificate>),
     Revocation(Signed<Revocation>),
     EquivocationEvidence(EquivocationEvidence),
+    Quote(Signed<Quote>),
     Termination(Signed<Termination>),
     AccessGrant(Signed<AccessGrant>),
+    PaymentVoucher(Signed<PaymentVoucher>),
+    Dispute(Signed<Dispute>),
+    Ruling(Signed<Ruling>),
 );

@@ -43,9 +43,22 @@ impl SlaProposal {
         now: Timestamp,
         nonce: u64,
     ) -> Result<SlaProposal, ProposalError> {
+        Self::at_price_of(consumer, offer, &offer.body().price, terms, now, nonce)
+    }
+
+    /// [`SlaProposal::at_terms_of`] at unit price `price` (a provider's quote), which must be
+    /// in the offer's asset and unit and not below its price (else
+    /// [`ProposalError::Terms`]).
+    pub fn at_price_of(
+        consumer: PublicKey,
+        offer: &Signed<Offer>,
+        price: &crate::Price,
+        terms: Terms,
+        now: Timestamp,
+        nonce: u64,
+    ) -> Result<SlaProposal, ProposalError> {
         let o = offer.body();
-        let total = o
-            .price
+        let total = price
             .total(terms.volume, terms.duration_secs)
             .ok_or(ProposalError::Overflow)?;
         let body = SlaProposal {
@@ -57,7 +70,7 @@ impl SlaProposal {
             duration_secs: terms.duration_secs,
             redundancy: o.redundancy,
             qos: o.qos.clone(),
-            price: o.price.clone(),
+            price: price.clone(),
             total,
             start: terms.start.unwrap_or(now),
             nonce,

@@ -30,6 +30,10 @@ with_all! {
         Terminations,
         /// Access grants: credentials sealed to an agreement's consumer.
         Access,
+        /// Payment vouchers, disputes and rulings.
+        Payments,
+        /// Providers' quotes answering demands.
+        Quotes,
     }
 }
 
@@ -45,6 +49,8 @@ impl Topic {
             Topic::Certs => "flashback/1/certs",
             Topic::Terminations => "flashback/1/terminations",
             Topic::Access => "flashback/1/access",
+            Topic::Payments => "flashback/1/payments",
+            Topic::Quotes => "flashback/1/quotes",
         }
     }
 
@@ -154,6 +160,8 @@ mod tests {
                 "flashback/1/certs",
                 "flashback/1/terminations",
                 "flashback/1/access",
+                "flashback/1/payments",
+                "flashback/1/quotes",
             ]
         );
         for topic in Topic::ALL {

@@ -2,9 +2,9 @@
 //! was signed that way, so it is provably bad).
 
 use crate::bodies::{
-    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Offer, Price, PriceUnit,
-    QosAttestation, QosTargets, ResourceKind, Revocation, SlaDecision, SlaProposal, Termination,
-    Timestamp,
+    AccessGrant, Certificate, ComplianceDoc, DataProtocol, Demand, Dispute, Offer, PaymentVoucher,
+    Price, PriceUnit, QosAttestation, QosTargets, Quote, ResourceKind, Revocation, Ruling,
+    SlaDecision, SlaProposal, Termination, Timestamp,
 };
 use crate::encoding::BoundedString;
 use crate::keys::PublicKey;
@@ -218,8 +218,12 @@ signed_body!(SlaDecision, Kind::SlaDecision, provider);
 signed_body!(QosAttestation, Kind::QosAttestation, attester);
 signed_body!(Certificate, Kind::Certificate, issuer);
 signed_body!(Revocation, Kind::Revocation, issuer);
+signed_body!(Quote, Kind::Quote, provider);
 signed_body!(Termination, Kind::Termination, party);
 signed_body!(AccessGrant, Kind::AccessGrant, provider);
+signed_body!(PaymentVoucher, Kind::PaymentVoucher, consumer);
+signed_body!(Dispute, Kind::Dispute, party);
+signed_body!(Ruling, Kind::Ruling, arbiter);
 
 trait Fields {
     fn check(&self) -> Result<(), ObjectError>;
@@ -284,6 +288,24 @@ impl Fields for Demand {
         check_regions(&self.regions)?;
         check_protocols(&self.protocols)?;
         check_price(&self.max_price, self.kind, "max_price")
+    }
+}
+
+impl Fields for Quote {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.provider, &self.consumer, "provider and consumer")?;
+        ensure(self.demand_id != self.offer_id, || {
+            "demand_id and offer_id must name two different objects".into()
+        })?;
+        ensure(
+            self.demand_id != crate::keys::Hash32([0; 32])
+                && self.offer_id != crate::keys::Hash32([0; 32]),
+            || "demand_id and offer_id must be object ids, not zero".into(),
+        )?;
+        ensure(valid_asset(&self.price.asset), || {
+            "price: invalid asset code".into()
+        })?;
+        ensure(self.price.amount > 0, || "price must be positive".into())
     }
 }
 
@@ -377,5 +399,39 @@ impl Fields for AccessGrant {
             self.sealed.ciphertext.len() > crate::seal::TAG_BYTES,
             || "the sealed credentials are shorter than their authentication tag".into(),
         )
+    }
+}
+
+impl Fields for PaymentVoucher {
+    fn check(&self) -> Result<(), ObjectError> {
+        distinct(&self.consumer, &self.provider, "consumer and provider")?;
+        ensure(valid_asset(&self.asset), || {
+            format!("asset code {:?} is not 1-12 of A-Z0-9", self.asset.as_str())
+        })?;
+        ensure(self.cumulative > 0, || {
+            "a voucher promises a positive cumulative amount".into()
+        })?;
+        ensure(self.sequence > 0, || {
+            "sequence starts at 1: 0 is below every voucher".into()
+        })
+    }
+}
+
+impl Fields for Dispute {
+    fn check(&self) -> Result<(), ObjectError> {
+        ensure(!self.claim.trim().is_empty(), || {
+            "a dispute needs a claim".into()
+        })?;
+        ensure(sorted_unique(&self.evidence), || {
+            "evidence ids must be sorted and unique".into()
+        })
+    }
+}
+
+impl Fields for Ruling {
+    fn check(&self) -> Result<(), ObjectError> {
+        ensure(!self.reason.trim().is_empty(), || {
+            "a ruling needs a reason".into()
+        })
     }
 }

@@ -217,3 +217,81 @@ pub fn access_grant(
         expires_at: now + MONTH_SECS,
     }
 }
+
+/// A voucher from the consumer of `agreement` promising `cumulative` in its asset, with
+/// `sequence`, signed at `now` and kept for a year.
+pub fn voucher(
+    agreement: &crate::Agreement,
+    cumulative: u64,
+    sequence: u64,
+    now: Timestamp,
+) -> PaymentVoucher {
+    PaymentVoucher {
+        consumer: *agreement.consumer(),
+        provider: *agreement.provider(),
+        agreement: agreement.proposal_id(),
+        asset: agreement.proposal().body().price.asset.clone(),
+        cumulative,
+        sequence,
+        created_at: now,
+        expires_at: now + 365 * 24 * HOUR_SECS,
+    }
+}
+
+/// A dispute by `party` about `agreement`, with no evidence, kept for a year.
+pub fn dispute(party: PublicKey, agreement: ObjectId, now: Timestamp) -> Dispute {
+    Dispute {
+        party,
+        agreement,
+        claim: Text::new("the data was unreachable for two days").expect("short claim"),
+        evidence: BoundedVec::new(),
+        created_at: now,
+        expires_at: now + 365 * 24 * HOUR_SECS,
+    }
+}
+
+/// A ruling by `arbiter` on `dispute` (about `agreement`), kept for a year.
+pub fn ruling(
+    arbiter: PublicKey,
+    dispute: ObjectId,
+    agreement: ObjectId,
+    in_favour_of: Party,
+    amount_due: u64,
+    now: Timestamp,
+) -> Ruling {
+    Ruling {
+        arbiter,
+        dispute,
+        agreement,
+        in_favour_of,
+        amount_due,
+        reason: Text::new("the attestations show the outage").expect("short reason"),
+        created_at: now,
+        expires_at: now + 365 * 24 * HOUR_SECS,
+    }
+}
+
+/// A quote by `provider` answering `demand` for `consumer` on `offer` (seq 1) at 5 cents a
+/// GiB-month, valid for a day.
+pub fn quote(
+    provider: PublicKey,
+    consumer: PublicKey,
+    demand: ObjectId,
+    offer: ObjectId,
+    now: Timestamp,
+) -> Quote {
+    Quote {
+        provider,
+        consumer,
+        demand_id: demand,
+        offer_id: offer,
+        offer_seq: 1,
+        price: Price {
+            amount: 5,
+            asset: crate::encoding::BoundedString::new("USD").expect("short asset"),
+            unit: PriceUnit::GibMonth,
+        },
+        created_at: now,
+        expires_at: now + 24 * HOUR_SECS,
+    }
+}

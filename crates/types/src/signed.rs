@@ -128,6 +128,12 @@ impl<T: SignedBody> Envelope<T> {
                 ),
             ));
         }
+        // bincode accepts a length prefix in a longer form than needed (`251, 5, 0` for 5): the
+        // same object would then have a second encoding and a second id. Only the shortest
+        // form is the object.
+        if bytes.len() != 1 + encoding::varint_len(wire.body.len()) + wire.body.len() + 32 + 64 {
+            return Err(DecodeError::NonCanonical.into());
+        }
         let (signer, verifying_key) = match keys {
             Some(keys) => keys.checked(&wire.signer)?,
             None => PublicKey::checked(&wire.signer)?,

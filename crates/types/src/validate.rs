@@ -60,11 +60,27 @@ pub enum Rule {
     Superseded,
     /// A different body with the same `(provider, offer_key, seq)` is held: evidence is kept.
     Equivocation,
+    /// A gossip message whose kind travels on another topic ([`crate::Kind::topic`]).
+    /// Appended after the others: a rule's variant index is its number in
+    /// `SubmitResponse::Refused` and never changes.
+    WrongTopic,
+    /// A voucher, dispute or ruling about an agreement this node does not hold (yet).
+    UnknownAgreement,
+    /// Signed by a key that is not a party of the agreement it is about (a voucher not by the
+    /// agreement's consumer, or naming another provider; a dispute by a third key).
+    NotAParty,
+    /// A voucher in another asset than the agreement's price.
+    AssetMismatch,
+    /// A voucher promising more than the agreement's total.
+    AboveTotal,
+    /// A voucher that does not beat the best one held for its agreement (a replay or a lower
+    /// amount): only the highest is kept.
+    NotNewer,
 }
 
 impl Rule {
     /// All rules, for documentation and table tests.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 25] = [
         Rule::TooLarge,
         Rule::TrailingBytes,
         Rule::Malformed,
@@ -84,6 +100,12 @@ impl Rule {
         Rule::Duplicate,
         Rule::Superseded,
         Rule::Equivocation,
+        Rule::WrongTopic,
+        Rule::UnknownAgreement,
+        Rule::NotAParty,
+        Rule::AssetMismatch,
+        Rule::AboveTotal,
+        Rule::NotNewer,
     ];
 
     /// The rule's label.
@@ -102,13 +124,20 @@ impl Rule {
             | Rule::ExpiredAtCreation
             | Rule::LifetimeTooLong
             | Rule::PartsMismatch
-            | Rule::NotAccepted => Label::Reject,
+            | Rule::NotAccepted
+            | Rule::WrongTopic
+            | Rule::NotAParty
+            | Rule::AssetMismatch
+            | Rule::AboveTotal => Label::Reject,
             // The signer equivocated, not the relayer: the evidence travels as its own object.
             Rule::Expired
             | Rule::FromFuture
             | Rule::Duplicate
             | Rule::Superseded
-            | Rule::Equivocation => Label::Ignore,
+            | Rule::Equivocation
+            // The agreement may still be on its way; an older voucher relayed in good faith.
+            | Rule::UnknownAgreement
+            | Rule::NotNewer => Label::Ignore,
         }
     }
 
@@ -134,8 +163,34 @@ impl Rule {
             Rule::Duplicate => "duplicate",
             Rule::Superseded => "superseded",
             Rule::Equivocation => "equivocation",
+            Rule::WrongTopic => "wrong_topic",
+            Rule::UnknownAgreement => "unknown_agreement",
+            Rule::NotAParty => "not_a_party",
+            Rule::AssetMismatch => "asset_mismatch",
+            Rule::AboveTotal => "above_total",
+            Rule::NotNewer => "not_newer",
         }
     }
+}
+
+/// Checks that a gossip message on `topic` carries a kind that travels there: the first check
+/// of a gossip message, before [`crate::Object::decode`]. Returns the kind its tag names.
+///
+/// An empty message or an unknown tag is [`Rule::Malformed`]; a known kind on another topic
+/// (or on a topic that is not ours) is [`Rule::WrongTopic`].
+pub fn check_topic(topic: &str, data: &[u8]) -> Result<crate::Kind, ObjectError> {
+    let Some(&tag) = data.first() else {
+        return Err(ObjectError::new(Rule::Malformed, "empty input"));
+    };
+    let kind = crate::Kind::from_tag(tag)
+        .ok_or_else(|| ObjectError::new(Rule::Malformed, format!("unknown kind tag {tag}")))?;
+    if kind.topic().name() != topic {
+        return Err(ObjectError::new(
+            Rule::WrongTopic,
+            format!("{kind} travels on {}, not on {topic:?}", kind.topic()),
+        ));
+    }
+    Ok(kind)
 }
 
 /// An object failed a rule. `rule.label()` says what to tell gossip.

@@ -187,6 +187,22 @@ pub enum QueryRequest {
         /// How many peers beyond the direct ones to ask (capped by the node).
         sample: u16,
     },
+    /// The payment accounts of `party`'s agreements (as consumer or provider), computed by the
+    /// node from the objects it holds and its trust store's arbiters, and `party`'s standing as
+    /// a consumer. With `agreement`, that one only, with its billing periods. Appended with
+    /// payments: older nodes answer it with an error.
+    Payments {
+        /// The party.
+        party: PublicKey,
+        /// One agreement (the id of its proposal).
+        agreement: Option<ObjectId>,
+    },
+    /// The quotes the node holds that answer one demand (at most [`MAX_OBJECTS`]), as encoded
+    /// objects. Appended with quotes (variant 14): older nodes answer it with an error.
+    Quotes {
+        /// The demand.
+        demand_id: ObjectId,
+    },
 }
 
 /// `/flashback/query/1` responses.
@@ -230,6 +246,26 @@ pub enum QueryResponse {
     Peers(BoundedVec<PeerInfo, MAX_PEERS_LISTED>),
     /// Answer to `OfferReach`.
     OfferReach(OfferReach),
+    /// Answer to `Payments`.
+    Payments(PaymentsReport),
+}
+
+/// Most accounts in one [`PaymentsReport`].
+pub const MAX_ACCOUNTS: usize = 256;
+
+/// A party's payment accounts and its standing as a consumer ([`QueryRequest::Payments`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentsReport {
+    /// The party.
+    pub party: PublicKey,
+    /// The node's clock when it computed them.
+    pub now: Timestamp,
+    /// The party's standing as a consumer (over every agreement it is the consumer of).
+    pub standing: crate::payments::ConsumerStanding,
+    /// The accounts, by agreement id; billing periods only when one agreement was asked for.
+    pub accounts: BoundedVec<crate::payments::Account, MAX_ACCOUNTS>,
+    /// More agreements than listed.
+    pub more: bool,
 }
 
 /// Who holds an offer's current version ([`QueryRequest::OfferReach`]).

@@ -179,12 +179,27 @@ fn every_rule_has_a_case_and_the_documented_label() {
         })),
     ));
 
-    // Stateful rules are decided by the store; their labels are fixed here.
-    let stateful = [Rule::Duplicate, Rule::Superseded, Rule::Equivocation];
+    // An offer gossiped on the demands topic.
+    cases.push((
+        Rule::WrongTopic,
+        check_topic(protocol::Topic::Demands.name(), &good).map(|_| check(&good).unwrap()),
+    ));
+
+    // Stateful rules are decided by the store (the payment rules by `payments::check_voucher`,
+    // tested in `payments.rs`); their labels are fixed below.
+    let stateful = [
+        Rule::Duplicate,
+        Rule::Superseded,
+        Rule::Equivocation,
+        Rule::UnknownAgreement,
+        Rule::NotAParty,
+        Rule::AssetMismatch,
+        Rule::AboveTotal,
+        Rule::NotNewer,
+    ];
 
     for rule in Rule::ALL {
         if stateful.contains(&rule) {
-            assert_eq!(rule.label(), Label::Ignore, "{rule:?}");
             continue;
         }
         let (_, result) = cases
@@ -218,6 +233,12 @@ fn every_rule_has_a_case_and_the_documented_label() {
         (Rule::Duplicate, Label::Ignore),
         (Rule::Superseded, Label::Ignore),
         (Rule::Equivocation, Label::Ignore),
+        (Rule::WrongTopic, Label::Reject),
+        (Rule::UnknownAgreement, Label::Ignore),
+        (Rule::NotAParty, Label::Reject),
+        (Rule::AssetMismatch, Label::Reject),
+        (Rule::AboveTotal, Label::Reject),
+        (Rule::NotNewer, Label::Ignore),
     ];
     assert_eq!(expected_labels.len(), Rule::ALL.len());
     for (rule, label) in expected_labels {

@@ -6,11 +6,13 @@ mod cert;
 mod compliance;
 mod cross_check;
 mod data;
+mod deal;
 mod ids;
 mod keys;
 mod listing;
 mod node;
 mod offer;
+mod pay;
 mod price;
 mod probe;
 mod provider;
@@ -22,8 +24,9 @@ mod testnet;
 mod trust;
 
 use crate::cli::{
-    CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, DataCommand, ListingCommand,
-    NodeCommand, OfferCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
+    ArbiterCommand, CertCommand, Cli, Command, ComplianceCommand, ConfigCommand, ConsumerCommand,
+    DataCommand, DealCommand, DemandCommand, DisputeCommand, ListingCommand, NodeCommand,
+    OfferCommand, PayCommand, PriceCommand, ProviderCommand, RegisterCommand, SlaCommand,
     TestnetCommand, TrustCommand,
 };
 use flashback_types::RegisterRole;
@@ -67,11 +70,25 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Ls(args)) => runtime()?.block_on(data::ls(args)),
         Command::Data(DataCommand::Rm(args)) => runtime()?.block_on(data::rm(args)),
         Command::Provider(ProviderCommand::Show(args)) => runtime()?.block_on(provider::show(args)),
+        Command::Provider(ProviderCommand::Revenue(args)) => {
+            runtime()?.block_on(pay::revenue(args))
+        }
+        Command::Pay(PayCommand::Run(args)) => runtime()?.block_on(pay::run(args)),
+        Command::Pay(PayCommand::Status(args)) => runtime()?.block_on(pay::status(args)),
+        Command::Consumer(ConsumerCommand::Show(args)) => {
+            runtime()?.block_on(pay::consumer_show(args))
+        }
+        Command::Dispute(DisputeCommand::Open(args)) => runtime()?.block_on(pay::dispute(args)),
+        Command::Arbiter(ArbiterCommand::Rule(args)) => runtime()?.block_on(pay::rule(args)),
         Command::Probe(args) => runtime()?.block_on(probe::run(args)),
         Command::Testnet(TestnetCommand::Up(args)) => runtime()?.block_on(testnet::up(args)),
         Command::Testnet(TestnetCommand::Down(args)) => testnet::down(&args),
         Command::Testnet(TestnetCommand::Report(args)) => testnet::report(&args),
         Command::Recommend(args) => runtime()?.block_on(recommend::run(*args)),
+        Command::Demand(DemandCommand::Publish(args)) => runtime()?.block_on(deal::publish(*args)),
+        Command::Demand(DemandCommand::Quotes(args)) => runtime()?.block_on(deal::quotes(args)),
+        Command::Deal(DealCommand::Make(args)) => runtime()?.block_on(deal::make(*args)),
+        Command::Deal(DealCommand::Show(args)) => runtime()?.block_on(deal::show(args)),
         Command::Cert(CertCommand::Issue(args)) => runtime()?.block_on(cert::issue(args)),
         Command::Cert(CertCommand::Revoke(args)) => runtime()?.block_on(cert::revoke(args)),
         Command::Cert(CertCommand::List(args)) => runtime()?.block_on(cert::list(args)),

@@ -1,7 +1,9 @@
 //! `flashback offer publish|withdraw|list`: light-client commands (through `flashback-client`).
 
 use anyhow::Context;
-use flashback_client::{Client, OfferSpec, PriceSpec, QosSpec, SeqBook, Withdrawn, human};
+use flashback_client::{
+    Client, ComputeSpecText, OfferSpec, PriceSpec, QosSpec, SeqBook, Withdrawn, human,
+};
 use flashback_types::clock::now;
 use flashback_types::file::{MAX_CONFIG_BYTES, read_text_bounded};
 use flashback_types::{OfferQuery, ResourceKind};
@@ -98,6 +100,24 @@ fn spec(args: &PublishArgs) -> anyhow::Result<OfferSpec> {
     }
     if args.seq.is_some() {
         spec.seq = args.seq;
+    }
+    if args.vcpus.is_some() || args.memory.is_some() || args.accelerator.is_some() {
+        let mut compute = spec.compute.take().unwrap_or(ComputeSpecText {
+            vcpus: 0,
+            memory: String::new(),
+            accelerator: String::new(),
+        });
+        if let Some(vcpus) = args.vcpus {
+            compute.vcpus = vcpus;
+        }
+        set(&mut compute.memory, &args.memory);
+        set(&mut compute.accelerator, &args.accelerator);
+        if compute.vcpus == 0 || compute.memory.trim().is_empty() {
+            anyhow::bail!(
+                "compute details need both --vcpus and --memory (or a [compute] section in --file)"
+            );
+        }
+        spec.compute = Some(compute);
     }
     Ok(spec)
 }

@@ -9,13 +9,13 @@ use flashback_types::trust::{Issuer, Role, parse_claim};
 use flashback_types::{PriceUnit, ResourceKind, SecretKey, TrustStore};
 use serde_json::json;
 
-use crate::cli::RecommendArgs;
+use crate::cli::{RecommendArgs, RequestArgs};
 use crate::cmd::ids::{self, OfferOrKey};
 use crate::cmd::keys::read_key_file;
 use crate::cmd::node::node_addr;
 use crate::output;
 
-fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
+pub(crate) fn build_request(args: &RequestArgs) -> anyhow::Result<Request> {
     let kind = match args.kind.as_str() {
         "storage" => ResourceKind::Storage,
         "compute" => ResourceKind::Compute,
@@ -116,7 +116,10 @@ fn build_request(args: &RecommendArgs) -> anyhow::Result<Request> {
 /// Whose trust decides which claims count: `--trust-file`, `--trust-issuer` keys (any claim;
 /// a key, a key file or any unique start of a key the node knows), or by default the node's
 /// trust store.
-async fn trust_source(client: &Client, args: &RecommendArgs) -> anyhow::Result<TrustSource> {
+pub(crate) async fn trust_source(
+    client: &Client,
+    args: &RequestArgs,
+) -> anyhow::Result<TrustSource> {
     if let Some(path) = &args.trust_file {
         return Ok(TrustSource::Local(flashback_node::load_trust_file(path)?));
     }
@@ -133,11 +136,11 @@ async fn trust_source(client: &Client, args: &RecommendArgs) -> anyhow::Result<T
 }
 
 pub(crate) async fn run(args: RecommendArgs) -> anyhow::Result<()> {
-    let req = build_request(&args)?;
+    let req = build_request(&args.request)?;
     let addr = node_addr(&args.node)?;
     let client = Client::connect(&[addr]).await?;
     let fetched = async {
-        let trust = trust_source(&client, &args).await?;
+        let trust = trust_source(&client, &args.request).await?;
         let target = match &args.why {
             Some(text) => Some(ids::offer_or_key(&client, "--why", text).await?),
             None => None,

@@ -34,9 +34,15 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        let (ok, wrong): (Vec<_>, Vec<_>) = items
-            .into_iter()
-            .partition(|item| pipeline::on_its_topic(&item.topic, &item.data));
+        let (ok, wrong): (Vec<_>, Vec<_>) = items.into_iter().partition(|item| {
+            match pipeline::topic_check(&item.topic, &item.data) {
+                Ok(()) => true,
+                Err(verdict) => {
+                    services.validator.count_refused(&verdict);
+                    false
+                }
+            }
+        });
         let (senders, batch): (Vec<_>, Vec<_>) = ok
             .into_iter()
             .map(|item| ((item.msg_id, item.source), item.data))

@@ -68,7 +68,8 @@ impl GossipValidator for InlineGossip {
         if self.off {
             return None;
         }
-        if !pipeline::on_its_topic(topic, data) {
+        if let Err(verdict) = pipeline::topic_check(topic, data) {
+            self.validator.count_refused(&verdict);
             self.metrics.gossip_judged(JudgedOn::NetworkTask, 1);
             return Some(Validation::Reject.into());
         }

@@ -28,14 +28,7 @@ impl Store {
     }
 
     fn summary_digest(summary: &[(ShortText, u64, ObjectId)]) -> Hash32 {
-        let mut h = blake3::Hasher::new_derive_key("flashback/store/v1/provider-digest");
-        for (key, seq, id) in summary {
-            h.update(&[key.len() as u8]);
-            h.update(key.as_bytes());
-            h.update(&seq.to_be_bytes());
-            h.update(&id.0);
-        }
-        Hash32(*h.finalize().as_bytes())
+        flashback_types::digest::provider_digest(summary)
     }
 
     /// Per provider with offers: blake3 over its [`Store::provider_summary`], sorted by key.
@@ -95,12 +88,9 @@ impl Store {
         {
             return d;
         }
-        let mut h = blake3::Hasher::new_derive_key("flashback/store/v1/listing-digest");
-        Self::for_each_digest_id(&st, |kind, id| {
-            h.update(&[kind.tag()]);
-            h.update(&id.0);
-        });
-        let d = Hash32(*h.finalize().as_bytes());
+        let mut h = flashback_types::digest::ListingDigest::default();
+        Self::for_each_digest_id(&st, |kind, id| h.add(kind, id));
+        let d = h.finish();
         lock(&self.inner.caches).listing = Some((st.digest_epoch, d));
         d
     }

@@ -5,15 +5,17 @@
 //! new kind is a compile error here and nowhere else in the store.
 
 use flashback_types::{
-    Certificate, GcRule, Kind, Object, ObjectId, QosAttestation, Revocation, Signed, Termination,
-    Timestamp,
+    Certificate, Dispute, GcRule, Kind, Object, ObjectId, PaymentVoucher, QosAttestation,
+    Revocation, Ruling, Signed, Termination, Timestamp,
 };
 
 use super::open::Loading;
 use super::{Applied, Idx, State, Store, Tree, Tx};
 use crate::codec::cat;
 use crate::error::StoreError;
-use crate::summaries::{AgrMeta, AttMeta, CertMeta, EvMeta, RevMeta, Summaries, Table, TermMeta};
+use crate::summaries::{
+    AgrMeta, AttMeta, CertMeta, EvMeta, PayMeta, RevMeta, Summaries, Table, TermMeta,
+};
 
 /// Where the store keeps what it knows of a kind in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,9 @@ pub(super) enum Summarised {
     Revocations,
     Evidence,
     Terminations,
+    Vouchers,
+    Disputes,
+    Rulings,
 }
 
 /// The store's one per-kind decision: where a kind lives in memory. Everything else (trees,
@@ -50,7 +55,11 @@ pub(super) const fn home(kind: Kind) -> Home {
         Kind::EquivocationEvidence => Home::Summaries(Summarised::Evidence),
         // Capacity accounting reads terminations with every proposal a provider decides.
         Kind::Termination => Home::Summaries(Summarised::Terminations),
-        Kind::AccessGrant => Home::Disk,
+        Kind::Quote | Kind::AccessGrant => Home::Disk,
+        // Amounts due and standings read them for every agreement of a party.
+        Kind::PaymentVoucher => Home::Summaries(Summarised::Vouchers),
+        Kind::Dispute => Home::Summaries(Summarised::Disputes),
+        Kind::Ruling => Home::Summaries(Summarised::Rulings),
     }
 }
 
@@ -78,6 +87,9 @@ impl Summarised {
             Summarised::Revocations => &summaries.revocations,
             Summarised::Evidence => &summaries.evidence,
             Summarised::Terminations => &summaries.terminations,
+            Summarised::Vouchers => &summaries.vouchers,
+            Summarised::Disputes => &summaries.disputes,
+            Summarised::Rulings => &summaries.rulings,
         }
     }
 
@@ -89,7 +101,10 @@ impl Summarised {
             Summarised::Attestations
             | Summarised::Certificates
             | Summarised::Revocations
-            | Summarised::Terminations => None,
+            | Summarised::Terminations
+            | Summarised::Vouchers
+            | Summarised::Disputes
+            | Summarised::Rulings => None,
         }
     }
 
@@ -113,6 +128,15 @@ impl Summarised {
             }
             Summarised::Terminations => {
                 summaries.remove_termination(id);
+            }
+            Summarised::Vouchers => {
+                summaries.remove_voucher(id);
+            }
+            Summarised::Disputes => {
+                summaries.remove_dispute(id);
+            }
+            Summarised::Rulings => {
+                summaries.remove_ruling(id);
             }
         }
     }
@@ -193,6 +217,10 @@ impl Store {
                 Ok(self.apply_summarised(st, tx, object, Summarised::Revocations, add))
             }
             Object::EquivocationEvidence(ev) => self.apply_evidence(st, tx, ev),
+            Object::Quote(q) => {
+                let idx = cat(&q.body().demand_id.0, &q.id().0);
+                self.apply_on_disk(st, tx, object, Some((Idx::QuotesByDemand, idx, &[])))
+            }
             Object::Termination(t) => {
                 let add = |summaries: &mut Summaries, _: &mut Tx| {
                     summaries.add_termination(TermMeta::of(t))
@@ -203,6 +231,9 @@ impl Store {
                 let idx = cat(&g.body().agreement.0, &g.id().0);
                 self.apply_on_disk(st, tx, object, Some((Idx::GrantsByAgreement, idx, &[])))
             }
+            Object::PaymentVoucher(v) => self.apply_voucher(st, tx, object, v),
+            Object::Dispute(d) => self.apply_dispute(st, tx, object, d),
+            Object::Ruling(r) => self.apply_ruling(st, tx, object, r),
         }
     }
 
@@ -244,6 +275,21 @@ impl Store {
                 let t = Tree::Objects(Kind::Termination);
                 let term: Signed<Termination> = self.decode_stored(t, id, bytes)?;
                 st.summaries.add_termination(TermMeta::of(&term));
+            }
+            Summarised::Vouchers => {
+                let t = Tree::Objects(Kind::PaymentVoucher);
+                let v: Signed<PaymentVoucher> = self.decode_stored(t, id, bytes)?;
+                st.summaries.add_voucher(PayMeta::of_voucher(&v));
+            }
+            Summarised::Disputes => {
+                let t = Tree::Objects(Kind::Dispute);
+                let d: Signed<Dispute> = self.decode_stored(t, id, bytes)?;
+                st.summaries.add_dispute(PayMeta::of_dispute(&d));
+            }
+            Summarised::Rulings => {
+                let t = Tree::Objects(Kind::Ruling);
+                let r: Signed<Ruling> = self.decode_stored(t, id, bytes)?;
+                st.summaries.add_ruling(PayMeta::of_ruling(&r));
             }
             Summarised::Evidence => {
                 let ev = self.decode_evidence(id, bytes)?;

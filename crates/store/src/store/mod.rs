@@ -24,8 +24,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use flashback_types::{
-    Cursor, EquivocationEvidence, Hash32, Kind, Offer, PerKind, PublicKey, Rule, Signed, Timestamp,
-    TrustStore,
+    Cursor, EquivocationEvidence, Hash32, Kind, ObjectError, Offer, PerKind, PublicKey, Rule,
+    Signed, Timestamp, TrustStore,
 };
 
 use crate::cache::OfferCache;
@@ -43,6 +43,7 @@ mod digest;
 mod gc;
 mod kinds;
 mod open;
+mod payments;
 mod query;
 mod resolve;
 mod trees;
@@ -50,6 +51,7 @@ mod trees;
 pub use certs::{CertPage, RegisterPage};
 use commit::Tx;
 use kinds::{Home, Summarised, home};
+pub use payments::PaymentObjects;
 use trees::{Idx, TREES, Tree};
 
 /// The on-disk schema this build reads and writes.
@@ -77,6 +79,9 @@ pub enum Applied {
     Equivocation(Box<EquivocationEvidence>),
     /// Already expired at `now`: not stored.
     Expired,
+    /// Refused by a rule that needs what the store holds (a voucher above its agreement's
+    /// total, from another key than its consumer, or not beating the best held).
+    Refused(ObjectError),
 }
 
 impl Applied {
@@ -89,6 +94,7 @@ impl Applied {
             Applied::Superseded => Some(Rule::Superseded),
             Applied::Equivocation(_) => Some(Rule::Equivocation),
             Applied::Expired => Some(Rule::Expired),
+            Applied::Refused(e) => Some(e.rule),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use flashback_types::{
     AccessGrant, Agreement, Cursor, Demand, EquivocationEvidence, Kind, Object, ObjectId, Offer,
-    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, ShortText, Signed, SlaDecision,
-    SlaProposal, Termination, Timestamp,
+    OfferQuery, PerKind, PriceUnit, PublicKey, QosAttestation, Quote, ShortText, Signed,
+    SlaDecision, SlaProposal, Termination, Timestamp,
 };
 
 use super::{Counts, Home, Idx, QueryPage, State, Store, Tree, home, lock};
@@ -492,6 +492,20 @@ impl Store {
         for id in ids {
             if let Some(t) = self.load_signed(Tree::Objects(Kind::Termination), &id)? {
                 out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Quotes answering `demand`, by id (expired ones included until collected).
+    pub fn quotes_for(&self, demand: &ObjectId) -> Result<Vec<Signed<Quote>>, StoreError> {
+        let t = Tree::Index(Idx::QuotesByDemand);
+        let mut out = Vec::new();
+        for item in self.tree(t)?.scan_prefix(demand.0) {
+            let (k, _) = item.map_err(|e| self.sled_err(e))?;
+            let id = self.key_id(t, &k[32..])?;
+            if let Some(q) = self.load_signed(Tree::Objects(Kind::Quote), &id)? {
+                out.push(q);
             }
         }
         Ok(out)

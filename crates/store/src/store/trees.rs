@@ -23,16 +23,18 @@ pub(super) enum Idx {
     EvidenceOrigin = 13,
     AgreementOfferKey = 14,
     GrantsByAgreement = 15,
+    QuotesByDemand = 16,
 }
 
 impl Idx {
-    const ALL: [Idx; 6] = [
+    const ALL: [Idx; 7] = [
         Idx::ProposalsByProvider,
         Idx::DecisionsByProposal,
         Idx::Expiry,
         Idx::EvidenceOrigin,
         Idx::AgreementOfferKey,
         Idx::GrantsByAgreement,
+        Idx::QuotesByDemand,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl Idx {
             Idx::EvidenceOrigin => "idx_evidence_origin",
             Idx::AgreementOfferKey => "idx_agreement_offer_key",
             Idx::GrantsByAgreement => "idx_grants_by_agreement",
+            Idx::QuotesByDemand => "idx_quotes_by_demand",
         }
     }
 

@@ -276,6 +276,52 @@ impl Report {
                 r.flagging_nodes
             );
         }
+        if let Some(pay) = &self.payments {
+            let _ = writeln!(
+                s,
+                "\n## Payments\n\nAgreements billed in ten periods of a minute; consumers paid \
+                 the delivered ones with vouchers, less the SLA credits their attestations \
+                 earned (decision 0091). Providers refuse consumers whose payment score is below \
+                 {} bp.\n\n| provider | node | flaky | agreements | due | credited | earned | \
+                 paid | outstanding | overdue |\n|---|---|---|---|---|---|---|---|---|---|",
+                pay.floor_bp
+            );
+            for r in &pay.providers {
+                let _ = writeln!(
+                    s,
+                    "| `{}…` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    short(&r.provider),
+                    r.node,
+                    if r.flaky { "yes" } else { "no" },
+                    r.agreements,
+                    r.due,
+                    r.credited,
+                    r.earned,
+                    r.paid,
+                    r.outstanding,
+                    r.overdue
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\n| consumer | pays | vouchers | score | in arrears | next proposal |\n|---|---|---|---|---|---|"
+            );
+            for c in &pay.consumers {
+                let _ = writeln!(
+                    s,
+                    "| `{}…` | {} | {} | {} bp | {} | {} |",
+                    short(&c.consumer),
+                    if c.pays { "yes" } else { "no" },
+                    c.vouchers,
+                    c.score_bp,
+                    c.in_arrears,
+                    c.next_proposal.as_deref().unwrap_or("—")
+                );
+            }
+            if let Some(e) = &pay.error {
+                let _ = writeln!(s, "\nThe payment phase stopped: {e}");
+            }
+        }
         if let Some(w) = &self.withholding {
             let gaps: Vec<String> = w.gaps.iter().map(|(k, v)| format!("{v} {k}")).collect();
             let _ = writeln!(

@@ -47,6 +47,8 @@ pub struct Report {
     pub traffic: Vec<TrafficRow>,
     /// NAT traversal (nat scenario).
     pub nat: Option<NatReport>,
+    /// Payments (scenarios with `[payments]`).
+    pub payments: Option<PaymentRun>,
 }
 
 /// One named check.
@@ -411,6 +413,74 @@ pub struct WithholdReport {
     pub digests_agree: bool,
     /// Why the check could not run, if it could not.
     pub error: Option<String>,
+}
+
+/// The payment phase: what each provider was due, credited and paid, and how each consumer
+/// stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentRun {
+    /// The providers' consumer-score floor, basis points.
+    pub floor_bp: u16,
+    /// Per provider, as its own node computes it (USD minor units).
+    pub providers: Vec<PaymentProviderRow>,
+    /// Per consumer.
+    pub consumers: Vec<PaymentConsumerRow>,
+    /// Why the phase stopped, if it did.
+    pub error: Option<String>,
+}
+
+/// What one provider was due, credited and paid (USD cents).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentProviderRow {
+    /// Its key.
+    pub provider: String,
+    /// Its node.
+    pub node: String,
+    /// Its data plane is flaky.
+    pub flaky: bool,
+    /// Agreements its node accounts for.
+    pub agreements: usize,
+    /// Agreements made in set-up.
+    pub deals: usize,
+    /// Share of the totals delivered.
+    pub due: u64,
+    /// SLA credits.
+    pub credited: u64,
+    /// Due less credits.
+    pub earned: u64,
+    /// Paid by vouchers.
+    pub paid: u64,
+    /// Not paid yet.
+    pub outstanding: u64,
+    /// Not paid a billing period after it was due.
+    pub overdue: u64,
+}
+
+impl PaymentProviderRow {
+    /// Share of what was due that it earned (after credits), when anything was due.
+    pub fn earned_share(&self) -> Option<f64> {
+        (self.due > 0).then(|| self.earned as f64 / self.due as f64)
+    }
+}
+
+/// How one consumer paid and stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentConsumerRow {
+    /// Its key.
+    pub consumer: String,
+    /// It pays (the non-payers never do).
+    pub pays: bool,
+    /// Vouchers it signed in the payment phase.
+    pub vouchers: usize,
+    /// Its payment score at its home node, basis points.
+    pub score_bp: u16,
+    /// Its agreements in arrears.
+    pub in_arrears: u32,
+    /// A non-payer's next proposal: `accepted` or the rejection's reason code.
+    pub next_proposal: Option<String>,
 }
 
 /// Process hygiene.

@@ -9,7 +9,8 @@ use flashback_node::prometheus;
 use crate::observe::{Ctx, lock};
 use crate::participants;
 use crate::report::{
-    self, Check, Convergence, Counts, Processes, Report, ReputationRow, ResourceRow, Traced,
+    self, Check, Convergence, Counts, PaymentConsumerRow, PaymentProviderRow, Processes, Report,
+    ReputationRow, ResourceRow, Traced,
 };
 use crate::scenario::Scenario;
 
@@ -446,6 +447,64 @@ pub(super) fn finish(
             ),
         ));
     }
+    if let Some(pay) = &played.payments {
+        let paid: u64 = pay.providers.iter().map(|r| r.paid).sum();
+        checks.push(check(
+            "consumers paid for delivered periods",
+            pay.error.is_none() && paid > 0,
+            format!(
+                "{paid} USD cents paid by {} vouchers{}",
+                pay.consumers.iter().map(|c| c.vouchers).sum::<usize>(),
+                pay.error
+                    .as_ref()
+                    .map(|e| format!(" (stopped: {e})"))
+                    .unwrap_or_default()
+            ),
+        ));
+        let share = |flaky: bool| {
+            pay.providers
+                .iter()
+                .filter(|r| r.flaky == flaky)
+                .filter_map(PaymentProviderRow::earned_share)
+                .collect::<Vec<f64>>()
+        };
+        let (flaky, healthy) = (share(true), share(false));
+        if !flaky.is_empty() && !healthy.is_empty() {
+            let best_flaky = flaky.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let worst_healthy = healthy.iter().copied().fold(f64::INFINITY, f64::min);
+            checks.push(check(
+                "flaky providers earn less of what was due",
+                best_flaky < worst_healthy,
+                format!(
+                    "best flaky provider earned {:.0} % of what was due, worst healthy {:.0} %",
+                    best_flaky * 100.0,
+                    worst_healthy * 100.0
+                ),
+            ));
+        }
+        let non_payers: Vec<&PaymentConsumerRow> =
+            pay.consumers.iter().filter(|c| !c.pays).collect();
+        if !non_payers.is_empty() {
+            let refused = non_payers
+                .iter()
+                .filter(|c| c.next_proposal.as_deref() == Some("consumer_standing"))
+                .count();
+            checks.push(check(
+                "a consumer that stops paying is refused",
+                refused == non_payers.len(),
+                format!(
+                    "{refused} of {} non-paying consumers refused for consumer_standing                      (scores {}; floor {})",
+                    non_payers.len(),
+                    non_payers
+                        .iter()
+                        .map(|c| format!("{} bp", c.score_bp))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    pay.floor_bp
+                ),
+            ));
+        }
+    }
     checks.push(check(
         "no node process left running",
         left_running.is_empty(),
@@ -480,5 +539,6 @@ pub(super) fn finish(
         links: Some(links),
         traffic,
         nat,
+        payments: played.payments,
     }
 }

@@ -29,6 +29,7 @@ use crate::{Progress, TestnetError, UpOptions};
 
 mod events;
 mod finish;
+mod payments;
 mod plan;
 mod wan;
 mod withholding;
@@ -62,6 +63,7 @@ struct Played {
     reputation: Vec<ReputationRow>,
     withholding: Option<WithholdReport>,
     offers_listed: u64,
+    payments: Option<crate::report::PaymentRun>,
 }
 
 pub(crate) async fn up(options: UpOptions, progress: Progress) -> Result<Report, TestnetError> {
@@ -289,6 +291,7 @@ async fn play(
         providers,
         &mains,
         s.expect.converge_within.0,
+        s.payments.is_some(),
     )
     .await?;
     ctx.say(format!(
@@ -387,6 +390,10 @@ async fn play(
         Some(spec) => Some(withholding::check(ctx, plan, spec).await),
         None => None,
     };
+    let payments = match &s.payments {
+        Some(spec) => Some(payments::settle(ctx, s, spec, plan, &setup, &mains).await),
+        None => None,
+    };
     sampling.cancel();
     background.join_all().await;
 
@@ -419,6 +426,7 @@ async fn play(
         reputation,
         withholding,
         offers_listed,
+        payments,
     })
 }
 

@@ -83,6 +83,9 @@ pub(super) fn plan(
         } else {
             (0.0, 0)
         };
+        if let Some(payments) = &s.payments {
+            configs[node].1.sla.min_consumer_score_bp = payments.floor_bp;
+        }
         configs[node].1.blobs = BlobConfig {
             enabled: true,
             capacity_bytes: 256 << 20,

@@ -1,0 +1,304 @@
+//! Demands, quotes and deals on real nodes: a consumer's light client, connected only to its
+//! own node, makes a 3-replica deal with providers two hops away through `flashback deal
+//! make`; providers quote by policy; a provider that rejects and one whose data plane fails
+//! verification are replaced; impossible requests and silent markets fail with their reason.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestNode, cli, eventually, write_key};
+use flashback_client::Client;
+use flashback_node::NodeConfig;
+use flashback_types::clock::now;
+use flashback_types::{BoundedVec, DataProtocol, Object, Offer, SecretKey, Signed, samples};
+use serde_json::Value;
+
+/// A provider's node serving the blob data plane (`failure_rate` 1.0: a dead plane), with
+/// `adjust` applied to its config, bootstrapped to `relay`.
+async fn provider(
+    relay: &TestNode,
+    failure_rate: f64,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> TestNode {
+    TestNode::start_with(&[relay.addr()], |c| {
+        c.blobs.enabled = true;
+        c.blobs.failure_rate = failure_rate;
+        c.blobs.seed = Some(3);
+        adjust(c);
+    })
+    .await
+}
+
+/// Publishes a blob-plane storage offer of `p` at `price` cents per GiB-month in `region`.
+async fn offer(p: &TestNode, price: u64, region: &str) -> Signed<Offer> {
+    let mut body = samples::offer(p.key.public(), "deal", 1, now());
+    body.protocols = BoundedVec::try_from_vec(vec![DataProtocol::FlashbackBlob]).unwrap();
+    body.endpoint = p
+        .info()
+        .blob_endpoint
+        .clone()
+        .unwrap()
+        .as_str()
+        .try_into()
+        .unwrap();
+    body.price.amount = price;
+    body.regions = BoundedVec::try_from_vec(vec![region.try_into().unwrap()]).unwrap();
+    body.min_duration_secs = 3600;
+    let offer = Signed::sign(body, &p.key).unwrap();
+    p.node.submit(&Object::Offer(offer.clone())).await;
+    offer
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// `deal make` of 100 GiB for a day through `node` with `key`, then `extra` (3 replicas
+/// unless `extra` names `--replicas`).
+async fn deal_make(node: &str, key: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "deal",
+        "make",
+        "--node",
+        node,
+        "--key",
+        key,
+        "--volume",
+        "100 GiB",
+        "--duration",
+        "1d",
+        "--window",
+        "3s",
+        "--decide-within",
+        "20s",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--replicas") {
+        args.extend_from_slice(&["--replicas", "3"]);
+    }
+    cli(&args).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replaces_bad_picks() {
+    let consumer = SecretKey::generate();
+    // consumer's node — relay — providers: every provider is two hops from the consumer's node.
+    let home = TestNode::start(&[]).await;
+    let relay = TestNode::start(&[home.addr()]).await;
+    let good = [
+        provider(&relay, 0.0, |_| {}).await,
+        provider(&relay, 0.0, |_| {}).await,
+        provider(&relay, 0.0, |_| {}).await,
+    ];
+    // The cheapest two: one quotes and accepts but its data plane is dead; one quotes but its
+    // SLA policy refuses this consumer.
+    let dead = provider(&relay, 1.0, |_| {}).await;
+    let me = consumer.public();
+    let rejecting = provider(&relay, 0.0, |c| c.sla.denied_consumers = vec![me]).await;
+
+    let mut offers = Vec::new();
+    for (p, price, region) in [
+        (&good[0], 10, "eu-west"),
+        (&good[1], 11, "us-east"),
+        (&good[2], 12, "ap-south"),
+        (&dead, 5, "eu-west"),
+        (&rejecting, 6, "us-east"),
+    ] {
+        offers.push(offer(p, price, region).await);
+    }
+    for o in &offers {
+        eventually("every offer reaches the consumer's node", || async {
+            home.holds(o.id())
+        })
+        .await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(dir.path(), "consumer.key", &consumer);
+    let out = deal_make(&home.addr(), &key, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "deal make failed: {stderr}");
+    let deal = json(&out);
+
+    // Quotes came back over two hops, from every provider (each policy matches).
+    assert_eq!(deal["quotes"], 5, "{deal}");
+    let agreements = deal["agreements"].as_array().unwrap();
+    assert_eq!(agreements.len(), 3, "{deal}");
+    let providers: Vec<&str> = agreements
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    let (dead_key, rejecting_key) = (
+        dead.key.public().to_string(),
+        rejecting.key.public().to_string(),
+    );
+    for g in &good {
+        assert!(
+            providers.contains(&g.key.public().to_string().as_str()),
+            "{deal}"
+        );
+    }
+    assert!(agreements.iter().all(|a| a["quoted"] == true), "{deal}");
+
+    // The bad ones were tried (they were the cheapest), failed for their own reasons, and
+    // replaced: the output says why.
+    let failures = deal["failures"].as_array().unwrap();
+    let failure = |who: &str| {
+        failures
+            .iter()
+            .find(|f| f["provider"] == who)
+            .unwrap_or_else(|| panic!("{who} not among the failures: {deal}"))
+    };
+    let d = failure(&dead_key);
+    assert_eq!(d["stage"], "verification", "{deal}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("data-plane check failed"),
+        "{deal}"
+    );
+    let r = failure(&rejecting_key);
+    assert_eq!(r["stage"], "rejected", "{deal}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("consumer_denied"),
+        "{deal}"
+    );
+    assert!(stderr.contains("replacing"), "{stderr}");
+    // The dead provider's agreement was ended by the consumer, signed.
+    assert_eq!(deal["terminated"].as_array().unwrap().len(), 1, "{deal}");
+    // 100 GiB for a day at 10, 11 and 12 cents per GiB-month, each rounded up to the cent.
+    assert_eq!(deal["total_cost"]["amount"], 34 + 37 + 40, "{deal}");
+
+    // Every node holds every agreement of the deal.
+    let ids: Vec<flashback_types::ObjectId> = agreements
+        .iter()
+        .map(|a| a["agreement_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let everyone: Vec<&TestNode> = [&home, &relay, &dead, &rejecting]
+        .into_iter()
+        .chain(good.iter())
+        .collect();
+    for n in &everyone {
+        for id in &ids {
+            eventually("every agreement in every node's store", || async {
+                n.node
+                    .store()
+                    .agreement_by_proposal(id)
+                    .ok()
+                    .flatten()
+                    .is_some()
+            })
+            .await;
+        }
+    }
+
+    // `deal show` lists the deal with its agreements active.
+    let shown = cli(&[
+        "deal",
+        "show",
+        "--node",
+        &home.addr(),
+        "--key",
+        &key,
+        "--json",
+    ])
+    .await;
+    let shown = json(&shown);
+    let first = &shown.as_array().unwrap()[0];
+    assert_eq!(first["demand_id"], deal["demand_id"]);
+    assert!(
+        first["agreements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "active"),
+        "{shown}"
+    );
+
+    // And `demand quotes` shows the five quotes the providers signed.
+    let demand = deal["demand_id"].as_str().unwrap();
+    let quotes = json(&cli(&["demand", "quotes", demand, "--node", &home.addr(), "--json"]).await);
+    assert_eq!(quotes.as_array().unwrap().len(), 5, "{quotes}");
+
+    drop(everyone);
+    let [g0, g1, g2] = good;
+    for n in [home, relay, dead, rejecting, g0, g1, g2] {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
+    let home = TestNode::start(&[]).await;
+    // Two providers in one region; their nodes quote for nobody.
+    let silent = provider(&home, 0.0, |c| c.quotes.enabled = false).await;
+    let other = provider(&home, 0.0, |c| c.quotes.enabled = false).await;
+    for (p, price) in [(&silent, 10), (&other, 11)] {
+        let o = offer(p, price, "eu-west").await;
+        eventually("the offer reaches the consumer's node", || async {
+            home.holds(o.id())
+        })
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(dir.path(), "consumer.key", &SecretKey::generate());
+    let node = home.addr();
+    let one = ["--replicas", "1"];
+
+    // A budget below the cheapest placement: refused before anything is published.
+    let out = deal_make(&node, &key, &[&one[..], &["--budget", "0.01 USD"]].concat()).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = json(&out);
+    assert_eq!(err["error"]["code"], "infeasible", "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("budget"),
+        "{err}"
+    );
+
+    // More regions than the market has.
+    let out = deal_make(&node, &key, &["--replicas", "2", "--min-regions", "2"]).await;
+    let err = json(&out);
+    assert_eq!(err["error"]["code"], "infeasible", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("min_regions"),
+        "{err}"
+    );
+
+    // A feasible request nobody quotes: its own exit status and code.
+    let out = deal_make(&node, &key, &one).await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = json(&out);
+    assert_eq!(err["error"]["code"], "no_quotes", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider quoted"),
+        "{err}"
+    );
+
+    // Nothing was proposed along the way.
+    let client = Client::connect(std::slice::from_ref(&node)).await.unwrap();
+    assert!(client.agreements(None).await.unwrap().is_empty());
+    client.close().await;
+    for n in [silent, other, home] {
+        n.node.shutdown().await;
+    }
+}
