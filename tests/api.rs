@@ -14,7 +14,7 @@ use common::api::{base, get, hex_of, post, request, signed_offer, token, with_ap
 use common::{DEADLINE, TestNode, cli, cli_stdout, eventually, write_key};
 use flashback_client::http::{HttpClient, Method};
 use flashback_types::clock::now;
-use flashback_types::{Object, SecretKey, Signed, samples};
+use flashback_types::{GIB, Object, SecretKey, Signed, samples};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -216,17 +216,16 @@ async fn every_endpoint_answers_json_and_writes_need_the_token() {
     .await;
     let mut draft =
         serde_json::to_value(samples::offer(gw.public(), "by-account", 1, now())).unwrap();
-    draft
-        .as_object_mut()
-        .unwrap()
-        .retain(|k, _| !["provider", "seq", "created_at", "expires_at"].contains(&k.as_str()));
+    draft.as_object_mut().unwrap().retain(|k, _| {
+        !["provider", "seq", "withdrawn", "created_at", "expires_at"].contains(&k.as_str())
+    });
     let body = json!({ "account": "gw", "offer": draft });
     let (status, _) = post(&format!("{api_a}/api/v1/offers"), None, &body).await;
     assert_eq!(status, 401);
     let (status, err) = post(
         &format!("{api_a}/api/v1/offers"),
         Some(&tok),
-        &json!({"account": "nobody", "offer": {}}),
+        &json!({"account": "nobody", "offer": draft}),
     )
     .await;
     assert_eq!(
@@ -269,6 +268,135 @@ async fn every_endpoint_answers_json_and_writes_need_the_token() {
 
     b.node.shutdown().await;
     a.node.shutdown().await;
+}
+
+/// A gateway proposes SLAs over HTTP alone, signed with a consumer's account key its node
+/// holds: the proposal travels by gossip to the provider's node, whose acceptance and
+/// agreement come back to the API; a second proposal that no longer fits is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_key_proposes_an_sla_over_http_and_the_agreement_is_listed() {
+    let provider = TestNode::start(&[]).await;
+    let gw = TestNode::start_with(&[provider.addr()], with_api).await;
+    let (api, tok) = (base(&gw), token(&gw));
+    let mut body = samples::offer(provider.key.public(), "sla-over-http", 1, now());
+    body.capacity = 10 * GIB;
+    let offer = Signed::sign(body, &provider.key).unwrap();
+    provider.node.submit(&Object::Offer(offer.clone())).await;
+    eventually("the offer reaches the gateway's node", || async {
+        gw.holds(offer.id())
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = SecretKey::generate();
+    let key_file = write_key(dir.path(), "shop.key", &consumer);
+    let data_dir = gw.dir.path().to_str().unwrap();
+    cli_stdout(&[
+        "api",
+        "import-key",
+        "--name",
+        "shop",
+        "--key",
+        &key_file,
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+
+    let url = format!("{api}/api/v1/proposals");
+    let offer_id = offer.id().to_string();
+    let ask = |volume: u64| {
+        json!({"account": "shop", "offer": &offer_id[..12], "volume": volume,
+               "duration_secs": 86_400, "wait_secs": 20})
+    };
+    let (status, err) = post(&url, None, &ask(GIB)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    // Terms the offer does not allow are refused before anything is signed, with its limits.
+    let (status, err) = post(&url, Some(&tok), &ask(11 * GIB)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_input")),
+        "{err}"
+    );
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(capacity)") && message.contains(&(10 * GIB).to_string()),
+        "{message}"
+    );
+
+    let (status, mut view) = post(&url, Some(&tok), &ask(6 * GIB)).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["consumer"], consumer.public().to_string());
+    assert_eq!(view["provider"], provider.key.public().to_string());
+    assert_eq!(view["offer_id"], offer_id);
+    let pid = view["proposal_id"].as_str().unwrap().to_owned();
+    // The agreement follows the acceptance by a moment: ask again, each ask held open by
+    // the node until it arrives (or 20 s pass).
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while view["agreement"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "no agreement: {view}");
+        let (status, again) = get(&format!("{api}/api/v1/proposals/{pid}?wait_secs=20")).await;
+        assert_eq!(status, 200, "{again}");
+        view = again;
+    }
+    assert_eq!(view["status"], "accepted", "{view}");
+    assert_eq!(view["agreement"]["agreement_id"], pid.as_str());
+    assert_eq!(view["agreement"]["volume"], 6 * GIB);
+    // The provider's node made it: the proposal reached it by gossip.
+    assert!(
+        provider
+            .node
+            .store()
+            .agreement_by_proposal(&pid.parse().unwrap())
+            .unwrap()
+            .is_some_and(|a| a.consumer() == &consumer.public())
+    );
+    // Listed by the agreements endpoint among the consumer's.
+    let (status, list) = get(&format!(
+        "{api}/api/v1/agreements?party={}",
+        consumer.public()
+    ))
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let listed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agreement_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [pid.as_str()]);
+
+    // 6 of 10 GiB are promised: the provider's node rejects another 6 GiB.
+    let (status, mut second) = post(&url, Some(&tok), &ask(6 * GIB)).await;
+    assert_eq!(status, 200, "{second}");
+    let pid2 = second["proposal_id"].as_str().unwrap().to_owned();
+    assert_ne!(pid2, pid, "equal proposals stay distinct");
+    while second["status"] == "pending" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no decision: {second}"
+        );
+        second = get(&format!("{api}/api/v1/proposals/{pid2}?wait_secs=20"))
+            .await
+            .1;
+    }
+    assert_eq!(
+        (second["status"].as_str(), second["reason"].as_str()),
+        (Some("rejected"), Some("capacity")),
+        "{second}"
+    );
+    assert!(second["agreement"].is_null());
+    let (status, err) = get(&format!("{api}/api/v1/proposals/{}", "ab".repeat(32))).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    gw.node.shutdown().await;
+    provider.node.shutdown().await;
 }
 
 /// An SSE subscriber: a raw HTTP/1.1 request whose answer is read as it comes.

@@ -1,6 +1,7 @@
-//! Every example in `docs/USER_GUIDE.md`, run: the guide cannot drift from the binary.
+//! Every example in `docs/USER_GUIDE.md` and `docs/GATEWAY.md`, run: the guides cannot drift
+//! from the binary, the HTTP API or the SDK.
 //!
-//! The guide's examples are fenced code blocks, read in order:
+//! A guide's examples are fenced code blocks, read in order:
 //!
 //! - ```` ```sh test ````: each line starting with `$ ` is a command (a line ending in `\`
 //!   continues it), run with `sh` in one scratch directory shared by the whole guide, with the
@@ -11,8 +12,9 @@
 //!     (`FLASHBACK_DATA_DIR`), so that light-client commands find that node through its
 //!     `node.json` and `node run` uses that data dir: the guide's provider and consumer each
 //!     have their own machine, here their own directory;
-//!   - `background`: each command keeps running until the test ends (a node); `wait=FILE`
-//!     waits for FILE to appear (its `node.json`) before going on;
+//!   - `background`: each command keeps running until the test ends (a node, or a `curl -N`
+//!     following events); `wait=FILE` waits for FILE to appear with something in it (a node's
+//!     `node.json`, the headers `curl -D FILE` writes once the answer starts) before going on;
 //!   - `eventually`: each command is run again until its output matches, up to a deadline
 //!     (gossip takes a moment to reach the other node).
 //! - ```` ```sh no-test ````: an example that cannot run here (a production address, a
@@ -23,6 +25,11 @@
 //!
 //! Other blocks (```` ```text ````, ```` ```toml ```` without `file=`) are not run.
 //!
+//! `cargo run -p flashback-client --example gateway -- ARGS` (in `docs/GATEWAY.md`) runs the
+//! SDK's example in this test's process: the example is compiled into this test
+//! ([`gateway_example`]), its arguments are expanded by `sh` as any command's, and what it
+//! prints is matched as any command's output.
+//!
 //! To add an example to the guide: write the commands and the output a person would see,
 //! replace what changes from run to run with `…` or a `{NAME}` capture, and run
 //! `cargo test -p flashback --test guide`.
@@ -31,6 +38,12 @@
 
 mod common;
 
+// The SDK's gateway example, whose `run` the gateway guide's SDK step calls (its `main` is the
+// example's own).
+#[path = "../crates/client/examples/gateway.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod gateway_example;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,7 +51,10 @@ use std::time::{Duration, Instant};
 
 use common::{ChildGuard, DEADLINE, flashback_bin};
 
-const GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/USER_GUIDE.md");
+const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
+
+/// The command that runs the SDK's gateway example.
+const SDK_EXAMPLE: &str = "cargo run -p flashback-client --example gateway --";
 
 /// A fenced block of the guide.
 #[derive(Debug)]
@@ -69,8 +85,9 @@ struct Step {
     expected: Vec<String>,
 }
 
-/// The guide's blocks, in order; an `sh` block without `test` or `no-test` is an error.
-fn parse(text: &str) -> Vec<Block> {
+/// The blocks of the guide `doc` (`docs/<name>`), in order; an `sh` block without `test` or
+/// `no-test` is an error.
+fn parse(doc: &str, text: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((n, line)) = lines.next() {
@@ -105,7 +122,7 @@ fn parse(text: &str) -> Vec<Block> {
         }
         assert!(
             words.contains(&"test"),
-            "docs/USER_GUIDE.md line {}: a ```sh block must say `test` (run by tests/guide.rs) or \
+            "{doc} line {}: a ```sh block must say `test` (run by tests/guide.rs) or \
              `no-test` (and why, in the text)",
             n + 1
         );
@@ -131,9 +148,9 @@ fn parse(text: &str) -> Vec<Block> {
                 });
                 continuing = cmd.ends_with('\\');
             } else {
-                let step = steps.last_mut().unwrap_or_else(|| {
-                    panic!("docs/USER_GUIDE.md line {i}: output before a `$ ` command")
-                });
+                let step = steps
+                    .last_mut()
+                    .unwrap_or_else(|| panic!("{doc} line {i}: output before a `$ ` command"));
                 step.expected.push(l.to_owned());
             }
         }
@@ -241,11 +258,13 @@ fn match_lines(
     }
 }
 
-/// The scratch directory, the variables kept so far and the processes left running.
+/// The guide being run (`docs/<name>`, for messages), the scratch directory, the variables
+/// kept so far and the processes left running (with their commands).
 struct Guide {
+    doc: String,
     dir: tempfile::TempDir,
     vars: BTreeMap<String, String>,
-    background: Vec<ChildGuard>,
+    background: Vec<(String, ChildGuard)>,
 }
 
 impl Guide {
@@ -281,6 +300,9 @@ impl Guide {
 
     /// Runs one step to completion (with a deadline): exit status and output.
     fn run(&self, attrs: &Attrs, step: &Step) -> (i32, String) {
+        if let Some(args) = step.command.strip_prefix(SDK_EXAMPLE) {
+            return self.run_sdk_example(attrs, step, args);
+        }
         let mut child = self
             .command(attrs, &step.command)
             .stdout(Stdio::piped())
@@ -301,13 +323,51 @@ impl Guide {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "docs/USER_GUIDE.md line {}: `{}` did not finish within {DEADLINE:?}",
-                    step.line, step.command
+                    "{} line {}: `{}` did not finish within {DEADLINE:?}",
+                    self.doc, step.line, step.command
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         (status.code().unwrap_or(-1), reader.join().unwrap())
+    }
+
+    /// The SDK's gateway example with `args` (as `sh` expands them), run here: its exit
+    /// status (1 when it returns an error, printed as `Error: …` as `main` would) and output.
+    fn run_sdk_example(&self, attrs: &Attrs, step: &Step, args: &str) -> (i32, String) {
+        let expanded = self
+            .command(attrs, &format!("printf '%s\\n' {args}"))
+            .output()
+            .expect("runs sh");
+        let args: Vec<String> = String::from_utf8(expanded.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let [base, token] = args.as_slice() else {
+            panic!(
+                "{} line {}: the SDK example takes the API's base URL and the token, not {args:?}",
+                self.doc, step.line
+            );
+        };
+        let mut out = Vec::new();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        // The timer is made inside the runtime: `timeout` needs its reactor when created.
+        let result = runtime.block_on(async {
+            tokio::time::timeout(DEADLINE, gateway_example::run(base, token, &mut out)).await
+        });
+        let mut out = String::from_utf8(out).unwrap();
+        match result {
+            Ok(Ok(())) => (0, out),
+            Ok(Err(e)) => {
+                out.push_str(&format!("Error: {e:?}\n"));
+                (1, out)
+            }
+            Err(_) => panic!(
+                "{} line {}: the SDK example did not finish within {DEADLINE:?}",
+                self.doc, step.line
+            ),
+        }
     }
 
     fn check(&self, step: &Step, code: i32, output: &str) -> Result<Vec<(String, String)>, String> {
@@ -341,17 +401,18 @@ impl Guide {
                 .dir
                 .path()
                 .join(format!("background-{}.log", self.background.len()));
-            self.background.push(ChildGuard::spawn_logging(
-                &mut self.command(attrs, &step.command),
-                &log,
+            self.background.push((
+                step.command.clone(),
+                ChildGuard::spawn_logging(&mut self.command(attrs, &step.command), &log),
             ));
             if let Some(file) = &attrs.wait {
                 let path: PathBuf = self.dir.path().join(file);
                 let start = Instant::now();
-                while !path.exists() {
+                while !std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
                     assert!(
                         start.elapsed() < DEADLINE,
-                        "docs/USER_GUIDE.md line {}: {} did not appear; log:\n{}",
+                        "{} line {}: {} did not appear; log:\n{}",
+                        self.doc,
                         step.line,
                         path.display(),
                         std::fs::read_to_string(&log).unwrap_or_default()
@@ -373,22 +434,24 @@ impl Guide {
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(why) => panic!(
-                    "docs/USER_GUIDE.md line {}: `{}`: {why}\n--- it printed:\n{output}",
-                    step.line, step.command
+                    "{} line {}: `{}`: {why}\n--- it printed:\n{output}",
+                    self.doc, step.line, step.command
                 ),
             }
         }
     }
 }
 
-#[test]
-fn every_example_in_the_user_guide_runs() {
+/// Runs every example of `docs/<name>`, at least `least` commands.
+fn run_guide(name: &str, least: usize) {
     if !common::can_run(Path::new("/bin/sh").exists(), "/bin/sh") {
         return;
     }
-    let text = std::fs::read_to_string(GUIDE).unwrap();
-    let blocks = parse(&text);
+    let doc = format!("docs/{name}");
+    let text = std::fs::read_to_string(Path::new(DOCS).join(name)).unwrap();
+    let blocks = parse(&doc, &text);
     let mut guide = Guide {
+        doc: doc.clone(),
         dir: tempfile::tempdir().unwrap(),
         vars: BTreeMap::new(),
         background: Vec::new(),
@@ -402,7 +465,7 @@ fn every_example_in_the_user_guide_runs() {
             Block::Test { line, attrs, steps } => {
                 assert!(
                     !steps.is_empty(),
-                    "docs/USER_GUIDE.md line {line}: a test block without a `$ ` command"
+                    "{doc} line {line}: a test block without a `$ ` command"
                 );
                 for step in steps {
                     guide.step(attrs, step);
@@ -411,16 +474,39 @@ fn every_example_in_the_user_guide_runs() {
             }
         }
     }
-    assert!(ran > 20, "only {ran} commands found in the guide");
+    assert!(ran >= least, "only {ran} commands found in {doc}");
     // Nodes stop cleanly (SIGTERM), and nothing the guide started is left running.
-    for mut node in guide.background.drain(..) {
-        assert!(
-            node.terminate().is_some_and(|s| s.success()),
-            "a node did not stop cleanly"
-        );
+    for (command, mut child) in guide.background.drain(..) {
+        let status = child.terminate();
+        if command.starts_with("flashback node run") {
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "a node did not stop cleanly: {command}"
+            );
+        }
     }
     let left = running_in(guide.dir.path());
     assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+#[test]
+fn every_example_in_the_user_guide_runs() {
+    run_guide("USER_GUIDE.md", 20);
+}
+
+/// The gateway's journey: curl against real nodes, then the SDK's example.
+#[test]
+fn every_example_in_the_gateway_guide_runs() {
+    if !common::can_run(which("curl"), "curl") || !common::can_run(which("jq"), "jq") {
+        return;
+    }
+    run_guide("GATEWAY.md", 10);
+}
+
+/// Whether `program` is on `PATH`.
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// Processes whose working directory is `dir` or below it.

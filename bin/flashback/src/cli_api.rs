@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Subcommand)]
 pub(crate) enum ApiCommand {
     /// Give the node an account key to sign with over the HTTP API (`POST /api/v1/offers`,
-    /// `POST /api/v1/offers/{id}/withdraw`): copied to <data-dir>/accounts/<name>.key (0600).
+    /// `POST /api/v1/offers/{id}/withdraw`, `POST /api/v1/proposals`): copied to
+    /// <data-dir>/accounts/<name>.key (0600).
     ImportKey(ApiImportKeyArgs),
     /// Print where the node's HTTP API is served and the path of its token file.
     Info(ApiInfoArgs),

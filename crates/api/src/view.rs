@@ -16,7 +16,9 @@ use crate::units::{decimal, rfc3339};
 mod agreement;
 mod deal;
 
-pub use agreement::{AgreementView, CommitmentView, ProviderAgreementsView, ending_termination};
+pub use agreement::{
+    AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
+};
 pub use deal::{DealAgreementView, DealFailureView, DealView, DemandView, QuoteView};
 
 /// The name of a resource kind in JSON: `storage` or `compute`.

@@ -7,6 +7,7 @@
 //! ```
 #![allow(clippy::print_stdout)] // an example prints what it does
 
+use std::io::Write;
 use std::time::Duration;
 
 use flashback_api::view::{OfferPageView, OfferView, StatusView, SubmitView};
@@ -37,17 +38,26 @@ async fn main() -> Result<(), String> {
             "usage: gateway <node's API base URL, e.g. http://127.0.0.1:9465> <token>".into(),
         );
     };
+    run(&base, &token, &mut std::io::stdout()).await
+}
+
+/// The journey against the node whose API is at `base` (`http://127.0.0.1:9465`), writing
+/// what it does to `out`. (`tests/guide.rs` calls it to run `docs/GATEWAY.md`'s SDK step.)
+pub async fn run(base: &str, token: &str, out: &mut impl Write) -> Result<(), String> {
+    let mut say = |line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
     let api = format!("{}/api/v1", base.trim_end_matches('/'));
     let http = HttpClient::new(Duration::from_secs(30));
 
     let status: StatusView = get(&http, &format!("{api}/status")).await?;
-    println!("node {} ({} peers)", status.peer_id, status.peers);
+    say(format!("node {} ({} peers)", status.peer_id, status.peers))?;
     let page: OfferPageView = get(&http, &format!("{api}/offers?sort=price&limit=5")).await?;
     for o in &page.offers {
-        println!(
-            "  {} {} {:?} {}",
-            o.offer_key, o.price.amount, o.price.decimal, o.price.asset
-        );
+        say(format!(
+            "  {} {} {}",
+            o.offer_key,
+            o.price.decimal.as_deref().unwrap_or("?"),
+            o.price.asset
+        ))?;
     }
 
     // Signed here: the node only ever sees the signed bytes.
@@ -78,9 +88,9 @@ async fn main() -> Result<(), String> {
     }
     let submitted: SubmitView = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
     let back: OfferView = get(&http, &format!("{api}/offers/{}", submitted.id)).await?;
-    println!(
+    say(format!(
         "published {} as {}, seq {}",
         back.id, back.provider, back.seq
-    );
+    ))?;
     Ok(())
 }

@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use flashback_types::clock::now;
+use flashback_types::proposal::ProposalError;
 use flashback_types::wire::{QueryRequest, QueryResponse};
 use flashback_types::{
     Object, Offer, Price, RejectReason, SecretKey, Signed, SlaDecision, SlaProposal,
 };
 
 use crate::{Client, ClientError, human};
+
+pub use flashback_types::proposal::Terms;
 
 /// What `offer` allows for the term a rejection names, for people: the limit to propose
 /// within (`None` when the reason is not about the offer's terms).
@@ -54,24 +57,12 @@ pub fn limits_for(offer: &Offer, reason: RejectReason) -> Option<String> {
     })
 }
 
-/// Terms of a proposal.
-#[derive(Debug, Clone, Copy)]
-pub struct Terms {
-    /// Bytes (storage) or units (compute).
-    pub volume: u64,
-    /// Seconds of service.
-    pub duration_secs: u64,
-    /// Start of service (Unix seconds); `None` = now.
-    pub start: Option<u64>,
-    /// How long the provider has to decide.
-    pub decide_within: Duration,
-}
-
 impl Client {
     /// Signs a proposal for `offer` at the offer's price and terms, and submits it through the
     /// node, which gossips it to the provider's node. A volume or duration the offer does not
-    /// allow is refused before signing ([`ClientError::Terms`], naming the offer's limits). Returns the signed proposal; wait for
-    /// the answer with [`Client::wait_decision`].
+    /// allow is refused before signing ([`ClientError::Terms`], naming the offer's limits; the
+    /// body is [`SlaProposal::at_terms_of`]'s). Returns the signed proposal; wait for the answer
+    /// with [`Client::wait_decision`].
     pub async fn propose(
         &self,
         consumer: &SecretKey,
@@ -92,48 +83,38 @@ impl Client {
         terms: Terms,
     ) -> Result<Signed<SlaProposal>, ClientError> {
         let o = offer.body();
-        let t = now();
-        let total = price
-            .total(terms.volume, terms.duration_secs)
-            .ok_or_else(|| {
-                ClientError::InvalidInput("volume × duration × price overflows".into())
-            })?;
-        let mut nonce = [0u8; 8];
-        nonce.copy_from_slice(&SecretKey::generate().public().as_bytes()[..8]);
-        let body = SlaProposal {
-            consumer: consumer.public(),
-            provider: o.provider,
-            offer_id: offer.id(),
-            offer_seq: o.seq,
-            volume: terms.volume,
-            duration_secs: terms.duration_secs,
-            redundancy: o.redundancy,
-            qos: o.qos.clone(),
-            price: price.clone(),
-            total,
-            start: terms.start.unwrap_or(t),
-            nonce: u64::from_le_bytes(nonce),
-            created_at: t,
-            expires_at: t + terms.decide_within.as_secs().max(1),
+        let body = SlaProposal::at_price_of(
+            consumer.public(),
+            offer,
+            price,
+            terms,
+            now(),
+            rand::random(),
+        );
+        let body = match body {
+            Ok(body) => body,
+            Err(ProposalError::Overflow) => {
+                return Err(ClientError::InvalidInput(
+                    ProposalError::Overflow.to_string(),
+                ));
+            }
+            Err(ProposalError::Terms(reason)) => {
+                let asked = match reason {
+                    RejectReason::Duration => {
+                        format!("a duration of {}", human::duration(terms.duration_secs))
+                    }
+                    RejectReason::Capacity => {
+                        format!("a volume of {}", human::volume(terms.volume, o.price.unit))
+                    }
+                    _ => "these terms".into(),
+                };
+                let limits = limits_for(o, reason).unwrap_or_default();
+                return Err(ClientError::Terms {
+                    reason,
+                    detail: format!("you asked for {asked}; {limits}"),
+                });
+            }
         };
-        // Checked here, before anything is signed, against what the provider's node checks
-        // (it alone knows the capacity agreements already hold).
-        if let Some(reason) = body.breaks_terms_of(o, 0) {
-            let asked = match reason {
-                RejectReason::Duration => {
-                    format!("a duration of {}", human::duration(body.duration_secs))
-                }
-                RejectReason::Capacity => {
-                    format!("a volume of {}", human::volume(body.volume, o.price.unit))
-                }
-                _ => "these terms".into(),
-            };
-            let limits = limits_for(o, reason).unwrap_or_default();
-            return Err(ClientError::Terms {
-                reason,
-                detail: format!("you asked for {asked}; {limits}"),
-            });
-        }
         let signed = Signed::sign(body, consumer).map_err(|e| {
             ClientError::InvalidInput(format!("proposal is not valid: {}", e.detail))
         })?;

@@ -15,6 +15,8 @@
 //! - [`validate`]: every rule with its [`Label`] (Reject or Ignore), which drives gossip scoring.
 //! - [`trust`]: a node's trust store (issuer keys by name, roles, the claims each may certify)
 //!   and its verdicts on certificates.
+//! - [`proposal`]: the SLA proposal a consumer signs at an offer's terms (the SDK's and the
+//!   node's HTTP API's one way to build one).
 //! - [`seal`]: access credentials sealed to a consumer's key (HPKE), what an
 //!   [`AccessGrant`] carries.
 //! - [`Kind`]: every kind of object and every per-kind rule (topic, sync class, listing
@@ -75,6 +77,7 @@ pub mod keys;
 mod kind;
 mod object;
 pub mod payments;
+pub mod proposal;
 pub mod protocol;
 pub mod query;
 mod rules;

@@ -1,6 +1,8 @@
 //! Agreements as JSON: the agreement, where it stands, and a provider's commitments.
 
-use flashback_types::{Agreement, Signed, Termination, Timestamp};
+use flashback_types::{
+    Agreement, Decision, Signed, SlaDecision, SlaProposal, Termination, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -116,4 +118,76 @@ pub struct ProviderAgreementsView {
     pub agreements: Vec<AgreementView>,
     /// Its offers.
     pub offers: Vec<CommitmentView>,
+}
+
+/// An SLA proposal and where it stands: what `POST /api/v1/proposals` signs and
+/// `GET /api/v1/proposals/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProposalView {
+    /// The proposal's id, hex (the agreement's id once accepted).
+    pub proposal_id: String,
+    /// Consumer key (the signer), hex.
+    pub consumer: String,
+    /// Provider key, hex.
+    pub provider: String,
+    /// The offer it answers, hex.
+    pub offer_id: String,
+    /// That offer's seq.
+    pub offer_seq: u64,
+    /// Bytes (storage) or units (compute).
+    pub volume: u64,
+    /// Seconds of service.
+    pub duration_secs: u64,
+    /// Start of service.
+    pub start: Time,
+    /// Unit price proposed (the offer's).
+    pub price: PriceView,
+    /// Total over the whole duration.
+    pub total: Amount,
+    /// The provider's deadline to decide.
+    pub decide_by: Time,
+    /// `pending` (no decision yet), `accepted` or `rejected`.
+    pub status: String,
+    /// Why it was rejected (`capacity`, `price`, `duration`, `offer_unavailable`, …); `null`
+    /// unless rejected.
+    pub reason: Option<String>,
+    /// The agreement, once the node holds it; `null` before (an acceptance's agreement
+    /// follows its decision by a moment).
+    pub agreement: Option<AgreementView>,
+}
+
+impl ProposalView {
+    /// The view of `proposal` given the decision, the agreement and its terminations the
+    /// node holds about it, at `now`.
+    pub fn new(
+        proposal: &Signed<SlaProposal>,
+        decision: Option<&Signed<SlaDecision>>,
+        agreement: Option<(&Agreement, &[Signed<Termination>])>,
+        now: Timestamp,
+    ) -> Self {
+        let p = proposal.body();
+        let (status, reason) = match decision.map(|d| d.body().decision) {
+            Some(Decision::Accept) => ("accepted", None),
+            Some(Decision::Reject(r)) => ("rejected", Some(r.code().to_owned())),
+            // An agreement is the provider's signed acceptance too.
+            None if agreement.is_some() => ("accepted", None),
+            None => ("pending", None),
+        };
+        Self {
+            proposal_id: proposal.id().to_string(),
+            consumer: p.consumer.to_string(),
+            provider: p.provider.to_string(),
+            offer_id: p.offer_id.to_string(),
+            offer_seq: p.offer_seq,
+            volume: p.volume,
+            duration_secs: p.duration_secs,
+            start: p.start.into(),
+            price: PriceView::from(&p.price),
+            total: Amount::new(p.total, p.price.asset.as_str()),
+            decide_by: p.expires_at.into(),
+            status: status.to_owned(),
+            reason,
+            agreement: agreement.map(|(a, ended)| AgreementView::new(a, ended, now)),
+        }
+    }
 }

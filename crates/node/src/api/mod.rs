@@ -8,6 +8,8 @@
 //! - `reads.rs`: the read endpoints; `market.rs`: market statistics;
 //! - `writes.rs`: submit signed bytes, and publish or withdraw with an account key the node
 //!   holds (`accounts/<name>.key`, imported by `flashback api import-key`);
+//! - `proposals.rs`: propose an SLA with an account key the node holds, and follow the
+//!   proposal to its decision and agreement;
 //! - `events.rs`: `/api/v1/events`, bounded per subscriber;
 //! - `openapi.rs`: the OpenAPI 3.1 document, generated from the handlers' annotations;
 //! - `explorer.rs`: the embedded web explorer.
@@ -16,6 +18,7 @@ mod events;
 mod explorer;
 mod market;
 pub(crate) mod openapi;
+mod proposals;
 mod reads;
 mod writes;
 
@@ -118,6 +121,7 @@ fn router(state: ApiState) -> Router {
     Router::new()
         .merge(reads::routes())
         .merge(writes::routes())
+        .merge(proposals::routes())
         .merge(events::routes())
         .merge(openapi::routes())
         .merge(explorer::routes())

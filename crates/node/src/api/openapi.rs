@@ -7,18 +7,19 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use flashback_api::draft::{OfferDraft, ProposalDraft};
 use flashback_api::event::EventView;
 use flashback_api::view::{
     AgreementView, Amount, AttestationView, CertificateView, ClaimView, ComplianceDocView,
     ComputeView, CountedView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView,
-    OfferPageView, OfferView, PriceGroup, PriceView, ProviderView, QosView, ReputationView,
-    RevocationView, StatusView, SubmitView, Time,
+    OfferPageView, OfferView, PriceGroup, PriceView, ProposalView, ProviderView, QosView,
+    ReputationView, RevocationView, StatusView, SubmitView, Time,
 };
 use flashback_api::{ErrorBody, ErrorDetail};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use super::{ApiState, events, market, reads, writes};
+use super::{ApiState, events, market, proposals, reads, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,13 +36,13 @@ use super::{ApiState, events, market, reads, writes};
     paths(
         reads::offers, reads::offer, reads::provider, reads::agreements, reads::attestations,
         reads::status, market::market, writes::submit, writes::publish, writes::withdraw,
-        events::events,
+        proposals::propose, proposals::proposal, events::events,
     ),
     components(schemas(
         OfferView, OfferPageView, PriceView, QosView, ComputeView, ComplianceDocView, Time, Amount,
         ProviderView, ReputationView, EvidenceView, DiscountedView, CountedView, ExcludedView, AgreementView, CertificateView,
         ClaimView, RevocationView, AttestationView, StatusView, KindCount, MarketView, PriceGroup,
-        SubmitView, EventView, ErrorBody, ErrorDetail,
+        SubmitView, EventView, ErrorBody, ErrorDetail, ProposalView, OfferDraft, ProposalDraft,
     )),
     modifiers(&BearerToken),
     tags(
@@ -49,7 +50,7 @@ use super::{ApiState, events, market, reads, writes};
         (name = "providers", description = "Providers with their reputation explained"),
         (name = "agreements", description = "Agreements and QoS attestations"),
         (name = "node", description = "The node itself"),
-        (name = "writes", description = "Signed objects in; offers published with account keys"),
+        (name = "writes", description = "Signed objects in; offers published and SLAs proposed with account keys"),
         (name = "events", description = "Live events (Server-Sent Events)"),
     )
 )]

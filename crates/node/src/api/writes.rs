@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use base64::Engine as _;
 use flashback_api::ErrorBody;
+use flashback_api::draft::OfferDraft;
 use flashback_api::view::{OfferView, SubmitView};
 use flashback_types::clock::now;
 use flashback_types::wire::{ObjectBytes, SubmitRequest, SubmitResponse, encode_message};
@@ -42,7 +43,7 @@ pub(crate) struct SubmitBody {
 }
 
 /// A JSON body within the size limit, or a 4xx that says what is wrong with it.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let bytes = bytes.map_err(ApiError::too_large)?;
@@ -50,7 +51,7 @@ fn body<T: serde::de::DeserializeOwned>(
 }
 
 /// Validates, stores and publishes signed bytes, as a light client's submit does.
-async fn submit_bytes(state: &ApiState, bytes: Vec<u8>) -> Result<SubmitView, ApiError> {
+pub(super) async fn submit_bytes(state: &ApiState, bytes: Vec<u8>) -> Result<SubmitView, ApiError> {
     let request = encode_message(&SubmitRequest {
         object: ObjectBytes::from(bytes),
     });
@@ -119,18 +120,16 @@ pub(crate) struct AccountBody {
 pub(crate) struct PublishBody {
     /// The account's name (`flashback api import-key --name`).
     account: String,
-    /// The offer's body as the protocol's JSON encoding has it; `provider`, `seq`,
-    /// `created_at` and `expires_at` are set by the node (the account's key, the next free
-    /// seq, now, and now + `valid_secs`).
-    #[schema(value_type = Object)]
-    offer: serde_json::Value,
+    /// The offer's terms; the node sets the provider (the account's key), the seq (the next
+    /// free one), and the times (now, and now + `valid_secs`).
+    offer: OfferDraft,
     /// How long the offer is valid, seconds (default 7 days).
     #[serde(default)]
     valid_secs: Option<u64>,
 }
 
 /// The account key `name`, from `<data_dir>/accounts/<name>.key`.
-async fn account(state: &ApiState, name: &str) -> Result<SecretKey, ApiError> {
+pub(super) async fn account(state: &ApiState, name: &str) -> Result<SecretKey, ApiError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -199,24 +198,16 @@ pub(crate) async fn publish(
     state.authorize(&headers)?;
     let req: PublishBody = body(bytes)?;
     let key = account(&state, &req.account).await?;
-    let mut draft = req.offer;
-    // The fields the node sets, so that a draft need not carry them.
-    if let Some(map) = draft.as_object_mut() {
-        map.insert("provider".into(), key.public().to_string().into());
-        for field in ["seq", "created_at", "expires_at"] {
-            map.insert(field.into(), 0.into());
-        }
-        map.entry("withdrawn").or_insert(false.into());
-    }
-    let mut offer: Offer =
-        serde_json::from_value(draft).map_err(|e| ApiError::bad(format!("offer: {e}")))?;
     let now = now();
+    let expires_at = now.saturating_add(req.valid_secs.unwrap_or(7 * 86_400));
+    // The body first (at seq 0): its provider and key name the offer whose seq is taken.
+    let mut offer = req
+        .offer
+        .into_offer(key.public(), 0, now, expires_at)
+        .map_err(|e| ApiError::bad(format!("offer: {e}")))?;
     let taken = taken_seq(&state, &offer).await?;
     offer.seq = Offer::next_seq(taken, now, false)
         .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "no seq is left for this offer"))?;
-    offer.withdrawn = false;
-    offer.created_at = now;
-    offer.expires_at = now.saturating_add(req.valid_secs.unwrap_or(7 * 86_400));
     sign_and_submit(&state, &key, offer).await
 }
 
