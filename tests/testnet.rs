@@ -98,7 +98,7 @@ fn a_five_node_smoke_testnet_converges_reports_and_leaves_nothing_running() {
     for part in [
         "flashback testnet up --scenario smoke --nodes 5 --providers ",
         " --consumers ",
-        " --duration 12s --seed 7",
+        " --duration 30s --seed 7",
     ] {
         assert!(rerun.contains(part), "{rerun}");
     }
