@@ -673,7 +673,9 @@ pub(crate) struct TestnetUpArgs {
     #[arg(long, value_name = "DURATION")]
     pub(crate) duration: Option<String>,
     /// Scenario: a TOML file, or a built-in name: smoke, churn, partition, flood, wan (smoke
-    /// over WAN links), nat (providers behind NAT routers, relays and hole punching; root).
+    /// over WAN links), nat (providers behind NAT routers, relays and hole punching; root),
+    /// market (20 nodes; consumers make 3-replica deals through demands and quotes among
+    /// providers of which one is dead, one flaky, one rejecting and one uncertified).
     #[arg(long, value_name = "FILE", default_value = "smoke")]
     pub(crate) scenario: String,
     /// Output dir: node data dirs and logs, pids.json, the report. Cleared if it holds a

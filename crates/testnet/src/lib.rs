@@ -55,12 +55,13 @@ pub use links::{LinkMode, LinkSpec, NatSpec};
 pub use plot::price_distribution;
 pub use procs::ProcessId;
 pub use report::{
-    Check, ChurnEvent, Convergence, Counts, FloodReport, KindLatency, LinksReport, NatReport,
+    BadOutcome, Check, ChurnEvent, DealAgreementRow, DealFailureRow, DealProviderRow, DealRow,
+    DealsReport, Convergence, Counts, FloodReport, KindLatency, LinksReport, NatReport,
     NatRow, NodeDigest, PartitionReport, Processes, Propagation, Report, ReputationRow,
     ResourceRow, RttBucket, RunInfo, TrafficRow, WithholdReport,
 };
 pub use scenario::{
-    BUILT_IN, ChurnSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
+    BUILT_IN, ChurnSpec, DealsSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
     WithholdSpec,
 };
 pub use stall::{StallCounts, Staller};

@@ -32,10 +32,48 @@ const PROMISED: QosTargets = QosTargets {
     throughput_bytes_per_sec: 0,
 };
 
+/// What kind of provider a deals scenario made of a provider (`Good` in every other one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quality {
+    /// Honest, certified, with a working data plane.
+    Good,
+    /// Its data plane fails every request.
+    Dead,
+    /// Its data plane fails some requests and is slow.
+    Flaky,
+    /// It quotes, but its SLA policy rejects every consumer of the run.
+    Rejecting,
+    /// It lacks the certificate the consumers require.
+    Uncertified,
+}
+
+impl Quality {
+    /// The bad qualities, in the order a deals scenario gives them to its first providers
+    /// (cheapest first).
+    pub(crate) const BAD: [Quality; crate::scenario::BAD_PROVIDERS] = [
+        Quality::Uncertified,
+        Quality::Dead,
+        Quality::Rejecting,
+        Quality::Flaky,
+    ];
+
+    /// The stable lowercase name (report and roles).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Quality::Good => "good",
+            Quality::Dead => "dead",
+            Quality::Flaky => "flaky",
+            Quality::Rejecting => "rejecting",
+            Quality::Uncertified => "uncertified",
+        }
+    }
+}
+
 /// A provider: a node whose key signs its offers and whose blob endpoint is its data plane.
 pub(crate) struct Provider {
     pub(crate) node: usize,
     pub(crate) key: SecretKey,
+    pub(crate) quality: Quality,
     pub(crate) flaky: bool,
     pub(crate) failure_rate: f64,
     pub(crate) added_latency_ms: u64,

@@ -13,7 +13,7 @@ use crate::TestnetError;
 use crate::links::{LinkMode, LinkSpec, NatSpec};
 
 /// The scenarios shipped with the binary, by name (also in `testnet/scenarios/`).
-pub const BUILT_IN: [(&str, &str); 6] = [
+pub const BUILT_IN: [(&str, &str); 7] = [
     (
         "smoke",
         include_str!("../../../testnet/scenarios/smoke.toml"),
@@ -32,6 +32,10 @@ pub const BUILT_IN: [(&str, &str); 6] = [
     ),
     ("wan", include_str!("../../../testnet/scenarios/wan.toml")),
     ("nat", include_str!("../../../testnet/scenarios/nat.toml")),
+    (
+        "market",
+        include_str!("../../../testnet/scenarios/market.toml"),
+    ),
 ];
 
 /// A duration written the human way in TOML and JSON (`"30s"`, `"1m 30s"`, `"500ms"`).
@@ -120,6 +124,10 @@ pub struct Scenario {
     pub nat: Option<NatSpec>,
     /// Consumers pay for delivered periods with vouchers; some stop paying and are refused.
     pub payments: Option<PaymentsSpec>,
+    /// Consumers make multi-replica deals through demands and quotes (`deal make`'s code
+    /// path), among providers of which four are bad: a dead data plane, a flaky one, one
+    /// that rejects every proposal, one without the certificate the consumers require.
+    pub deals: Option<DealsSpec>,
     /// What must hold for the run to pass (exit code 0).
     pub expect: Expect,
     /// Where it was loaded from: a built-in name or a file path (for the report's rerun line).
@@ -146,6 +154,7 @@ impl Default for Scenario {
             links: LinkSpec::default(),
             nat: None,
             payments: None,
+            deals: None,
             expect: Expect::default(),
             source: String::new(),
         }
@@ -192,6 +201,48 @@ impl Default for PaymentsSpec {
         }
     }
 }
+
+/// Deals through demands: a certifier key certifies every provider but one with `claim`,
+/// every node trusts it, and each consumer asks its own node for `replicas` verified
+/// agreements that hold the claim (`flashback deal make --require-claim`). The first four
+/// providers are the bad ones, cheapest first so that the optimizer reaches for them: one
+/// without the certificate, one whose data plane is dead, one whose SLA policy rejects every
+/// consumer, one with a flaky data plane; the others are good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealsSpec {
+    /// Agreements each deal must hold.
+    pub replicas: u8,
+    /// Bytes stored, GiB.
+    pub volume_gib: u64,
+    /// How long the agreements last.
+    pub duration: Span,
+    /// Distinct regions among each deal's agreements.
+    pub min_regions: u32,
+    /// The claim (`name=value`) the consumers require from a trusted issuer.
+    pub claim: String,
+    /// How long quotes are collected after each demand is published.
+    pub window: Span,
+    /// How long each provider has to decide a proposal.
+    pub decide_within: Span,
+}
+
+impl Default for DealsSpec {
+    fn default() -> Self {
+        Self {
+            replicas: 3,
+            volume_gib: 10,
+            duration: Span::secs(30 * 24 * 3600),
+            min_regions: 2,
+            claim: "audited=yes".into(),
+            window: Span::secs(4),
+            decide_within: Span::secs(20),
+        }
+    }
+}
+
+/// The bad providers of a deals scenario, in the order they are chosen among the providers.
+pub(crate) const BAD_PROVIDERS: usize = 4;
 
 /// Node configuration and the bootstrap graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -489,6 +540,28 @@ impl Scenario {
                 );
             }
         }
+        if let Some(d) = &self.deals {
+            if d.replicas == 0 || d.volume_gib == 0 {
+                return bad("deals: replicas and volume_gib at least 1".into());
+            }
+            let needed = BAD_PROVIDERS + usize::from(d.replicas);
+            if self.provider_count() < needed {
+                return bad(format!(
+                    "deals: {} replicas next to the {BAD_PROVIDERS} bad providers need at least \
+                     {needed} providers",
+                    d.replicas
+                ));
+            }
+            if flashback_types::trust::parse_claim(&d.claim).is_err() {
+                return bad(format!("deals: claim {:?} is not name=value", d.claim));
+            }
+            if d.window.0 < Duration::from_secs(1) || d.decide_within.0 < Duration::from_secs(1) {
+                return bad("deals: window and decide_within at least 1s".into());
+            }
+            if self.payments.is_some() {
+                return bad("deals and payments are separate scenarios".into());
+            }
+        }
         if let Some(f) = &self.flood {
             if !fractions(f.from, f.until) {
                 return bad("flood: 0 ≤ from < until ≤ 1".into());
@@ -539,6 +612,9 @@ mod tests {
         assert!(Scenario::load("partition").unwrap().partition.is_some());
         assert!(Scenario::load("flood").unwrap().flood.is_some());
         assert!(Scenario::load("flood").unwrap().withhold.is_some());
+        let market = Scenario::load("market").unwrap();
+        assert!(market.deals.is_some());
+        assert!(market.nodes >= 20);
     }
 
     #[test]

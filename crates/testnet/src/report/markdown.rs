@@ -276,6 +276,9 @@ impl Report {
                 r.flagging_nodes
             );
         }
+        if let Some(deals) = &self.deals {
+            deals.markdown(&mut s);
+        }
         if let Some(pay) = &self.payments {
             let _ = writeln!(
                 s,

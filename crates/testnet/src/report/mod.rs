@@ -5,9 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use flashback_types::stats::percentile;
 use serde::{Deserialize, Serialize};
 
+mod deals;
 mod markdown;
 mod wan;
 
+pub use deals::{
+    BadOutcome, DealAgreementRow, DealFailureRow, DealProviderRow, DealRow, DealsReport,
+};
 pub(crate) use wan::by_rtt;
 pub use wan::{LinksReport, NatReport, NatRow, RttBucket, TrafficRow};
 
@@ -49,6 +53,8 @@ pub struct Report {
     pub nat: Option<NatReport>,
     /// Payments (scenarios with `[payments]`).
     pub payments: Option<PaymentRun>,
+    /// Deals through demands (scenarios with `[deals]`).
+    pub deals: Option<DealsReport>,
 }
 
 /// One named check.

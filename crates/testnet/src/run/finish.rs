@@ -505,6 +505,49 @@ pub(super) fn finish(
             ));
         }
     }
+    if let Some(deals) = &played.deals {
+        let short = deals.short_deals();
+        let held: usize = deals.deals.iter().map(|d| d.agreements.len()).sum();
+        checks.push(check(
+            "every deal holds its replicas",
+            short == 0 && deals.deals.len() == plan.consumers.len(),
+            format!(
+                "{} deals of {} consumers, {held} agreements in all, {short} short of {} \
+                 replicas",
+                deals.deals.len(),
+                plan.consumers.len(),
+                deals.replicas
+            ),
+        ));
+        let forbidden = deals.forbidden_held();
+        let outcomes = |outcome: &str| {
+            deals
+                .deals
+                .iter()
+                .flat_map(|d| &d.bad)
+                .filter(|b| b.outcome == outcome)
+                .count()
+        };
+        checks.push(check(
+            "no deal holds a dead, rejecting or uncertified provider",
+            forbidden.is_empty(),
+            if forbidden.is_empty() {
+                format!(
+                    "bad providers replaced {} times, avoided {} times, held {} times (flaky \
+                     only)",
+                    outcomes("replaced"),
+                    outcomes("avoided"),
+                    outcomes("held")
+                )
+            } else {
+                forbidden
+                    .iter()
+                    .map(|(c, node, q)| format!("consumer {}… holds {q} {node}", &c[..12.min(c.len())]))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ));
+    }
     checks.push(check(
         "no node process left running",
         left_running.is_empty(),
@@ -540,5 +583,6 @@ pub(super) fn finish(
         traffic,
         nat,
         payments: played.payments,
+        deals: played.deals,
     }
 }

@@ -29,6 +29,7 @@ use crate::{Progress, TestnetError, UpOptions};
 
 mod events;
 mod finish;
+mod market;
 mod payments;
 mod plan;
 mod wan;
@@ -64,6 +65,7 @@ struct Played {
     withholding: Option<WithholdReport>,
     offers_listed: u64,
     payments: Option<crate::report::PaymentRun>,
+    deals: Option<crate::report::DealsReport>,
 }
 
 pub(crate) async fn up(options: UpOptions, progress: Progress) -> Result<Report, TestnetError> {
@@ -285,15 +287,30 @@ async fn play(
         providers.len(),
         providers.iter().filter(|p| p.flaky).count()
     ));
-    let setup = participants::make_agreements(
-        ctx,
-        &plan.consumers,
-        providers,
-        &mains,
-        s.expect.converge_within.0,
-        s.payments.is_some(),
-    )
-    .await?;
+    let (setup, deals) = match &s.deals {
+        // Deals through demands, as `deal make` makes them.
+        Some(spec) => {
+            let certified = market::certify(ctx, spec, plan).await?;
+            ctx.say(format!(
+                "the certifier certified {certified} providers with {}",
+                spec.claim
+            ));
+            let (setup, deals) = market::make_deals(ctx, s, spec, plan, &mains).await?;
+            (setup, Some(deals))
+        }
+        None => {
+            let setup = participants::make_agreements(
+                ctx,
+                &plan.consumers,
+                providers,
+                &mains,
+                s.expect.converge_within.0,
+                s.payments.is_some(),
+            )
+            .await?;
+            (setup, None)
+        }
+    };
     ctx.say(format!(
         "{} consumers made {} agreements ({} proposals rejected)",
         plan.consumers.len(),
@@ -427,6 +444,7 @@ async fn play(
         withholding,
         offers_listed,
         payments,
+        deals,
     })
 }
 

@@ -11,7 +11,10 @@ use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
 
 use crate::TestnetError;
-use crate::participants::{Consumer, Provider};
+use flashback_types::trust::{Issuer, Role};
+use flashback_types::{TrustStore, trust::parse_claim};
+
+use crate::participants::{Consumer, Provider, Quality};
 use crate::scenario::Scenario;
 
 /// Who plays what.
@@ -21,6 +24,8 @@ pub(super) struct Plan {
     pub(super) flood_target: Option<usize>,
     pub(super) churn_pool: Vec<usize>,
     pub(super) roles: Vec<String>,
+    /// The certifier of a deals scenario: every node trusts it for the deals' claim.
+    pub(super) certifier: Option<SecretKey>,
 }
 
 pub(super) fn node_name(i: usize, n: usize) -> String {
@@ -46,6 +51,28 @@ pub(super) fn plan(
         .collect::<Vec<_>>();
     let flaky = s.flaky_count(provider_nodes.len());
     let m = &s.market;
+    // A deals scenario: the first providers are the bad ones, cheapest first; every node
+    // trusts one certifier for the claim the consumers require.
+    let certifier = s.deals.as_ref().map(|_| SecretKey::generate());
+    let trust = match (&s.deals, &certifier) {
+        (Some(d), Some(key)) => {
+            let claim = parse_claim(&d.claim)
+                .map_err(|e| TestnetError::Scenario(format!("deals: {e}")))?;
+            let issuer = Issuer::new(
+                "testnet-certifier",
+                key.public(),
+                &[Role::Certifier],
+                &[claim.name.as_str()],
+            )
+            .map_err(|e| TestnetError::Internal(e.to_string()))?;
+            let mut store = TrustStore::default();
+            store
+                .add(issuer, false)
+                .map_err(|e| TestnetError::Internal(e.to_string()))?;
+            Some(store.to_toml())
+        }
+        _ => None,
+    };
     let mut keys = Vec::new();
     let mut configs = Vec::new();
     for i in 0..n {
@@ -71,17 +98,38 @@ pub(super) fn plan(
         c.metrics.enabled = true;
         c.metrics.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         c.metrics.admin = true;
+        if let Some(text) = &trust {
+            let path = c.trust_path();
+            std::fs::write(&path, text).map_err(|source| TestnetError::Io { path, source })?;
+        }
         configs.push((name, c));
     }
     let mut providers = Vec::new();
     for (k, &node) in provider_nodes.iter().enumerate() {
-        let is_flaky = k < flaky;
+        let quality = if s.deals.is_some() {
+            Quality::BAD.get(k).copied().unwrap_or(Quality::Good)
+        } else if k < flaky {
+            Quality::Flaky
+        } else {
+            Quality::Good
+        };
         let count = rng.random_range(1..=2);
         let regions = m.regions.sample(rng, count).cloned().collect();
-        let (failure_rate, added_latency_ms) = if is_flaky {
-            (m.flaky_failure_rate, m.flaky_added_latency_ms)
+        let (failure_rate, added_latency_ms) = match quality {
+            Quality::Flaky => (m.flaky_failure_rate, m.flaky_added_latency_ms),
+            Quality::Dead => (1.0, 0),
+            _ => (0.0, 0),
+        };
+        let is_flaky = failure_rate > 0.0;
+        // The bad providers of a deals scenario are the cheapest, in their order; the good
+        // ones cost more, so a deal meets every bad one before the good ones.
+        let price = if s.deals.is_some() && k < Quality::BAD.len() {
+            m.price_min + k as u64
+        } else if s.deals.is_some() {
+            let floor = (m.price_min + Quality::BAD.len() as u64 + 1).min(m.price_max);
+            rng.random_range(floor..=m.price_max)
         } else {
-            (0.0, 0)
+            rng.random_range(m.price_min..=m.price_max)
         };
         if let Some(payments) = &s.payments {
             configs[node].1.sla.min_consumer_score_bp = payments.floor_bp;
@@ -98,11 +146,12 @@ pub(super) fn plan(
         providers.push(Arc::new(Provider {
             node,
             key: keys[node].clone(),
+            quality,
             flaky: is_flaky,
             failure_rate,
             added_latency_ms,
             regions,
-            price: rng.random_range(m.price_min..=m.price_max),
+            price,
         }));
     }
 
@@ -135,6 +184,10 @@ pub(super) fn plan(
     for (_, c) in &mut configs {
         c.store.reputation.own_keys = own.clone();
     }
+    // The rejecting provider's SLA policy refuses every consumer of the run.
+    for p in providers.iter().filter(|p| p.quality == Quality::Rejecting) {
+        configs[p.node].1.sla.denied_consumers = own.clone();
+    }
 
     let flood_target = s.flood.as_ref().map(|f| {
         f.target.unwrap_or_else(|| {
@@ -164,12 +217,11 @@ pub(super) fn plan(
     let roles = (0..n)
         .map(|i| {
             if let Some(p) = providers.iter().find(|p| p.node == i) {
-                if p.flaky {
-                    "provider (flaky)"
-                } else {
-                    "provider"
+                match p.quality {
+                    Quality::Good if p.flaky => "provider (flaky)".to_owned(),
+                    Quality::Good => "provider".to_owned(),
+                    q => format!("provider ({})", q.name()),
                 }
-                .to_owned()
             } else if homes.contains(&i) {
                 "consumer home".to_owned()
             } else if Some(i) == flood_target {
@@ -186,6 +238,7 @@ pub(super) fn plan(
             flood_target,
             churn_pool,
             roles,
+            certifier,
         },
         configs,
     ))
