@@ -264,3 +264,116 @@ async fn the_admin_endpoint_is_refused_off_loopback() {
         .expect("refused");
     assert!(err.to_string().contains("loopback"), "{err}");
 }
+
+#[test]
+fn the_market_scenario_makes_full_deals_and_keeps_the_bad_providers_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("market");
+    let out_arg = out.to_str().unwrap();
+    let run = run_cli(&[
+        "testnet",
+        "up",
+        "--scenario",
+        "market",
+        "--duration",
+        "6s",
+        "--seed",
+        "11",
+        "--out",
+        out_arg,
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "testnet up failed:\n{stderr}");
+    assert!(stderr.contains("20/20 nodes up"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+
+    // Every consumer's deal holds three agreements, none with a dead, rejecting or
+    // uncertified provider, each with a price, a region and a cost.
+    let deals = &report["deals"];
+    let quality: std::collections::HashMap<&str, &str> = deals["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["node"].as_str().unwrap(), p["quality"].as_str().unwrap()))
+        .collect();
+    for bad in ["dead", "flaky", "rejecting", "uncertified"] {
+        assert_eq!(
+            quality.values().filter(|q| **q == bad).count(),
+            1,
+            "one {bad} provider: {deals:#}"
+        );
+    }
+    let rows = deals["deals"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{deals:#}");
+    let mut replaced = std::collections::HashSet::new();
+    for d in rows {
+        let agreements = d["agreements"].as_array().unwrap();
+        assert_eq!(agreements.len(), 3, "{d:#}");
+        let mut sum = 0;
+        for a in agreements {
+            let q = a["quality"].as_str().unwrap();
+            assert!(q == "good" || q == "flaky", "{d:#}");
+            assert_eq!(a["price"]["asset"], "USD", "{a}");
+            assert!(!a["region"].as_str().unwrap().is_empty(), "{a}");
+            sum += a["cost"].as_u64().unwrap();
+        }
+        assert_eq!(d["total_cost"].as_u64(), Some(sum), "{d:#}");
+        assert!(d["quotes"].as_u64().unwrap() > 0, "{d:#}");
+
+        // What became of each bad provider, and why, from the deal's own log.
+        let bad = d["bad"].as_array().unwrap();
+        assert_eq!(bad.len(), 4, "{d:#}");
+        for b in bad {
+            let (q, outcome, why) = (
+                b["quality"].as_str().unwrap(),
+                b["outcome"].as_str().unwrap(),
+                b["why"].as_str().unwrap(),
+            );
+            match q {
+                "uncertified" => {
+                    assert_eq!(outcome, "avoided", "{b}");
+                    assert!(why.contains("lacks audited=yes"), "{b}");
+                }
+                // A flaky data plane may pass the one check a deal makes.
+                "flaky" => {}
+                _ => assert_ne!(outcome, "held", "{b}"),
+            }
+            if outcome == "replaced" {
+                replaced.insert(q.to_owned());
+                match q {
+                    "dead" => assert!(why.contains("data-plane check failed"), "{b}"),
+                    "rejecting" => assert!(why.contains("consumer_denied"), "{b}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    // The two cheapest certified providers are tried and replaced.
+    assert!(
+        replaced.contains("dead") && replaced.contains("rejecting"),
+        "{replaced:?}"
+    );
+
+    let checks = report["checks"].as_array().unwrap();
+    for name in [
+        "every deal holds its replicas",
+        "no deal holds a dead, rejecting or uncertified provider",
+    ] {
+        assert!(
+            checks.iter().any(|c| c["name"] == name && c["ok"] == true),
+            "{name}: {checks:#?}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Deals") && md.contains("| uncertified |"), "{md}");
+
+    // Nothing left behind.
+    assert!(
+        processes_under(&out).is_empty(),
+        "{:?}",
+        processes_under(&out)
+    );
+    assert!(!out.join("pids.json").exists());
+}

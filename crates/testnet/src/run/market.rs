@@ -325,7 +325,12 @@ async fn one_deal(
                 .failures
                 .iter()
                 .filter(|f| f.provider == me)
-                .map(|f| format!("{}: {}", f.stage.code(), f.reason))
+                .map(|f| {
+                    // A rejection's reason already starts with its stage.
+                    let stage = f.stage.code();
+                    let reason = f.reason.trim_start_matches(stage).trim_start_matches(": ");
+                    format!("{stage}: {reason}")
+                })
                 .collect();
             let (outcome, why) = if report.agreements.iter().any(|a| a.provider == me) {
                 (
