@@ -631,6 +631,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a duration"), "{e}");
+        let e = Scenario::parse("nodes = 20\nproviders = 6\n[deals]", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 7 providers"), "{e}");
+        let e = Scenario::parse("providers = 8\n[deals]\nclaim = \"audited\"", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name=value"), "{e}");
         let e = Scenario::parse("[partition]\nsplit_at = 0.8\nheal_at = 0.2", "x.toml")
             .unwrap_err()
             .to_string();
