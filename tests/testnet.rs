@@ -367,7 +367,10 @@ fn the_market_scenario_makes_full_deals_and_keeps_the_bad_providers_out() {
         );
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("## Deals") && md.contains("| uncertified |"), "{md}");
+    assert!(
+        md.contains("## Deals") && md.contains("| uncertified |"),
+        "{md}"
+    );
 
     // Nothing left behind.
     assert!(

@@ -55,14 +55,14 @@ pub use links::{LinkMode, LinkSpec, NatSpec};
 pub use plot::price_distribution;
 pub use procs::ProcessId;
 pub use report::{
-    BadOutcome, Check, ChurnEvent, DealAgreementRow, DealFailureRow, DealProviderRow, DealRow,
-    DealsReport, Convergence, Counts, FloodReport, KindLatency, LinksReport, NatReport,
+    BadOutcome, Check, ChurnEvent, Convergence, Counts, DealAgreementRow, DealFailureRow,
+    DealProviderRow, DealRow, DealsReport, FloodReport, KindLatency, LinksReport, NatReport,
     NatRow, NodeDigest, PartitionReport, Processes, Propagation, Report, ReputationRow,
     ResourceRow, RttBucket, RunInfo, TrafficRow, WithholdReport,
 };
 pub use scenario::{
-    BUILT_IN, ChurnSpec, DealsSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec, Scenario, Span,
-    WithholdSpec,
+    BUILT_IN, ChurnSpec, DealsSpec, Expect, FloodSpec, MarketSpec, NetworkSpec, PartitionSpec,
+    Scenario, Span, WithholdSpec,
 };
 pub use stall::{StallCounts, Staller};
 pub use withhold::Withholder;

@@ -542,7 +542,9 @@ pub(super) fn finish(
             } else {
                 forbidden
                     .iter()
-                    .map(|(c, node, q)| format!("consumer {}… holds {q} {node}", &c[..12.min(c.len())]))
+                    .map(|(c, node, q)| {
+                        format!("consumer {}… holds {q} {node}", &c[..12.min(c.len())])
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             },

@@ -40,7 +40,9 @@ pub(super) async fn certify(
     plan: &Plan,
 ) -> Result<usize, TestnetError> {
     let Some(certifier) = &plan.certifier else {
-        return Err(TestnetError::Internal("a deals plan has a certifier".into()));
+        return Err(TestnetError::Internal(
+            "a deals plan has a certifier".into(),
+        ));
     };
     let claim = claim(spec)?;
     let now = flashback_types::clock::now();
@@ -103,8 +105,12 @@ pub(super) async fn make_deals(
         Arc::new(mains.iter().map(Signed::id).collect());
     let mut tasks = tokio::task::JoinSet::new();
     for (c_index, c) in plan.consumers.iter().enumerate() {
-        let (ctx, spec, providers, main_ids) =
-            (ctx.clone(), spec.clone(), providers.clone(), main_ids.clone());
+        let (ctx, spec, providers, main_ids) = (
+            ctx.clone(),
+            spec.clone(),
+            providers.clone(),
+            main_ids.clone(),
+        );
         let (key, home, within) = (c.key.clone(), c.home, s.expect.converge_within.0);
         tasks.spawn(async move {
             let outcome = one_deal(
@@ -294,9 +300,7 @@ async fn one_deal(
         let Some(provider) = index_of(&a.provider) else {
             continue;
         };
-        let record = client
-            .agreement_record(a.agreement, Duration::ZERO)
-            .await?;
+        let record = client.agreement_record(a.agreement, Duration::ZERO).await?;
         let Some(agreement) = record.agreement else {
             continue;
         };
@@ -312,9 +316,8 @@ async fn one_deal(
         });
     }
 
-    let quality_of = |key: &PublicKey| {
-        index_of(key).map_or("unknown", |k| providers[k].quality.name())
-    };
+    let quality_of =
+        |key: &PublicKey| index_of(key).map_or("unknown", |k| providers[k].quality.name());
     let bad = providers
         .iter()
         .enumerate()

@@ -56,8 +56,8 @@ pub(super) fn plan(
     let certifier = s.deals.as_ref().map(|_| SecretKey::generate());
     let trust = match (&s.deals, &certifier) {
         (Some(d), Some(key)) => {
-            let claim = parse_claim(&d.claim)
-                .map_err(|e| TestnetError::Scenario(format!("deals: {e}")))?;
+            let claim =
+                parse_claim(&d.claim).map_err(|e| TestnetError::Scenario(format!("deals: {e}")))?;
             let issuer = Issuer::new(
                 "testnet-certifier",
                 key.public(),
