@@ -113,6 +113,34 @@ fn summary(r: &Report) {
             }
         ));
     }
+    if let Some(deals) = &r.deals {
+        for d in &deals.deals {
+            let consumer = d.consumer.get(..12).unwrap_or(&d.consumer);
+            if let Some(e) = &d.error {
+                output::line(format!("deal {consumer}… (home {}): none: {e}", d.home));
+                continue;
+            }
+            let held: Vec<String> = d
+                .agreements
+                .iter()
+                .map(|a| format!("{} {}", a.node, a.region))
+                .collect();
+            let bad: Vec<String> = d
+                .bad
+                .iter()
+                .map(|b| format!("{} {} {}", b.quality, b.node, b.outcome))
+                .collect();
+            output::line(format!(
+                "deal {consumer}… (home {}): {}/{} agreements ({}), total {}; {}",
+                d.home,
+                d.agreements.len(),
+                d.wanted,
+                held.join(", "),
+                flashback_client::human::amount(d.total_cost, &d.asset),
+                bad.join(", ")
+            ));
+        }
+    }
     for check in &r.checks {
         output::line(format!(
             "{} {}: {}",
