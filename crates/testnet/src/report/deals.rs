@@ -251,3 +251,45 @@ fn short(hex: &str) -> &str {
 fn price(p: Option<&Price>) -> String {
     p.map_or_else(|| "-".to_owned(), flashback_client::human::price)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deal(qualities: &[&str]) -> DealRow {
+        DealRow {
+            consumer: "c".repeat(64),
+            wanted: 3,
+            agreements: qualities
+                .iter()
+                .map(|q| DealAgreementRow {
+                    node: format!("n-{q}"),
+                    quality: (*q).to_owned(),
+                    ..DealAgreementRow::default()
+                })
+                .collect(),
+            ..DealRow::default()
+        }
+    }
+
+    #[test]
+    fn a_short_deal_or_a_forbidden_provider_is_found_and_a_flaky_one_is_not() {
+        let mut r = DealsReport {
+            replicas: 3,
+            deals: vec![deal(&["good", "good", "flaky"])],
+            ..DealsReport::default()
+        };
+        assert_eq!(r.short_deals(), 0);
+        assert!(r.forbidden_held().is_empty());
+        for bad in ["dead", "rejecting", "uncertified"] {
+            r.deals = vec![deal(&["good", "good", bad])];
+            assert_eq!(r.forbidden_held().len(), 1, "{bad}");
+        }
+        r.deals = vec![deal(&["good", "good"])];
+        assert_eq!(r.short_deals(), 1);
+        let mut failed = deal(&[]);
+        failed.error = Some("no quotes".into());
+        r.deals = vec![failed];
+        assert_eq!(r.short_deals(), 1);
+    }
+}
