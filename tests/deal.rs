@@ -163,7 +163,7 @@ async fn a_deal_through_a_demand_ends_with_three_verified_agreements_and_replace
         d["reason"]
             .as_str()
             .unwrap()
-            .contains("data-plane check failed"),
+            .contains("data-plane check failed: probe 1 of 3:"),
         "{deal}"
     );
     let r = failure(&rejecting_key);

@@ -9,8 +9,8 @@
 //! anything is signed (the quote unexpired, the offer still its provider's live version; price
 //! within budget, reputation above the floor and required certificates from trusted issuers
 //! are the optimizer's own rules over freshly verified data), then proposed; an acceptance is
-//! verified on the data plane (store and read back a small blob, checked by blake3) before it
-//! counts. A pick that rejects, times out or fails verification is recorded with the reason
+//! verified on the data plane before it counts: [`DealConfig::probes`] store-and-read-backs
+//! (each a distinct small random blob, checked by blake3), every one of which must pass. A pick that rejects, times out or fails verification is recorded with the reason
 //! and replaced: the optimizer is run again without its provider, for the replicas still
 //! missing. An agreement that failed verification, and one accepted after its proposal was
 //! given up, is terminated by a signed termination, so the consumer never holds more
@@ -32,6 +32,11 @@ use serde::Serialize;
 use crate::data::Plane;
 use crate::{Client, ClientError, Terms, TrustSource, limits_for};
 
+/// Data-plane probes per new agreement by default.
+pub const DEFAULT_PROBES: u32 = 3;
+/// Most data-plane probes per new agreement.
+pub const MAX_PROBES: u32 = 100;
+
 /// How a deal is made.
 #[derive(Debug, Clone)]
 pub struct DealConfig {
@@ -41,7 +46,11 @@ pub struct DealConfig {
     pub decide_within: Duration,
     /// How long to wait for an accepted agreement's access grant.
     pub grant_wait: Duration,
-    /// Size of the blob stored and read back on each new agreement's data plane.
+    /// Store-and-read-back probes made on each new agreement's data plane, one after the
+    /// other, each with its own blob; all must pass (1 to [`MAX_PROBES`]). A plane that fails
+    /// a share `f` of its requests passes all of them with probability about `(1 - f)^probes`.
+    pub probes: u32,
+    /// Size of the blob stored and read back by each probe.
     pub check_bytes: usize,
     /// Deadline of each data-plane request of that check.
     pub check_timeout: Duration,
@@ -57,6 +66,7 @@ impl Default for DealConfig {
             window: Duration::from_secs(10),
             decide_within: Duration::from_secs(30),
             grant_wait: Duration::from_secs(15),
+            probes: DEFAULT_PROBES,
             check_bytes: 64 * 1024,
             check_timeout: Duration::from_secs(10),
             protocols: Vec::new(),
@@ -76,8 +86,8 @@ pub enum Stage {
     Rejected,
     /// The provider did not decide in time.
     Timeout,
-    /// The provider accepted, but its data plane failed the store-and-read-back check (or it
-    /// gave no access).
+    /// The provider accepted, but its data plane failed one of the store-and-read-back probes
+    /// (or it gave no access).
     Verification,
 }
 
@@ -346,6 +356,12 @@ impl Client {
             ));
         };
         let wanted = usize::from(wanted);
+        if !(1..=MAX_PROBES).contains(&config.probes) {
+            return Err(ClientError::InvalidInput(format!(
+                "a deal verifies each agreement with 1 to {MAX_PROBES} data-plane probes, not {}",
+                config.probes
+            )));
+        }
         let me = consumer.public();
 
         // 1. Fail fast: quotes never undercut their offers, so a request the listing cannot
@@ -664,8 +680,13 @@ impl Client {
                 )));
             }
         };
-        if let Err(why) =
-            crate::probe::check_plane(&plane, config.check_bytes, config.check_timeout).await
+        if let Err(why) = crate::probe::check_plane_repeatedly(
+            &plane,
+            config.probes,
+            config.check_bytes,
+            config.check_timeout,
+        )
+        .await
         {
             return Ok(Err((
                 fail(

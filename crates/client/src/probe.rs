@@ -505,6 +505,27 @@ pub async fn probe_agreements_with(
     Ok(report)
 }
 
+/// `probes` store-and-read-back checks of `plane` ([`check_plane`]), one after the other, each
+/// with its own random blob of `blob_bytes`; all must pass. `Err` names the first probe that
+/// failed (`probe 2 of 3: …`) and why; the probes after it are not made. Zero probes is an
+/// error, never a pass.
+pub async fn check_plane_repeatedly(
+    plane: &Plane,
+    probes: u32,
+    blob_bytes: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    if probes == 0 {
+        return Err("no probe to make (at least 1 is needed)".into());
+    }
+    for k in 1..=probes {
+        check_plane(plane, blob_bytes, timeout)
+            .await
+            .map_err(|why| format!("probe {k} of {probes}: {why}"))?;
+    }
+    Ok(())
+}
+
 /// One store-and-read-back of `blob_bytes` random bytes on `plane`, each request within
 /// `timeout`: what a consumer checks of a new agreement before counting on it (the same
 /// requests and blake3 check as a window's probe). `Err` says which step failed. The object is

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use flashback_client::data::Plane;
-use flashback_client::probe::{ProbeConfig, WindowResult, attest, probe_agreements, probe_window};
+use flashback_client::probe::{
+    ProbeConfig, WindowResult, attest, check_plane_repeatedly, probe_agreements, probe_window,
+};
 use flashback_client::{Client, Terms};
 use flashback_node::{AccessConfig, BlobConfig, Node, NodeConfig};
 use flashback_types::samples::{decision, offer, proposal};
@@ -233,6 +235,63 @@ async fn faulty_endpoint_fails_some_probes() {
     );
     assert_eq!(result.bytes_checked, u64::from(result.successes) * 4096);
 
+    client.close().await;
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_makes_every_probe_and_names_the_one_that_failed() {
+    let timeout = Duration::from_secs(10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (node, key) =
+        node_with_blobs(dir.path(), BlobConfig::default(), AccessConfig::default()).await;
+    let (client, _, _, plane) = blob_plane(&node, &key).await;
+    check_plane_repeatedly(&plane, 5, 16 * 1024, timeout)
+        .await
+        .expect("a healthy plane passes every probe");
+    assert_eq!(blob_files(dir.path()), 0, "each probe's blob is deleted");
+    let none = check_plane_repeatedly(&plane, 0, 16 * 1024, timeout).await;
+    assert!(none.is_err_and(|e| e.contains("at least 1")));
+    client.close().await;
+    node.shutdown().await;
+
+    // Half of the reads fail: one probe lets the plane through now and then, twenty do not,
+    // and the reason says which probe failed.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let faulty = BlobConfig {
+        failure_rate: 0.5,
+        seed: Some(11),
+        ..BlobConfig::default()
+    };
+    let (node, key) = node_with_blobs(dir.path(), faulty, AccessConfig::default()).await;
+    let (client, _, _, plane) = blob_plane(&node, &key).await;
+    let mut single_passed = false;
+    for _ in 0..64 {
+        if check_plane_repeatedly(&plane, 1, 16 * 1024, timeout)
+            .await
+            .is_ok()
+        {
+            single_passed = true;
+            break;
+        }
+    }
+    assert!(
+        single_passed,
+        "one probe never passed a plane failing half of its reads"
+    );
+    let why = check_plane_repeatedly(&plane, 20, 16 * 1024, timeout)
+        .await
+        .expect_err("twenty probes catch a plane failing half of its reads");
+    let k: u32 = why
+        .strip_prefix("probe ")
+        .and_then(|rest| rest.split_once(" of 20: "))
+        .and_then(|(k, _)| k.parse().ok())
+        .unwrap_or_else(|| panic!("the reason names the probe: {why}"));
+    assert!((1..=20).contains(&k), "{why}");
+    assert!(
+        why.contains("blake3 mismatch") || why.contains("503"),
+        "the reason says what went wrong: {why}"
+    );
     client.close().await;
     node.shutdown().await;
 }

@@ -225,6 +225,10 @@ pub struct DealsSpec {
     pub window: Span,
     /// How long each provider has to decide a proposal.
     pub decide_within: Span,
+    /// Store-and-read-back probes on each new agreement's data plane, all of which must pass
+    /// (`deal make --probes`): a flaky plane failing a share `f` of reads slips through with
+    /// probability `(1 - f)^probes` per try.
+    pub probes: u32,
 }
 
 impl Default for DealsSpec {
@@ -237,6 +241,7 @@ impl Default for DealsSpec {
             claim: "audited=yes".into(),
             window: Span::secs(4),
             decide_within: Span::secs(20),
+            probes: flashback_client::deal::DEFAULT_PROBES,
         }
     }
 }
@@ -558,6 +563,10 @@ impl Scenario {
             if d.window.0 < Duration::from_secs(1) || d.decide_within.0 < Duration::from_secs(1) {
                 return bad("deals: window and decide_within at least 1s".into());
             }
+            let max = flashback_client::deal::MAX_PROBES;
+            if !(1..=max).contains(&d.probes) {
+                return bad(format!("deals: probes is 1 to {max}, got {}", d.probes));
+            }
             if self.payments.is_some() {
                 return bad("deals and payments are separate scenarios".into());
             }
@@ -613,7 +622,7 @@ mod tests {
         assert!(Scenario::load("flood").unwrap().flood.is_some());
         assert!(Scenario::load("flood").unwrap().withhold.is_some());
         let market = Scenario::load("market").unwrap();
-        assert!(market.deals.is_some());
+        assert_eq!(market.deals.as_ref().map(|d| d.probes), Some(5));
         assert!(market.nodes >= 20);
     }
 
@@ -639,6 +648,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("name=value"), "{e}");
+        let e = Scenario::parse("providers = 8\n[deals]\nprobes = 0", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("probes is 1 to 100, got 0"), "{e}");
         let e = Scenario::parse("[partition]\nsplit_at = 0.8\nheal_at = 0.2", "x.toml")
             .unwrap_err()
             .to_string();

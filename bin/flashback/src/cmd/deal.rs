@@ -280,6 +280,7 @@ pub(crate) async fn make(args: DealMakeArgs) -> anyhow::Result<()> {
         decide_within: Duration::from_secs(
             parse_duration("--decide-within", &args.decide_within)?.max(1),
         ),
+        probes: args.probes,
         check_bytes: usize::try_from(parse_size("--check-size", &args.check_size)?)
             .unwrap_or(usize::MAX)
             .clamp(1, flashback_client::probe::MAX_BLOB_BYTES),

@@ -133,9 +133,9 @@ pub struct BadOutcome {
 
 impl DealsReport {
     /// Agreements with a provider no deal may hold (dead, rejecting, uncertified), as
-    /// `(consumer, node, quality)`. A flaky data plane may pass the one store-and-read-back
-    /// check a deal makes, so holding a flaky provider is allowed: its reputation ranks it
-    /// down later.
+    /// `(consumer, node, quality)`. A flaky data plane may pass every store-and-read-back
+    /// probe a deal makes (rarely with `[deals] probes`: decision 0111), so holding a flaky
+    /// provider is allowed: its reputation ranks it down later.
     pub fn forbidden_held(&self) -> Vec<(String, String, String)> {
         self.deals
             .iter()

@@ -249,6 +249,7 @@ async fn one_deal(
     let config = DealConfig {
         window: spec.window.0,
         decide_within: spec.decide_within.0,
+        probes: spec.probes,
         check_timeout: Duration::from_secs(5),
         ..DealConfig::default()
     };
@@ -338,7 +339,10 @@ async fn one_deal(
             let (outcome, why) = if report.agreements.iter().any(|a| a.provider == me) {
                 (
                     "held",
-                    "it passed the checks and the store-and-read-back verification".to_owned(),
+                    format!(
+                        "it passed the checks and all {} store-and-read-back probes",
+                        spec.probes
+                    ),
                 )
             } else if !failed.is_empty() {
                 ("replaced", failed.join("; "))
