@@ -254,6 +254,17 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     let node = home.addr();
     let one = ["--replicas", "1"];
 
+    // Verifying with no probe at all is refused, with the range.
+    let out = deal_make(&node, &key, &[&one[..], &["--probes", "0"]].concat()).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = json(&out);
+    assert_eq!(err["error"]["code"], "invalid_input", "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("--probes") && message.contains("1..=100"),
+        "{err}"
+    );
+
     // A budget below the cheapest placement: refused before anything is published.
     let out = deal_make(&node, &key, &[&one[..], &["--budget", "0.01 USD"]].concat()).await;
     assert_eq!(out.status.code(), Some(1));
