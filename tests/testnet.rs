@@ -336,14 +336,25 @@ fn the_market_scenario_makes_full_deals_and_keeps_the_bad_providers_out() {
                     assert_eq!(outcome, "avoided", "{b}");
                     assert!(why.contains("lacks audited=yes"), "{b}");
                 }
-                // A flaky data plane may pass the one check a deal makes.
+                // A flaky data plane may pass all five probes a deal makes (about 1 % of the
+                // times it is tried: decision 0111).
+                "flaky" if outcome == "held" => assert!(why.contains("all 5"), "{b}"),
                 "flaky" => {}
                 _ => assert_ne!(outcome, "held", "{b}"),
             }
             if outcome == "replaced" {
                 replaced.insert(q.to_owned());
                 match q {
-                    "dead" => assert!(why.contains("data-plane check failed"), "{b}"),
+                    // A dead plane fails the first of the scenario's five probes.
+                    "dead" => assert!(
+                        why.contains("data-plane check failed: probe 1 of 5:"),
+                        "{b}"
+                    ),
+                    // A flaky one fails one of them, named.
+                    "flaky" => assert!(
+                        why.contains("data-plane check failed: probe ") && why.contains(" of 5:"),
+                        "{b}"
+                    ),
                     "rejecting" => assert!(why.contains("consumer_denied"), "{b}"),
                     _ => {}
                 }
