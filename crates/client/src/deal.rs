@@ -10,8 +10,9 @@
 //! within budget, reputation above the floor and required certificates from trusted issuers
 //! are the optimizer's own rules over freshly verified data), then proposed; an acceptance is
 //! verified on the data plane before it counts: [`DealConfig::probes`] store-and-read-backs
-//! (each a distinct small random blob, checked by blake3), every one of which must pass. A pick that rejects, times out or fails verification is recorded with the reason
-//! and replaced: the optimizer is run again without its provider, for the replicas still
+//! (each a distinct small random blob, checked by blake3), every one of which must pass. A
+//! pick that rejects, times out or fails verification is recorded with the reason and
+//! replaced: the optimizer is run again without its provider, for the replicas still
 //! missing. An agreement that failed verification, and one accepted after its proposal was
 //! given up, is terminated by a signed termination, so the consumer never holds more
 //! agreements than it asked for.
