@@ -226,6 +226,13 @@ pub fn dispute_counts(dispute: &Dispute, agreement: &Agreement) -> bool {
         && (&dispute.party == agreement.consumer() || &dispute.party == agreement.provider())
 }
 
+/// The order in which trusted rulings on one agreement supersede each other: the later
+/// `created_at`, then the higher id. The greatest is the ruling in force (for the amount due
+/// and for both parties' reputations).
+pub fn ruling_order(created_at: Timestamp, id: ObjectId) -> (Timestamp, ObjectId) {
+    (created_at, id)
+}
+
 /// What the objects about an agreement say, from which [`Account::of`] computes.
 #[derive(Debug, Clone, Copy)]
 pub struct Objects<'a> {
@@ -391,7 +398,9 @@ impl Account {
                 untrusted_rulings += 1;
                 continue;
             }
-            if ruling.is_none_or(|held| (b.created_at, r.id()) > (held.created_at(), held.id())) {
+            if ruling.is_none_or(|held| {
+                ruling_order(b.created_at, r.id()) > ruling_order(held.created_at(), held.id())
+            }) {
                 ruling = Some(r);
             }
         }
