@@ -15,11 +15,16 @@ use crate::units::{decimal, rfc3339};
 
 mod agreement;
 mod deal;
+mod pay;
 
 pub use agreement::{
     AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
 };
 pub use deal::{DealAgreementView, DealFailureView, DealView, DemandView, QuoteView};
+pub use pay::{
+    AccountView, AssetTotalsView, ConsumerView, DisputeView, PaymentView, PaymentsView, PeriodView,
+    RevenueView, RulingInForceView, RulingView, StandingView,
+};
 
 /// The name of a resource kind in JSON: `storage` or `compute`.
 pub fn kind_name(kind: ResourceKind) -> &'static str {
