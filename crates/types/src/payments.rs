@@ -39,8 +39,10 @@ pub const DAILY_BILLING_FROM_SECS: u64 = 10 * DAY;
 /// Shorter agreements are billed in at most this many equal periods.
 pub const SHORT_AGREEMENT_PERIODS: u64 = 10;
 
-/// The shortest billing period of a short agreement, seconds.
-pub const MIN_PERIOD_SECS: u64 = 60;
+/// The shortest billing period of a short agreement, seconds: a timestamp's resolution, so
+/// that an agreement of ten seconds or more has ten periods (decision 0116). Offers bound how
+/// short an agreement may be (`min_duration_secs`).
+pub const MIN_PERIOD_SECS: u64 = 1;
 
 /// Most billing periods of one agreement (ten years of days): bounds every computation.
 pub const MAX_PERIODS: u64 = 3660;

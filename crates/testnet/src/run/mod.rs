@@ -34,6 +34,8 @@ mod plan;
 mod wan;
 mod withholding;
 
+pub(crate) use payments::Billing;
+
 use events::scenario_events;
 use finish::{finish, reputation};
 use plan::{Plan, plan};
@@ -291,7 +293,9 @@ async fn play(
         providers,
         &mains,
         s.expect.converge_within.0,
-        s.payments.is_some(),
+        s.payments
+            .as_ref()
+            .map(|_| payments::Billing::of(s.duration.0)),
     )
     .await?;
     ctx.say(format!(
