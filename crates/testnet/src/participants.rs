@@ -115,7 +115,8 @@ fn offer_body(
         seq: 1,
         withdrawn: false,
         kind: ResourceKind::Storage,
-        capacity: 10 * 1024 * GIB,
+        // Room for the payment runs' agreements (`run::payments::Billing::volume`).
+        capacity: 4 * 1024 * 1024 * GIB,
         price: usd(price)?,
         // Payment runs make agreements of ten periods of a quarter of the activity phase,
         // seconds long for a short run (`run::payments::Billing`).
@@ -286,9 +287,7 @@ async fn consumer_setup(
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let terms = match billed {
-            // 2 TiB: a total of tens of cents, so that each period's share is not rounded
-            // away.
-            Some(billing) => billing.terms(2048 * GIB),
+            Some(billing) => billing.terms(billing.volume()),
             None => Terms {
                 volume: GIB,
                 duration_secs: 7 * 24 * HOUR_SECS,

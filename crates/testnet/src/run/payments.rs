@@ -26,6 +26,11 @@ const PERIODS_IN_ACTIVITY: u64 = 4;
 /// Periods per agreement (the most a short agreement has: `payments::SHORT_AGREEMENT_PERIODS`).
 const PERIODS_PER_AGREEMENT: u64 = flashback_types::payments::SHORT_AGREEMENT_PERIODS;
 
+/// What each agreement buys, in GiB-seconds: 2 TiB for ten minutes, a total of tens of cents
+/// at the market's prices, so that each period's share is not rounded away however short the
+/// periods are.
+const AGREEMENT_GIB_SECS: u64 = 2048 * 600;
+
 /// How a payment run's agreements are billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Billing {
@@ -41,6 +46,13 @@ impl Billing {
             period_secs: (activity.as_secs() / PERIODS_IN_ACTIVITY)
                 .max(flashback_types::payments::MIN_PERIOD_SECS),
         }
+    }
+
+    /// The volume of a set-up agreement: [`AGREEMENT_GIB_SECS`] over its duration (tens of
+    /// TiB for a short run: the testnet's offers hold petabytes).
+    pub(crate) fn volume(&self) -> u64 {
+        let secs = self.period_secs * PERIODS_PER_AGREEMENT;
+        AGREEMENT_GIB_SECS.div_ceil(secs).saturating_mul(GIB)
     }
 
     /// The terms of an agreement for `volume` proposed now: ten periods, starting one period
