@@ -1,7 +1,9 @@
 //! Payments through the CLI, as users run it: a provider's node and a consumer's node (real
 //! nodes on loopback, real sled), the `flashback` binary as a process. `pay status`, `provider
 //! revenue` and `consumer show` print the same amounts for the same agreement (due, credited,
-//! earned, paid, outstanding, overdue) at both nodes, and the totals add up.
+//! earned, paid, outstanding, overdue) at both nodes, and the totals add up. A dispute and a
+//! ruling made with the CLI count only at the node that trusts the arbiter, in the amount due
+//! and in the provider's reputation `provider show` explains.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -11,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{TestNode, cli, eventually, write_key};
 use flashback_client::{Client, Terms};
+use flashback_node::{NodeConfig, edit_trust_file};
 use flashback_types::clock::now;
+use flashback_types::trust::{Issuer, Role};
 use flashback_types::{
     Decision, GIB, Object, ObjectId, Offer, PriceUnit, SecretKey, Signed, samples,
 };
@@ -75,11 +79,17 @@ async fn agree(client: &Client, consumer: &SecretKey, offer: &Signed<Offer>) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pay_status_provider_revenue_and_consumer_show_agree_at_both_nodes() {
     let provider_key = SecretKey::generate();
-    let provider = TestNode::start_keyed(&[], provider_key.clone(), |_| {}).await;
+    let provider = TestNode::start_keyed(&[], provider_key.clone(), |c| {
+        c.trust.reload_ms = 50;
+    })
+    .await;
     let home = TestNode::start(&[provider.addr()]).await;
     let dir = tempfile::tempdir().unwrap();
     let (payer, debtor) = (SecretKey::generate(), SecretKey::generate());
     let payer_file = write_key(dir.path(), "payer.key", &payer);
+    let debtor_file = write_key(dir.path(), "debtor.key", &debtor);
+    let arbiter = SecretKey::generate();
+    let arbiter_file = write_key(dir.path(), "arbiter.key", &arbiter);
 
     let mut o = samples::offer(provider_key.public(), "pay", 1, now());
     // 2 592 000 per GiB-month: one per GiB-second.
@@ -209,6 +219,117 @@ async fn pay_status_provider_revenue_and_consumer_show_agree_at_both_nodes() {
     // No secret in any output: the payer's secret seed appears nowhere.
     let seed: String = payer.to_seed().iter().map(|b| format!("{b:02x}")).collect();
     assert!(printed.iter().all(|p| !p.contains(&seed)));
+
+    // The debtor disputes; an arbiter only the provider's node trusts rules for it, nothing due.
+    let dispute = json(&[
+        "dispute",
+        "open",
+        &unpaid_id.to_string(),
+        "--key",
+        &debtor_file,
+        "--claim",
+        "the data was never reachable",
+        "--node",
+        &home_addr,
+        "--json",
+    ])
+    .await;
+    assert_eq!(
+        dispute["agreement_id"],
+        unpaid_id.to_string(),
+        "{dispute:#}"
+    );
+    assert_eq!(dispute["party"], debtor_key.as_str());
+    let dispute_id = dispute["dispute_id"].as_str().unwrap().to_owned();
+    edit_trust_file(&NodeConfig::local(provider.dir.path()).trust_path(), |t| {
+        t.add(
+            Issuer::new("court", arbiter.public(), &[Role::Arbiter], &[]).unwrap(),
+            false,
+        )
+    })
+    .unwrap();
+    eventually("the dispute reaches the provider's node", || async {
+        provider.holds(dispute_id.parse().unwrap())
+    })
+    .await;
+    let ruling = json(&[
+        "arbiter",
+        "rule",
+        &dispute_id,
+        "--key",
+        &arbiter_file,
+        "--favour",
+        "consumer",
+        "--amount-due",
+        "0",
+        "--reason",
+        "no service delivered",
+        "--node",
+        &provider_addr,
+        "--json",
+    ])
+    .await;
+    assert_eq!(ruling["in_favour_of"], "consumer", "{ruling:#}");
+    assert_eq!(ruling["amount_due"], 0);
+    let ruling_id = ruling["ruling_id"].as_str().unwrap().to_owned();
+
+    // Where the arbiter is trusted: nothing due, and the ruling counts against the provider.
+    let shown_at = |node: String| {
+        let provider_pub = provider_pub.clone();
+        async move { json(&["provider", "show", &provider_pub, "--node", &node, "--json"]).await }
+    };
+    let deadline = Instant::now() + common::DEADLINE;
+    let at_provider = loop {
+        let shown = shown_at(provider_addr.clone()).await;
+        if shown["reputation"]["rulings"][0]["effect"] == "against" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "ruling not counted: {shown:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let counted = &at_provider["reputation"]["rulings"][0];
+    assert_eq!(counted["id"], ruling_id.as_str());
+    assert!(counted["factor"].as_f64().unwrap() < 0.76, "{counted}");
+    let human = cli(&["provider", "show", &provider_pub, "--node", &provider_addr]).await;
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("rulings: 1") && human.contains("counts against the provider"),
+        "{human}"
+    );
+    let debtor_at_provider = json(&[
+        "consumer",
+        "show",
+        &debtor_key,
+        "--node",
+        &provider_addr,
+        "--json",
+    ])
+    .await;
+    assert_eq!(amounts(&debtor_at_provider, &unpaid_id)[2], 0);
+    assert_eq!(debtor_at_provider["standing"]["disputes_won"], 1);
+
+    // Where it is not: listed without effect, the amount due unchanged.
+    let deadline = Instant::now() + common::DEADLINE;
+    let at_home = loop {
+        let shown = shown_at(home_addr.clone()).await;
+        if shown["reputation"]["rulings"][0]["effect"] == "untrusted" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "ruling not held: {shown:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(at_home["reputation"]["ruling_factor"], 1.0);
+    let debtor_at_home = json(&[
+        "consumer",
+        "show",
+        &debtor_key,
+        "--node",
+        &home_addr,
+        "--json",
+    ])
+    .await;
+    assert_eq!(amounts(&debtor_at_home, &unpaid_id)[2], 5_400);
+    assert_eq!(debtor_at_home["standing"]["disputes_won"], 0);
 
     home.node.shutdown().await;
     provider.node.shutdown().await;
