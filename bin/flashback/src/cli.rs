@@ -669,7 +669,8 @@ pub(crate) struct TestnetUpArgs {
     /// Consumers (light clients run by the runner; default: a quarter of the nodes, 2 to 8).
     #[arg(long, value_name = "C")]
     pub(crate) consumers: Option<usize>,
-    /// Length of the activity phase, e.g. 30s (default: the scenario's).
+    /// Length of the activity phase, e.g. 30s (default: the scenario's). At least 2s; with
+    /// payments (smoke), at least twice the probe window (10s), so measured periods end.
     #[arg(long, value_name = "DURATION")]
     pub(crate) duration: Option<String>,
     /// Scenario: a TOML file, or a built-in name: smoke, churn, partition, flood, wan (smoke

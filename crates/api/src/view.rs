@@ -15,11 +15,16 @@ use crate::units::{decimal, rfc3339};
 
 mod agreement;
 mod deal;
+mod pay;
 
 pub use agreement::{
     AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
 };
 pub use deal::{DealAgreementView, DealFailureView, DealView, DemandView, QuoteView};
+pub use pay::{
+    AccountView, AssetTotalsView, ConsumerView, DisputeView, PaymentView, PaymentsView, PeriodView,
+    RevenueView, RulingInForceView, RulingView, StandingView,
+};
 
 /// The name of a resource kind in JSON: `storage` or `compute`.
 pub fn kind_name(kind: ResourceKind) -> &'static str {
@@ -426,6 +431,33 @@ pub struct ReputationView {
     pub counted: Vec<CountedView>,
     /// Attestations that did not count, with the reason.
     pub excluded: Vec<ExcludedView>,
+    /// What the score was multiplied by for trusted rulings against the provider (1 without
+    /// one).
+    pub ruling_factor: f64,
+    /// Rulings on the provider's agreements, with what each did to the score.
+    pub rulings: Vec<ProviderRulingView>,
+}
+
+/// A ruling on one of a provider's agreements, and what it did to the provider's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderRulingView {
+    /// Ruling id, hex.
+    pub id: String,
+    /// Who ruled, hex.
+    pub arbiter: String,
+    /// The agreement (its proposal id), hex.
+    pub agreement: String,
+    /// Who the arbiter found right: `consumer` or `provider`.
+    pub in_favour_of: String,
+    /// When it was signed.
+    pub created_at: Time,
+    /// `against` (counted against the provider), `in_favour`, `untrusted` (the node does not
+    /// trust the arbiter: no effect) or `superseded` (a later trusted ruling is in force).
+    pub effect: String,
+    /// What the score was multiplied by for it (1 unless `against`).
+    pub factor: f64,
+    /// Why, in words.
+    pub why: String,
 }
 
 impl From<&ProviderReport> for ReputationView {
@@ -470,6 +502,21 @@ impl From<&ProviderReport> for ReputationView {
                     id: x.id.to_string(),
                     attester: x.attester.to_string(),
                     reason: x.reason.as_str().to_owned(),
+                })
+                .collect(),
+            ruling_factor: r.ruling_factor,
+            rulings: r
+                .rulings
+                .iter()
+                .map(|x| ProviderRulingView {
+                    id: x.id.to_string(),
+                    arbiter: x.arbiter.to_string(),
+                    agreement: x.agreement.to_string(),
+                    in_favour_of: x.in_favour_of.name().to_owned(),
+                    created_at: x.created_at.into(),
+                    effect: x.effect.as_str().to_owned(),
+                    factor: x.factor,
+                    why: x.why.as_str().to_owned(),
                 })
                 .collect(),
         }

@@ -79,7 +79,11 @@ async fn consumers_pay_per_period_and_non_payers_are_refused() {
         tempfile::tempdir().unwrap(),
     );
     let provider = SecretKey::generate();
+    let (good, bad) = (SecretKey::generate(), SecretKey::generate());
     let mut pconfig = NodeConfig::local(pdir.path());
+    // Both nodes count the good consumer's measurements in full (their own probing key), so
+    // both rate the provider.
+    pconfig.store.reputation.own_keys = vec![good.public()];
     pconfig.sla.min_consumer_score_bp = 5_000;
     pconfig.trust.reload_ms = 50;
     let pnode = Node::start(pconfig.clone(), provider.clone())
@@ -88,6 +92,7 @@ async fn consumers_pay_per_period_and_non_payers_are_refused() {
     let paddr = pnode.info().dial_addr().unwrap().to_owned();
     let mut cconfig = NodeConfig::local(cdir.path());
     cconfig.net.bootstrap = vec![paddr.clone()];
+    cconfig.store.reputation.own_keys = vec![good.public()];
     let cnode = Node::start(cconfig, SecretKey::generate()).await.unwrap();
     let caddr = cnode.info().dial_addr().unwrap().to_owned();
     let at_p = Client::connect(std::slice::from_ref(&paddr)).await.unwrap();
@@ -97,7 +102,6 @@ async fn consumers_pay_per_period_and_non_payers_are_refused() {
     let start = t - 5_400;
     let o = offer(&provider, t);
     pnode.submit(&Object::Offer(o.clone())).await;
-    let (good, bad) = (SecretKey::generate(), SecretKey::generate());
     until("the offer reaches the consumer's node", async || {
         cnode.store().get(&o.id()).unwrap().map(|_| ())
     })
@@ -120,6 +124,14 @@ async fn consumers_pay_per_period_and_non_payers_are_refused() {
     att.window_end = start + 1_700;
     let att = Signed::sign(att, &good).unwrap();
     at_c.submit(&Object::QosAttestation(att)).await.unwrap();
+
+    // Both nodes rate the provider from it (it missed the SLA, so compliance is 0).
+    for client in [&at_p, &at_c] {
+        until("the attestation rates the provider", async || {
+            client.reputation(provider.public()).await.unwrap().score
+        })
+        .await;
+    }
 
     // Nine periods of 600 delivered, less 150: the consumer pays 5 250, once.
     let paid = at_c.pay_due(&good, None).await.unwrap();
@@ -224,6 +236,22 @@ async fn consumers_pay_per_period_and_non_payers_are_refused() {
     .await;
     assert_eq!(at_consumer.accounts[0].net_due, 5_400);
     assert_eq!(at_consumer.standing.score_bp, 0);
+
+    // The ruling for the consumer counts against the provider's reputation where the arbiter
+    // is trusted, and is listed without effect where it is not.
+    let rep_p = at_p.reputation(provider.public()).await.unwrap();
+    let rep_c = at_c.reputation(provider.public()).await.unwrap();
+    assert_eq!(rep_p.rulings.len(), 1);
+    assert_eq!(rep_p.rulings[0].effect.as_str(), "against");
+    assert!(rep_p.ruling_factor < 0.76);
+    assert_eq!(rep_c.rulings.len(), 1);
+    assert_eq!(rep_c.rulings[0].effect.as_str(), "untrusted");
+    assert_eq!(rep_c.ruling_factor, 1.0);
+    let (score_p, score_c) = (rep_p.score.unwrap(), rep_c.score.unwrap());
+    assert!(
+        score_p < 0.8 * score_c,
+        "the provider's node counts the ruling ({score_p}), the consumer's does not ({score_c})"
+    );
     // The provider now accepts it again.
     let (_, d) = propose(&at_c, &bad, &o, now()).await;
     assert_eq!(d, Decision::Accept);

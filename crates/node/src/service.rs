@@ -10,8 +10,8 @@ use flashback_types::protocol::{MAX_OBJECTS, MAX_RESOLVED};
 use flashback_types::trust::{Judged, TrustError};
 use flashback_types::wire::{
     CertificatePage, CountedAttestation, ErrorReply, ExcludedAttestation, MAX_ACCOUNTS,
-    ObjectBytes, PaymentsReport, ProviderReport, QueryRequest, QueryResponse, RegisterPage,
-    ScoreEvidence, SubmitRequest, SubmitResponse, decode_request, truncated,
+    ObjectBytes, PaymentsReport, ProviderReport, ProviderRuling, QueryRequest, QueryResponse,
+    RegisterPage, ScoreEvidence, SubmitRequest, SubmitResponse, decode_request, truncated,
 };
 use flashback_types::{
     Agreement, ErrorCode, Hash32, IdPrefix, Kind, Object, ObjectId, Offer, PublicKey, Rule, Signed,
@@ -537,6 +537,23 @@ pub(crate) fn provider_parts(
         },
         counted: bounded(counted),
         excluded: bounded(excluded),
+        ruling_factor: explanation.ruling_factor,
+        rulings: bounded(
+            explanation
+                .rulings
+                .iter()
+                .map(|r| ProviderRuling {
+                    id: r.id,
+                    arbiter: r.arbiter,
+                    agreement: r.agreement,
+                    in_favour_of: r.in_favour_of,
+                    created_at: r.created_at,
+                    effect: truncated(r.effect.code().to_owned()),
+                    factor: r.factor,
+                    why: truncated(r.effect.to_string()),
+                })
+                .collect(),
+        ),
     };
     Ok((report, offers, agreements))
 }

@@ -76,7 +76,8 @@ pub use error::StoreError;
 pub use flashback_types::trust::AUDITOR_CLAIM;
 pub use reputation::{
     Anchor, Basis, CountedAttestation, Discounts, ExcludedAttestation, ExclusionReason,
-    Explanation, Reputation, Stake, Standing, StandingKind, Unearned,
+    Explanation, RULING_PENALTY, Reputation, RulingEffect, RulingOnProvider, Stake, Standing,
+    StandingKind, Unearned,
 };
 pub use store::{
     Applied, CertPage, Counts, MAX_VERSIONS_PER_OFFER, PaymentObjects, QueryPage, RegisterPage,

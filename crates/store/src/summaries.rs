@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flashback_types::trust::{AUDITOR_CLAIM, counting_revocation};
 use flashback_types::{
-    Agreement, CertStatus, Certificate, Claim, Dispute, ObjectId, PaymentVoucher, PublicKey,
+    Agreement, CertStatus, Certificate, Claim, Dispute, ObjectId, Party, PaymentVoucher, PublicKey,
     QosAttestation, Revocation, Role, Ruling, ShortText, Signed, Termination, Timestamp,
     TrustStore,
 };
@@ -180,6 +180,17 @@ pub(crate) struct PayMeta {
     pub(crate) id: ObjectId,
     pub(crate) agreement: ObjectId,
     pub(crate) expires_at: Timestamp,
+    /// A ruling's verdict (what a provider's reputation reads); `None` for other kinds.
+    pub(crate) ruled: Option<Ruled>,
+}
+
+/// What a ruling decided, and by whom.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ruled {
+    pub(crate) arbiter: PublicKey,
+    pub(crate) dispute: ObjectId,
+    pub(crate) in_favour_of: Party,
+    pub(crate) created_at: Timestamp,
 }
 
 impl PayMeta {
@@ -188,6 +199,7 @@ impl PayMeta {
             id: v.id(),
             agreement: v.body().agreement,
             expires_at: v.body().expires_at,
+            ruled: None,
         }
     }
 
@@ -196,6 +208,7 @@ impl PayMeta {
             id: d.id(),
             agreement: d.body().agreement,
             expires_at: d.body().expires_at,
+            ruled: None,
         }
     }
 
@@ -204,6 +217,12 @@ impl PayMeta {
             id: r.id(),
             agreement: r.body().agreement,
             expires_at: r.body().expires_at,
+            ruled: Some(Ruled {
+                arbiter: r.body().arbiter,
+                dispute: r.body().dispute,
+                in_favour_of: r.body().in_favour_of,
+                created_at: r.body().created_at,
+            }),
         }
     }
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use flashback_store::Applied;
+use flashback_store::{Applied, RULING_PENALTY, RulingEffect};
 use flashback_types::*;
 
 fn refused(out: Applied) -> Rule {
@@ -149,4 +149,129 @@ fn a_ruling_counts_where_its_arbiter_is_trusted() {
     // The provider's view of the same agreement agrees.
     let as_provider = store.accounts_of(&provider.public(), NOW).unwrap();
     assert_eq!(as_provider, accounts);
+}
+
+#[test]
+fn a_trusted_ruling_for_the_consumer_lowers_the_providers_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let (provider, consumer, other, arbiter) = (key(1), key(2), key(3), key(4));
+    // The node's own probing keys rate the provider.
+    let mut config = flashback_store::StoreConfig::default();
+    config.reputation.own_keys = vec![consumer.public(), other.public()];
+    let store = open_with(&dir, "s", config);
+    let o = offer(&provider, "a", 1, |_| {});
+    let a = agreement(&consumer, &provider, &o, NOW - 19 * DAY, 20 * DAY, GIB);
+    let b = agreement(&other, &provider, &o, NOW - 19 * DAY, 20 * DAY, GIB);
+    let att = |by: &SecretKey, agr: &Agreement| {
+        let w = NOW - 2 * DAY;
+        attestation(
+            by,
+            &provider.public(),
+            Some(agr.proposal_id()),
+            w,
+            w + DAY,
+            100,
+            100,
+            50,
+        )
+    };
+    store
+        .apply_batch(
+            &[
+                o.into(),
+                a.clone().into(),
+                b.clone().into(),
+                att(&consumer, &a).into(),
+                att(&other, &b).into(),
+            ],
+            NOW,
+        )
+        .unwrap();
+    let base = store.reputation(&provider.public(), NOW).score.unwrap();
+    assert!(base > 0.9);
+
+    // The consumer of `a` disputes and the arbiter rules for it; the consumer of `b` disputes
+    // and the arbiter rules for the provider.
+    let dispute = |by: &SecretKey, agr: &Agreement| {
+        Signed::sign(
+            samples::dispute(by.public(), agr.proposal_id(), NOW - 5),
+            by,
+        )
+        .unwrap()
+    };
+    let ruling = |d: &Signed<Dispute>, agr: &Agreement, party: Party| {
+        let body = samples::ruling(
+            arbiter.public(),
+            d.id(),
+            agr.proposal_id(),
+            party,
+            0,
+            NOW - 4,
+        );
+        Signed::sign(body, &arbiter).unwrap()
+    };
+    let (da, db) = (dispute(&consumer, &a), dispute(&other, &b));
+    let da_id = da.id();
+    let (against, for_provider) = (
+        ruling(&da, &a, Party::Consumer),
+        ruling(&db, &b, Party::Provider),
+    );
+    store
+        .apply_batch(
+            &[
+                da.into(),
+                db.into(),
+                against.clone().into(),
+                for_provider.clone().into(),
+            ],
+            NOW,
+        )
+        .unwrap();
+
+    // Not trusted as an arbiter: both rulings are listed, the score is as before.
+    let e = store.explain(&provider.public(), NOW);
+    assert_eq!(e.reputation.score, Some(base));
+    assert_eq!(e.ruling_factor, 1.0);
+    assert_eq!(e.rulings.len(), 2);
+    assert!(
+        e.rulings
+            .iter()
+            .all(|r| r.effect == RulingEffect::Untrusted)
+    );
+
+    // Trusted: the ruling for the consumer takes a quarter of the score (fresh), the one for
+    // the provider nothing; the explanation says which and why.
+    store.set_trust(trust(&[("court", &arbiter, &[Role::Arbiter], &[])]));
+    let e = store.explain(&provider.public(), NOW);
+    let effect = |id: ObjectId| e.rulings.iter().find(|r| r.id == id).unwrap().effect;
+    assert_eq!(effect(against.id()), RulingEffect::Against);
+    assert_eq!(effect(for_provider.id()), RulingEffect::InFavour);
+    let decay = e
+        .rulings
+        .iter()
+        .find(|r| r.id == against.id())
+        .unwrap()
+        .decay;
+    let factor = 1.0 - RULING_PENALTY * decay;
+    assert!(factor < 0.76);
+    assert_eq!(e.ruling_factor, factor);
+    assert_eq!(e.reputation.score, Some(base * factor));
+    assert!(e.to_string().contains("counts against the provider"));
+
+    // A later trusted ruling for the provider on the same agreement supersedes it.
+    let later = samples::ruling(
+        arbiter.public(),
+        da_id,
+        a.proposal_id(),
+        Party::Provider,
+        0,
+        NOW - 1,
+    );
+    let later = Signed::sign(later, &arbiter).unwrap();
+    store.apply(&later.clone().into(), NOW).unwrap();
+    let e = store.explain(&provider.public(), NOW);
+    let effect = |id: ObjectId| e.rulings.iter().find(|r| r.id == id).unwrap().effect;
+    assert_eq!(effect(against.id()), RulingEffect::Superseded);
+    assert_eq!(effect(later.id()), RulingEffect::InFavour);
+    assert_eq!(e.reputation.score, Some(base));
 }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::TestnetError;
 use crate::observe::{Ctx, Published, lock};
 use crate::report::Republish;
+use crate::run::Billing;
 use crate::scenario::MarketSpec;
 
 /// Availability and latency every provider promises (flaky ones fail to keep it).
@@ -97,12 +98,6 @@ pub(crate) struct Deal {
     pub(crate) plane: Arc<Plane>,
 }
 
-/// How long a payment run's agreements last: ten billing periods of a minute.
-pub(crate) const BILLED_DURATION_SECS: u64 = 600;
-/// How long before its proposal a payment run's agreement starts: one period is delivered
-/// before the activity phase, the next one during it.
-pub(crate) const BILLED_HEAD_START_SECS: u64 = 90;
-
 /// What set-up produced.
 #[derive(Default)]
 pub(crate) struct Setup {
@@ -158,10 +153,12 @@ fn offer_body(
         seq: 1,
         withdrawn: false,
         kind: ResourceKind::Storage,
-        capacity: 10 * 1024 * GIB,
+        // Room for the payment runs' agreements (`run::payments::Billing::volume`).
+        capacity: 4 * 1024 * 1024 * GIB,
         price: usd(price)?,
-        // Payment runs make ten-minute agreements (billed per minute).
-        min_duration_secs: 60,
+        // Payment runs make agreements of ten periods of a quarter of the activity phase,
+        // seconds long for a short run (`run::payments::Billing`).
+        min_duration_secs: 1,
         max_duration_secs: 365 * 24 * HOUR_SECS,
         regions: BoundedVec::try_from_vec(regions)
             .map_err(|e| TestnetError::Internal(e.to_string()))?,
@@ -256,7 +253,7 @@ pub(crate) async fn make_agreements(
     providers: &[Arc<Provider>],
     mains: &[Signed<Offer>],
     within: Duration,
-    billed: bool,
+    billed: Option<Billing>,
 ) -> Result<Setup, TestnetError> {
     let mut tasks = tokio::task::JoinSet::new();
     for (c_index, c) in consumers.iter().enumerate() {
@@ -300,7 +297,7 @@ async fn consumer_setup(
     wanted: &[(usize, Signed<Offer>)],
     provider_nodes: &[usize],
     within: Duration,
-    billed: bool,
+    billed: Option<Billing>,
 ) -> Result<Setup, TestnetError> {
     let client = ctx.client(home).await?;
     let deadline = tokio::time::Instant::now() + within;
@@ -327,22 +324,14 @@ async fn consumer_setup(
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let terms = if billed {
-            // 2 TiB for ten minutes: a total of tens of cents, so that each period's share is
-            // not rounded away.
-            Terms {
-                volume: 2048 * GIB,
-                duration_secs: BILLED_DURATION_SECS,
-                start: Some(flashback_types::clock::now().saturating_sub(BILLED_HEAD_START_SECS)),
-                decide_within: Duration::from_secs(120),
-            }
-        } else {
-            Terms {
+        let terms = match billed {
+            Some(billing) => billing.terms(billing.volume()),
+            None => Terms {
                 volume: GIB,
                 duration_secs: 7 * 24 * HOUR_SECS,
                 start: None,
                 decide_within: Duration::from_secs(120),
-            }
+            },
         };
         let proposal = {
             let _open = ctx.gate.read().await;

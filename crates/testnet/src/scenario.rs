@@ -179,9 +179,9 @@ impl Default for WithholdSpec {
     }
 }
 
-/// Payments on the testnet: agreements are billed in ten periods of a minute and start 90 s
-/// before they are proposed, so that when the activity phase is over one period was delivered
-/// unmeasured and the next one measured by the probes. Then every consumer but the last
+/// Payments on the testnet: agreements are billed in ten periods of a quarter of the activity
+/// phase and start one period before they are proposed, so that several periods end, measured
+/// by the probes, during the activity phase. Then every consumer but the last
 /// `non_payers` pays what is due, and each non-payer proposes again to a provider whose
 /// policy sets `floor_bp`: it must be refused for its payment standing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -505,6 +505,13 @@ impl Scenario {
         if m.probes_per_window == 0 || m.probe_window.0 < Duration::from_secs(1) {
             return bad("probes_per_window ≥ 1 and probe_window ≥ 1s".into());
         }
+        if self.payments.is_some() && self.duration.0 < 2 * m.probe_window.0 {
+            return bad(format!(
+                "[payments] needs a duration of at least twice the probe window ({}): a shorter \
+                 run ends no billing period the probes measured; pass a longer --duration",
+                Span(2 * m.probe_window.0)
+            ));
+        }
         if m.publish_interval.0 < Duration::from_millis(100) {
             return bad("publish_interval must be at least 100ms".into());
         }
@@ -656,6 +663,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("split_at"), "{e}");
+    }
+
+    #[test]
+    fn a_payment_run_too_short_for_a_measured_period_is_refused() {
+        let mut s = Scenario::load("smoke").unwrap();
+        s.duration = Span::secs(9);
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("at least twice the probe window (10s)"), "{e}");
+        s.duration = Span::secs(10);
+        s.check().unwrap();
+        s.payments = None;
+        s.duration = Span::secs(2);
+        s.check().unwrap();
     }
 
     #[test]

@@ -39,8 +39,10 @@ pub const DAILY_BILLING_FROM_SECS: u64 = 10 * DAY;
 /// Shorter agreements are billed in at most this many equal periods.
 pub const SHORT_AGREEMENT_PERIODS: u64 = 10;
 
-/// The shortest billing period of a short agreement, seconds.
-pub const MIN_PERIOD_SECS: u64 = 60;
+/// The shortest billing period of a short agreement, seconds: a timestamp's resolution, so
+/// that an agreement of ten seconds or more has ten periods (decision 0116). Offers bound how
+/// short an agreement may be (`min_duration_secs`).
+pub const MIN_PERIOD_SECS: u64 = 1;
 
 /// Most billing periods of one agreement (ten years of days): bounds every computation.
 pub const MAX_PERIODS: u64 = 3660;
@@ -226,6 +228,13 @@ pub fn dispute_counts(dispute: &Dispute, agreement: &Agreement) -> bool {
         && (&dispute.party == agreement.consumer() || &dispute.party == agreement.provider())
 }
 
+/// The order in which trusted rulings on one agreement supersede each other: the later
+/// `created_at`, then the higher id. The greatest is the ruling in force (for the amount due
+/// and for both parties' reputations).
+pub fn ruling_order(created_at: Timestamp, id: ObjectId) -> (Timestamp, ObjectId) {
+    (created_at, id)
+}
+
 /// What the objects about an agreement say, from which [`Account::of`] computes.
 #[derive(Debug, Clone, Copy)]
 pub struct Objects<'a> {
@@ -391,7 +400,9 @@ impl Account {
                 untrusted_rulings += 1;
                 continue;
             }
-            if ruling.is_none_or(|held| (b.created_at, r.id()) > (held.created_at(), held.id())) {
+            if ruling.is_none_or(|held| {
+                ruling_order(b.created_at, r.id()) > ruling_order(held.created_at(), held.id())
+            }) {
                 ruling = Some(r);
             }
         }

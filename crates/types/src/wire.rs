@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bodies::{ObjectId, Timestamp};
+use crate::bodies::{ObjectId, Party, Timestamp};
 use crate::code::ErrorCode;
 use crate::encoding::{BoundedString, BoundedVec, DecodeError};
 use crate::keys::{Hash32, PublicKey};
@@ -374,6 +374,32 @@ pub struct ProviderReport {
     pub counted: BoundedVec<CountedAttestation, MAX_OBJECTS>,
     /// Attestations that did not count, with the reason.
     pub excluded: BoundedVec<ExcludedAttestation, MAX_OBJECTS>,
+    /// What the score was multiplied by for trusted rulings against the provider (1 without
+    /// one; decision 0115).
+    pub ruling_factor: f64,
+    /// Rulings on the provider's agreements, with what each did to the score.
+    pub rulings: BoundedVec<ProviderRuling, MAX_OBJECTS>,
+}
+
+/// A ruling on one of a provider's agreements, and what it did to the provider's score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderRuling {
+    /// Ruling id.
+    pub id: ObjectId,
+    /// Who ruled.
+    pub arbiter: PublicKey,
+    /// The agreement (its proposal id).
+    pub agreement: ObjectId,
+    /// Who the arbiter found right.
+    pub in_favour_of: Party,
+    /// When it was signed.
+    pub created_at: Timestamp,
+    /// What it does, as a stable code: `against`, `in_favour`, `untrusted`, `superseded`.
+    pub effect: BoundedString<32>,
+    /// What the score was multiplied by for it (1 unless `against`).
+    pub factor: f64,
+    /// The same in words.
+    pub why: BoundedString<256>,
 }
 
 /// An attestation that counted towards a score.

@@ -552,6 +552,17 @@ fn query_responses(s: &Samples) -> Vec<QueryResponse> {
                 attester: key(ISSUER).public(),
                 reason: text("no agreement"),
             }]),
+            ruling_factor: 0.75,
+            rulings: bounded(vec![ProviderRuling {
+                id: s.ruling.id(),
+                arbiter: s.ruling.body().arbiter,
+                agreement: s.ruling.body().agreement,
+                in_favour_of: s.ruling.body().in_favour_of,
+                created_at: s.ruling.body().created_at,
+                effect: text("against"),
+                factor: 0.75,
+                why: text("a trusted arbiter ruled for the consumer"),
+            }]),
         }),
         QueryResponse::Decision(Some(bytes(&s.decision.clone().into()))),
         QueryResponse::Status(NodeStatus {

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use flashback_api::view::{
+    ConsumerView, DisputeView, PaymentView, PaymentsView, RevenueView, RulingView,
+};
 use flashback_client::{Client, human, parse_duration};
 use flashback_types::payments::{Account, AssetTotals, ConsumerStanding, totals_by_asset};
 use flashback_types::wire::PaymentsReport;
@@ -32,20 +35,9 @@ pub(crate) async fn run(args: PayRunArgs) -> anyhow::Result<()> {
     client.close().await;
     let paid = result?;
     if args.json {
-        let list: Vec<_> = paid
+        let list: Vec<PaymentView> = paid
             .iter()
-            .map(|p| {
-                json!({
-                    "agreement_id": p.account.agreement.to_string(),
-                    "provider": p.account.provider.to_string(),
-                    "asset": p.account.asset,
-                    "cumulative": p.voucher.body().cumulative,
-                    "this_payment": p.voucher.body().cumulative - p.account.paid,
-                    "sequence": p.voucher.body().sequence,
-                    "voucher_id": p.voucher.id().to_string(),
-                    "duplicate": p.submitted.duplicate,
-                })
-            })
+            .map(|p| PaymentView::new(&p.voucher, p.account.paid, p.submitted.duplicate))
             .collect();
         return output::json(&json!({ "paid": list }));
     }
@@ -82,7 +74,7 @@ pub(crate) async fn status(args: PayStatusArgs) -> anyhow::Result<()> {
     client.close().await;
     let report = result?;
     if args.json {
-        return output::json(&report);
+        return output::json(&PaymentsView::from(&report));
     }
     output::line(format_args!(
         "payments of {} ({} as of {})",
@@ -147,12 +139,12 @@ pub(crate) async fn revenue(args: RevenueArgs) -> anyhow::Result<()> {
         .collect();
     let totals = totals_by_asset(accounts.iter().copied());
     if args.json {
-        return output::json(&json!({
-            "provider": report.party.to_string(),
-            "now": report.now,
-            "by_asset": totals,
-            "agreements": accounts,
-        }));
+        return output::json(&RevenueView::new(
+            &report.party,
+            report.now,
+            since,
+            &accounts,
+        ));
     }
     output::line(format_args!(
         "revenue of provider {} ({} as of {})",
@@ -182,12 +174,12 @@ pub(crate) async fn consumer_show(args: ConsumerShowArgs) -> anyhow::Result<()> 
         .filter(|a| a.consumer == report.party)
         .collect();
     if args.json {
-        return output::json(&json!({
-            "consumer": report.party.to_string(),
-            "now": report.now,
-            "standing": report.standing,
-            "agreements": accounts,
-        }));
+        return output::json(&ConsumerView::new(
+            &report.party,
+            report.now,
+            &report.standing,
+            &accounts,
+        ));
     }
     output::line(format_args!("consumer {}", report.party));
     standing_lines(&report.standing);
@@ -220,10 +212,7 @@ pub(crate) async fn dispute(args: DisputeOpenArgs) -> anyhow::Result<()> {
     client.close().await;
     let d = result?;
     if args.json {
-        return output::json(&json!({
-            "dispute_id": d.id().to_string(),
-            "agreement_id": d.body().agreement.to_string(),
-        }));
+        return output::json(&DisputeView::from(&d));
     }
     output::line(format_args!(
         "dispute {} opened about agreement {}",
@@ -250,11 +239,7 @@ pub(crate) async fn rule(args: RuleArgs) -> anyhow::Result<()> {
     client.close().await;
     let r = result?;
     if args.json {
-        return output::json(&json!({
-            "ruling_id": r.id().to_string(),
-            "dispute_id": dispute.to_string(),
-            "agreement_id": r.body().agreement.to_string(),
-        }));
+        return output::json(&RulingView::from(&r));
     }
     output::line(format_args!(
         "ruling {} on dispute {}: {} is right, {} due for agreement {}",

@@ -69,6 +69,7 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
         || !v.agreements.is_empty()
         || !r.counted.is_empty()
         || !r.excluded.is_empty()
+        || !r.rulings.is_empty()
         || r.flagged;
     if !known {
         output::line(
@@ -125,6 +126,24 @@ pub(crate) async fn show(args: ProviderShowArgs) -> anyhow::Result<()> {
             c.stake
         ));
         output::line(format_args!("      {}", c.why));
+    }
+    if !r.rulings.is_empty() {
+        output::line(format_args!(
+            "  rulings: {} (score multiplied by {:.3}; only arbiters this node trusts count)",
+            r.rulings.len(),
+            r.ruling_factor
+        ));
+    }
+    for x in r.rulings.iter() {
+        output::line(format_args!(
+            "    {}  by {}  agreement {}  for the {}  ×{:.3}  {}",
+            x.id.fmt_short(),
+            x.arbiter.fmt_short(),
+            x.agreement.fmt_short(),
+            x.in_favour_of.name(),
+            x.factor,
+            x.why
+        ));
     }
     output::line(format_args!(
         "  excluded attestations: {}",

@@ -12,8 +12,8 @@ use flashback_api::event::EventView;
 use flashback_api::view::{
     AgreementView, Amount, AttestationView, CertificateView, ClaimView, ComplianceDocView,
     ComputeView, CountedView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView,
-    OfferPageView, OfferView, PriceGroup, PriceView, ProposalView, ProviderView, QosView,
-    ReputationView, RevocationView, StatusView, SubmitView, Time,
+    OfferPageView, OfferView, PriceGroup, PriceView, ProposalView, ProviderRulingView,
+    ProviderView, QosView, ReputationView, RevocationView, StatusView, SubmitView, Time,
 };
 use flashback_api::{ErrorBody, ErrorDetail};
 use utoipa::OpenApi;
@@ -40,7 +40,7 @@ use super::{ApiState, events, market, proposals, reads, writes};
     ),
     components(schemas(
         OfferView, OfferPageView, PriceView, QosView, ComputeView, ComplianceDocView, Time, Amount,
-        ProviderView, ReputationView, EvidenceView, DiscountedView, CountedView, ExcludedView, AgreementView, CertificateView,
+        ProviderView, ReputationView, EvidenceView, DiscountedView, CountedView, ExcludedView, ProviderRulingView, AgreementView, CertificateView,
         ClaimView, RevocationView, AttestationView, StatusView, KindCount, MarketView, PriceGroup,
         SubmitView, EventView, ErrorBody, ErrorDetail, ProposalView, OfferDraft, ProposalDraft,
     )),

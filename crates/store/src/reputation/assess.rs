@@ -5,14 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flashback_types::{PublicKey, Timestamp, TrustStore};
+use flashback_types::payments::ruling_order;
+use flashback_types::{ObjectId, Party, PublicKey, Role, Timestamp, TrustStore};
 
 use super::standing::{
     self, Anchor, Claimant, Deal, Limits, ONE, Ppm, StandingKind, as_f64, mul_div,
 };
 use super::{
     Basis, CountedAttestation, Discounts, ExcludedAttestation, ExclusionReason, Explanation,
-    Reputation, Stake, Standing, decay,
+    RULING_PENALTY, Reputation, RulingEffect, RulingOnProvider, Stake, Standing, decay,
 };
 use crate::config::ReputationParams;
 use crate::summaries::{AgrMeta, AttMeta, Summaries};
@@ -223,7 +224,73 @@ fn anchor_of(
         .map(|c| Anchor::Certified(format!("{}={}", c.name, c.value)))
 }
 
-/// Every attested provider's reputation at `now`.
+/// The rulings on each provider's agreements, by provider then ruling id, with their effect.
+///
+/// A ruling counts where `Account::of` counts it for the amount due: its dispute is held, its
+/// arbiter has the `arbiter` role in `trust`, and it is the greatest trusted one on its
+/// agreement by [`ruling_order`]. Only then does one for the consumer count against the
+/// provider; an arbiter is never bought, since only the node's own trust store names one.
+fn rulings(
+    summaries: &Summaries,
+    now: Timestamp,
+    params: &ReputationParams,
+    trust: &TrustStore,
+) -> BTreeMap<PublicKey, Vec<RulingOnProvider>> {
+    let mut found = Vec::new();
+    for m in summaries.rulings.values() {
+        let Some(ruled) = m.ruled else { continue };
+        if !summaries.disputes.contains_key(&ruled.dispute) {
+            continue;
+        }
+        let Some(agr) = summaries
+            .agreement_for_proposal(&m.agreement)
+            .and_then(|id| summaries.agreements.get(&id))
+        else {
+            continue;
+        };
+        found.push((m.id, m.agreement, agr.provider, ruled));
+    }
+    let mut in_force: BTreeMap<ObjectId, (Timestamp, ObjectId)> = BTreeMap::new();
+    for (id, agreement, _, ruled) in &found {
+        if trust.has_role(&ruled.arbiter, Role::Arbiter) {
+            let order = ruling_order(ruled.created_at, *id);
+            let best = in_force.entry(*agreement).or_insert(order);
+            *best = (*best).max(order);
+        }
+    }
+    let mut out: BTreeMap<PublicKey, Vec<RulingOnProvider>> = BTreeMap::new();
+    for (id, agreement, provider, ruled) in found {
+        let effect = if !trust.has_role(&ruled.arbiter, Role::Arbiter) {
+            RulingEffect::Untrusted
+        } else if in_force.get(&agreement) != Some(&ruling_order(ruled.created_at, id)) {
+            RulingEffect::Superseded
+        } else if ruled.in_favour_of == Party::Consumer {
+            RulingEffect::Against
+        } else {
+            RulingEffect::InFavour
+        };
+        let decay = decay(now.saturating_sub(ruled.created_at), params.half_life_secs);
+        let factor = if effect == RulingEffect::Against {
+            1.0 - RULING_PENALTY * decay
+        } else {
+            1.0
+        };
+        out.entry(provider).or_default().push(RulingOnProvider {
+            id,
+            arbiter: ruled.arbiter,
+            agreement,
+            dispute: ruled.dispute,
+            in_favour_of: ruled.in_favour_of,
+            created_at: ruled.created_at,
+            effect,
+            decay,
+            factor,
+        });
+    }
+    out
+}
+
+/// Every attested (or ruled-on) provider's reputation at `now`.
 pub(crate) fn assess(
     summaries: &Summaries,
     now: Timestamp,
@@ -232,8 +299,14 @@ pub(crate) fn assess(
 ) -> Assessment {
     let anchored_node =
         !params.own_keys.is_empty() || trust.issuers.iter().any(|i| i.issues_certificates());
-    let mut subjects: Vec<PublicKey> = summaries.attested_subjects().copied().collect();
+    let mut rulings = rulings(summaries, now, params, trust);
+    let mut subjects: Vec<PublicKey> = summaries
+        .attested_subjects()
+        .chain(rulings.keys())
+        .copied()
+        .collect();
     subjects.sort_unstable();
+    subjects.dedup();
     let mut picks: BTreeMap<PublicKey, (Vec<Pick<'_>>, Vec<ExcludedAttestation>)> = subjects
         .iter()
         .map(|s| (*s, pick(summaries, s, now, params, trust)))
@@ -273,11 +346,10 @@ pub(crate) fn assess(
     let explanations = subjects
         .iter()
         .map(|subject| {
-            let (picked, excluded) = picks.remove(subject).unwrap_or_default();
             let e = explain_one(
                 subject,
-                picked,
-                excluded,
+                picks.remove(subject).unwrap_or_default(),
+                rulings.remove(subject).unwrap_or_default(),
                 &weighed,
                 now,
                 params,
@@ -297,8 +369,8 @@ pub(crate) fn assess(
 /// One provider's explanation from its picks and everyone's weights.
 fn explain_one(
     subject: &PublicKey,
-    picked: Vec<Pick<'_>>,
-    excluded: Vec<ExcludedAttestation>,
+    (picked, excluded): (Vec<Pick<'_>>, Vec<ExcludedAttestation>),
+    rulings: Vec<RulingOnProvider>,
     weighed: &standing::Weighed,
     now: Timestamp,
     params: &ReputationParams,
@@ -376,8 +448,11 @@ fn explain_one(
     };
     let evidence = weighed.evidence.get(subject).copied().unwrap_or_default();
     let rated = evidence.total > 0 && evidence.total >= limits(params).rated_at;
-    let score =
-        rated.then_some(params.beta_weight * beta_mean + (1.0 - params.beta_weight) * compliance);
+    // In ruling id order, each factor 1 unless it counts against the provider.
+    let ruling_factor = rulings.iter().fold(1.0f64, |acc, r| acc * r.factor);
+    let score = rated.then_some(
+        (params.beta_weight * beta_mean + (1.0 - params.beta_weight) * compliance) * ruling_factor,
+    );
     Explanation {
         provider: *subject,
         now,
@@ -401,5 +476,7 @@ fn explain_one(
         },
         counted,
         excluded,
+        rulings,
+        ruling_factor,
     }
 }

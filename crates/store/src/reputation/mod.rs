@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use flashback_types::{ObjectId, PublicKey, Timestamp};
+use flashback_types::{ObjectId, Party, PublicKey, Timestamp};
 
 mod assess;
 mod standing;
@@ -26,11 +26,17 @@ mod standing;
 pub(crate) use assess::{Assessment, assess};
 pub use standing::{Anchor, StandingKind, Unearned};
 
+/// The share of a provider's score one trusted ruling against it takes away, while fresh (it
+/// decays like an attestation, from the ruling's `created_at`). The same 25 % a consumer
+/// loses per dispute lost (`payments::LOST_DISPUTE_PENALTY_BP`).
+pub const RULING_PENALTY: f64 = 0.25;
+
 /// A provider's reputation at some instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reputation {
-    /// `beta_weight · beta_mean + (1 − beta_weight) · compliance`, in `[0, 1]`; `None` when
-    /// the provider is unrated (its counted evidence is below the node's `rated_at`).
+    /// `(beta_weight · beta_mean + (1 − beta_weight) · compliance) · rulings`, in `[0, 1]`,
+    /// where `rulings` is the product of the trusted rulings' factors (1 without one); `None`
+    /// when the provider is unrated (its counted evidence is below the node's `rated_at`).
     pub score: Option<f64>,
     /// `α / (α + β)` of the time-decayed, weighted Beta distribution.
     pub beta_mean: f64,
@@ -188,6 +194,75 @@ pub struct ExcludedAttestation {
     pub reason: ExclusionReason,
 }
 
+/// What a ruling on one of the provider's agreements does to its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulingEffect {
+    /// A trusted arbiter ruled for the consumer, and the ruling is in force: it counts against
+    /// the provider.
+    Against,
+    /// A trusted arbiter ruled for the provider: nothing counts against it.
+    InFavour,
+    /// The node does not trust the signer as an arbiter: recorded, no effect.
+    Untrusted,
+    /// A later trusted ruling on the same agreement is in force instead.
+    Superseded,
+}
+
+impl RulingEffect {
+    /// A stable code: `against`, `in_favour`, `untrusted`, `superseded`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RulingEffect::Against => "against",
+            RulingEffect::InFavour => "in_favour",
+            RulingEffect::Untrusted => "untrusted",
+            RulingEffect::Superseded => "superseded",
+        }
+    }
+}
+
+impl fmt::Display for RulingEffect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RulingEffect::Against => {
+                "a trusted arbiter ruled for the consumer: counts against the provider"
+            }
+            RulingEffect::InFavour => {
+                "a trusted arbiter ruled for the provider: nothing counts against it"
+            }
+            RulingEffect::Untrusted => {
+                "the arbiter is not trusted here (no arbiter role): no effect"
+            }
+            RulingEffect::Superseded => {
+                "a later trusted ruling on the same agreement is in force instead"
+            }
+        })
+    }
+}
+
+/// A ruling on one of the provider's agreements, and what it did to the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulingOnProvider {
+    /// Ruling id.
+    pub id: ObjectId,
+    /// Who ruled.
+    pub arbiter: PublicKey,
+    /// The agreement (its proposal id).
+    pub agreement: ObjectId,
+    /// The dispute ruled on.
+    pub dispute: ObjectId,
+    /// Who the arbiter found right.
+    pub in_favour_of: Party,
+    /// When it was signed.
+    pub created_at: Timestamp,
+    /// What it does.
+    pub effect: RulingEffect,
+    /// `0.5^(age / half_life)`, age measured from `created_at`.
+    pub decay: f64,
+    /// What the score is multiplied by: `1 − RULING_PENALTY × decay` against the provider,
+    /// else 1.
+    pub factor: f64,
+}
+
 /// What the counted attestations would have weighed at full standing and stake (one each),
 /// less what they weigh, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -231,6 +306,11 @@ pub struct Explanation {
     pub counted: Vec<CountedAttestation>,
     /// Excluded attestations, by attester key then id.
     pub excluded: Vec<ExcludedAttestation>,
+    /// Rulings on the provider's agreements, by id, with their effect.
+    pub rulings: Vec<RulingOnProvider>,
+    /// The product of the rulings' factors, what the score was multiplied by (1 without a
+    /// trusted ruling against the provider).
+    pub ruling_factor: f64,
 }
 
 impl Explanation {
@@ -260,6 +340,8 @@ impl Explanation {
             discounted: Discounts::default(),
             counted: Vec::new(),
             excluded: Vec::new(),
+            rulings: Vec::new(),
+            ruling_factor: 1.0,
         }
     }
 }
@@ -387,6 +469,25 @@ impl fmt::Display for Explanation {
                 c.basis,
             )?;
             writeln!(f, "      standing {}; stake {}", c.standing, c.stake_basis)?;
+        }
+        writeln!(
+            f,
+            "rulings ({}), score multiplied by {:.4}:",
+            self.rulings.len(),
+            self.ruling_factor
+        )?;
+        for r in &self.rulings {
+            writeln!(
+                f,
+                "  {} by {} on agreement {} for the {}: factor {:.4} (decay {:.4}); {}",
+                r.id.fmt_short(),
+                r.arbiter.fmt_short(),
+                r.agreement.fmt_short(),
+                r.in_favour_of.name(),
+                r.factor,
+                r.decay,
+                r.effect
+            )?;
         }
         writeln!(f, "excluded ({}):", self.excluded.len())?;
         for e in &self.excluded {

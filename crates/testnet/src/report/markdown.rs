@@ -282,12 +282,12 @@ impl Report {
         if let Some(pay) = &self.payments {
             let _ = writeln!(
                 s,
-                "\n## Payments\n\nAgreements billed in ten periods of a minute; consumers paid \
+                "\n## Payments\n\nAgreements billed in ten periods of {} s; consumers paid \
                  the delivered ones with vouchers, less the SLA credits their attestations \
                  earned (decision 0091). Providers refuse consumers whose payment score is below \
                  {} bp.\n\n| provider | node | flaky | agreements | due | credited | earned | \
                  paid | outstanding | overdue |\n|---|---|---|---|---|---|---|---|---|---|",
-                pay.floor_bp
+                pay.period_secs, pay.floor_bp
             );
             for r in &pay.providers {
                 let _ = writeln!(

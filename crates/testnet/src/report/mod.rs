@@ -428,6 +428,8 @@ pub struct WithholdReport {
 pub struct PaymentRun {
     /// The providers' consumer-score floor, basis points.
     pub floor_bp: u16,
+    /// One billing period, seconds (a quarter of the activity phase).
+    pub period_secs: u64,
     /// Per provider, as its own node computes it (USD minor units).
     pub providers: Vec<PaymentProviderRow>,
     /// Per consumer.

@@ -493,7 +493,8 @@ pub(super) fn finish(
                 "a consumer that stops paying is refused",
                 refused == non_payers.len(),
                 format!(
-                    "{refused} of {} non-paying consumers refused for consumer_standing                      (scores {}; floor {})",
+                    "{refused} of {} non-paying consumers refused for consumer_standing \
+                     (scores {}; floor {})",
                     non_payers.len(),
                     non_payers
                         .iter()

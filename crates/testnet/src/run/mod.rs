@@ -35,6 +35,8 @@ mod plan;
 mod wan;
 mod withholding;
 
+pub(crate) use payments::Billing;
+
 use events::scenario_events;
 use finish::{finish, reputation};
 use plan::{Plan, plan};
@@ -305,7 +307,9 @@ async fn play(
                 providers,
                 &mains,
                 s.expect.converge_within.0,
-                s.payments.is_some(),
+                s.payments
+                    .as_ref()
+                    .map(|_| payments::Billing::of(s.duration.0)),
             )
             .await?;
             (setup, None)
