@@ -333,3 +333,103 @@ mod tests {
         assert!(err.starts_with("endpoint"), "{err}");
     }
 }
+
+/// A deal request (`POST /api/v1/deals`), as `flashback deal make` takes it: the node makes the
+/// deal in the background with an account key it holds (the consumer's): it publishes a
+/// demand, collects quotes for `window_secs`, picks with the optimizer, proposes, verifies each
+/// acceptance on the provider's data plane, and replaces any pick that fails. Only full copies
+/// (`replicas`); every other field has the CLI's default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DealDraft {
+    /// The account's name (`flashback api import-key --name`): the consumer who signs.
+    pub account: String,
+    /// What is bought (default `storage`).
+    #[serde(default = "storage")]
+    pub kind: KindDraft,
+    /// Bytes (storage) or units (compute).
+    pub volume: u64,
+    /// Seconds of service.
+    pub duration_secs: u64,
+    /// Full copies, each on its own provider (default 1, at most 255).
+    #[serde(default = "one")]
+    pub replicas: u8,
+    /// Total budget, minor units of `asset` (default: none); offers in other assets are
+    /// excluded.
+    #[serde(default)]
+    pub budget: Option<u64>,
+    /// The asset costs are counted in (default `USD`).
+    #[serde(default = "usd")]
+    pub asset: String,
+    /// Allowed regions (default: any).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Acceptable data protocols (`flashback_blob`, `s3`, …; default: any the node's client
+    /// speaks on the data plane).
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// Each pick's availability at least this, basis points (9990 is 99.9 %).
+    #[serde(default)]
+    pub min_availability_bp: Option<u16>,
+    /// Each pick's promised p95 latency at most this, milliseconds.
+    #[serde(default)]
+    pub max_p95_latency_ms: Option<u32>,
+    /// Each pick's promised throughput at least this, bytes per second.
+    #[serde(default)]
+    pub min_throughput: Option<u64>,
+    /// Probability of losing access to the data at most this (picks failing independently).
+    #[serde(default)]
+    pub loss_target: Option<f64>,
+    /// At most this many picks in one region.
+    #[serde(default)]
+    pub max_per_region: Option<u32>,
+    /// At least this many distinct regions among the picks.
+    #[serde(default)]
+    pub min_regions: u32,
+    /// Each pick's provider reputation at least this (0.0 to 1.0).
+    #[serde(default)]
+    pub min_reputation: Option<f64>,
+    /// With `min_reputation`: at most this many picks may be unrated providers.
+    #[serde(default)]
+    pub explore: u32,
+    /// Claims every pick must hold, `name=value`, by the node's trust store unless
+    /// `trust_issuers` say whom to trust.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Certificate issuers trusted for any claim, public keys in hex, instead of the node's
+    /// trust store.
+    #[serde(default)]
+    pub trust_issuers: Vec<String>,
+    /// Minimise the loss probability within the budget instead of the cost.
+    #[serde(default)]
+    pub maximize_availability: bool,
+    /// Anti-herding: the answer may cost this much more than the optimum, basis points (0 to
+    /// 1000, default 100).
+    #[serde(default)]
+    pub tolerance_bp: Option<u16>,
+    /// How long quotes are collected after the demand is published, seconds (1 to 600,
+    /// default 10).
+    #[serde(default)]
+    pub window_secs: Option<u64>,
+    /// How long each provider has to decide a proposal, seconds (1 to 3600, default 30).
+    #[serde(default)]
+    pub decide_within_secs: Option<u64>,
+    /// Store-and-read-back probes on each new agreement's data plane, 1 to 100 (default 3).
+    #[serde(default)]
+    pub probes: Option<u32>,
+    /// Size of the blob each probe stores and reads back, bytes (default 65536).
+    #[serde(default)]
+    pub check_bytes: Option<u64>,
+}
+
+fn storage() -> KindDraft {
+    KindDraft::Storage
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn usd() -> String {
+    "USD".to_owned()
+}

@@ -11,11 +11,13 @@
 //! - [`view`]: offers, providers with their reputation explained, agreements, certificates,
 //!   attestations, node status and market statistics as JSON;
 //! - [`params`]: the listing query's filters as URL parameters, and the query they make;
+//! - [`deals`]: the seam through which the node makes deals for its API;
 //! - [`draft`]: the offer and proposal terms a gateway sends for the node to sign with an
 //!   account key it holds;
 //! - [`event`]: what `/api/v1/events` streams;
 //! - [`ErrorBody`]: every error, `{"error": {"code", "message"}}`, as the CLI prints it.
 
+pub mod deals;
 pub mod draft;
 pub mod event;
 pub mod params;

@@ -20,7 +20,9 @@ mod pay;
 pub use agreement::{
     AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
 };
-pub use deal::{DealAgreementView, DealFailureView, DealView, DemandView, QuoteView};
+pub use deal::{
+    DealAgreementView, DealFailureView, DealJobView, DealStepView, DealView, DemandView, QuoteView,
+};
 pub use pay::{
     AccountView, AssetTotalsView, ConsumerView, DisputeView, PaymentView, PaymentsView, PeriodView,
     RevenueView, RulingInForceView, RulingView, StandingView,

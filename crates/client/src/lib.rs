@@ -28,6 +28,7 @@ mod compliance;
 mod crosscheck;
 pub mod data;
 pub mod deal;
+pub mod deal_service;
 pub mod http;
 pub mod human;
 mod lifecycle;

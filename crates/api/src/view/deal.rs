@@ -148,3 +148,48 @@ pub struct DealView {
     /// Why the deal is short of `wanted`; `null` when it is complete.
     pub short: Option<String>,
 }
+
+/// One step of a deal in progress (`GET /api/v1/deals/{id}`), as `flashback deal make` prints
+/// them on stderr.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DealStepView {
+    /// When it happened.
+    pub at: Time,
+    /// What happened, stable: `feasible`, `demand_published`, `quote`, `quotes_closed`,
+    /// `proposing`, `accepted`, `verified`, `failed` (a pick, replaced), `terminated`.
+    pub step: String,
+    /// The step for people.
+    pub detail: String,
+}
+
+/// A deal the node makes (or made) in the background for `POST /api/v1/deals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DealJobView {
+    /// The deal's handle, hex: `GET /api/v1/deals/{deal_id}`.
+    pub deal_id: String,
+    /// The account the node signs with.
+    pub account: String,
+    /// `running`, `done` (every replica asked for is held and verified) or `failed` (no deal,
+    /// see `error`; or fewer agreements than asked for, see `deal.short`).
+    pub state: String,
+    /// When the request was accepted.
+    pub started_at: Time,
+    /// When it ended; `null` while running.
+    pub finished_at: Option<Time>,
+    /// The steps so far, oldest first (the latest 200 at most).
+    pub progress: Vec<DealStepView>,
+    /// The deal once it ends with agreements: each agreement, the total cost, the
+    /// availability, and every pick that failed and why.
+    pub deal: Option<DealView>,
+    /// Why no deal was made (an impossible request, no quotes, an unreachable market).
+    pub error: Option<crate::ErrorDetail>,
+}
+
+impl DealJobView {
+    /// `state` of a deal still running.
+    pub const RUNNING: &'static str = "running";
+    /// `state` of a deal that holds every replica asked for.
+    pub const DONE: &'static str = "done";
+    /// `state` of a deal that ended short or without agreements.
+    pub const FAILED: &'static str = "failed";
+}
