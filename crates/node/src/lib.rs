@@ -57,7 +57,8 @@ mod trust;
 pub use access::AccessConfig;
 pub use admin::ADMIN_TOKEN;
 pub use api::{
-    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_SUBSCRIBERS,
+    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_FINISHED_DEALS, MAX_RUNNING_DEALS,
+    MAX_SUBSCRIBERS,
     openapi::openapi_json,
 };
 pub use config::{

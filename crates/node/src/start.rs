@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flashback_api::deals::DealService;
 use flashback_net::{GossipValidator, NetBuilder, NetConfig, NetEvent, NetHandle, Registry};
 use flashback_store::{Store, StoreConfig, StoreError};
 use flashback_types::SecretKey;
@@ -36,6 +37,7 @@ pub struct NodeBuilder {
     config: NodeConfig,
     key: SecretKey,
     rebuild_store: bool,
+    deals: Option<Arc<dyn DealService>>,
 }
 
 impl Node {
@@ -53,7 +55,16 @@ impl NodeBuilder {
             config,
             key,
             rebuild_store: false,
+            deals: None,
         }
+    }
+
+    /// Makes deals for the HTTP API's `POST /api/v1/deals` with `deals` (`flashback node run`
+    /// passes `flashback_client::deal_service::NodeDeals`); without one those routes answer
+    /// 501, since this crate does not itself know how to make a deal.
+    pub fn deal_service(mut self, deals: Arc<dyn DealService>) -> Self {
+        self.deals = Some(deals);
+        self
     }
 
     /// Starts with an empty listing, which sync refills from peers: the way out of a damaged
@@ -71,6 +82,7 @@ impl NodeBuilder {
             config,
             key,
             rebuild_store,
+            deals,
         } = self;
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::Io {
@@ -175,7 +187,16 @@ impl NodeBuilder {
         };
 
         let api_addr = if config.api.enabled {
-            Some(crate::api::serve(&config.api, &data_dir, services.clone(), stop.clone()).await?)
+            Some(
+                crate::api::serve(
+                    &config.api,
+                    &data_dir,
+                    services.clone(),
+                    deals,
+                    stop.clone(),
+                )
+                .await?,
+            )
         } else {
             None
         };

@@ -5,10 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flashback_api::view::{
-    Amount, DealAgreementView, DealFailureView, DealView, DemandView, PriceView, QuoteView,
-};
-use flashback_client::deal::{DealConfig, DealEvent, DealReport, demand_for};
+use flashback_api::view::{DealView, DemandView, QuoteView};
+use flashback_client::deal::{DealConfig, DealEvent, demand_for};
+use flashback_client::deal_service::{deal_view, describe};
 use flashback_client::{Client, ClientError, human, parse_duration, parse_protocol, parse_size};
 use flashback_types::clock::now;
 use flashback_types::{DataProtocol, ObjectId, PriceUnit};
@@ -107,99 +106,14 @@ pub(crate) async fn quotes(args: DemandQuotesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a step on stderr, the steps about one provider indented under the deal's.
 fn show_event(event: DealEvent) {
-    match event {
-        DealEvent::Feasible { candidates } => output::progress(format_args!(
-            "the request can be met: {} listed",
-            human::count(candidates, "offer")
-        )),
-        DealEvent::DemandPublished(id) => {
-            output::progress(format_args!("demand {id} published; collecting quotes"))
-        }
-        DealEvent::Quote { provider, price } => output::progress(format_args!(
-            "  quote from {} at {}",
-            provider.fmt_short(),
-            human::price(&price)
-        )),
-        DealEvent::QuotesClosed { quotes } => output::progress(format_args!(
-            "window closed: {}",
-            human::count(quotes, "quote")
-        )),
-        DealEvent::Proposing {
-            provider,
-            offer,
-            quoted,
-        } => output::progress(format_args!(
-            "checked {} (offer {} live{}): proposing",
-            provider.fmt_short(),
-            offer.fmt_short(),
-            if quoted { ", quote live" } else { "" }
-        )),
-        DealEvent::Accepted {
-            provider,
-            agreement,
-        } => output::progress(format_args!(
-            "  {} accepted (agreement {}): verifying its data plane",
-            provider.fmt_short(),
-            agreement.fmt_short()
-        )),
-        DealEvent::Verified {
-            provider,
-            agreement,
-        } => output::progress(format_args!(
-            "  verified {} (agreement {}): blob stored and read back",
-            provider.fmt_short(),
-            agreement.fmt_short()
-        )),
-        DealEvent::Failed(f) => output::progress(format_args!(
-            "  replacing {} ({}): {}",
-            f.provider.fmt_short(),
-            f.stage.code(),
-            f.reason
-        )),
-        DealEvent::Terminated { agreement, reason } => output::progress(format_args!(
-            "  terminated agreement {}: {reason}",
-            agreement.fmt_short()
-        )),
-    }
-}
-
-fn view_of(report: &DealReport) -> DealView {
-    DealView {
-        demand_id: report.demand.to_string(),
-        made_at: now().into(),
-        quotes: report.quotes,
-        wanted: report.wanted,
-        agreements: report
-            .agreements
-            .iter()
-            .map(|a| DealAgreementView {
-                agreement_id: a.agreement.to_string(),
-                provider: a.provider.to_string(),
-                offer_id: a.offer.to_string(),
-                region: a.region.clone(),
-                price: PriceView::from(&a.price),
-                cost: Amount::new(a.cost, &report.asset),
-                availability_bp: a.availability_bp,
-                quoted: a.quoted,
-                status: Some("active".into()),
-            })
-            .collect(),
-        failures: report
-            .failures
-            .iter()
-            .map(|f| DealFailureView {
-                provider: f.provider.to_string(),
-                offer_id: f.offer.to_string(),
-                stage: f.stage.code().to_owned(),
-                reason: f.reason.clone(),
-            })
-            .collect(),
-        terminated: report.terminated.iter().map(|t| t.to_string()).collect(),
-        total_cost: Amount::new(report.total_cost, &report.asset),
-        availability: report.availability,
-        short: report.short.clone(),
-    }
+    let (step, text) = describe(&event);
+    let indent = matches!(
+        step,
+        "quote" | "accepted" | "verified" | "failed" | "terminated"
+    );
+    output::progress(format_args!("{}{text}", if indent { "  " } else { "" }));
 }
 
 fn print_deal(view: &DealView) {
@@ -300,7 +214,7 @@ pub(crate) async fn make(args: DealMakeArgs) -> anyhow::Result<()> {
     .await;
     client.close().await;
     let report = made?;
-    let view = view_of(&report);
+    let view = deal_view(&report, now());
     if !report.agreements.is_empty() {
         record(&key_file, &view)?;
     }

@@ -91,6 +91,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let key = load_or_create_key(&config)?;
     let node = NodeBuilder::new(config.clone(), key)
         .rebuild_store(args.rebuild_store)
+        .deal_service(std::sync::Arc::new(
+            flashback_client::deal_service::NodeDeals,
+        ))
         .start()
         .await
         .context("cannot start the node")?;

@@ -10,10 +10,13 @@
 //!   holds (`accounts/<name>.key`, imported by `flashback api import-key`);
 //! - `proposals.rs`: propose an SLA with an account key the node holds, and follow the
 //!   proposal to its decision and agreement;
+//! - `deals.rs`: make a deal in the background with an account key the node holds, through
+//!   the deal service the node was started with, and follow it;
 //! - `events.rs`: `/api/v1/events`, bounded per subscriber;
 //! - `openapi.rs`: the OpenAPI 3.1 document, generated from the handlers' annotations;
 //! - `explorer.rs`: the embedded web explorer.
 
+mod deals;
 mod events;
 mod explorer;
 mod market;
@@ -57,6 +60,8 @@ pub(crate) const MAX_MARKET_OFFERS: usize = 20_000;
 /// Most event subscribers at once; more are answered 503.
 pub const MAX_SUBSCRIBERS: usize = 256;
 
+pub use deals::{MAX_FINISHED_DEALS, MAX_RUNNING_DEALS};
+
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct ApiState {
@@ -67,6 +72,8 @@ pub(crate) struct ApiState {
     pub(crate) subscribers: Arc<Semaphore>,
     /// Events each subscriber may have waiting before it is dropped.
     pub(crate) subscriber_buffer: usize,
+    /// The deals made over HTTP, and the service that makes them.
+    pub(crate) deals: Arc<deals::Deals>,
 }
 
 /// Reads the API token from `<data_dir>/api.token`, writing a fresh one (0600) when there is
@@ -91,6 +98,7 @@ pub(crate) async fn serve(
     config: &crate::ApiConfig,
     data_dir: &Path,
     services: Services,
+    deal_service: Option<Arc<dyn flashback_api::deals::DealService>>,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<SocketAddr, NodeError> {
     let state = ApiState {
@@ -100,6 +108,7 @@ pub(crate) async fn serve(
         data_dir: data_dir.to_path_buf(),
         subscribers: Arc::new(Semaphore::new(MAX_SUBSCRIBERS)),
         subscriber_buffer: config.subscriber_buffer.max(1),
+        deals: Arc::new(deals::Deals::new(deal_service, stop.clone())),
     };
     let listener = bind_local(config.listen, DEFAULT_API_ADDR, "API", "--api").await?;
     let bound = listener
@@ -122,6 +131,7 @@ fn router(state: ApiState) -> Router {
         .merge(reads::routes())
         .merge(writes::routes())
         .merge(proposals::routes())
+        .merge(deals::routes())
         .merge(events::routes())
         .merge(openapi::routes())
         .merge(explorer::routes())
@@ -151,6 +161,15 @@ impl ApiError {
             status: StatusCode::from_u16(code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: ErrorBody::new(code, message),
+        }
+    }
+
+    /// An error of the HTTP layer with its own status and code (`not_implemented`,
+    /// `too_many_deals`).
+    pub(crate) fn with_status(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody::with_code(code, message),
         }
     }
 
@@ -195,7 +214,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON answer with a status.
-fn json_with<T: Serialize>(status: StatusCode, value: &T) -> Response {
+pub(crate) fn json_with<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (
             status,

@@ -7,11 +7,12 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use flashback_api::draft::{OfferDraft, ProposalDraft};
+use flashback_api::draft::{DealDraft, OfferDraft, ProposalDraft};
 use flashback_api::event::EventView;
 use flashback_api::view::{
     AgreementView, Amount, AttestationView, CertificateView, ClaimView, ComplianceDocView,
-    ComputeView, CountedView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView,
+    ComputeView, CountedView, DealAgreementView, DealFailureView, DealJobView, DealStepView,
+    DealView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView,
     OfferPageView, OfferView, PriceGroup, PriceView, ProposalView, ProviderRulingView,
     ProviderView, QosView, ReputationView, RevocationView, StatusView, SubmitView, Time,
 };
@@ -19,7 +20,7 @@ use flashback_api::{ErrorBody, ErrorDetail};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use super::{ApiState, events, market, proposals, reads, writes};
+use super::{ApiState, deals, events, market, proposals, reads, writes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,13 +37,15 @@ use super::{ApiState, events, market, proposals, reads, writes};
     paths(
         reads::offers, reads::offer, reads::provider, reads::agreements, reads::attestations,
         reads::status, market::market, writes::submit, writes::publish, writes::withdraw,
-        proposals::propose, proposals::proposal, events::events,
+        proposals::propose, proposals::proposal, deals::start, deals::deal, deals::list,
+        events::events,
     ),
     components(schemas(
         OfferView, OfferPageView, PriceView, QosView, ComputeView, ComplianceDocView, Time, Amount,
         ProviderView, ReputationView, EvidenceView, DiscountedView, CountedView, ExcludedView, ProviderRulingView, AgreementView, CertificateView,
         ClaimView, RevocationView, AttestationView, StatusView, KindCount, MarketView, PriceGroup,
         SubmitView, EventView, ErrorBody, ErrorDetail, ProposalView, OfferDraft, ProposalDraft,
+        DealDraft, DealJobView, DealStepView, DealView, DealAgreementView, DealFailureView,
     )),
     modifiers(&BearerToken),
     tags(
@@ -50,7 +53,7 @@ use super::{ApiState, events, market, proposals, reads, writes};
         (name = "providers", description = "Providers with their reputation explained"),
         (name = "agreements", description = "Agreements and QoS attestations"),
         (name = "node", description = "The node itself"),
-        (name = "writes", description = "Signed objects in; offers published and SLAs proposed with account keys"),
+        (name = "writes", description = "Signed objects in; offers published, SLAs proposed and deals made with account keys"),
         (name = "events", description = "Live events (Server-Sent Events)"),
     )
 )]
