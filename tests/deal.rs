@@ -1,18 +1,23 @@
 //! Demands, quotes and deals on real nodes: a consumer's light client, connected only to its
 //! own node, makes a 3-replica deal with providers two hops away through `flashback deal
 //! make`; providers quote by policy; a provider that rejects and one whose data plane fails
-//! verification are replaced; impossible requests and silent markets fail with their reason.
+//! verification are replaced; impossible requests and silent markets fail with their reason;
+//! a gateway makes the same deal through its node's HTTP API (`POST /api/v1/deals`).
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
-use common::{TestNode, cli, eventually, write_key};
+use std::sync::Arc;
+
+use common::api::{base, get, post, token, with_api};
+use common::{TestNode, cli, cli_stdout, eventually, write_key};
 use flashback_client::Client;
-use flashback_node::NodeConfig;
+use flashback_client::deal_service::NodeDeals;
+use flashback_node::{NodeBuilder, NodeConfig};
 use flashback_types::clock::now;
-use flashback_types::{BoundedVec, DataProtocol, Object, Offer, SecretKey, Signed, samples};
-use serde_json::Value;
+use flashback_types::{BoundedVec, DataProtocol, GIB, Object, Offer, SecretKey, Signed, samples};
+use serde_json::{Value, json};
 
 /// A provider's node serving the blob data plane (`failure_rate` 1.0: a dead plane), with
 /// `adjust` applied to its config, bootstrapped to `relay`.
@@ -312,4 +317,156 @@ async fn impossible_requests_fail_fast_and_a_silent_market_says_so() {
     for n in [silent, other, home] {
         n.node.shutdown().await;
     }
+}
+
+/// A consumer's gateway node serving the HTTP API, with the deal service `flashback node run`
+/// gives it.
+async fn gateway_with_deals() -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretKey::generate();
+    let mut config = common::test_config(dir.path(), &[]);
+    with_api(&mut config);
+    let node = NodeBuilder::new(config, key.clone())
+        .deal_service(Arc::new(NodeDeals))
+        .start()
+        .await
+        .expect("node starts");
+    TestNode { node, key, dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
+    let gw = gateway_with_deals().await;
+    let good = [
+        provider(&gw, 0.0, |_| {}).await,
+        provider(&gw, 0.0, |_| {}).await,
+        provider(&gw, 0.0, |_| {}).await,
+    ];
+    for (p, price, region) in [
+        (&good[0], 10, "eu-west"),
+        (&good[1], 11, "us-east"),
+        (&good[2], 12, "ap-south"),
+    ] {
+        let o = offer(p, price, region).await;
+        eventually("every offer reaches the gateway's node", || async {
+            gw.holds(o.id())
+        })
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = SecretKey::generate();
+    let key_file = write_key(dir.path(), "shop.key", &consumer);
+    let data_dir = gw.dir.path().to_str().unwrap();
+    cli_stdout(&[
+        "api",
+        "import-key",
+        "--name",
+        "shop",
+        "--key",
+        &key_file,
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+
+    let (api, tok) = (base(&gw), token(&gw));
+    let url = format!("{api}/api/v1/deals");
+    let ask = json!({"account": "shop", "volume": 100 * GIB, "duration_secs": 86_400,
+                     "replicas": 3, "window_secs": 3, "decide_within_secs": 20});
+    let (status, err) = post(&url, None, &ask).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    // A bad body is refused before anything starts, naming the field.
+    for (field, value) in [("replicas", json!(0)), ("window_secs", json!(0))] {
+        let mut bad = ask.clone();
+        bad[field] = value;
+        let (status, err) = post(&url, Some(&tok), &bad).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    let (status, _) = post(&url, Some(&tok), &json!({"account": "shop"})).await;
+    assert_eq!(status, 400);
+    let mut stranger = ask.clone();
+    stranger["account"] = json!("nobody");
+    assert_eq!(post(&url, Some(&tok), &stranger).await.0, 404);
+    let (_, listed) = get(&url).await;
+    assert_eq!(listed, json!([]), "nothing was started by the refused requests");
+
+    let (status, started) = post(&url, Some(&tok), &ask).await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["state"], "running", "{started}");
+    let id = started["deal_id"].as_str().unwrap().to_owned();
+
+    // Follow it to its end, each poll waiting for it (bounded) on the node.
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let deal = loop {
+        let (status, view) = get(&format!("{url}/{id}?wait_secs=20")).await;
+        assert_eq!(status, 200, "{view}");
+        if view["state"] != "running" {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deal is still running: {view}"
+        );
+    };
+    assert_eq!(deal["state"], "done", "{deal}");
+    let agreements = deal["deal"]["agreements"].as_array().unwrap();
+    assert_eq!(agreements.len(), 3, "{deal}");
+    let mut providers: Vec<&str> = agreements
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    providers.sort_unstable();
+    let mut wanted: Vec<String> = good.iter().map(|g| g.key.public().to_string()).collect();
+    wanted.sort_unstable();
+    assert_eq!(providers, wanted, "{deal}");
+    let costs: u64 = agreements
+        .iter()
+        .map(|a| a["cost"]["amount"].as_u64().unwrap())
+        .sum();
+    assert!(costs > 0, "{deal}");
+    assert_eq!(deal["deal"]["total_cost"]["amount"], costs, "{deal}");
+    assert!(deal["deal"]["availability"].as_f64().unwrap() > 0.0, "{deal}");
+    let verified = deal["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "verified")
+        .count();
+    assert_eq!(verified, 3, "each agreement was verified on its data plane: {deal}");
+
+    // The node lists the deal, and the agreements are the consumer's on the listing.
+    let (_, listed) = get(&url).await;
+    assert_eq!(listed[0]["deal_id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["state"], "done", "{listed}");
+    let (_, held) = get(&format!(
+        "{api}/api/v1/agreements?party={}",
+        consumer.public()
+    ))
+    .await;
+    assert_eq!(held.as_array().map(Vec::len), Some(3), "{held}");
+    let (status, _) = get(&format!("{url}/{}", "0".repeat(32))).await;
+    assert_eq!(status, 404);
+
+    // A node started without a deal service says so.
+    let plain = TestNode::start_with(&[], with_api).await;
+    let (status, err) = post(
+        &format!("{}/api/v1/deals", base(&plain)),
+        Some(&token(&plain)),
+        &ask,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (501, Some("not_implemented")),
+        "{err}"
+    );
 }
