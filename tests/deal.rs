@@ -397,7 +397,11 @@ async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
     stranger["account"] = json!("nobody");
     assert_eq!(post(&url, Some(&tok), &stranger).await.0, 404);
     let (_, listed) = get(&url).await;
-    assert_eq!(listed, json!([]), "nothing was started by the refused requests");
+    assert_eq!(
+        listed,
+        json!([]),
+        "nothing was started by the refused requests"
+    );
 
     let (status, started) = post(&url, Some(&tok), &ask).await;
     assert_eq!(status, 202, "{started}");
@@ -434,14 +438,20 @@ async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
         .sum();
     assert!(costs > 0, "{deal}");
     assert_eq!(deal["deal"]["total_cost"]["amount"], costs, "{deal}");
-    assert!(deal["deal"]["availability"].as_f64().unwrap() > 0.0, "{deal}");
+    assert!(
+        deal["deal"]["availability"].as_f64().unwrap() > 0.0,
+        "{deal}"
+    );
     let verified = deal["progress"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["step"] == "verified")
         .count();
-    assert_eq!(verified, 3, "each agreement was verified on its data plane: {deal}");
+    assert_eq!(
+        verified, 3,
+        "each agreement was verified on its data plane: {deal}"
+    );
 
     // The node lists the deal, and the agreements are the consumer's on the listing.
     let (_, listed) = get(&url).await;

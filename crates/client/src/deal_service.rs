@@ -65,7 +65,11 @@ pub fn plan(draft: &DealDraft, consumer: &[u8]) -> Result<Plan, ClientError> {
     req.regions = draft
         .regions
         .iter()
-        .map(|r| r.trim().try_into().map_err(|e| bad("regions", format!("{r:?}: {e}"))))
+        .map(|r| {
+            r.trim()
+                .try_into()
+                .map_err(|e| bad("regions", format!("{r:?}: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     req.max_per_region = draft.max_per_region;
     req.min_regions = draft.min_regions;
@@ -84,7 +88,8 @@ pub fn plan(draft: &DealDraft, consumer: &[u8]) -> Result<Plan, ClientError> {
     }
     req.seed = req.seed_for(consumer);
     // The optimizer's own ranges; its messages name the field.
-    req.check().map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+    req.check()
+        .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
 
     let secs = |field: &str, value: Option<u64>, default: u64, max: u64| {
         let v = value.unwrap_or(default);

@@ -57,9 +57,8 @@ mod trust;
 pub use access::AccessConfig;
 pub use admin::ADMIN_TOKEN;
 pub use api::{
-    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_FINISHED_DEALS, MAX_RUNNING_DEALS,
-    MAX_SUBSCRIBERS,
-    openapi::openapi_json,
+    ACCOUNTS_DIR, API_TOKEN, DEFAULT_API_ADDR, MAX_BODY_BYTES, MAX_FINISHED_DEALS,
+    MAX_RUNNING_DEALS, MAX_SUBSCRIBERS, openapi::openapi_json,
 };
 pub use config::{
     ApiConfig, BlobConfig, DEFAULT_METRICS_ADDR, MetricsConfig, NODE_JSON, NodeConfig,

@@ -12,9 +12,9 @@ use flashback_api::event::EventView;
 use flashback_api::view::{
     AgreementView, Amount, AttestationView, CertificateView, ClaimView, ComplianceDocView,
     ComputeView, CountedView, DealAgreementView, DealFailureView, DealJobView, DealStepView,
-    DealView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView,
-    OfferPageView, OfferView, PriceGroup, PriceView, ProposalView, ProviderRulingView,
-    ProviderView, QosView, ReputationView, RevocationView, StatusView, SubmitView, Time,
+    DealView, DiscountedView, EvidenceView, ExcludedView, KindCount, MarketView, OfferPageView,
+    OfferView, PriceGroup, PriceView, ProposalView, ProviderRulingView, ProviderView, QosView,
+    ReputationView, RevocationView, StatusView, SubmitView, Time,
 };
 use flashback_api::{ErrorBody, ErrorDetail};
 use utoipa::OpenApi;
