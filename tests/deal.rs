@@ -466,6 +466,32 @@ async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
     let (status, _) = get(&format!("{url}/{}", "0".repeat(32))).await;
     assert_eq!(status, 404);
 
+    // Deals in progress show their steps so far; past the cap of deals running at once, the
+    // node says so. (Quote windows of ten minutes: these are still running when the test
+    // ends, and the node ends them with it.)
+    let mut slow = ask.clone();
+    slow["window_secs"] = json!(600);
+    let mut handles = Vec::new();
+    for _ in 0..flashback_node::MAX_RUNNING_DEALS {
+        let (status, view) = post(&url, Some(&tok), &slow).await;
+        assert_eq!(status, 202, "{view}");
+        handles.push(view["deal_id"].as_str().unwrap().to_owned());
+    }
+    let (status, err) = post(&url, Some(&tok), &slow).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (429, Some("too_many_deals")),
+        "{err}"
+    );
+    eventually("a running deal shows its demand published", || async {
+        let (_, view) = get(&format!("{url}/{}", handles[0])).await;
+        view["state"] == "running"
+            && view["progress"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|s| s["step"] == "demand_published"))
+    })
+    .await;
+
     // A node started without a deal service says so.
     let plain = TestNode::start_with(&[], with_api).await;
     let (status, err) = post(

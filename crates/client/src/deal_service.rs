@@ -71,6 +71,13 @@ pub fn plan(draft: &DealDraft, consumer: &[u8]) -> Result<Plan, ClientError> {
                 .map_err(|e| bad("regions", format!("{r:?}: {e}")))
         })
         .collect::<Result<_, _>>()?;
+    // What a demand can carry (`demand_for` checks again, after the deal has started).
+    if draft.regions.len() > 16 {
+        return Err(bad("regions", "a demand names at most 16"));
+    }
+    if draft.protocols.len() > 8 {
+        return Err(bad("protocols", "a demand names at most 8"));
+    }
     req.max_per_region = draft.max_per_region;
     req.min_regions = draft.min_regions;
     req.min_reputation = draft.min_reputation;
@@ -329,4 +336,55 @@ async fn make(
     client
         .make_deal(key, &plan.request, &plan.trust, &plan.config, &mut report)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+
+    fn draft() -> DealDraft {
+        serde_json::from_value(serde_json::json!({
+            "account": "shop", "volume": 1_u64 << 30, "duration_secs": 86_400, "replicas": 3,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_request_gets_the_cli_defaults() {
+        let plan = plan(&draft(), b"consumer").unwrap();
+        let defaults = DealConfig::default();
+        assert_eq!(plan.request.redundancy, Redundancy::Replicas(3));
+        assert_eq!(plan.request.asset.as_str(), "USD");
+        assert_eq!(plan.config.window, defaults.window);
+        assert_eq!(plan.config.probes, defaults.probes);
+        assert!(matches!(plan.trust, TrustSource::Node));
+        // The anti-herding seed is the consumer's.
+        assert_ne!(
+            plan.request.seed,
+            super::plan(&draft(), b"other").unwrap().request.seed
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        let cases: [(&str, serde_json::Value); 8] = [
+            ("regions", serde_json::json!(vec!["eu-west"; 17])),
+            ("replicas", serde_json::json!(0)),
+            ("volume", serde_json::json!(0)),
+            ("window_secs", serde_json::json!(601)),
+            ("decide_within_secs", serde_json::json!(0)),
+            ("probes", serde_json::json!(101)),
+            ("check_bytes", serde_json::json!(0)),
+            ("trust_issuers", serde_json::json!(["not-a-key"])),
+        ];
+        for (field, value) in cases {
+            let mut d = serde_json::to_value(draft()).unwrap();
+            d[field] = value;
+            let d: DealDraft = serde_json::from_value(d).unwrap();
+            let err = plan(&d, b"c").unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+    }
 }
