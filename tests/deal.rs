@@ -466,6 +466,25 @@ async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
     let (status, _) = get(&format!("{url}/{}", "0".repeat(32))).await;
     assert_eq!(status, 404);
 
+    // As `deal show` does, the deal's agreements carry their status now: one the consumer
+    // terminates is shown terminated.
+    let ended = agreements[0]["agreement_id"].as_str().unwrap().to_owned();
+    let client = Client::connect(&[gw.addr()]).await.unwrap();
+    client
+        .terminate(&consumer, ended.parse().unwrap(), "moving the data")
+        .await
+        .unwrap();
+    client.close().await;
+    eventually("the deal shows the agreement terminated", || async {
+        let (_, view) = get(&format!("{url}/{id}")).await;
+        view["deal"]["agreements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["agreement_id"] == ended.as_str() && a["status"] == "terminated")
+    })
+    .await;
+
     // Deals in progress show their steps so far; past the cap of deals running at once, the
     // node says so. (Quote windows of ten minutes: these are still running when the test
     // ends, and the node ends them with it.)

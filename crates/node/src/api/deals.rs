@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use flashback_api::deals::{DealJob, DealOutcome, DealProgress, DealService};
 use flashback_api::draft::DealDraft;
-use flashback_api::view::{DealJobView, DealStepView};
+use flashback_api::view::{AgreementView, DealJobView, DealStepView};
 use flashback_api::{ErrorBody, ErrorDetail};
 use flashback_types::ErrorCode;
 use flashback_types::clock::now;
@@ -331,16 +331,54 @@ pub(crate) async fn deal(
     };
     let (view, mut ended) = find()?;
     if view.state != DealJobView::RUNNING || params.wait_secs == 0 {
-        return Ok(json(&view));
+        return status_now(&state, view).await;
     }
     let wait = Duration::from_secs(u64::from(params.wait_secs.min(MAX_WAIT_SECS)));
     // Ends early when the deal ends; an error means the record's task is gone, so look again.
     let _ = tokio::time::timeout(wait, ended.wait_for(|ended| *ended)).await;
-    Ok(json(&find()?.0))
+    status_now(&state, find()?.0).await
+}
+
+/// `views` with each agreement's status as the node's listing says now (`active`,
+/// `terminated`, `expired`), as `flashback deal show` gives it.
+async fn statuses_now(
+    state: &ApiState,
+    mut views: Vec<DealJobView>,
+) -> Result<Vec<DealJobView>, ApiError> {
+    let store = state.services.store.clone();
+    views = crate::blocking(move || {
+        let t = now();
+        for a in views
+            .iter_mut()
+            .filter_map(|v| v.deal.as_mut())
+            .flat_map(|d| d.agreements.iter_mut())
+        {
+            let Ok(id) = a.agreement_id.parse::<flashback_types::ObjectId>() else {
+                continue;
+            };
+            if let Some(agreement) = store.agreement_by_proposal(&id)? {
+                let ended = store.terminations_of(&id)?;
+                a.status = Some(AgreementView::new(&agreement, &ended, t).status);
+            }
+        }
+        Ok(views)
+    })
+    .await?;
+    Ok(views)
+}
+
+/// One deal's view with its agreements' statuses now.
+async fn status_now(state: &ApiState, view: DealJobView) -> ApiResult {
+    let views = statuses_now(state, vec![view]).await?;
+    match views.first() {
+        Some(view) => Ok(json(view)),
+        None => Err(ApiError::new(ErrorCode::Internal, "a deal's view was lost")),
+    }
 }
 
 /// The deals this node made since it started, oldest first (the latest
-/// [`MAX_FINISHED_DEALS`] finished ones and those running), each with its latest step only.
+/// [`MAX_FINISHED_DEALS`] finished ones and those running), each with its latest step only
+/// and each agreement's status now.
 #[utoipa::path(
     get, path = "/api/v1/deals", tag = "agreements",
     responses(
@@ -364,5 +402,5 @@ pub(crate) async fn list(State(state): State<ApiState>) -> ApiResult {
             v
         })
         .collect();
-    Ok(json(&views))
+    Ok(json(&statuses_now(&state, views).await?))
 }
