@@ -250,7 +250,10 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     let accepted = ok(&cli(&mut outputs, &propose).await);
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(accepted["access"], "s3", "{accepted}");
-    let id = accepted["agreement_id"].as_str().unwrap().to_owned();
+    let id = accepted["agreement"]["agreement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let access = ok(&cli(
         &mut outputs,
@@ -410,7 +413,10 @@ async fn an_s3_agreement_opens_the_data_plane_to_its_consumer_only() {
     // A proposal that needed the released capacity is accepted now.
     let second = ok(&cli(&mut outputs, &propose).await);
     assert_eq!(second["status"], "accepted");
-    let second_id = second["agreement_id"].as_str().unwrap().to_owned();
+    let second_id = second["agreement"]["agreement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let second_secret = shown_secret(&mut outputs, &second_id, &ck, &home, &[]).await;
     assert_ne!(second_secret, secret);
 
@@ -531,7 +537,10 @@ async fn a_renewal_on_the_blob_endpoint_keeps_the_data_and_the_first_agreement_e
         (first["status"].as_str(), first["access"].as_str()),
         (Some("accepted"), Some("flashback_blob"))
     );
-    let first_id = first["agreement_id"].as_str().unwrap().to_owned();
+    let first_id = first["agreement"]["agreement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let file = tmp.path().join("notes.txt");
     std::fs::write(&file, "what the first agreement stored\n".repeat(100)).unwrap();
     let stored = ok(&cli(
@@ -565,7 +574,10 @@ async fn a_renewal_on_the_blob_endpoint_keeps_the_data_and_the_first_agreement_e
         (renewed["status"].as_str(), renewed["access"].as_str()),
         (Some("accepted"), Some("flashback_blob"))
     );
-    let renewal_id = renewed["agreement_id"].as_str().unwrap().to_owned();
+    let renewal_id = renewed["agreement"]["agreement_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(renewal_id, first_id);
     let listed = ok(&cli(&mut outputs, &data_args(&["ls"], &renewal_id, ck, &node)).await);
     assert_eq!(listed[0]["name"], name.as_str(), "{listed}");

@@ -485,8 +485,8 @@ async fn events_show_an_offer_from_another_node_and_its_withdrawal() {
     a.node.shutdown().await;
 }
 
-/// `listing query`, `provider show` and `sla list` with `--json` print what the API answers,
-/// field for field.
+/// `listing query`, `provider show`, `sla propose` and `sla list` with `--json` print what the
+/// API answers, field for field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_json_and_the_api_are_the_same_objects() {
     let provider = SecretKey::generate();
@@ -537,9 +537,17 @@ async fn the_cli_json_and_the_api_are_the_same_objects() {
         "--json",
     ])
     .await;
-    let proposed: Value = serde_json::from_slice(&proposed.stdout).unwrap();
+    let mut proposed: Value = serde_json::from_slice(&proposed.stdout).unwrap();
     assert_eq!(proposed["status"], "accepted", "{proposed}");
     let api = base(&node);
+    // `sla propose --json` is the API's proposal view, plus what the command waited for.
+    let fields = proposed.as_object_mut().unwrap();
+    assert_eq!(fields.remove("offer_limits"), Some(Value::Null));
+    assert!(fields.remove("access").is_some());
+    let pid = proposed["proposal_id"].as_str().unwrap();
+    let (status, view) = get(&format!("{api}/api/v1/proposals/{pid}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(proposed, view);
     let cli_json = |args: Vec<String>| async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         serde_json::from_str::<Value>(&cli_stdout(&args).await).unwrap()

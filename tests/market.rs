@@ -257,7 +257,9 @@ async fn sla_commands_work_human_and_json() {
     assert_eq!(j["status"], "accepted");
     assert_eq!(j["volume"], GIB);
     // The human line in units a person reads: the total in dollars, not cents.
-    let total = j["total"].as_u64().unwrap();
+    // The API's view: the total with its asset, the agreement once held.
+    assert_eq!(j["total"]["asset"], "USD");
+    let total = j["total"]["amount"].as_u64().unwrap();
     let dollars = format!("{}.{:02} USD", total / 100, total % 100);
     assert!(
         text(&human).contains(&format!(" for 1.0 GiB over 2d, total {dollars}")),
@@ -269,7 +271,8 @@ async fn sla_commands_work_human_and_json() {
         "{}",
         text(&list_human)
     );
-    let agreement_id = j["agreement_id"].as_str().unwrap().to_owned();
+    let agreement_id = j["agreement"]["agreement_id"].as_str().unwrap().to_owned();
+    assert_eq!(j["proposal_id"], agreement_id.as_str());
 
     // A header row, then the two agreements.
     let list_text = text(&list_human);
@@ -501,6 +504,7 @@ async fn a_proposal_nobody_answers_exits_with_status_4() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["status"], "no decision");
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["agreement"], serde_json::Value::Null);
     node.node.shutdown().await;
 }

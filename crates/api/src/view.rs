@@ -18,7 +18,8 @@ mod deal;
 mod pay;
 
 pub use agreement::{
-    AgreementView, CommitmentView, ProposalView, ProviderAgreementsView, ending_termination,
+    AgreementView, CommitmentView, ProposalOutcomeView, ProposalView, ProviderAgreementsView,
+    ending_termination,
 };
 pub use deal::{
     DealAgreementView, DealFailureView, DealJobView, DealStepView, DealView, DemandView, QuoteView,

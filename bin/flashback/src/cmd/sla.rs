@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
-use flashback_api::view::{AgreementView, CommitmentView, ProviderAgreementsView};
+use flashback_api::view::{
+    AgreementView, CommitmentView, ProposalOutcomeView, ProposalView, ProviderAgreementsView,
+};
 use flashback_client::{
     AgreementStatus, Client, Terms, human, limits_for, parse_duration, parse_size,
 };
 use flashback_types::clock::now;
 use flashback_types::{
-    Decision, Object, ResourceKind, Signed, SlaDecision, SlaProposal, Termination,
+    Agreement, Decision, Object, ResourceKind, Signed, SlaDecision, SlaProposal, Termination,
 };
-use serde_json::json;
 
 use crate::cli::NodeAddr;
 use crate::cli_sla::{ProposeArgs, SlaListArgs};
@@ -29,10 +30,11 @@ const EXIT_NO_DECISION: u8 = 4;
 /// How long to wait for the access grant after an acceptance (it travels with the decision).
 const GRANT_WAIT: Duration = Duration::from_secs(10);
 
-/// What came of a proposal: the decision, the grant's protocol after an acceptance, and the
-/// offer's limits a rejection names.
+/// What came of a proposal: the decision, the agreement (with its terminations) and the
+/// grant's protocol after an acceptance, and the offer's limits a rejection names.
 struct Outcome {
     decision: Option<Signed<SlaDecision>>,
+    agreement: Option<(Agreement, Vec<Signed<Termination>>)>,
     access: Option<String>,
     limits: Option<String>,
 }
@@ -46,6 +48,7 @@ async fn decided(
 ) -> anyhow::Result<Outcome> {
     let decision = client.wait_decision(proposal, wait).await?;
     let mut outcome = Outcome {
+        agreement: None,
         access: None,
         limits: None,
         decision,
@@ -54,6 +57,7 @@ async fn decided(
         Some(Decision::Accept) => {
             let record = client.agreement_record(proposal.id(), GRANT_WAIT).await?;
             outcome.access = record.grant().map(|g| g.body().protocol.name().to_owned());
+            outcome.agreement = record.agreement.map(|a| (a, record.terminations));
         }
         Some(Decision::Reject(reason)) => {
             // Only detail for the message: an offer the node no longer serves leaves it out.
@@ -150,20 +154,17 @@ fn report_decision(
         _ => Err(Exit(EXIT_NO_DECISION).into()),
     };
     if json {
-        output::json(&json!({
-            "proposal_id": proposal.id().to_string(),
-            "agreement_id": (status == "accepted").then(|| proposal.id().to_string()),
-            "provider": p.provider.to_string(),
-            "offer_id": p.offer_id.to_string(),
-            "volume": p.volume,
-            "duration_secs": p.duration_secs,
-            "total": p.total,
-            "asset": p.price.asset.as_str(),
-            "status": status,
-            "reason": reason.map(|r| r.code()),
-            "offer_limits": outcome.limits,
-            "access": outcome.access,
-        }))?;
+        // The API's view of the proposal (`GET /api/v1/proposals/{id}`), and what the command
+        // waited for besides.
+        let agreement = outcome
+            .agreement
+            .as_ref()
+            .map(|(a, ended)| (a, ended.as_slice()));
+        output::json(&ProposalOutcomeView {
+            proposal: ProposalView::new(proposal, outcome.decision.as_ref(), agreement, now()),
+            access: outcome.access.clone(),
+            offer_limits: outcome.limits.clone(),
+        })?;
         return exit;
     }
     // The duration as typed, and in the one convention when that differs ("1 month (30d)").

@@ -191,3 +191,19 @@ impl ProposalView {
         }
     }
 }
+
+/// What `flashback sla propose --json` (and `sla renew --json`) prints: the proposal as
+/// [`ProposalView`] gives it (the fields and meaning of `GET /api/v1/proposals/{id}`), and what
+/// the command waited for besides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalOutcomeView {
+    /// The proposal and where it stands.
+    #[serde(flatten)]
+    pub proposal: ProposalView,
+    /// After an acceptance, the protocol of the provider's access grant (`s3`,
+    /// `flashback_blob`, …); `null` while none arrived. The grant's secrets stay sealed.
+    pub access: Option<String>,
+    /// After a rejection, the offer's limits that its reason refers to, for people; `null`
+    /// otherwise.
+    pub offer_limits: Option<String>,
+}
