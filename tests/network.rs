@@ -12,7 +12,7 @@ use flashback_node::{Verdict, prometheus};
 use flashback_store::{Applied, Store, StoreConfig};
 use flashback_types::clock::now;
 use flashback_types::protocol::Topic;
-use flashback_types::{Object, Offer, OfferQuery, SecretKey, Signed, samples};
+use flashback_types::{Object, Offer, OfferQuery, Rule, SecretKey, Signed, samples};
 use tokio::sync::broadcast;
 
 fn offer(key: &SecretKey, offer_key: &str, seq: u64) -> Signed<Offer> {
@@ -230,6 +230,77 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
     let _ = m.shutdown().await;
     b.node.shutdown().await;
     a
+}
+
+/// A raw libp2p peer M connected to node A gossips valid, correctly signed offers on the
+/// demands topic: A refuses each with `wrong_topic` (rule 19, `Reject`) before decoding it,
+/// counts it under that rule in `flashback_objects_total`, stores none and lowers M's score.
+/// (Once M's score is low enough A may drop its messages uncounted: at least one is counted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_on_another_kinds_topic_is_refused_as_wrong_topic() {
+    let a = TestNode::start(&[]).await;
+    let m_key = SecretKey::generate();
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap: vec![a.addr()],
+        gossip_heartbeat_ms: 100,
+        ..NetConfig::default()
+    };
+    let (m, mut m_events) = flashback_net::NetBuilder::new(m_key.to_libp2p_keypair(), config)
+        .spawn()
+        .await
+        .expect("test peer starts");
+    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
+    let a_peer = a.node.net().local_peer_id();
+    let m_peer = m.local_peer_id();
+    eventually("M is in A's mesh on the demands topic", || async {
+        m.mesh_peers(Topic::Demands.name())
+            .await
+            .map(|p| p.contains(&a_peer))
+            .unwrap_or(false)
+    })
+    .await;
+
+    // Offers signed by their own provider: each would be stored if it came on the offers topic.
+    let provider = SecretKey::generate();
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let o = offer(&provider, &format!("misrouted-{i}"), 1);
+        sent.push(o.id());
+        m.publish(Topic::Demands.name(), o.encoded().to_vec())
+            .await
+            .expect("publish");
+    }
+
+    // The rule the message broke, as its number in `SubmitResponse::Refused` and its label.
+    assert_eq!(Rule::ALL[19], Rule::WrongTopic);
+    let rule = Rule::WrongTopic.name();
+    assert_eq!(rule, "wrong_topic");
+    eventually("A counts the misrouted offers as wrong_topic", || async {
+        objects(&a, "offer", rule, "reject") >= 1.0
+    })
+    .await;
+    eventually("A lowers M's score below zero", || async {
+        a.node
+            .net()
+            .peer_score(m_peer)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| s < 0.0)
+    })
+    .await;
+    for id in sent {
+        assert!(
+            !a.holds(id),
+            "A stored an offer that came on the demands topic"
+        );
+    }
+    assert!(live_offers(&a, &provider).is_empty());
+    assert_eq!(objects(&a, "offer", "accepted", "accept"), 0.0);
+
+    let _ = m.shutdown().await;
+    a.node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
