@@ -67,12 +67,25 @@ async fn consumer(
         .clone()
         .expect("blob endpoint enabled");
     let t = now();
-    let mut body = samples::offer(key.public(), "blobs", 1, t);
-    body.protocols = BoundedVec::try_from_vec(vec![DataProtocol::FlashbackBlob]).expect("one");
-    body.endpoint = base.as_str().try_into().expect("short");
-    body.min_duration_secs = 1;
-    let offer = Signed::sign(body, key).expect("offer");
-    node.submit(&Object::Offer(offer.clone())).await;
+    // Publishing it again would make another seq-1 offer whenever a second has passed (its
+    // `created_at` differs), which the node refuses: proposals on it would find no offer.
+    let published = node
+        .store()
+        .current_offer(&key.public(), "blobs")
+        .expect("store");
+    let offer = match published {
+        Some(offer) => offer,
+        None => {
+            let mut body = samples::offer(key.public(), "blobs", 1, t);
+            body.protocols =
+                BoundedVec::try_from_vec(vec![DataProtocol::FlashbackBlob]).expect("one");
+            body.endpoint = base.as_str().try_into().expect("short");
+            body.min_duration_secs = 1;
+            let offer = Signed::sign(body, key).expect("offer");
+            node.submit(&Object::Offer(offer.clone())).await;
+            offer
+        }
+    };
 
     let consumer = SecretKey::generate();
     let proposal = samples::proposal(
