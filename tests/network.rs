@@ -156,11 +156,9 @@ fn objects(node: &TestNode, kind: &str, outcome: &str, verdict: &str) -> f64 {
     )
 }
 
-/// Honest A — honest B, and a raw libp2p peer M connected to A only, which gossips forged
-/// offers. A is configured by `adjust`. Returns A, still running.
-async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig)) -> TestNode {
-    let a = TestNode::start_with(&[], adjust).await;
-    let b = TestNode::start(&[a.addr()]).await;
+/// A raw libp2p peer M (plain `flashback_net`, no node behind it) bootstrapped to `a`, once
+/// `a` is in M's mesh on `topic`: M and its key.
+async fn raw_peer_in_mesh(a: &TestNode, topic: Topic) -> (flashback_net::NetHandle, SecretKey) {
     let m_key = SecretKey::generate();
     let config = NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
@@ -174,14 +172,23 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
         .expect("test peer starts");
     tokio::spawn(async move { while m_events.recv().await.is_some() {} });
     let a_peer = a.node.net().local_peer_id();
-    let m_peer = m.local_peer_id();
-    eventually("M is in A's mesh", || async {
-        m.mesh_peers(Topic::Offers.name())
+    eventually(&format!("M is in A's mesh on {}", topic.name()), || async {
+        m.mesh_peers(topic.name())
             .await
             .map(|p| p.contains(&a_peer))
             .unwrap_or(false)
     })
     .await;
+    (m, m_key)
+}
+
+/// Honest A — honest B, and a raw libp2p peer M connected to A only, which gossips forged
+/// offers. A is configured by `adjust`. Returns A, still running.
+async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig)) -> TestNode {
+    let a = TestNode::start_with(&[], adjust).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let (m, m_key) = raw_peer_in_mesh(&a, Topic::Offers).await;
+    let m_peer = m.local_peer_id();
 
     // M relays offers signed by a key that is not the provider's.
     let victim = SecretKey::generate();
@@ -239,27 +246,8 @@ async fn forging_peer_case(adjust: impl FnOnce(&mut flashback_node::NodeConfig))
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_on_another_kinds_topic_is_refused_as_wrong_topic() {
     let a = TestNode::start(&[]).await;
-    let m_key = SecretKey::generate();
-    let config = NetConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap: vec![a.addr()],
-        gossip_heartbeat_ms: 100,
-        ..NetConfig::default()
-    };
-    let (m, mut m_events) = flashback_net::NetBuilder::new(m_key.to_libp2p_keypair(), config)
-        .spawn()
-        .await
-        .expect("test peer starts");
-    tokio::spawn(async move { while m_events.recv().await.is_some() {} });
-    let a_peer = a.node.net().local_peer_id();
+    let (m, _) = raw_peer_in_mesh(&a, Topic::Demands).await;
     let m_peer = m.local_peer_id();
-    eventually("M is in A's mesh on the demands topic", || async {
-        m.mesh_peers(Topic::Demands.name())
-            .await
-            .map(|p| p.contains(&a_peer))
-            .unwrap_or(false)
-    })
-    .await;
 
     // Offers signed by their own provider: each would be stored if it came on the offers topic.
     let provider = SecretKey::generate();
