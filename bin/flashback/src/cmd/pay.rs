@@ -61,18 +61,7 @@ pub(crate) async fn run(args: PayRunArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn status(args: PayStatusArgs) -> anyhow::Result<()> {
-    let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = async {
-        let party = ids::key(&client, "--key", &args.key).await?;
-        let only = match &args.agreement {
-            Some(text) => Some(ids::agreement(&client, text).await?),
-            None => None,
-        };
-        anyhow::Ok(client.payments(party, only).await?)
-    }
-    .await;
-    client.close().await;
-    let report = result?;
+    let report = payments_of(&args.node, "--key", &args.key, args.agreement.as_deref()).await?;
     if args.json {
         return output::json(&PaymentsView::from(&report));
     }
@@ -123,14 +112,7 @@ pub(crate) async fn revenue(args: RevenueArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = async {
-        let provider = ids::key(&client, "provider", &args.provider).await?;
-        anyhow::Ok(client.payments(provider, None).await?)
-    }
-    .await;
-    client.close().await;
-    let report = result?;
+    let report = payments_of(&args.node, "provider", &args.provider, None).await?;
     let accounts: Vec<&Account> = report
         .accounts
         .iter()
@@ -160,14 +142,7 @@ pub(crate) async fn revenue(args: RevenueArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn consumer_show(args: ConsumerShowArgs) -> anyhow::Result<()> {
-    let client = Client::connect(&[node_addr(&args.node)?]).await?;
-    let result = async {
-        let consumer = ids::key(&client, "consumer", &args.consumer).await?;
-        anyhow::Ok(client.payments(consumer, None).await?)
-    }
-    .await;
-    client.close().await;
-    let report = result?;
+    let report = payments_of(&args.node, "consumer", &args.consumer, None).await?;
     let accounts: Vec<&Account> = report
         .accounts
         .iter()
@@ -250,6 +225,28 @@ pub(crate) async fn rule(args: RuleArgs) -> anyhow::Result<()> {
         r.body().agreement.fmt_short()
     ));
     Ok(())
+}
+
+/// The node's payments report for the party `key` names (a key file, a public key or a unique
+/// start of one; `what` names it in errors), of one agreement when `agreement` names one.
+async fn payments_of(
+    node: &crate::cli::NodeAddr,
+    what: &str,
+    key: &str,
+    agreement: Option<&str>,
+) -> anyhow::Result<PaymentsReport> {
+    let client = Client::connect(&[node_addr(node)?]).await?;
+    let result = async {
+        let party = ids::key(&client, what, key).await?;
+        let only = match agreement {
+            Some(text) => Some(ids::agreement(&client, text).await?),
+            None => None,
+        };
+        anyhow::Ok(client.payments(party, only).await?)
+    }
+    .await;
+    client.close().await;
+    result
 }
 
 fn percent(bp: u16) -> String {
