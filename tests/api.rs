@@ -10,7 +10,9 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::api::{base, get, hex_of, post, request, signed_offer, token, with_api};
+use common::api::{
+    base, get, hex_of, import_account, post, request, signed_offer, token, with_api,
+};
 use common::{DEADLINE, TestNode, cli, cli_stdout, eventually, write_key};
 use flashback_client::http::{HttpClient, Method};
 use flashback_types::clock::now;
@@ -199,21 +201,7 @@ async fn every_endpoint_answers_json_and_writes_need_the_token() {
     );
 
     // Publishing and withdrawing with an account key the node holds.
-    let dir = tempfile::tempdir().unwrap();
-    let gw = SecretKey::generate();
-    let key_file = write_key(dir.path(), "gw.key", &gw);
-    let data_dir = a.dir.path().to_str().unwrap();
-    cli_stdout(&[
-        "api",
-        "import-key",
-        "--name",
-        "gw",
-        "--key",
-        &key_file,
-        "--data-dir",
-        data_dir,
-    ])
-    .await;
+    let gw = import_account(&a, "gw").await;
     let mut draft =
         serde_json::to_value(samples::offer(gw.public(), "by-account", 1, now())).unwrap();
     draft.as_object_mut().unwrap().retain(|k, _| {
@@ -287,21 +275,7 @@ async fn an_account_key_proposes_an_sla_over_http_and_the_agreement_is_listed() 
     })
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = SecretKey::generate();
-    let key_file = write_key(dir.path(), "shop.key", &consumer);
-    let data_dir = gw.dir.path().to_str().unwrap();
-    cli_stdout(&[
-        "api",
-        "import-key",
-        "--name",
-        "shop",
-        "--key",
-        &key_file,
-        "--data-dir",
-        data_dir,
-    ])
-    .await;
+    let consumer = import_account(&gw, "shop").await;
 
     let url = format!("{api}/api/v1/proposals");
     let offer_id = offer.id().to_string();

@@ -10,8 +10,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::api::{base, get, post, token, with_api};
-use common::{TestNode, cli, cli_stdout, eventually, write_key};
+use common::api::{base, get, import_account, post, token, with_api};
+use common::{TestNode, cli, eventually, write_key};
 use flashback_client::Client;
 use flashback_client::deal_service::NodeDeals;
 use flashback_node::{NodeBuilder, NodeConfig};
@@ -353,21 +353,7 @@ async fn a_deal_made_over_http_is_followed_to_three_verified_agreements() {
         })
         .await;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = SecretKey::generate();
-    let key_file = write_key(dir.path(), "shop.key", &consumer);
-    let data_dir = gw.dir.path().to_str().unwrap();
-    cli_stdout(&[
-        "api",
-        "import-key",
-        "--name",
-        "shop",
-        "--key",
-        &key_file,
-        "--data-dir",
-        data_dir,
-    ])
-    .await;
+    let consumer = import_account(&gw, "shop").await;
 
     let (api, tok) = (base(&gw), token(&gw));
     let url = format!("{api}/api/v1/deals");

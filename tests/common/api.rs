@@ -72,3 +72,24 @@ pub fn signed_offer(key: &SecretKey, offer_key: &str, price: u64, region: &str) 
 pub fn hex_of(offer: &Signed<Offer>) -> Value {
     json!({ "hex": hex::encode(Object::Offer(offer.clone()).encoded()) })
 }
+
+/// A fresh key that `node` holds as the account `name`, imported with `flashback api
+/// import-key` as a gateway operator would.
+pub async fn import_account(node: &TestNode, name: &str) -> SecretKey {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretKey::generate();
+    let file = super::write_key(dir.path(), &format!("{name}.key"), &key);
+    let data_dir = node.dir.path().to_str().unwrap();
+    super::cli_stdout(&[
+        "api",
+        "import-key",
+        "--name",
+        name,
+        "--key",
+        &file,
+        "--data-dir",
+        data_dir,
+    ])
+    .await;
+    key
+}
